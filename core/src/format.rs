@@ -1,0 +1,494 @@
+//! The bucket-format contract: how one SSM change becomes one S3 object version.
+//!
+//! This module is the only place that knows the layout. The Lambda, `seed-all` and the
+//! restore CLIs all go through it.
+//!
+//! # Compatible with ssmbak 0.5.2
+//!
+//! * Key: the parameter name with a leading `/` (see [`object_key`]).
+//! * Body: the raw value bytes, never trimmed or re-encoded.
+//! * Tags `ssmbakTime` (event time, integer epoch seconds), `ssmbakType`
+//!   (`String` | `StringList` | `SecureString`) and, when the parameter has one,
+//!   `ssmbakDescription` (sanitised as the original does, at most 256 characters).
+//!   Tag values are percent-encoded with `%20` for a space.
+//! * A Delete is an S3 delete marker.
+//!
+//! # Beside that contract
+//!
+//! Every version we write also carries user metadata (`x-amz-meta-ssmbak-*`) with what a
+//! faithful restore needs: the SSM version, its LastModifiedDate in milliseconds, KeyId, Tier,
+//! DataType, AllowedPattern, Policies and the raw description, percent-encoded. Metadata comes
+//! back with every `GetObject`/`HeadObject`, so a reader gets the value and all of it in one
+//! request. We also tag `ssmbakVersion`, so a tag reader can order versions of one second.
+//!
+//! S3 limits user metadata to 2 KB. SSM allows 1,024-character descriptions and allowed
+//! patterns, so in the rare case that everything does not fit, the largest optional fields are
+//! left out and named in `ssmbak-omitted`; a reader must then treat them as unknown.
+//!
+//! # Deletes keep their event time: the tombstone
+//!
+//! S3 delete markers take no tags, so the original records a delete at the time the Lambda
+//! processed it, not at the time it happened. We write two things for a Delete:
+//!
+//! 1. a *tombstone* version: empty body, tag `ssmbakDeleted=<event epoch seconds>` and
+//!    metadata `ssmbak-deleted`, and deliberately **no** `ssmbakTime`/`ssmbakType`;
+//! 2. then an ordinary delete marker, exactly as the original writes.
+//!
+//! Our reader treats the tombstone as "deleted at the event time", and a delete marker written
+//! right after a tombstone (no ordinary version between them) as the same delete (see
+//! [`crate::pit`]). The original's reader knows nothing of tombstones: it takes a version
+//! without `ssmbakTime` at its LastModified, and the delete marker written just after it is newer,
+//! so once the marker exists the original sees the parameter as deleted, with the same
+//! behaviour (and the same "resurrection" window) it always had.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+
+/// Event time, integer epoch seconds (the original's format).
+pub const TAG_TIME: &str = "ssmbakTime";
+/// Parameter type.
+pub const TAG_TYPE: &str = "ssmbakType";
+/// Sanitised description, at most [`DESCRIPTION_TAG_MAX`] characters.
+pub const TAG_DESCRIPTION: &str = "ssmbakDescription";
+/// Ours: the SSM version number this object holds.
+pub const TAG_VERSION: &str = "ssmbakVersion";
+/// Ours, tombstones only: the delete's event time, integer epoch seconds.
+pub const TAG_DELETED: &str = "ssmbakDeleted";
+
+/// The longest description tag the original writes.
+pub const DESCRIPTION_TAG_MAX: usize = 256;
+
+/// Metadata key names, without the `x-amz-meta-` prefix S3 adds (S3 lowercases them).
+pub mod meta {
+    pub const FORMAT: &str = "ssmbak-format";
+    pub const TIME: &str = "ssmbak-time";
+    pub const TYPE: &str = "ssmbak-type";
+    pub const VERSION: &str = "ssmbak-version";
+    pub const MODIFIED_MS: &str = "ssmbak-modified-ms";
+    pub const DESCRIPTION: &str = "ssmbak-description";
+    pub const KEY_ID: &str = "ssmbak-key-id";
+    pub const TIER: &str = "ssmbak-tier";
+    pub const DATA_TYPE: &str = "ssmbak-data-type";
+    pub const ALLOWED_PATTERN: &str = "ssmbak-allowed-pattern";
+    pub const POLICIES: &str = "ssmbak-policies";
+    pub const DELETED: &str = "ssmbak-deleted";
+    pub const OMITTED: &str = "ssmbak-omitted";
+}
+
+/// The version of the metadata layout above.
+pub const FORMAT_VERSION: &str = "1";
+
+/// S3's limit on user metadata: the UTF-8 bytes of every key and value together.
+const METADATA_LIMIT: usize = 2048;
+
+/// Everything but RFC 3986's unreserved characters is percent-encoded, so a space is `%20`
+/// (never `+`), and the result is plain ASCII that is safe in a header.
+const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// The three SSM parameter types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ParameterType {
+    String,
+    StringList,
+    SecureString,
+}
+
+impl ParameterType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ParameterType::String => "String",
+            ParameterType::StringList => "StringList",
+            ParameterType::SecureString => "SecureString",
+        }
+    }
+}
+
+impl fmt::Display for ParameterType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A type name that is none of SSM's three.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown parameter type {0:?}")]
+pub struct UnknownParameterType(pub String);
+
+impl FromStr for ParameterType {
+    type Err = UnknownParameterType;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "String" => Ok(ParameterType::String),
+            "StringList" => Ok(ParameterType::StringList),
+            "SecureString" => Ok(ParameterType::SecureString),
+            other => Err(UnknownParameterType(other.to_owned())),
+        }
+    }
+}
+
+/// One version of a parameter as SSM had it: the value and everything a restore needs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ParameterSnapshot {
+    pub name: String,
+    pub value: String,
+    pub param_type: ParameterType,
+    pub description: Option<String>,
+    pub version: Option<i64>,
+    pub last_modified_ms: Option<i64>,
+    pub key_id: Option<String>,
+    pub tier: Option<String>,
+    pub data_type: Option<String>,
+    pub allowed_pattern: Option<String>,
+    /// The parameter's policies as the JSON array `PutParameter` takes.
+    pub policies: Option<String>,
+    /// Fields the writer had to leave out (metadata limit): unknown, not absent.
+    pub omitted: Vec<String>,
+}
+
+/// Never prints the value: a SecureString must not reach a log by accident.
+impl fmt::Debug for ParameterSnapshot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ParameterSnapshot")
+            .field("name", &self.name)
+            .field("value", &format_args!("<{} bytes>", self.value.len()))
+            .field("param_type", &self.param_type)
+            .field("description", &self.description)
+            .field("version", &self.version)
+            .field("last_modified_ms", &self.last_modified_ms)
+            .field("key_id", &self.key_id)
+            .field("tier", &self.tier)
+            .field("data_type", &self.data_type)
+            .field("allowed_pattern", &self.allowed_pattern)
+            .field("policies", &self.policies)
+            .field("omitted", &self.omitted)
+            .finish()
+    }
+}
+
+/// What one backup write records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BackupRecord {
+    /// A Create or Update: the parameter as it was at `event_time`.
+    Value {
+        event_time: i64,
+        snapshot: ParameterSnapshot,
+    },
+    /// A Delete at `event_time` (epoch seconds).
+    Tombstone {
+        name: String,
+        event_time: i64,
+        param_type: Option<ParameterType>,
+    },
+}
+
+/// An object version ready for `PutObject`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct EncodedObject {
+    pub key: String,
+    pub body: Vec<u8>,
+    /// The `x-amz-tagging` header: `k=v&k=v`, percent-encoded.
+    pub tagging: String,
+    pub metadata: BTreeMap<String, String>,
+}
+
+impl fmt::Debug for EncodedObject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EncodedObject")
+            .field("key", &self.key)
+            .field("body", &format_args!("<{} bytes>", self.body.len()))
+            .field("tagging", &self.tagging)
+            .field("metadata", &self.metadata)
+            .finish()
+    }
+}
+
+/// The object key of a parameter: its name with exactly one leading `/`.
+///
+/// SSM change events name root-level parameters without the slash (`testyssmbak` for
+/// `/testyssmbak`); the original prepends it, and so do we.
+pub fn object_key(name: &str) -> String {
+    if name.starts_with('/') {
+        name.to_owned()
+    } else {
+        format!("/{name}")
+    }
+}
+
+/// The description as the original stores it in `ssmbakDescription`: characters outside
+/// `[a-zA-Z0-9 +\-=._:/@]` removed, then cut to 256 characters.
+pub fn sanitize_description(description: &str) -> String {
+    description
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || " +-=._:/@".contains(*c))
+        .take(DESCRIPTION_TAG_MAX)
+        .collect()
+}
+
+fn encode_component(s: &str) -> String {
+    utf8_percent_encode(s, COMPONENT).to_string()
+}
+
+fn decode_component(s: &str) -> String {
+    percent_decode_str(s).decode_utf8_lossy().into_owned()
+}
+
+/// Builds an `x-amz-tagging` header value.
+pub fn encode_tagging<'a>(tags: impl IntoIterator<Item = (&'a str, String)>) -> String {
+    tags.into_iter()
+        .map(|(k, v)| format!("{}={}", encode_component(k), encode_component(&v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+impl BackupRecord {
+    pub fn key(&self) -> String {
+        match self {
+            BackupRecord::Value { snapshot, .. } => object_key(&snapshot.name),
+            BackupRecord::Tombstone { name, .. } => object_key(name),
+        }
+    }
+
+    /// The object version this record is stored as.
+    pub fn encode(&self) -> EncodedObject {
+        match self {
+            BackupRecord::Value {
+                event_time,
+                snapshot,
+            } => encode_value(*event_time, snapshot),
+            BackupRecord::Tombstone {
+                name,
+                event_time,
+                param_type,
+            } => {
+                let mut metadata = BTreeMap::new();
+                metadata.insert(meta::FORMAT.to_owned(), FORMAT_VERSION.to_owned());
+                metadata.insert(meta::DELETED.to_owned(), event_time.to_string());
+                if let Some(t) = param_type {
+                    metadata.insert(meta::TYPE.to_owned(), t.as_str().to_owned());
+                }
+                EncodedObject {
+                    key: object_key(name),
+                    body: Vec::new(),
+                    tagging: encode_tagging([(TAG_DELETED, event_time.to_string())]),
+                    metadata,
+                }
+            }
+        }
+    }
+}
+
+fn encode_value(event_time: i64, s: &ParameterSnapshot) -> EncodedObject {
+    let mut tags = vec![
+        (TAG_TIME, event_time.to_string()),
+        (TAG_TYPE, s.param_type.as_str().to_owned()),
+    ];
+    if let Some(d) = &s.description {
+        tags.push((TAG_DESCRIPTION, sanitize_description(d)));
+    }
+    if let Some(v) = s.version {
+        tags.push((TAG_VERSION, v.to_string()));
+    }
+
+    let mut metadata = BTreeMap::new();
+    let mut put = |k: &str, v: String| {
+        metadata.insert(k.to_owned(), v);
+    };
+    put(meta::FORMAT, FORMAT_VERSION.to_owned());
+    put(meta::TIME, event_time.to_string());
+    put(meta::TYPE, s.param_type.as_str().to_owned());
+    if let Some(v) = s.version {
+        put(meta::VERSION, v.to_string());
+    }
+    if let Some(ms) = s.last_modified_ms {
+        put(meta::MODIFIED_MS, ms.to_string());
+    }
+    // Optional free-text fields, in the order they are given up if the metadata limit is hit.
+    let optional = [
+        (meta::POLICIES, &s.policies),
+        (meta::ALLOWED_PATTERN, &s.allowed_pattern),
+        (meta::DESCRIPTION, &s.description),
+        (meta::KEY_ID, &s.key_id),
+        (meta::TIER, &s.tier),
+        (meta::DATA_TYPE, &s.data_type),
+    ];
+    for (k, v) in optional {
+        if let Some(v) = v {
+            put(k, encode_component(v));
+        }
+    }
+    let omitted = fit_metadata(&mut metadata, &optional.map(|(k, _)| k));
+    if !omitted.is_empty() {
+        metadata.insert(meta::OMITTED.to_owned(), omitted.join(","));
+    }
+
+    EncodedObject {
+        key: object_key(&s.name),
+        body: s.value.as_bytes().to_vec(),
+        tagging: encode_tagging(tags),
+        metadata,
+    }
+}
+
+fn metadata_size(metadata: &BTreeMap<String, String>) -> usize {
+    // Counted with the `x-amz-meta-` prefix, to stay on the safe side of S3's own count.
+    metadata
+        .iter()
+        .map(|(k, v)| "x-amz-meta-".len() + k.len() + v.len())
+        .sum()
+}
+
+/// Drops optional fields, in `drop_order`, until the metadata fits; returns what was dropped.
+fn fit_metadata(metadata: &mut BTreeMap<String, String>, drop_order: &[&str]) -> Vec<String> {
+    // Room for the `ssmbak-omitted` entry itself.
+    let reserve = "x-amz-meta-".len() + meta::OMITTED.len() + 80;
+    let mut omitted = Vec::new();
+    for key in drop_order {
+        if metadata_size(metadata) + reserve <= METADATA_LIMIT {
+            break;
+        }
+        if metadata.remove(*key).is_some() {
+            omitted.push((*key).to_owned());
+        }
+    }
+    omitted
+}
+
+/// What one stored object version says, read back from its tags and/or metadata.
+///
+/// Both sources are accepted: versions written by the original carry only the three tags,
+/// ours carry tags and metadata. Metadata wins where both are present (it is not sanitised).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoredFields {
+    /// `ssmbakTime`: the event time of a value version.
+    pub event_time: Option<i64>,
+    /// A tombstone's delete event time.
+    pub deleted_at: Option<i64>,
+    pub param_type: Option<ParameterType>,
+    pub description: Option<String>,
+    pub version: Option<i64>,
+    pub last_modified_ms: Option<i64>,
+    pub key_id: Option<String>,
+    pub tier: Option<String>,
+    pub data_type: Option<String>,
+    pub allowed_pattern: Option<String>,
+    pub policies: Option<String>,
+    pub omitted: Vec<String>,
+}
+
+/// A stored tag or metadata value that does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("object field {field} has an unreadable value {value:?}")]
+pub struct BadField {
+    pub field: &'static str,
+    pub value: String,
+}
+
+fn parse_int(field: &'static str, value: &str) -> Result<i64, BadField> {
+    value.trim().parse().map_err(|_| BadField {
+        field,
+        value: value.to_owned(),
+    })
+}
+
+impl StoredFields {
+    /// Reads the fields of a version from its tag set (as `GetObjectTagging` returns it,
+    /// already decoded) and its user metadata (as `HeadObject`/`GetObject` return it).
+    /// Either may be empty.
+    pub fn read<'a>(
+        tags: impl IntoIterator<Item = (&'a str, &'a str)>,
+        metadata: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, BadField> {
+        let mut f = StoredFields::default();
+        for (k, v) in tags {
+            match k {
+                TAG_TIME => f.event_time = Some(parse_int(TAG_TIME, v)?),
+                TAG_DELETED => f.deleted_at = Some(parse_int(TAG_DELETED, v)?),
+                TAG_TYPE => f.param_type = Some(parse_type(TAG_TYPE, v)?),
+                TAG_DESCRIPTION => f.description = Some(v.to_owned()),
+                TAG_VERSION => f.version = Some(parse_int(TAG_VERSION, v)?),
+                _ => {}
+            }
+        }
+        for (k, v) in metadata {
+            match k.to_ascii_lowercase().as_str() {
+                meta::TIME => f.event_time = Some(parse_int(meta::TIME, v)?),
+                meta::DELETED => f.deleted_at = Some(parse_int(meta::DELETED, v)?),
+                meta::TYPE => f.param_type = Some(parse_type(meta::TYPE, v)?),
+                meta::VERSION => f.version = Some(parse_int(meta::VERSION, v)?),
+                meta::MODIFIED_MS => f.last_modified_ms = Some(parse_int(meta::MODIFIED_MS, v)?),
+                meta::DESCRIPTION => f.description = Some(decode_component(v)),
+                meta::KEY_ID => f.key_id = Some(decode_component(v)),
+                meta::TIER => f.tier = Some(decode_component(v)),
+                meta::DATA_TYPE => f.data_type = Some(decode_component(v)),
+                meta::ALLOWED_PATTERN => f.allowed_pattern = Some(decode_component(v)),
+                meta::POLICIES => f.policies = Some(decode_component(v)),
+                meta::OMITTED => {
+                    f.omitted = v
+                        .split(',')
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                }
+                _ => {}
+            }
+        }
+        Ok(f)
+    }
+
+    /// True for our tombstone versions.
+    pub fn is_tombstone(&self) -> bool {
+        self.deleted_at.is_some()
+    }
+
+    /// The parameter this value version holds, given its name and body.
+    ///
+    /// `None` for a tombstone, or for a version that lacks a type (not written by ssmbak).
+    pub fn snapshot(&self, name: &str, body: Vec<u8>) -> Option<ParameterSnapshot> {
+        if self.is_tombstone() {
+            return None;
+        }
+        Some(ParameterSnapshot {
+            name: name.to_owned(),
+            value: String::from_utf8_lossy(&body).into_owned(),
+            param_type: self.param_type?,
+            description: self.description.clone(),
+            version: self.version,
+            last_modified_ms: self.last_modified_ms,
+            key_id: self.key_id.clone(),
+            tier: self.tier.clone(),
+            data_type: self.data_type.clone(),
+            allowed_pattern: self.allowed_pattern.clone(),
+            policies: self.policies.clone(),
+            omitted: self.omitted.clone(),
+        })
+    }
+}
+
+fn parse_type(field: &'static str, v: &str) -> Result<ParameterType, BadField> {
+    v.parse().map_err(|_| BadField {
+        field,
+        value: v.to_owned(),
+    })
+}
+
+/// Splits an `x-amz-tagging` header back into decoded pairs (used by tests and fakes).
+pub fn decode_tagging(header: &str) -> Vec<(String, String)> {
+    header
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (decode_component(k), decode_component(v))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,201 @@
+use proptest::prelude::*;
+
+use super::*;
+
+fn snapshot(name: &str, value: &str) -> ParameterSnapshot {
+    ParameterSnapshot {
+        name: name.to_owned(),
+        value: value.to_owned(),
+        param_type: ParameterType::String,
+        description: None,
+        version: Some(3),
+        last_modified_ms: Some(1_718_309_456_123),
+        key_id: None,
+        tier: Some("Standard".to_owned()),
+        data_type: Some("text".to_owned()),
+        allowed_pattern: None,
+        policies: None,
+        omitted: vec![],
+    }
+}
+
+fn read_back(obj: &EncodedObject) -> StoredFields {
+    let tags = decode_tagging(&obj.tagging);
+    StoredFields::read(
+        tags.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        obj.metadata.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+    )
+    .expect("our own encoding reads back")
+}
+
+#[test]
+fn object_key_has_one_leading_slash() {
+    for (name, key) in [
+        ("testyssmbak", "/testyssmbak"),
+        ("/testyssmbak", "/testyssmbak"),
+        ("/a/b/c", "/a/b/c"),
+        ("a.b-c_d", "/a.b-c_d"),
+    ] {
+        assert_eq!(object_key(name), key, "{name}");
+    }
+}
+
+#[test]
+fn sanitize_description_as_the_original() {
+    // The original's own test cases, and the moto-verified one.
+    for (input, expected) in [
+        (
+            "ssmbak bucket (auto-discovered)",
+            "ssmbak bucket auto-discovered",
+        ),
+        ("test + value = good_result", "test + value = good_result"),
+        ("fancy (desc) é!", "fancy desc "),
+        ("a@b.c:d/e", "a@b.c:d/e"),
+        ("", ""),
+    ] {
+        assert_eq!(sanitize_description(input), expected, "{input:?}");
+    }
+    assert_eq!(sanitize_description(&"a".repeat(300)), "a".repeat(256));
+}
+
+#[test]
+fn tags_keep_the_original_names_order_and_encoding() {
+    let mut s = snapshot("/app/db", "v");
+    s.description = Some("fancy description".to_owned());
+    let record = BackupRecord::Value {
+        event_time: 1_718_309_456,
+        snapshot: s,
+    };
+    let obj = record.encode();
+    assert_eq!(obj.key, "/app/db");
+    assert_eq!(
+        obj.tagging,
+        "ssmbakTime=1718309456&ssmbakType=String&ssmbakDescription=fancy%20description&ssmbakVersion=3"
+    );
+}
+
+#[test]
+fn body_is_the_raw_value() {
+    for value in ["  padded  ", "a,b,c", "line1\nline2\n", "ünïcødé", "x"] {
+        let obj = BackupRecord::Value {
+            event_time: 1,
+            snapshot: snapshot("/k", value),
+        }
+        .encode();
+        assert_eq!(obj.body, value.as_bytes());
+    }
+}
+
+#[test]
+fn original_objects_read_back() {
+    // Exactly what the original's Lambda writes (tags only, `+` already decoded by S3).
+    let f = StoredFields::read(
+        [
+            ("ssmbakTime", "1718309456"),
+            ("ssmbakType", "SecureString"),
+            ("ssmbakDescription", "fancy description"),
+        ],
+        [],
+    )
+    .expect("reads");
+    assert_eq!(f.event_time, Some(1_718_309_456));
+    assert_eq!(f.param_type, Some(ParameterType::SecureString));
+    assert_eq!(f.description.as_deref(), Some("fancy description"));
+    assert!(!f.is_tombstone());
+    let snap = f
+        .snapshot("/k", b"  v  ".to_vec())
+        .expect("a value version");
+    assert_eq!(snap.value, "  v  ");
+    assert_eq!(snap.version, None);
+}
+
+#[test]
+fn unreadable_fields_are_errors_not_guesses() {
+    assert!(StoredFields::read([("ssmbakTime", "soon")], []).is_err());
+    assert!(StoredFields::read([("ssmbakType", "Integer")], []).is_err());
+    assert!(StoredFields::read([], [("ssmbak-version", "x")]).is_err());
+}
+
+#[test]
+fn tombstone_has_no_original_tags() {
+    let obj = BackupRecord::Tombstone {
+        name: "gone".to_owned(),
+        event_time: 1_700_000_000,
+        param_type: Some(ParameterType::String),
+    }
+    .encode();
+    assert_eq!(obj.key, "/gone");
+    assert!(obj.body.is_empty());
+    // No ssmbakTime: the original takes it at its LastModified, just before the marker.
+    assert_eq!(obj.tagging, "ssmbakDeleted=1700000000");
+    let f = read_back(&obj);
+    assert!(f.is_tombstone());
+    assert_eq!(f.deleted_at, Some(1_700_000_000));
+    assert_eq!(f.snapshot("/gone", vec![]), None);
+}
+
+#[test]
+fn metadata_never_exceeds_the_s3_limit() {
+    let mut s = snapshot("/big", "v");
+    s.description = Some("é".repeat(1024));
+    s.allowed_pattern = Some("^[a-z]+$".repeat(128));
+    s.policies = Some(format!("[{}]", "{\"Type\":\"Expiration\"}".repeat(40)));
+    s.key_id = Some("arn:aws:kms:us-east-1:123456789012:key/0000".to_owned());
+    let obj = BackupRecord::Value {
+        event_time: 1,
+        snapshot: s,
+    }
+    .encode();
+    assert!(metadata_size(&obj.metadata) <= METADATA_LIMIT);
+    let f = read_back(&obj);
+    assert!(!f.omitted.is_empty());
+    // What could not be kept is named, and what is kept is exact.
+    assert_eq!(
+        f.key_id.as_deref(),
+        Some("arn:aws:kms:us-east-1:123456789012:key/0000")
+    );
+    assert_eq!(f.version, Some(3));
+}
+
+fn arb_text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[ -~]{0,64}",
+        "\\PC{0,40}",
+        Just(String::new()),
+        Just("a b+c=d&e%f".to_owned())
+    ]
+}
+
+proptest! {
+    /// Everything we write reads back as it was (within the metadata limit).
+    #[test]
+    fn value_records_round_trip(
+        name in "/?[a-zA-Z0-9_.-]{1,10}(/[a-zA-Z0-9_.-]{1,10}){0,4}",
+        value in "\\PC{0,200}",
+        description in proptest::option::of(arb_text()),
+        allowed_pattern in proptest::option::of(arb_text()),
+        key_id in proptest::option::of("[a-zA-Z0-9:/_-]{1,60}"),
+        version in proptest::option::of(1..100_000_i64),
+        event_time in 0..4_000_000_000_i64,
+        ty in prop_oneof![Just(ParameterType::String), Just(ParameterType::StringList), Just(ParameterType::SecureString)],
+    ) {
+        let mut s = snapshot(&name, &value);
+        s.param_type = ty;
+        s.description = description.clone();
+        s.allowed_pattern = allowed_pattern;
+        s.key_id = key_id;
+        s.version = version;
+        let obj = BackupRecord::Value { event_time, snapshot: s.clone() }.encode();
+        prop_assert!(obj.tagging.is_ascii());
+        prop_assert!(obj.metadata.values().all(|v| v.bytes().all(|b| b.is_ascii_graphic())));
+        let f = read_back(&obj);
+        prop_assert_eq!(f.event_time, Some(event_time));
+        let mut expected = s;
+        expected.name = object_key(&name);
+        prop_assert_eq!(f.snapshot(&object_key(&name), obj.body.clone()), Some(expected));
+        // The tag the original reads stays its sanitised form.
+        let tags = decode_tagging(&obj.tagging);
+        let tag = tags.iter().find(|(k, _)| k == TAG_DESCRIPTION).map(|(_, v)| v.clone());
+        prop_assert_eq!(tag, description.map(|d| sanitize_description(&d)));
+    }
+}

@@ -1,0 +1,108 @@
+//! Parsing one SQS record body: an EventBridge "Parameter Store Change" event.
+//!
+//! ```json
+//! {"version":"0","id":"...","detail-type":"Parameter Store Change","source":"aws.ssm",
+//!  "time":"2022-08-03T21:09:31Z","region":"us-east-1","resources":["arn:..."],
+//!  "detail":{"name":"/a/b","type":"String","operation":"Create","description":"..."}}
+//! ```
+//!
+//! Delete events carry no description; root-level names arrive without their `/`. The event
+//! never carries the value or the SSM version.
+
+use serde::Deserialize;
+use ssmbak_core::backup::{Change, Operation};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+pub const DETAIL_TYPE: &str = "Parameter Store Change";
+pub const SOURCE: &str = "aws.ssm";
+
+/// A record that is not a usable change event. It is reported as a failed batch item, so after
+/// its retries it lands in the dead-letter queue, where someone can look at it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EventError {
+    #[error("record has no body")]
+    NoBody,
+    #[error("record body is not an event: {0}")]
+    NotJson(String),
+    #[error(
+        "not a Parameter Store Change event (source {event_source:?}, detail-type {detail_type:?})"
+    )]
+    NotParameterChange {
+        event_source: Option<String>,
+        detail_type: Option<String>,
+    },
+    #[error("event has no {0}")]
+    Missing(&'static str),
+    #[error("event time {0:?} is not an RFC 3339 time")]
+    BadTime(String),
+}
+
+/// What a record asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Parsed {
+    Change(Change),
+    /// A Parameter Store Change that changes no value (`LabelParameterVersion`, ...).
+    Skip {
+        name: String,
+        operation: String,
+    },
+}
+
+#[derive(Deserialize)]
+struct RawEvent {
+    source: Option<String>,
+    #[serde(rename = "detail-type")]
+    detail_type: Option<String>,
+    time: Option<String>,
+    detail: Option<RawDetail>,
+}
+
+#[derive(Deserialize)]
+struct RawDetail {
+    name: Option<String>,
+    #[serde(rename = "type")]
+    param_type: Option<String>,
+    operation: Option<String>,
+}
+
+/// Parses a record body.
+pub fn parse(body: Option<&str>) -> Result<Parsed, EventError> {
+    let body = body.ok_or(EventError::NoBody)?;
+    let raw: RawEvent =
+        serde_json::from_str(body).map_err(|e| EventError::NotJson(e.to_string()))?;
+    if raw.source.as_deref() != Some(SOURCE) || raw.detail_type.as_deref() != Some(DETAIL_TYPE) {
+        return Err(EventError::NotParameterChange {
+            event_source: raw.source,
+            detail_type: raw.detail_type,
+        });
+    }
+    let detail = raw.detail.ok_or(EventError::Missing("detail"))?;
+    let name = detail
+        .name
+        .filter(|n| !n.is_empty() && n != "/")
+        .ok_or(EventError::Missing("detail.name"))?;
+    let operation = detail
+        .operation
+        .ok_or(EventError::Missing("detail.operation"))?;
+    let time = raw.time.ok_or(EventError::Missing("time"))?;
+    let event_time = OffsetDateTime::parse(&time, &Rfc3339)
+        .map_err(|_| EventError::BadTime(time.clone()))?
+        .unix_timestamp();
+    let operation = match operation.as_str() {
+        "Create" => Operation::Create,
+        "Update" => Operation::Update,
+        "Delete" => Operation::Delete,
+        _ => return Ok(Parsed::Skip { name, operation }),
+    };
+    Ok(Parsed::Change(Change {
+        name,
+        operation,
+        event_time,
+        // An unknown type name does not stop a backup: the type stored comes from SSM.
+        param_type: detail.param_type.and_then(|t| t.parse().ok()),
+    }))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,177 @@
+use ssmbak_core::format::ParameterType;
+
+use super::*;
+
+fn fixture(name: &str) -> &'static str {
+    match name {
+        "create" => include_str!("../../tests/fixtures/create.json"),
+        "create_root" => include_str!("../../tests/fixtures/create_root.json"),
+        "update_secure" => include_str!("../../tests/fixtures/update_secure.json"),
+        "delete" => include_str!("../../tests/fixtures/delete.json"),
+        "label" => include_str!("../../tests/fixtures/label.json"),
+        "policy_action" => include_str!("../../tests/fixtures/policy_action.json"),
+        other => panic!("no fixture {other}"),
+    }
+}
+
+fn change(name: &str, operation: Operation, event_time: i64, ty: ParameterType) -> Parsed {
+    Parsed::Change(Change {
+        name: name.to_owned(),
+        operation,
+        event_time,
+        param_type: Some(ty),
+    })
+}
+
+#[test]
+fn real_event_shapes() {
+    let cases = [
+        (
+            "create",
+            change(
+                "/testssmbak/bas/wee",
+                Operation::Create,
+                1_659_560_971,
+                ParameterType::String,
+            ),
+        ),
+        // Root-level names arrive without their slash; the key adds it (format::object_key).
+        (
+            "create_root",
+            change(
+                "testyssmbak",
+                Operation::Create,
+                1_718_309_456,
+                ParameterType::String,
+            ),
+        ),
+        (
+            "update_secure",
+            change(
+                "/testssmbak/secret",
+                Operation::Update,
+                1_659_561_122,
+                ParameterType::SecureString,
+            ),
+        ),
+        // No description on deletes.
+        (
+            "delete",
+            change(
+                "/testssmbak/bas/wee",
+                Operation::Delete,
+                1_659_561_408,
+                ParameterType::String,
+            ),
+        ),
+        (
+            "label",
+            Parsed::Skip {
+                name: "/testssmbak/bas/wee".to_owned(),
+                operation: "LabelParameterVersion".to_owned(),
+            },
+        ),
+    ];
+    for (name, expected) in cases {
+        assert_eq!(parse(Some(fixture(name))), Ok(expected), "{name}");
+    }
+}
+
+#[test]
+fn other_detail_types_are_errors() {
+    assert_eq!(
+        parse(Some(fixture("policy_action"))),
+        Err(EventError::NotParameterChange {
+            event_source: Some("aws.ssm".to_owned()),
+            detail_type: Some("Parameter Store Policy Action".to_owned()),
+        })
+    );
+}
+
+#[test]
+fn malformed_bodies() {
+    let ok = fixture("create");
+    let without = |field: &str| {
+        let mut v: serde_json::Value = serde_json::from_str(ok).expect("fixture is JSON");
+        if let Some(rest) = field.strip_prefix("detail.") {
+            v["detail"].as_object_mut().map(|d| d.remove(rest));
+        } else {
+            v.as_object_mut().map(|o| o.remove(field));
+        }
+        v.to_string()
+    };
+    let with_time = |t: &str| ok.replace("2022-08-03T21:09:31Z", t);
+    let cases: Vec<(&str, Option<String>, fn(&EventError) -> bool)> = vec![
+        ("no body", None, |e| *e == EventError::NoBody),
+        ("empty", Some(String::new()), |e| {
+            matches!(e, EventError::NotJson(_))
+        }),
+        ("not JSON", Some("hello".into()), |e| {
+            matches!(e, EventError::NotJson(_))
+        }),
+        ("JSON array", Some("[1,2]".into()), |e| {
+            matches!(e, EventError::NotJson(_))
+        }),
+        (
+            "wrong field type",
+            Some(ok.replace("\"time\":\"2022-08-03T21:09:31Z\"", "\"time\":5")),
+            |e| matches!(e, EventError::NotJson(_)),
+        ),
+        ("no source", Some(without("source")), |e| {
+            matches!(e, EventError::NotParameterChange { .. })
+        }),
+        ("no detail", Some(without("detail")), |e| {
+            *e == EventError::Missing("detail")
+        }),
+        ("no name", Some(without("detail.name")), |e| {
+            *e == EventError::Missing("detail.name")
+        }),
+        ("no operation", Some(without("detail.operation")), |e| {
+            *e == EventError::Missing("detail.operation")
+        }),
+        ("no time", Some(without("time")), |e| {
+            *e == EventError::Missing("time")
+        }),
+        ("bad time", Some(with_time("yesterday")), |e| {
+            matches!(e, EventError::BadTime(_))
+        }),
+        ("date only", Some(with_time("2022-08-03")), |e| {
+            matches!(e, EventError::BadTime(_))
+        }),
+    ];
+    for (what, body, is_expected) in cases {
+        let got = parse(body.as_deref());
+        assert!(got.as_ref().is_err_and(is_expected), "{what}: {got:?}");
+    }
+}
+
+#[test]
+fn times_with_fractions_and_offsets_truncate_to_the_second() {
+    let ok = fixture("create");
+    for (t, expected) in [
+        ("2022-08-03T21:09:31.999Z", 1_659_560_971),
+        ("2022-08-03T23:09:31+02:00", 1_659_560_971),
+    ] {
+        let Ok(Parsed::Change(c)) = parse(Some(&ok.replace("2022-08-03T21:09:31Z", t))) else {
+            panic!("{t} should parse");
+        };
+        assert_eq!(c.event_time, expected, "{t}");
+    }
+}
+
+#[test]
+fn unknown_type_names_do_not_stop_a_backup() {
+    let body = fixture("create").replace("\"type\":\"String\"", "\"type\":\"Mystery\"");
+    let Ok(Parsed::Change(c)) = parse(Some(&body)) else {
+        panic!("should parse");
+    };
+    assert_eq!(c.param_type, None);
+}
+
+proptest::proptest! {
+    /// No input makes the parser panic.
+    #[test]
+    fn never_panics(body in "\\PC{0,300}") {
+        let _ = parse(Some(&body));
+    }
+}

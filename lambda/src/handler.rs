@@ -1,0 +1,110 @@
+//! One SQS batch: parse every record, back up the changes, report the failures.
+//!
+//! Records are independent: a bad or failing record is reported in `batchItemFailures`, so
+//! SQS redelivers it (and, after the queue's redrive count, moves it to the dead-letter queue)
+//! while every other record of the batch is deleted as done. Changes to different parameters
+//! run concurrently; changes to one parameter run one after another in event order, so the
+//! duplicate check sees the previous write.
+
+use std::collections::BTreeMap;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use futures::stream::{self, StreamExt};
+use ssmbak_core::backup::{Backup, Change, Outcome};
+use ssmbak_core::format::object_key;
+use tracing::{error, info, warn};
+
+use crate::event::{self, Parsed};
+
+/// At most this many parameters are backed up at once (a batch holds at most 10 records
+/// unless a batching window is configured).
+const CONCURRENCY: usize = 10;
+
+/// A batch whose failures cannot be reported record by record.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a record of the batch has no messageId, so the batch fails as a whole")]
+pub struct NoMessageId;
+
+/// Backs up every record of `batch`; returns the ids of the records to retry.
+pub async fn handle_batch(
+    backup: &Backup,
+    batch: SqsEvent,
+) -> Result<SqsBatchResponse, NoMessageId> {
+    let mut failed: Vec<String> = Vec::new();
+    // Key -> [(message id, change)], so one parameter's changes stay in order.
+    let mut by_key: BTreeMap<String, Vec<(String, Change)>> = BTreeMap::new();
+    for record in batch.records {
+        let SqsMessage {
+            message_id, body, ..
+        } = record;
+        let id = message_id.filter(|id| !id.is_empty()).ok_or(NoMessageId)?;
+        match event::parse(body.as_deref()) {
+            Ok(Parsed::Change(change)) => by_key
+                .entry(object_key(&change.name))
+                .or_default()
+                .push((id, change)),
+            Ok(Parsed::Skip { name, operation }) => {
+                info!(message_id = %id, name = %name, operation = %operation, outcome = "skipped", "not a value change");
+            }
+            Err(e) => {
+                error!(message_id = %id, body_bytes = body.as_ref().map_or(0, String::len), error = %e, outcome = "failed", "malformed record");
+                failed.push(id);
+            }
+        }
+    }
+
+    let groups = by_key.into_values().map(|mut changes| {
+        changes.sort_by_key(|(_, c)| c.event_time);
+        async move {
+            let mut failed = Vec::new();
+            for (id, change) in changes {
+                if !back_up(backup, &id, &change).await {
+                    failed.push(id);
+                }
+            }
+            failed
+        }
+    });
+    let group_failures: Vec<Vec<String>> = stream::iter(groups)
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await;
+    failed.extend(group_failures.into_iter().flatten());
+
+    let mut response = SqsBatchResponse::default();
+    response.set_failures(failed);
+    Ok(response)
+}
+
+/// Backs up one change and logs one line about it; true when it is done.
+async fn back_up(backup: &Backup, id: &str, change: &Change) -> bool {
+    let name = object_key(&change.name);
+    let operation = change.operation.as_str();
+    match backup.apply(change).await {
+        Ok(outcome) => {
+            let version = match &outcome {
+                Outcome::Stored { version } => Some(*version),
+                Outcome::Duplicate { version } => *version,
+                _ => None,
+            };
+            match outcome {
+                Outcome::DeletedBeforeBackup | Outcome::NoVersionAtEventTime => warn!(
+                    message_id = %id, name = %name, operation, event_time = change.event_time,
+                    outcome = outcome.as_str(), "nothing to back up: the parameter changed or went away before this record was processed"
+                ),
+                _ => info!(
+                    message_id = %id, name = %name, operation, event_time = change.event_time,
+                    ssm_version = version, outcome = outcome.as_str(), "backed up"
+                ),
+            }
+            true
+        }
+        Err(e) => {
+            error!(
+                message_id = %id, name = %name, operation, event_time = change.event_time,
+                code = e.code(), error = %e, outcome = "failed", "backup failed; SQS will redeliver"
+            );
+            false
+        }
+    }
+}

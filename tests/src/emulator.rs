@@ -1,0 +1,116 @@
+//! The emulator's endpoint, guarded, and SDK clients for it.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use aws_config::{BehaviorVersion, Region};
+
+/// Set by `cargo xtask test`.
+pub const ENDPOINT_VAR: &str = "SSMBAK_TEST_ENDPOINT";
+pub const REGION: &str = "us-east-1";
+
+/// The emulator endpoint, or `None` when the tests run outside `cargo xtask test` (they then
+/// skip; CI always runs them through the xtask).
+///
+/// Panics on an endpoint that is not loopback: a test must never reach real AWS.
+pub fn endpoint() -> Option<String> {
+    let endpoint = std::env::var(ENDPOINT_VAR).ok()?;
+    assert!(
+        is_loopback(&endpoint),
+        "refusing to run tests against {endpoint}: only loopback endpoints are allowed"
+    );
+    Some(endpoint)
+}
+
+/// True for `http://127.x.y.z[:port]`, `http://[::1][:port]` and `http://localhost[:port]`.
+pub fn is_loopback(endpoint: &str) -> bool {
+    let Some(rest) = endpoint
+        .strip_prefix("http://")
+        .or_else(|| endpoint.strip_prefix("https://"))
+    else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.contains('@') {
+        return false;
+    }
+    let host = if let Some(v6) = authority.strip_prefix('[') {
+        v6.split(']').next().unwrap_or_default()
+    } else {
+        authority.split(':').next().unwrap_or_default()
+    };
+    match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => host == "localhost",
+    }
+}
+
+/// Clients for the emulator.
+pub struct Clients {
+    pub endpoint: String,
+    pub s3: aws_sdk_s3::Client,
+    pub ssm: aws_sdk_ssm::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub events: aws_sdk_eventbridge::Client,
+}
+
+impl Clients {
+    pub async fn new(endpoint: &str) -> Self {
+        let config = aws_config::defaults(BehaviorVersion::latest())
+            .endpoint_url(endpoint)
+            .region(Region::new(REGION))
+            .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                "testing", "testing", None, None, "test",
+            ))
+            .load()
+            .await;
+        let s3 = aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(true)
+            .build();
+        Clients {
+            endpoint: endpoint.to_owned(),
+            s3: aws_sdk_s3::Client::from_conf(s3),
+            ssm: aws_sdk_ssm::Client::new(&config),
+            sqs: aws_sdk_sqs::Client::new(&config),
+            events: aws_sdk_eventbridge::Client::new(&config),
+        }
+    }
+}
+
+/// A name no other test of this run uses: tests share one emulator.
+pub fn unique(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    format!("{prefix}{}x{n}x{nanos:08x}", std::process::id())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_loopback;
+
+    #[test]
+    fn only_loopback_endpoints_pass_the_guard() {
+        for ok in [
+            "http://127.0.0.1:5000",
+            "http://127.1.2.3",
+            "http://[::1]:80/",
+            "http://localhost:9",
+        ] {
+            assert!(is_loopback(ok), "{ok}");
+        }
+        for bad in [
+            "https://s3.amazonaws.com",
+            "http://10.0.0.1:5000",
+            "http://127.0.0.1.evil.com",
+            "http://user@127.0.0.1@evil.com",
+            "127.0.0.1:5000",
+            "http://[2001:db8::1]:80",
+            "",
+        ] {
+            assert!(!is_loopback(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! The end-to-end test harness: the moto emulator on loopback, a local Lambda Runtime API,
+//! and the real `bootstrap` from the release zip.
+//!
+//! `cargo xtask test` starts moto and sets `SSMBAK_TEST_ENDPOINT`; every client here is built
+//! against that endpoint, and [`emulator::endpoint`] refuses anything that is not loopback.
+
+pub mod emulator;
+pub mod lambda;
+pub mod pipeline;
+pub mod runtime_api;

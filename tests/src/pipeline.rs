@@ -1,0 +1,512 @@
+//! One test's private backup pipeline on the emulator:
+//! EventBridge bus + rule → SQS queue → (this harness as the event source mapping) → the real
+//! `bootstrap` → a versioned bucket.
+//!
+//! Every test gets its own bus, queue, bucket and parameter prefix, so tests can run in
+//! parallel against one emulator.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use aws_sdk_eventbridge::types::{PutEventsRequestEntry, Target};
+use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
+use aws_sdk_sqs::types::QueueAttributeName;
+use aws_sdk_ssm::types::ParameterType;
+use serde_json::json;
+use ssmbak_core::format::StoredFields;
+use ssmbak_core::pit::{self, VersionEntry};
+
+use crate::emulator::{self, unique, Clients, REGION};
+use crate::lambda::{self, Bootstrap};
+use crate::runtime_api::{Invocation, RuntimeApi};
+
+/// Seconds a received message stays invisible: short, so failed records come back quickly.
+pub const VISIBILITY_TIMEOUT: i32 = 2;
+
+pub struct Pipeline {
+    pub aws: Clients,
+    pub bucket: String,
+    pub queue_url: String,
+    pub queue_arn: String,
+    pub bus: String,
+    /// A parameter path only this test uses, e.g. `/t123x4x0a1b2c3d4`.
+    pub prefix: String,
+    pub api: RuntimeApi,
+    pub lambda: Bootstrap,
+    dir: PathBuf,
+}
+
+/// What one batch did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Batch {
+    pub message_ids: Vec<String>,
+    /// The ids the Lambda reported in `batchItemFailures`.
+    pub failed: Vec<String>,
+    pub invocation: Invocation,
+}
+
+/// One stored object version or delete marker, with everything S3 keeps about it.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    pub version_id: String,
+    pub is_delete_marker: bool,
+    pub last_modified_ms: i64,
+    pub tags: BTreeMap<String, String>,
+    pub metadata: HashMap<String, String>,
+    pub body: Vec<u8>,
+}
+
+impl Stored {
+    pub fn body_str(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+    pub fn tag(&self, k: &str) -> Option<&str> {
+        self.tags.get(k).map(String::as_str)
+    }
+    pub fn fields(&self) -> StoredFields {
+        StoredFields::read(
+            self.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            self.metadata.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        )
+        .expect("stored fields parse")
+    }
+}
+
+/// The versions of one key, as S3 lists them.
+#[derive(Debug, Clone)]
+pub struct History {
+    /// Value versions and tombstones, newest first.
+    pub versions: Vec<Stored>,
+    /// Delete markers, newest first.
+    pub markers: Vec<Stored>,
+}
+
+impl History {
+    /// Value versions (tombstones left out), oldest first.
+    pub fn values(&self) -> Vec<&Stored> {
+        self.versions
+            .iter()
+            .rev()
+            .filter(|v| !v.fields().is_tombstone())
+            .collect()
+    }
+    pub fn tombstones(&self) -> Vec<&Stored> {
+        self.versions
+            .iter()
+            .rev()
+            .filter(|v| v.fields().is_tombstone())
+            .collect()
+    }
+
+    /// The body at `at` (epoch seconds) as the core's point-in-time reader sees it:
+    /// `Some(value)`, or `None` when deleted or not yet there.
+    pub fn value_at(&self, at: i64) -> Option<String> {
+        let all: Vec<&Stored> = self.versions.iter().chain(&self.markers).collect();
+        let entries: Vec<VersionEntry> = all
+            .iter()
+            .map(|s| {
+                let f = s.fields();
+                VersionEntry {
+                    version_id: s.version_id.clone(),
+                    last_modified_ms: s.last_modified_ms,
+                    is_delete_marker: s.is_delete_marker,
+                    event_time: f.event_time,
+                    deleted_at: f.deleted_at,
+                    ssm_version: f.version,
+                }
+            })
+            .collect();
+        match pit::state_at(&entries, at) {
+            pit::StateAt::Present { entry, .. } => all
+                .iter()
+                .find(|s| s.version_id == entry.version_id)
+                .map(|s| s.body_str()),
+            _ => None,
+        }
+    }
+}
+
+pub fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
+}
+
+impl Pipeline {
+    /// Sets up a pipeline, or `None` when no emulator is configured (outside `cargo xtask
+    /// test`, where the end-to-end tests skip).
+    pub async fn start() -> Option<Self> {
+        Self::start_with_env(&[]).await
+    }
+
+    pub async fn start_with_env(extra_env: &[(&str, &str)]) -> Option<Self> {
+        let Some(endpoint) = emulator::endpoint() else {
+            assert!(
+                std::env::var_os("SSMBAK_TEST_REQUIRE_EMULATOR").is_none(),
+                "{} is not set",
+                emulator::ENDPOINT_VAR
+            );
+            eprintln!("skipped: no emulator; run `cargo xtask test`");
+            return None;
+        };
+        let zip = std::env::var(lambda::ZIP_VAR)
+            .unwrap_or_else(|_| panic!("{} is not set", lambda::ZIP_VAR));
+        let aws = Clients::new(&endpoint).await;
+        let id = unique("t");
+        let bucket = format!("ssmbak-{}", id.to_ascii_lowercase());
+        aws.s3
+            .create_bucket()
+            .bucket(&bucket)
+            .send()
+            .await
+            .expect("create bucket");
+        aws.s3
+            .put_bucket_versioning()
+            .bucket(&bucket)
+            .versioning_configuration(
+                VersioningConfiguration::builder()
+                    .status(BucketVersioningStatus::Enabled)
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("enable versioning");
+        let queue_url = aws
+            .sqs
+            .create_queue()
+            .queue_name(&id)
+            .attributes(
+                QueueAttributeName::VisibilityTimeout,
+                VISIBILITY_TIMEOUT.to_string(),
+            )
+            .send()
+            .await
+            .expect("create queue")
+            .queue_url
+            .expect("queue url");
+        let queue_arn = aws
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&queue_url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .expect("queue attributes")
+            .attributes
+            .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+            .expect("queue arn");
+        let bus = id.clone();
+        aws.events
+            .create_event_bus()
+            .name(&bus)
+            .send()
+            .await
+            .expect("create bus");
+        aws.events
+            .put_rule()
+            .name(&id)
+            .event_bus_name(&bus)
+            .event_pattern(
+                json!({"source": ["aws.ssm"], "detail-type": ["Parameter Store Change"]})
+                    .to_string(),
+            )
+            .send()
+            .await
+            .expect("put rule");
+        aws.events
+            .put_targets()
+            .rule(&id)
+            .event_bus_name(&bus)
+            .targets(
+                Target::builder()
+                    .id("q")
+                    .arn(&queue_arn)
+                    .build()
+                    .expect("target"),
+            )
+            .send()
+            .await
+            .expect("put targets");
+
+        let dir = std::env::temp_dir().join(format!("ssmbak-{id}"));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let binary = lambda::extract_bootstrap(zip.as_ref(), &dir);
+        let api = RuntimeApi::start();
+        let mut env = vec![("SSMBAK_BUCKET", bucket.as_str()), ("LOGLEVEL", "debug")];
+        env.extend_from_slice(extra_env);
+        let lambda = Bootstrap::spawn(&binary, &api, &endpoint, &env);
+        Some(Pipeline {
+            aws,
+            bucket,
+            queue_url,
+            queue_arn,
+            bus,
+            prefix: format!("/{id}"),
+            api,
+            lambda,
+            dir,
+        })
+    }
+
+    /// A parameter name under this test's prefix.
+    pub fn name(&self, leaf: &str) -> String {
+        format!("{}/{leaf}", self.prefix)
+    }
+
+    /// `PutParameter` (overwriting); returns the new SSM version.
+    pub async fn put(
+        &self,
+        name: &str,
+        value: &str,
+        ty: ParameterType,
+        description: Option<&str>,
+    ) -> i64 {
+        self.aws
+            .ssm
+            .put_parameter()
+            .name(name)
+            .value(value)
+            .r#type(ty)
+            .set_description(description.map(str::to_owned))
+            .overwrite(true)
+            .send()
+            .await
+            .expect("put parameter")
+            .version
+    }
+
+    pub async fn delete(&self, name: &str) {
+        self.aws
+            .ssm
+            .delete_parameter()
+            .name(name)
+            .send()
+            .await
+            .expect("delete parameter");
+    }
+
+    /// Publishes a "Parameter Store Change" event, as SSM would (moto emits none itself).
+    pub async fn publish(&self, event_name: &str, operation: &str, ty: &str, time: i64) {
+        let detail = json!({"name": event_name, "type": ty, "operation": operation});
+        self.publish_event(
+            "aws.ssm",
+            "Parameter Store Change",
+            &detail.to_string(),
+            time,
+        )
+        .await;
+    }
+
+    pub async fn publish_event(&self, source: &str, detail_type: &str, detail: &str, time: i64) {
+        let entry = PutEventsRequestEntry::builder()
+            .source(source)
+            .detail_type(detail_type)
+            .detail(detail)
+            .event_bus_name(&self.bus)
+            .time(aws_sdk_eventbridge::primitives::DateTime::from_secs(time))
+            .resources(format!(
+                "arn:aws:ssm:{REGION}:123456789012:parameter{}",
+                self.prefix
+            ))
+            .build();
+        let out = self
+            .aws
+            .events
+            .put_events()
+            .entries(entry)
+            .send()
+            .await
+            .expect("put events");
+        assert_eq!(out.failed_entry_count, 0, "event not accepted: {out:?}");
+    }
+
+    /// Sends a raw SQS message, bypassing EventBridge (malformed records).
+    pub async fn send_raw(&self, body: &str) {
+        self.aws
+            .sqs
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(body)
+            .send()
+            .await
+            .expect("send message");
+    }
+
+    /// Acts as the event source mapping once: receives up to 10 messages, invokes the Lambda
+    /// with them, deletes those not reported as failed. `None` when the queue had nothing.
+    pub async fn pump_once(&self) -> Option<Batch> {
+        let received = self
+            .aws
+            .sqs
+            .receive_message()
+            .queue_url(&self.queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .expect("receive");
+        let messages = received.messages.unwrap_or_default();
+        if messages.is_empty() {
+            return None;
+        }
+        let records: Vec<serde_json::Value> = messages
+            .iter()
+            .map(|m| {
+                json!({
+                    "messageId": m.message_id,
+                    "receiptHandle": m.receipt_handle,
+                    "body": m.body,
+                    "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "0"},
+                    "messageAttributes": {},
+                    "md5OfBody": m.md5_of_body,
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": self.queue_arn,
+                    "awsRegion": REGION,
+                })
+            })
+            .collect();
+        let payload = json!({ "Records": records }).to_string();
+        let api = &self.api;
+        let invocation =
+            tokio::task::block_in_place(|| api.invoke(payload, Duration::from_secs(60)));
+        let failed: Vec<String> = match &invocation {
+            Invocation::Response(body) => {
+                let v: serde_json::Value =
+                    serde_json::from_str(body).expect("the response is JSON");
+                v["batchItemFailures"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|f| f["itemIdentifier"].as_str().map(str::to_owned))
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            }
+            // A failed or lost invocation returns the whole batch to the queue.
+            _ => messages
+                .iter()
+                .filter_map(|m| m.message_id.clone())
+                .collect(),
+        };
+        for m in &messages {
+            if m.message_id.as_ref().is_some_and(|id| failed.contains(id)) {
+                continue;
+            }
+            self.aws
+                .sqs
+                .delete_message()
+                .queue_url(&self.queue_url)
+                .receipt_handle(m.receipt_handle.clone().unwrap_or_default())
+                .send()
+                .await
+                .expect("delete message");
+        }
+        Some(Batch {
+            message_ids: messages
+                .iter()
+                .filter_map(|m| m.message_id.clone())
+                .collect(),
+            failed,
+            invocation,
+        })
+    }
+
+    /// Pumps until the queue is empty; returns the batches.
+    pub async fn drain(&self) -> Vec<Batch> {
+        let mut batches = Vec::new();
+        while let Some(batch) = self.pump_once().await {
+            batches.push(batch);
+        }
+        batches
+    }
+
+    /// Everything the bucket holds for `key`.
+    pub async fn history(&self, key: &str) -> History {
+        let listing = self
+            .aws
+            .s3
+            .list_object_versions()
+            .bucket(&self.bucket)
+            .prefix(key)
+            .send()
+            .await
+            .expect("list versions");
+        let mut versions = Vec::new();
+        for v in listing.versions().iter().filter(|v| v.key() == Some(key)) {
+            let id = v.version_id().unwrap_or_default().to_owned();
+            let tags = self
+                .aws
+                .s3
+                .get_object_tagging()
+                .bucket(&self.bucket)
+                .key(key)
+                .version_id(&id)
+                .send()
+                .await
+                .expect("tags")
+                .tag_set
+                .into_iter()
+                .map(|t| (t.key, t.value))
+                .collect();
+            let object = self
+                .aws
+                .s3
+                .get_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .version_id(&id)
+                .send()
+                .await
+                .expect("get version");
+            let metadata = object.metadata.clone().unwrap_or_default();
+            let body = object
+                .body
+                .collect()
+                .await
+                .expect("body")
+                .into_bytes()
+                .to_vec();
+            versions.push(Stored {
+                version_id: id,
+                is_delete_marker: false,
+                last_modified_ms: v
+                    .last_modified()
+                    .and_then(|d| d.to_millis().ok())
+                    .unwrap_or_default(),
+                tags,
+                metadata,
+                body,
+            });
+        }
+        let markers = listing
+            .delete_markers()
+            .iter()
+            .filter(|m| m.key() == Some(key))
+            .map(|m| Stored {
+                version_id: m.version_id().unwrap_or_default().to_owned(),
+                is_delete_marker: true,
+                last_modified_ms: m
+                    .last_modified()
+                    .and_then(|d| d.to_millis().ok())
+                    .unwrap_or_default(),
+                tags: BTreeMap::new(),
+                metadata: HashMap::new(),
+                body: Vec::new(),
+            })
+            .collect();
+        History { versions, markers }
+    }
+
+    /// Everything `bootstrap` logged so far, one string.
+    pub fn logs(&self) -> String {
+        self.lambda.logs().join("\n")
+    }
+}
+
+impl Drop for Pipeline {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

@@ -1,0 +1,392 @@
+//! The backup Lambda end to end: SSM-shaped events through EventBridge and SQS on the
+//! emulator, processed by the real release `bootstrap` through a local Runtime API.
+
+use std::time::Duration;
+
+use aws_sdk_ssm::types::ParameterType;
+use ssmbak_tests::pipeline::{now_secs, History, Pipeline, VISIBILITY_TIMEOUT};
+
+macro_rules! pipeline {
+    () => {
+        match Pipeline::start().await {
+            Some(p) => p,
+            None => return,
+        }
+    };
+}
+
+async fn sleep_secs(s: f64) {
+    tokio::time::sleep(Duration::from_secs_f64(s)).await;
+}
+
+/// What the original ssmbak 0.5.2 reader (§3.3 of the reference) makes of a key at `at`:
+/// `Ok(Some(value))`, `Ok(None)` for deleted or absent, `Err` where it would crash.
+fn original_reader(h: &History, at: i64) -> Result<Option<String>, String> {
+    let all = h.versions.iter().chain(&h.markers);
+    let best = all
+        .filter_map(|s| {
+            let t = match s.tag("ssmbakTime") {
+                Some(t) => t.parse::<i64>().map_err(|e| e.to_string()).ok()?,
+                None => s.last_modified_ms.div_euclid(1000),
+            };
+            (t <= at).then_some((t, s.last_modified_ms, s.is_delete_marker, s))
+        })
+        .max_by_key(|(t, lm, marker, _)| (*t, *lm, *marker));
+    match best {
+        None => Ok(None),
+        Some((_, _, true, _)) => Ok(None),
+        Some((_, _, false, s))
+            if s.tag("ssmbakType").is_none() || s.tag("ssmbakTime").is_none() =>
+        {
+            Err("KeyError".to_owned())
+        }
+        Some((_, _, false, s)) => Ok(Some(s.body_str())),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_update_delete_are_recorded_in_the_original_layout() {
+    let p = pipeline!();
+    let name = p.name("app/db");
+    p.put(
+        &name,
+        "initial",
+        ParameterType::String,
+        Some("fancy (desc) é!"),
+    )
+    .await;
+    let t1 = now_secs();
+    p.publish(&name, "Create", "String", t1).await;
+    let batches = p.drain().await;
+    assert!(
+        batches.iter().all(|b| b.failed.is_empty()),
+        "{batches:?}\n{}",
+        p.logs()
+    );
+
+    let h = p.history(&name).await;
+    let values = h.values();
+    assert_eq!(values.len(), 1, "{}", p.logs());
+    let v = values[0];
+    assert_eq!(v.body, b"initial");
+    assert_eq!(v.tag("ssmbakTime"), Some(t1.to_string().as_str()));
+    assert_eq!(v.tag("ssmbakType"), Some("String"));
+    assert_eq!(
+        v.tag("ssmbakDescription"),
+        Some("fancy desc "),
+        "sanitised as the original"
+    );
+    assert_eq!(v.tag("ssmbakVersion"), Some("1"));
+    let f = v.fields();
+    assert_eq!(
+        f.description.as_deref(),
+        Some("fancy (desc) é!"),
+        "raw description kept beside"
+    );
+    assert_eq!(f.version, Some(1));
+    assert!(f
+        .last_modified_ms
+        .is_some_and(|ms| ms.div_euclid(1000) <= t1));
+    assert_eq!(f.tier.as_deref(), Some("Standard"));
+    assert_eq!(f.data_type.as_deref(), Some("text"));
+
+    sleep_secs(1.1).await;
+    p.put(
+        &name,
+        "  second value \n",
+        ParameterType::String,
+        Some("fancy (desc) é!"),
+    )
+    .await;
+    let t2 = now_secs();
+    p.publish(&name, "Update", "String", t2).await;
+    p.drain().await;
+    sleep_secs(1.1).await;
+    p.delete(&name).await;
+    let t3 = now_secs();
+    p.publish(&name, "Delete", "String", t3).await;
+    p.drain().await;
+
+    let h = p.history(&name).await;
+    let values = h.values();
+    assert_eq!(values.len(), 2);
+    assert_eq!(
+        values[1].body, b"  second value \n",
+        "the body is the raw value, untrimmed"
+    );
+    assert_eq!(values[1].tag("ssmbakVersion"), Some("2"));
+    assert_eq!(h.tombstones().len(), 1);
+    assert_eq!(h.markers.len(), 1);
+    assert_eq!(h.value_at(t1).as_deref(), Some("initial"));
+    assert_eq!(h.value_at(t2).as_deref(), Some("  second value \n"));
+    assert_eq!(h.value_at(t3), None);
+    // The original's reader: the same values, and deleted once the marker exists.
+    assert_eq!(original_reader(&h, t1), Ok(Some("initial".to_owned())));
+    assert_eq!(original_reader(&h, now_secs() + 1), Ok(None));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delete_keeps_its_event_time_when_processed_late() {
+    let p = pipeline!();
+    let name = p.name("late-delete");
+    p.put(&name, "v1", ParameterType::String, None).await;
+    let t1 = now_secs();
+    p.publish(&name, "Create", "String", t1).await;
+    p.drain().await;
+    sleep_secs(1.1).await;
+    p.delete(&name).await;
+    let t_del = now_secs();
+    p.publish(&name, "Delete", "String", t_del).await;
+    // An outage: the delete is processed seconds after it happened.
+    sleep_secs(2.2).await;
+    p.drain().await;
+
+    let h = p.history(&name).await;
+    let tombstones = h.tombstones();
+    assert_eq!(tombstones.len(), 1);
+    assert_eq!(
+        tombstones[0].tag("ssmbakDeleted"),
+        Some(t_del.to_string().as_str())
+    );
+    assert_eq!(
+        tombstones[0].tag("ssmbakTime"),
+        None,
+        "the original must not read it as a value"
+    );
+    assert!(tombstones[0].body.is_empty());
+    let marker_secs = h.markers[0].last_modified_ms.div_euclid(1000);
+    assert!(marker_secs >= t_del + 2, "the marker was written late");
+
+    assert_eq!(h.value_at(t_del - 1).as_deref(), Some("v1"));
+    assert_eq!(
+        h.value_at(t_del),
+        None,
+        "deleted at the event time, not at processing time"
+    );
+    assert_eq!(h.value_at(marker_secs + 1), None);
+    // The original keeps its documented behaviour: the old value until the marker, then deleted.
+    assert_eq!(original_reader(&h, t_del), Ok(Some("v1".to_owned())));
+    assert_eq!(original_reader(&h, marker_secs + 1), Ok(None));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn root_level_names_get_their_slash() {
+    let p = pipeline!();
+    // A root-level parameter: events name it without the leading slash.
+    let name = p.prefix.clone();
+    p.put(&name, "rooted", ParameterType::StringList, None)
+        .await;
+    let t = now_secs();
+    p.publish(name.trim_start_matches('/'), "Create", "StringList", t)
+        .await;
+    p.drain().await;
+    let h = p.history(&name).await;
+    assert_eq!(h.values().len(), 1, "{}", p.logs());
+    assert_eq!(h.values()[0].body, b"rooted");
+    assert_eq!(h.values()[0].tag("ssmbakType"), Some("StringList"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secure_strings_are_stored_decrypted_and_never_logged() {
+    let p = pipeline!();
+    let name = p.name("secret");
+    let secret = format!("s3cr3t-{}", p.prefix.trim_start_matches('/'));
+    p.put(
+        &name,
+        &secret,
+        ParameterType::SecureString,
+        Some("db password"),
+    )
+    .await;
+    p.publish(&name, "Update", "SecureString", now_secs()).await;
+    p.drain().await;
+    let h = p.history(&name).await;
+    assert_eq!(h.values().len(), 1, "{}", p.logs());
+    assert_eq!(h.values()[0].body_str(), secret);
+    assert_eq!(h.values()[0].tag("ssmbakType"), Some("SecureString"));
+    let logs = p.logs();
+    assert!(logs.contains(&name), "the logs name the parameter: {logs}");
+    assert!(
+        !logs.contains(&secret),
+        "a SecureString value reached the logs (LOGLEVEL=debug)"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quick_updates_processed_late_keep_their_own_values() {
+    let p = pipeline!();
+    let name = p.name("burst");
+    let mut times = Vec::new();
+    for (i, value) in ["v1", "v2", "v3"].iter().enumerate() {
+        if i > 0 {
+            sleep_secs(1.1).await;
+        }
+        p.put(&name, value, ParameterType::String, None).await;
+        times.push(now_secs());
+    }
+    for (i, t) in times.iter().enumerate() {
+        p.publish(
+            &name,
+            if i == 0 { "Create" } else { "Update" },
+            "String",
+            *t,
+        )
+        .await;
+    }
+    // Processed only now, when SSM already holds v3.
+    p.drain().await;
+    let h = p.history(&name).await;
+    let got: Vec<(String, Option<String>, Option<String>)> = h
+        .values()
+        .iter()
+        .map(|v| {
+            (
+                v.body_str(),
+                v.tag("ssmbakTime").map(str::to_owned),
+                v.tag("ssmbakVersion").map(str::to_owned),
+            )
+        })
+        .collect();
+    let mut got_sorted = got.clone();
+    got_sorted.sort();
+    let expected: Vec<(String, Option<String>, Option<String>)> = times
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            (
+                format!("v{}", i + 1),
+                Some(t.to_string()),
+                Some((i + 1).to_string()),
+            )
+        })
+        .collect();
+    assert_eq!(got_sorted, expected, "{}", p.logs());
+    for (i, t) in times.iter().enumerate() {
+        assert_eq!(h.value_at(*t), Some(format!("v{}", i + 1)));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicate_deliveries_add_no_versions() {
+    let p = pipeline!();
+    let name = p.name("dup");
+    p.put(&name, "once", ParameterType::String, None).await;
+    let t = now_secs();
+    // Two copies in one batch, and a third delivered after the first were processed.
+    p.publish(&name, "Create", "String", t).await;
+    p.publish(&name, "Create", "String", t).await;
+    p.drain().await;
+    p.publish(&name, "Create", "String", t).await;
+    p.drain().await;
+    let h = p.history(&name).await;
+    assert_eq!(h.values().len(), 1, "{}", p.logs());
+    assert!(p.logs().contains("\"duplicate\""), "{}", p.logs());
+    // And a duplicated delete adds no second tombstone.
+    sleep_secs(1.1).await;
+    p.delete(&name).await;
+    let t_del = now_secs();
+    p.publish(&name, "Delete", "String", t_del).await;
+    p.drain().await;
+    p.publish(&name, "Delete", "String", t_del).await;
+    p.drain().await;
+    let h = p.history(&name).await;
+    assert_eq!(
+        (h.tombstones().len(), h.markers.len()),
+        (1, 1),
+        "{}",
+        p.logs()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_order_processing_does_not_change_what_a_restore_sees() {
+    let p = pipeline!();
+    let name = p.name("ooo");
+    p.put(&name, "first", ParameterType::String, None).await;
+    let t1 = now_secs();
+    sleep_secs(1.1).await;
+    p.put(&name, "second", ParameterType::String, None).await;
+    let t2 = now_secs();
+    // The newer event is processed first.
+    p.publish(&name, "Update", "String", t2).await;
+    p.drain().await;
+    p.publish(&name, "Create", "String", t1).await;
+    p.drain().await;
+    let h = p.history(&name).await;
+    assert_eq!(h.values().len(), 2, "{}", p.logs());
+    assert_eq!(h.values()[0].body_str(), "second", "written first");
+    assert_eq!(h.value_at(t1).as_deref(), Some("first"));
+    assert_eq!(h.value_at(t2).as_deref(), Some("second"));
+    assert_eq!(h.value_at(now_secs() + 5).as_deref(), Some("second"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parameter_deleted_before_processing_is_skipped() {
+    let p = pipeline!();
+    let name = p.name("gone");
+    p.put(&name, "short-lived", ParameterType::String, None)
+        .await;
+    p.publish(&name, "Create", "String", now_secs()).await;
+    p.delete(&name).await;
+    let batches = p.drain().await;
+    assert!(
+        batches.iter().all(|b| b.failed.is_empty()),
+        "not an error: {batches:?}"
+    );
+    assert!(p.history(&name).await.versions.is_empty());
+    assert!(p.logs().contains("deleted-before-backup"), "{}", p.logs());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_operations_are_logged_and_skipped() {
+    let p = pipeline!();
+    let name = p.name("labelled");
+    p.put(&name, "v", ParameterType::String, None).await;
+    p.publish(&name, "LabelParameterVersion", "String", now_secs())
+        .await;
+    let batches = p.drain().await;
+    assert!(batches.iter().all(|b| b.failed.is_empty()), "{batches:?}");
+    assert!(p.history(&name).await.versions.is_empty());
+    assert!(p.logs().contains("LabelParameterVersion"), "{}", p.logs());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_record_fails_alone() {
+    let p = pipeline!();
+    let name = p.name("good");
+    p.put(&name, "fine", ParameterType::String, None).await;
+    p.publish(&name, "Create", "String", now_secs()).await;
+    p.send_raw("this is not an event").await;
+    p.send_raw(r#"{"source":"aws.ssm","detail-type":"Parameter Store Change","time":"2024-01-01T00:00:00Z","detail":{"type":"String","operation":"Create"}}"#).await;
+    p.publish_event(
+        "aws.ssm",
+        "Parameter Store Change",
+        r#"{"name":"/x","operation":"Create"}"#,
+        now_secs(),
+    )
+    .await;
+
+    let batch = p.pump_once().await.expect("a batch");
+    assert_eq!(batch.message_ids.len(), 4, "one batch of four");
+    // The event with a name but a time... all but the good one and the one naming `/x`
+    // (a valid event for a parameter that does not exist) are malformed.
+    assert_eq!(batch.failed.len(), 2, "{batch:?}\n{}", p.logs());
+    assert_eq!(
+        p.history(&name).await.values().len(),
+        1,
+        "the good record is done"
+    );
+    assert!(p.logs().contains("malformed record"), "{}", p.logs());
+
+    // The failed records come back after the visibility timeout, the others do not.
+    sleep_secs(f64::from(VISIBILITY_TIMEOUT) + 0.5).await;
+    let again = p
+        .pump_once()
+        .await
+        .expect("the failed records are redelivered");
+    let mut redelivered = again.message_ids.clone();
+    redelivered.sort();
+    let mut failed = batch.failed.clone();
+    failed.sort();
+    assert_eq!(redelivered, failed);
+}

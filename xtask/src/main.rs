@@ -1,0 +1,43 @@
+//! Project automation, in the cargo-xtask style: `cargo xtask <command>`.
+//!
+//! One file per command. Everything the project needs (the emulator included) is installed
+//! by these commands under `target/`, so a fresh machine needs only cargo and python3.
+
+mod build_lambda;
+mod demo;
+mod moto;
+mod test;
+mod tidy;
+mod util;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "ssmbak project automation")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build the Lambda (release) into target/lambda/bootstrap.zip, byte-for-byte reproducible.
+    BuildLambda,
+    /// Run every test: build the Lambda, start the moto emulator on loopback, cargo test, stop it.
+    Test(test::TestArgs),
+    /// Run a moto server on loopback in the foreground, for manual work against the emulator.
+    Moto,
+    /// Show the whole pipeline working against the local emulator.
+    Demo,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let root = util::project_root();
+    match cli.command {
+        Command::BuildLambda => build_lambda::run(&root).map(|_| ()),
+        Command::Test(args) => test::run(&root, &args),
+        Command::Moto => moto::run_foreground(&root),
+        Command::Demo => demo::run(),
+    }
+}

@@ -1,0 +1,39 @@
+//! `cargo xtask test`: every test, against the emulator, as CI runs them.
+
+use std::path::Path;
+
+use crate::{build_lambda, moto, util};
+
+#[derive(clap::Args)]
+pub(crate) struct TestArgs {
+    /// Extra arguments for `cargo test` (after `--`), e.g. a test name filter.
+    #[arg(last = true)]
+    cargo_test_args: Vec<String>,
+}
+
+pub(crate) fn run(root: &Path, args: &TestArgs) -> anyhow::Result<()> {
+    // The end-to-end tests drive the real release artifact.
+    let zip = build_lambda::run(root)?;
+    let moto = moto::start(root)?;
+    eprintln!("moto on {} (log: {})", moto.endpoint, moto.log.display());
+    let mut cmd = util::cargo();
+    cmd.current_dir(root)
+        .args(["test", "--workspace", "--locked"])
+        .args(&args.cargo_test_args)
+        .env("SSMBAK_TEST_ENDPOINT", &moto.endpoint)
+        .env("SSMBAK_TEST_BOOTSTRAP_ZIP", &zip)
+        // Nothing in a test may reach real AWS: the SDK's own endpoint setting points at the
+        // emulator too, credentials are fake and no profile or instance role is consulted.
+        .env("AWS_ENDPOINT_URL", &moto.endpoint)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_PROFILE")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    let result = util::run(&mut cmd);
+    drop(moto);
+    result
+}

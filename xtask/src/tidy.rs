@@ -1,0 +1,67 @@
+//! Repository checks, run by `cargo test` (the rust-analyzer `tidy` pattern).
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+
+    use crate::util::project_root;
+
+    fn read(path: &str) -> String {
+        fs::read_to_string(project_root().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    #[test]
+    fn every_crate_uses_the_workspace_lints() {
+        for krate in ["core", "lambda", "restore-cli", "xtask", "tests"] {
+            let manifest = read(&format!("{krate}/Cargo.toml"));
+            assert!(
+                manifest.contains("[lints]\nworkspace = true"),
+                "{krate}/Cargo.toml must have `[lints] workspace = true`"
+            );
+        }
+    }
+
+    #[test]
+    fn ci_runs_the_readme_test_command() {
+        let readme = read("README.md");
+        let ci = read(".ci/run");
+        for command in ["cargo xtask test", "cargo xtask demo"] {
+            assert!(readme.contains(command), "README.md must show `{command}`");
+        }
+        assert!(
+            ci.lines().any(|l| l.trim() == "cargo xtask test"),
+            ".ci/run must run the README's test command"
+        );
+    }
+
+    #[test]
+    fn only_core_encodes_the_bucket_format() {
+        // The tag names are the contract: any other crate must use `ssmbak_core::format`.
+        for dir in ["lambda/src", "restore-cli/src", "xtask/src"] {
+            for entry in walk(&project_root().join(dir)) {
+                let text = fs::read_to_string(&entry).unwrap_or_default();
+                if entry.ends_with("tidy.rs") {
+                    continue;
+                }
+                assert!(
+                    !text.contains("\"ssmbakTime\"") && !text.contains("\"ssmbak-time\""),
+                    "{} spells out a bucket-format name; use ssmbak_core::format",
+                    entry.display()
+                );
+            }
+        }
+    }
+
+    fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+        let mut out = Vec::new();
+        for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                out.extend(walk(&path));
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+        out
+    }
+}
