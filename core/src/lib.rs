@@ -9,3 +9,4 @@ pub mod backup;
 pub mod client;
 pub mod format;
 pub mod pit;
+pub mod reader;

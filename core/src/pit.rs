@@ -56,7 +56,7 @@ pub enum StateAt<'a> {
 /// after the versions). A delete marker and a version of the same second cannot be told apart
 /// (the SDK returns them in two lists); the marker counts as the later write, as in the
 /// original, and as it is for a tombstone and its own marker.
-fn write_order(entries: &[VersionEntry]) -> Vec<usize> {
+pub fn write_order(entries: &[VersionEntry]) -> Vec<usize> {
     let mut order: Vec<usize> = (0..entries.len()).collect();
     order.sort_by_key(|&i| {
         let e = &entries[i];
@@ -66,7 +66,7 @@ fn write_order(entries: &[VersionEntry]) -> Vec<usize> {
 }
 
 /// The effective time (epoch seconds) and write rank of every entry, in the order given.
-fn effective_times(entries: &[VersionEntry]) -> Vec<(i64, usize)> {
+pub fn effective_times(entries: &[VersionEntry]) -> Vec<(i64, usize)> {
     let mut out = vec![(0, 0); entries.len()];
     // Walk in write order, pairing each delete marker with a tombstone right before it.
     let mut pending_tombstone: Option<i64> = None;

@@ -93,3 +93,60 @@ fn glibc_scan_reads_symbol_versions() {
         vec![(2, 2), (2, 34), (2, 17)]
     );
 }
+
+#[test]
+fn unreachable_aws_fails_the_records_not_the_process() {
+    let dir = temp_dir("unreachable");
+    let Some(binary) = bootstrap_in(&dir) else {
+        return;
+    };
+    // A loopback port nothing listens on: every AWS call is refused, and retried, then the
+    // records must come back as batch item failures (SQS redelivers them; nothing is lost).
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let endpoint = format!("http://{}", closed.local_addr().expect("addr"));
+    drop(closed);
+    let api = RuntimeApi::start();
+    let mut lambda = Bootstrap::spawn(
+        &binary,
+        &api,
+        &endpoint,
+        &[("SSMBAK_BUCKET", "some-bucket")],
+    );
+    let record = |id: &str, body: &str| {
+        serde_json::json!({"messageId": id, "receiptHandle": "r", "body": body, "attributes": {},
+            "messageAttributes": {}, "eventSource": "aws:sqs", "awsRegion": "us-east-1"})
+    };
+    let event = |op: &str| {
+        serde_json::json!({"source": "aws.ssm", "detail-type": "Parameter Store Change",
+            "time": "2024-01-01T00:00:00Z", "detail": {"name": "/a/b", "type": "String", "operation": op}})
+        .to_string()
+    };
+    let payload = serde_json::json!({"Records": [
+        record("m1", &event("Update")),
+        record("m2", &event("Delete")),
+        record("m3", "not an event"),
+    ]});
+    let result = api.invoke(payload.to_string(), Duration::from_secs(90));
+    let ssmbak_tests::runtime_api::Invocation::Response(body) = result else {
+        panic!(
+            "expected a batch response, got {result:?}\n{}",
+            lambda.logs().join("\n")
+        );
+    };
+    let v: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    let mut failed: Vec<&str> = v["batchItemFailures"]
+        .as_array()
+        .expect("batchItemFailures")
+        .iter()
+        .filter_map(|f| f["itemIdentifier"].as_str())
+        .collect();
+    failed.sort_unstable();
+    assert_eq!(failed, ["m1", "m2", "m3"]);
+    assert!(
+        lambda.wait_exit(Duration::from_millis(200)).is_none(),
+        "the runtime keeps running"
+    );
+    let logs = lambda.logs().join("\n");
+    assert!(logs.contains("SQS will redeliver"), "{logs}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,363 @@
+//! Reading a tree of backups at a point in time, with as few requests as exactness allows.
+//!
+//! One `ListObjectVersions` pass gives every version's key, id and LastModified. The effective
+//! time of a version (its event time) is in its metadata or tags, which cost a request each, so
+//! they are fetched only where they can matter. That is sound because a version's effective time
+//! is never after its LastModified (a change is recorded after it happens):
+//!
+//! 1. Fetch B, the newest write with LastModified at or before T. It is a candidate, with a known
+//!    effective time e(B).
+//! 2. Only entries with LastModified at or after e(B) can beat it (anything older has an effective
+//!    time before e(B)): fetch those, and the version written just before each such delete marker
+//!    (its tombstone, if it is one).
+//! 3. Decide with [`pit::state_at`] over everything, unfetched entries standing in as versions
+//!    that cannot win.
+//!
+//! For a restore point in the past with prompt processing that is one `GetObject` per key (it
+//! returns the body with our metadata), plus one per version written after T.
+
+use std::collections::{BTreeMap, HashMap};
+
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata};
+use futures::future::try_join_all;
+
+use crate::format::{meta, ParameterSnapshot, StoredFields};
+use crate::pit::{self, StateAt, VersionEntry};
+
+/// One listed version or delete marker, before anything else is known about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub version_id: String,
+    pub last_modified_ms: i64,
+    pub is_delete_marker: bool,
+}
+
+/// A key's listing: versions newest first, then delete markers newest first (S3's order).
+pub type Listing = BTreeMap<String, Vec<Listed>>;
+
+/// What the backup says about one key at a point in time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BackupState {
+    /// Backed up, but nothing at or before the time (it did not exist yet).
+    NoVersion,
+    Deleted {
+        at: i64,
+    },
+    Present {
+        at: i64,
+        snapshot: ParameterSnapshot,
+    },
+    /// The version in force is not an ssmbak backup (no `ssmbakType`): nothing to restore
+    /// from, and no reason to delete either.
+    Foreign {
+        at: i64,
+    },
+}
+
+/// A failed read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReadError {
+    #[error("S3 {operation} s3://{bucket}/{key} failed: {message}")]
+    S3 {
+        operation: &'static str,
+        bucket: String,
+        key: String,
+        code: Option<String>,
+        message: String,
+    },
+    #[error("s3://{bucket}/{key} version {version_id} is unreadable: {source}")]
+    Unreadable {
+        bucket: String,
+        key: String,
+        version_id: String,
+        source: crate::format::BadField,
+    },
+}
+
+impl ReadError {
+    /// The AWS error code, if any (`NoSuchBucket`, `AccessDenied`, ...).
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            ReadError::S3 { code, .. } => code.as_deref(),
+            ReadError::Unreadable { .. } => None,
+        }
+    }
+}
+
+/// What one fetched version holds.
+#[derive(Debug, Clone)]
+struct Fetched {
+    fields: StoredFields,
+    body: Vec<u8>,
+}
+
+/// Reads one bucket.
+#[derive(Debug, Clone)]
+pub struct BucketReader {
+    s3: aws_sdk_s3::Client,
+    bucket: String,
+}
+
+impl BucketReader {
+    pub fn new(s3: aws_sdk_s3::Client, bucket: impl Into<String>) -> Self {
+        BucketReader {
+            s3,
+            bucket: bucket.into(),
+        }
+    }
+
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    fn error<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
+        &self,
+        operation: &'static str,
+        key: &str,
+        e: &aws_sdk_s3::error::SdkError<E, R>,
+    ) -> ReadError {
+        ReadError::S3 {
+            operation,
+            bucket: self.bucket.clone(),
+            key: key.to_owned(),
+            code: e.code().map(str::to_owned),
+            message: DisplayErrorContext(e).to_string(),
+        }
+    }
+
+    /// Every version and delete marker under `prefix`, by key.
+    pub async fn list(&self, prefix: &str) -> Result<Listing, ReadError> {
+        let mut listing: Listing = BTreeMap::new();
+        let mut markers: Listing = BTreeMap::new();
+        let (mut key_marker, mut version_marker) = (None::<String>, None::<String>);
+        loop {
+            let page = self
+                .s3
+                .list_object_versions()
+                .bucket(&self.bucket)
+                .prefix(prefix)
+                .set_key_marker(key_marker.take())
+                .set_version_id_marker(version_marker.take())
+                .send()
+                .await
+                .map_err(|e| self.error("ListObjectVersions", prefix, &e))?;
+            for v in page.versions() {
+                if let (Some(key), Some(id)) = (v.key(), v.version_id()) {
+                    listing.entry(key.to_owned()).or_default().push(Listed {
+                        version_id: id.to_owned(),
+                        last_modified_ms: millis(v.last_modified()),
+                        is_delete_marker: false,
+                    });
+                }
+            }
+            for m in page.delete_markers() {
+                if let (Some(key), Some(id)) = (m.key(), m.version_id()) {
+                    markers.entry(key.to_owned()).or_default().push(Listed {
+                        version_id: id.to_owned(),
+                        last_modified_ms: millis(m.last_modified()),
+                        is_delete_marker: true,
+                    });
+                }
+            }
+            if page.is_truncated() != Some(true) {
+                break;
+            }
+            key_marker = page.next_key_marker().map(str::to_owned);
+            version_marker = page.next_version_id_marker().map(str::to_owned);
+            if key_marker.is_none() {
+                break;
+            }
+        }
+        for (key, ms) in markers {
+            listing.entry(key).or_default().extend(ms);
+        }
+        Ok(listing)
+    }
+
+    /// The state of `key` at `at` (epoch seconds, inclusive), from its listing.
+    pub async fn state_at(
+        &self,
+        key: &str,
+        listed: &[Listed],
+        at: i64,
+    ) -> Result<BackupState, ReadError> {
+        let mut fetched: HashMap<usize, Fetched> = HashMap::new();
+        let order = write_order_of(listed);
+        let lm_secs = |i: usize| listed[i].last_modified_ms.div_euclid(1000);
+
+        // 1. The newest write at or before `at`, and the tombstone its marker may pair with.
+        let newest_before = order.iter().rev().copied().find(|&i| lm_secs(i) <= at);
+        let first_round: Vec<usize> = match newest_before {
+            Some(b) => with_predecessor(&order, listed, [b]),
+            // Nothing written by then: only late-processed versions can count.
+            None => (0..listed.len()).collect(),
+        };
+        self.fetch_into(key, listed, &first_round, &mut fetched)
+            .await?;
+
+        // 2. Whatever could beat it.
+        if let Some(b) = newest_before {
+            let entries = entries(listed, &fetched);
+            let (e_b, _) = pit::effective_times(&entries)[b];
+            let rivals = (0..listed.len()).filter(|&i| lm_secs(i) >= e_b);
+            let second_round = with_predecessor(&order, listed, rivals);
+            self.fetch_into(key, listed, &second_round, &mut fetched)
+                .await?;
+        }
+
+        // 3. Decide.
+        let entries = entries(listed, &fetched);
+        Ok(match pit::state_at(&entries, at) {
+            StateAt::NoVersion => BackupState::NoVersion,
+            StateAt::Deleted { at, .. } => BackupState::Deleted { at },
+            StateAt::Present { at, entry } => {
+                let i = entries
+                    .iter()
+                    .position(|e| e.version_id == entry.version_id)
+                    .unwrap_or_default();
+                match fetched
+                    .get(&i)
+                    .and_then(|f| f.fields.snapshot(key, f.body.clone()))
+                {
+                    Some(snapshot) => BackupState::Present { at, snapshot },
+                    None => BackupState::Foreign { at },
+                }
+            }
+        })
+    }
+
+    /// Fetches the given entries that are versions and not fetched yet, concurrently.
+    async fn fetch_into(
+        &self,
+        key: &str,
+        listed: &[Listed],
+        which: &[usize],
+        fetched: &mut HashMap<usize, Fetched>,
+    ) -> Result<(), ReadError> {
+        let todo: Vec<usize> = which
+            .iter()
+            .copied()
+            .filter(|i| !listed[*i].is_delete_marker && !fetched.contains_key(i))
+            .collect();
+        let results =
+            try_join_all(todo.iter().map(|&i| self.fetch(key, &listed[i].version_id))).await?;
+        fetched.extend(todo.into_iter().zip(results));
+        Ok(())
+    }
+
+    /// One version's body and fields: our metadata when it has it, else its tags (the original's
+    /// objects).
+    async fn fetch(&self, key: &str, version_id: &str) -> Result<Fetched, ReadError> {
+        let object = self
+            .s3
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .version_id(version_id)
+            .send()
+            .await
+            .map_err(|e| self.error("GetObject", key, &e))?;
+        let metadata = object.metadata.clone().unwrap_or_default();
+        let body = object
+            .body
+            .collect()
+            .await
+            .map_err(|e| ReadError::S3 {
+                operation: "GetObject",
+                bucket: self.bucket.clone(),
+                key: key.to_owned(),
+                code: None,
+                message: e.to_string(),
+            })?
+            .into_bytes()
+            .to_vec();
+        let tags: Vec<(String, String)> = if metadata.contains_key(meta::FORMAT) {
+            Vec::new()
+        } else {
+            self.s3
+                .get_object_tagging()
+                .bucket(&self.bucket)
+                .key(key)
+                .version_id(version_id)
+                .send()
+                .await
+                .map_err(|e| self.error("GetObjectTagging", key, &e))?
+                .tag_set
+                .into_iter()
+                .map(|t| (t.key, t.value))
+                .collect()
+        };
+        let fields = StoredFields::read(
+            tags.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            metadata.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        )
+        .map_err(|source| ReadError::Unreadable {
+            bucket: self.bucket.clone(),
+            key: key.to_owned(),
+            version_id: version_id.to_owned(),
+            source,
+        })?;
+        Ok(Fetched { fields, body })
+    }
+}
+
+fn millis(t: Option<&aws_smithy_types::DateTime>) -> i64 {
+    t.and_then(|d| d.to_millis().ok()).unwrap_or_default()
+}
+
+fn placeholder(l: &Listed) -> VersionEntry {
+    VersionEntry {
+        version_id: l.version_id.clone(),
+        last_modified_ms: l.last_modified_ms,
+        is_delete_marker: l.is_delete_marker,
+        event_time: None,
+        deleted_at: None,
+        ssm_version: None,
+    }
+}
+
+fn write_order_of(listed: &[Listed]) -> Vec<usize> {
+    pit::write_order(&listed.iter().map(placeholder).collect::<Vec<_>>())
+}
+
+/// Entries for [`pit`]: fetched versions with their fields; unfetched versions as old
+/// ordinary versions that cannot win (the algorithm only leaves out what cannot).
+fn entries(listed: &[Listed], fetched: &HashMap<usize, Fetched>) -> Vec<VersionEntry> {
+    listed
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            let mut e = placeholder(l);
+            match fetched.get(&i) {
+                Some(f) => {
+                    e.event_time = f.fields.event_time;
+                    e.deleted_at = f.fields.deleted_at;
+                    e.ssm_version = f.fields.version;
+                }
+                None if !l.is_delete_marker => e.event_time = Some(i64::MIN),
+                None => {}
+            }
+            e
+        })
+        .collect()
+}
+
+/// The given entries, plus for each delete marker among them the entry written just before it.
+fn with_predecessor(
+    order: &[usize],
+    listed: &[Listed],
+    which: impl IntoIterator<Item = usize>,
+) -> Vec<usize> {
+    let mut out = Vec::new();
+    for i in which {
+        out.push(i);
+        if listed[i].is_delete_marker {
+            if let Some(pos) = order.iter().position(|&j| j == i) {
+                if pos > 0 {
+                    out.push(order[pos - 1]);
+                }
+            }
+        }
+    }
+    out
+}
