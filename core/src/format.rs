@@ -416,8 +416,10 @@ impl StoredFields {
                 _ => {}
             }
         }
+        let mut metadata_seen = false;
         for (k, v) in metadata {
             match k.to_ascii_lowercase().as_str() {
+                meta::FORMAT => metadata_seen = true,
                 meta::TIME => f.event_time = Some(parse_int(meta::TIME, v)?),
                 meta::DELETED => f.deleted_at = Some(parse_int(meta::DELETED, v)?),
                 meta::TYPE => f.param_type = Some(parse_type(meta::TYPE, v)?),
@@ -438,6 +440,20 @@ impl StoredFields {
                 }
                 _ => {}
             }
+        }
+        if f.omitted.is_empty() && !metadata_seen {
+            // The original's objects (or metadata not fetched): only the tags are known, and
+            // the description only in sanitised form.
+            f.omitted = [
+                meta::DESCRIPTION,
+                meta::KEY_ID,
+                meta::TIER,
+                meta::DATA_TYPE,
+                meta::ALLOWED_PATTERN,
+                meta::POLICIES,
+            ]
+            .map(str::to_owned)
+            .to_vec();
         }
         Ok(f)
     }

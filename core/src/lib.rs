@@ -4,9 +4,14 @@
 //! * [`pit`]: which stored version describes a parameter at a point in time.
 //! * [`backup`]: back up one SSM change, exactly as it was at the event.
 //! * [`client`]: AWS client construction (region, credentials, endpoint overrides).
+//! * [`reader`]: a tree of backups at a point in time, fetching only what can matter.
+//! * [`current`]: what SSM holds now.
+//! * [`plan`]: what a restore must change.
 
 pub mod backup;
 pub mod client;
+pub mod current;
 pub mod format;
 pub mod pit;
+pub mod plan;
 pub mod reader;

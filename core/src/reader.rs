@@ -361,3 +361,73 @@ fn with_predecessor(
     }
     out
 }
+
+/// One recorded change of a key, for `ssmbak log`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryEntry {
+    pub version_id: String,
+    /// Effective (event) time, epoch seconds.
+    pub at: i64,
+    pub last_modified_ms: i64,
+    /// `None` for a delete.
+    pub snapshot: Option<ParameterSnapshot>,
+    /// For a version not written by ssmbak: recorded, but not a parameter state.
+    pub foreign: bool,
+}
+
+impl BucketReader {
+    /// Every recorded change of `key`, oldest first. A delete written as tombstone and marker
+    /// is one entry.
+    pub async fn history(
+        &self,
+        key: &str,
+        listed: &[Listed],
+    ) -> Result<Vec<HistoryEntry>, ReadError> {
+        let mut fetched = HashMap::new();
+        let all: Vec<usize> = (0..listed.len()).collect();
+        self.fetch_into(key, listed, &all, &mut fetched).await?;
+        let entries = entries(listed, &fetched);
+        let times = pit::effective_times(&entries);
+        let order = pit::write_order(&entries);
+        let mut out = Vec::new();
+        let mut previous_was_tombstone = false;
+        for i in order {
+            let l = &listed[i];
+            let (at, _) = times[i];
+            if l.is_delete_marker {
+                if !std::mem::take(&mut previous_was_tombstone) {
+                    out.push(HistoryEntry {
+                        version_id: l.version_id.clone(),
+                        at,
+                        last_modified_ms: l.last_modified_ms,
+                        snapshot: None,
+                        foreign: false,
+                    });
+                }
+                continue;
+            }
+            let f = fetched.get(&i);
+            let tombstone = f.is_some_and(|f| f.fields.is_tombstone());
+            previous_was_tombstone = tombstone;
+            let snapshot = f.and_then(|f| f.fields.snapshot(key, f.body.clone()));
+            out.push(HistoryEntry {
+                version_id: l.version_id.clone(),
+                at,
+                last_modified_ms: l.last_modified_ms,
+                foreign: !tombstone && snapshot.is_none(),
+                snapshot,
+            });
+        }
+        // Event order, not write order: late-processed changes take their place.
+        out.sort_by_key(|e| {
+            (
+                e.at,
+                e.snapshot
+                    .as_ref()
+                    .and_then(|s| s.version)
+                    .unwrap_or(i64::MIN),
+            )
+        });
+        Ok(out)
+    }
+}

@@ -107,6 +107,10 @@ fn original_objects_read_back() {
         .expect("a value version");
     assert_eq!(snap.value, "  v  ");
     assert_eq!(snap.version, None);
+    assert!(
+        snap.omitted.iter().any(|o| o == meta::DESCRIPTION),
+        "only the sanitised form is known"
+    );
 }
 
 #[test]

@@ -1,0 +1,176 @@
+//! What SSM holds now, for a path or one key: values (decrypted) and the metadata a restore
+//! compares.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_ssm::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_ssm::types::{Parameter, ParameterMetadata, ParameterStringFilter};
+
+use crate::format::ParameterType;
+use crate::plan::CurrentParam;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("SSM {operation} {name} failed: {message}")]
+pub struct SsmReadError {
+    pub operation: &'static str,
+    pub name: String,
+    pub code: Option<String>,
+    pub message: String,
+}
+
+fn ssm_error<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
+    operation: &'static str,
+    name: &str,
+    e: &aws_sdk_ssm::error::SdkError<E, R>,
+) -> SsmReadError {
+    SsmReadError {
+        operation,
+        name: name.to_owned(),
+        code: e.code().map(str::to_owned),
+        message: DisplayErrorContext(e).to_string(),
+    }
+}
+
+fn param_type(t: Option<&aws_sdk_ssm::types::ParameterType>) -> ParameterType {
+    match t {
+        Some(aws_sdk_ssm::types::ParameterType::StringList) => ParameterType::StringList,
+        Some(aws_sdk_ssm::types::ParameterType::SecureString) => ParameterType::SecureString,
+        _ => ParameterType::String,
+    }
+}
+
+fn from_parameter(p: &Parameter) -> Option<CurrentParam> {
+    Some(CurrentParam {
+        name: p.name()?.to_owned(),
+        value: p.value().unwrap_or_default().to_owned(),
+        param_type: param_type(p.r#type()),
+        version: p.version(),
+        description: None,
+        key_id: None,
+        tier: None,
+        data_type: p.data_type().map(str::to_owned),
+        allowed_pattern: None,
+        policies: None,
+    })
+}
+
+fn add_metadata(params: &mut BTreeMap<String, CurrentParam>, m: &ParameterMetadata) {
+    let Some(p) = m.name().and_then(|n| params.get_mut(n)) else {
+        return;
+    };
+    p.description = m.description().map(str::to_owned);
+    p.key_id = m.key_id().map(str::to_owned);
+    p.tier = m.tier().map(|t| t.as_str().to_owned());
+    p.allowed_pattern = m.allowed_pattern().map(str::to_owned);
+    if m.data_type().is_some() {
+        p.data_type = m.data_type().map(str::to_owned);
+    }
+    let policies = m.policies();
+    if !policies.is_empty() {
+        let texts: Vec<&str> = policies.iter().filter_map(|p| p.policy_text()).collect();
+        p.policies = Some(format!("[{}]", texts.join(",")));
+    }
+}
+
+/// The parameters under `path` (direct children, or every depth with `recursive`).
+pub async fn tree(
+    ssm: &aws_sdk_ssm::Client,
+    path: &str,
+    recursive: bool,
+) -> Result<BTreeMap<String, CurrentParam>, SsmReadError> {
+    // SSM wants the path without its trailing slash (except the root).
+    let ssm_path = if path.len() > 1 {
+        path.trim_end_matches('/')
+    } else {
+        path
+    };
+    let mut params = BTreeMap::new();
+    let mut pages = ssm
+        .get_parameters_by_path()
+        .path(ssm_path)
+        .recursive(recursive)
+        .with_decryption(true)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| ssm_error("GetParametersByPath", path, &e))?;
+        for p in page.parameters().iter().filter_map(from_parameter) {
+            params.insert(p.name.clone(), p);
+        }
+    }
+    if params.is_empty() {
+        return Ok(params);
+    }
+    let filter = ParameterStringFilter::builder()
+        .key("Path")
+        .option(if recursive { "Recursive" } else { "OneLevel" })
+        .values(ssm_path)
+        .build()
+        .map_err(|e| SsmReadError {
+            operation: "DescribeParameters",
+            name: path.to_owned(),
+            code: None,
+            message: e.to_string(),
+        })?;
+    let mut pages = ssm
+        .describe_parameters()
+        .parameter_filters(filter)
+        .max_results(50)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| ssm_error("DescribeParameters", path, &e))?;
+        for m in page.parameters() {
+            add_metadata(&mut params, m);
+        }
+    }
+    Ok(params)
+}
+
+/// One parameter, if it exists.
+pub async fn key(
+    ssm: &aws_sdk_ssm::Client,
+    name: &str,
+) -> Result<Option<CurrentParam>, SsmReadError> {
+    let got = ssm
+        .get_parameter()
+        .name(name)
+        .with_decryption(true)
+        .send()
+        .await;
+    let parameter = match got {
+        Ok(out) => out.parameter,
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_parameter_not_found()) =>
+        {
+            return Ok(None)
+        }
+        Err(e) => return Err(ssm_error("GetParameter", name, &e)),
+    };
+    let Some(p) = parameter.as_ref().and_then(from_parameter) else {
+        return Ok(None);
+    };
+    let mut params = BTreeMap::from([(p.name.clone(), p)]);
+    let filter = ParameterStringFilter::builder()
+        .key("Name")
+        .option("Equals")
+        .values(name)
+        .build()
+        .map_err(|e| SsmReadError {
+            operation: "DescribeParameters",
+            name: name.to_owned(),
+            code: None,
+            message: e.to_string(),
+        })?;
+    let described = ssm
+        .describe_parameters()
+        .parameter_filters(filter)
+        .send()
+        .await
+        .map_err(|e| ssm_error("DescribeParameters", name, &e))?;
+    for m in described.parameters() {
+        add_metadata(&mut params, m);
+    }
+    Ok(params.remove(name))
+}

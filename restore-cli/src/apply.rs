@@ -1,0 +1,183 @@
+//! Applying a plan to SSM: deletes first (batches of 10), then puts, concurrently but bounded.
+//!
+//! Throttling is absorbed by the SDK's retries with backoff. A failure is reported by name;
+//! without `--keep-going` nothing new starts after it. Applying is idempotent: re-planning and
+//! re-applying after a partial run finishes the job.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use aws_sdk_ssm::types::{ParameterTier, ParameterType as SsmType};
+use futures::stream::{self, StreamExt};
+use ssmbak_core::format::{ParameterSnapshot, ParameterType};
+use ssmbak_core::plan::{Action, Change, Plan};
+
+use crate::output::aws_error;
+
+/// Puts in flight at once: SSM's write throughput is low, retries do the rest.
+const PUT_CONCURRENCY: usize = 4;
+/// `DeleteParameters` takes at most 10 names.
+const DELETE_BATCH: usize = 10;
+/// Standard-tier values hold at most 4 KB.
+const STANDARD_TIER_MAX: usize = 4096;
+
+/// What happened to one planned change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    pub name: String,
+    pub action: Action,
+    /// `None` when it was not attempted (an earlier failure stopped the run).
+    pub result: Option<Result<(), String>>,
+}
+
+/// Applies `plan`.
+pub async fn apply(ssm: &aws_sdk_ssm::Client, plan: &Plan, keep_going: bool) -> Vec<Applied> {
+    let stop = AtomicBool::new(false);
+    let mut out = Vec::new();
+    let deletes: Vec<&Change> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action == Action::Delete)
+        .collect();
+    for batch in deletes.chunks(DELETE_BATCH) {
+        let names: Vec<String> = batch.iter().map(|c| c.name.clone()).collect();
+        let result = if stop.load(Ordering::Relaxed) {
+            None
+        } else {
+            // Names SSM no longer has come back as InvalidParameters: already done.
+            let r = ssm
+                .delete_parameters()
+                .set_names(Some(names.clone()))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| format!("{:#}", aws_error("DeleteParameters", &e)));
+            if r.is_err() && !keep_going {
+                stop.store(true, Ordering::Relaxed);
+            }
+            Some(r)
+        };
+        out.extend(names.into_iter().map(|name| Applied {
+            name,
+            action: Action::Delete,
+            result: result.clone(),
+        }));
+    }
+    let puts = plan
+        .changes
+        .iter()
+        .filter_map(|c| Some((c, c.target.as_ref()?)));
+    let put_results: Vec<Applied> = stream::iter(puts)
+        .map(|(c, target)| {
+            let stop = &stop;
+            async move {
+                let result = if stop.load(Ordering::Relaxed) {
+                    None
+                } else {
+                    let r = put(ssm, target).await;
+                    if r.is_err() && !keep_going {
+                        stop.store(true, Ordering::Relaxed);
+                    }
+                    Some(r)
+                };
+                Applied {
+                    name: c.name.clone(),
+                    action: c.action,
+                    result,
+                }
+            }
+        })
+        .buffered(PUT_CONCURRENCY)
+        .collect()
+        .await;
+    out.extend(put_results);
+    out
+}
+
+async fn put(ssm: &aws_sdk_ssm::Client, s: &ParameterSnapshot) -> Result<(), String> {
+    let tier = s
+        .tier
+        .as_deref()
+        .map(ParameterTier::from)
+        .or_else(|| (s.value.len() > STANDARD_TIER_MAX).then_some(ParameterTier::Advanced));
+    // Policies are restored only when they are what PutParameter takes: a JSON array.
+    let policies = s
+        .policies
+        .clone()
+        .filter(|p| serde_json::from_str::<Vec<serde_json::Value>>(p).is_ok());
+    ssm.put_parameter()
+        .name(&s.name)
+        .value(&s.value)
+        .r#type(match s.param_type {
+            ParameterType::String => SsmType::String,
+            ParameterType::StringList => SsmType::StringList,
+            ParameterType::SecureString => SsmType::SecureString,
+        })
+        .overwrite(true)
+        .set_description(s.description.clone())
+        .set_key_id(
+            s.key_id
+                .clone()
+                .filter(|_| s.param_type == ParameterType::SecureString),
+        )
+        .set_tier(tier)
+        .set_data_type(s.data_type.clone())
+        .set_allowed_pattern(s.allowed_pattern.clone())
+        .set_policies(policies)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("{:#}", aws_error("PutParameter", &e)))
+}
+
+/// Counts for the summary line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub created: usize,
+    pub updated: usize,
+    pub deleted: usize,
+    pub unchanged: usize,
+    pub failed: usize,
+    pub not_attempted: usize,
+}
+
+impl Summary {
+    pub fn of(applied: &[Applied], unchanged: usize) -> Self {
+        let mut s = Summary {
+            unchanged,
+            ..Summary::default()
+        };
+        for a in applied {
+            match (&a.result, a.action) {
+                (None, _) => s.not_attempted += 1,
+                (Some(Err(_)), _) => s.failed += 1,
+                (Some(Ok(())), Action::Create) => s.created += 1,
+                (Some(Ok(())), Action::Update) => s.updated += 1,
+                (Some(Ok(())), Action::Delete) => s.deleted += 1,
+            }
+        }
+        s
+    }
+}
+
+impl Summary {
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "created": self.created, "updated": self.updated, "deleted": self.deleted,
+            "unchanged": self.unchanged, "failed": self.failed, "not_attempted": self.not_attempted,
+        })
+    }
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "created {}, updated {}, deleted {}, unchanged {}, failed {}",
+            self.created, self.updated, self.deleted, self.unchanged, self.failed
+        )?;
+        if self.not_attempted > 0 {
+            write!(f, ", not attempted {}", self.not_attempted)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,91 @@
+//! Which bucket to read: `-b`, else `SSMBAK_BUCKET`, else the SSM parameter the stack writes.
+
+use anyhow::{bail, Context};
+use aws_sdk_s3::error::ProvideErrorMetadata;
+
+/// The environment variable naming the bucket.
+pub const BUCKET_VAR: &str = "SSMBAK_BUCKET";
+/// Where the stack records its bucket (the original's name, so existing stacks keep working).
+pub const DISCOVERY_PARAM: &str = "/newvoll/ssmbak/bucketname";
+
+/// Resolves the bucket name; `verbose` says where it came from on stderr.
+pub async fn resolve(
+    flag: Option<String>,
+    ssm: &aws_sdk_ssm::Client,
+    verbose: bool,
+) -> anyhow::Result<String> {
+    if let Some(b) = flag.filter(|b| !b.is_empty()) {
+        return Ok(b);
+    }
+    if let Some(b) = std::env::var(BUCKET_VAR).ok().filter(|b| !b.is_empty()) {
+        if verbose {
+            eprintln!("bucket {b} from {BUCKET_VAR}");
+        }
+        return Ok(b);
+    }
+    match ssm.get_parameter().name(DISCOVERY_PARAM).send().await {
+        Ok(out) => {
+            let b = out
+                .parameter
+                .and_then(|p| p.value)
+                .context("the bucket parameter has no value")?;
+            if verbose {
+                eprintln!("bucket {b} from SSM parameter {DISCOVERY_PARAM}");
+            }
+            Ok(b)
+        }
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_parameter_not_found()) => bail!(
+            "no bucket: pass -b/--bucket, set {BUCKET_VAR}, or deploy the stack (SSM parameter {DISCOVERY_PARAM} not found)"
+        ),
+        Err(e) => Err(crate::output::aws_error("reading the bucket's SSM parameter", &e)),
+    }
+}
+
+/// Fails unless `bucket` exists and has versioning on (or suspended, with history kept).
+pub async fn check_versioned(s3: &aws_sdk_s3::Client, bucket: &str) -> anyhow::Result<()> {
+    let versioned = match s3.get_bucket_versioning().bucket(bucket).send().await {
+        Ok(v) => v.status().is_some(),
+        Err(e) if e.code() == Some("NoSuchBucket") => bail!("bucket {bucket} does not exist"),
+        // moto names the answer's root element GetBucketVersioningResponse, which the SDK
+        // refuses to parse; its status is still in the body. Real S3 never gets here.
+        Err(e) if e.raw_response().is_some_and(|r| r.status().is_success()) => e
+            .raw_response()
+            .and_then(|r| r.body().bytes())
+            .map(String::from_utf8_lossy)
+            .is_some_and(|body| {
+                body.contains("<Status>Enabled</Status>")
+                    || body.contains("<Status>Suspended</Status>")
+            }),
+        Err(e) => {
+            return Err(crate::output::aws_error(
+                &format!("checking bucket {bucket}"),
+                &e,
+            ))
+        }
+    };
+    if !versioned {
+        bail!("bucket {bucket} is not versioned: it holds no history to restore from");
+    }
+    Ok(())
+}
+
+/// The bucket of an ssmbak stack, from its `Bucketname` output.
+pub async fn from_stack(
+    cfn: &aws_sdk_cloudformation::Client,
+    stack: &str,
+) -> anyhow::Result<String> {
+    let described = cfn
+        .describe_stacks()
+        .stack_name(stack)
+        .send()
+        .await
+        .map_err(|e| crate::output::aws_error(&format!("reading stack {stack}"), &e))?;
+    described
+        .stacks()
+        .iter()
+        .flat_map(|s| s.outputs())
+        .find(|o| matches!(o.output_key(), Some("Bucketname" | "BucketName")))
+        .and_then(|o| o.output_value())
+        .map(str::to_owned)
+        .with_context(|| format!("stack {stack} has no Bucketname output: is it an ssmbak stack?"))
+}

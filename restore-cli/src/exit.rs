@@ -1,0 +1,43 @@
+//! Exit codes, one per kind of outcome, so scripts can tell them apart.
+
+/// What the process reports to its caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitCode {
+    /// Done, including "nothing to do".
+    Success,
+    /// An AWS or runtime failure: nothing, or nothing more, was changed.
+    Failure,
+    /// The command line is wrong (clap reports these itself with the same code).
+    Usage,
+    /// A restore applied only part of its plan; re-running it finishes the job.
+    Partial,
+    /// Interrupted by Ctrl-C.
+    Interrupted,
+}
+
+impl ExitCode {
+    pub fn code(self) -> i32 {
+        match self {
+            ExitCode::Success => 0,
+            ExitCode::Failure => 1,
+            ExitCode::Usage => 2,
+            ExitCode::Partial => 3,
+            ExitCode::Interrupted => 130,
+        }
+    }
+}
+
+/// A command line that parses but asks for something impossible: reported with exit code 2,
+/// like clap's own usage errors.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// The exit code for an error that ended a run.
+pub fn for_error(e: &anyhow::Error) -> ExitCode {
+    if e.chain().any(|c| c.is::<UsageError>()) {
+        ExitCode::Usage
+    } else {
+        ExitCode::Failure
+    }
+}

@@ -1,0 +1,256 @@
+//! Listings as a table (for people) or JSON (for programs), and error lines.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_s3::error::ProvideErrorMetadata;
+use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
+use serde_json::json;
+use ssmbak_core::format::ParameterType;
+use ssmbak_core::plan::{Action, Change, CurrentParam, Plan};
+use ssmbak_core::reader::HistoryEntry;
+
+use crate::checktime;
+
+/// Shown instead of a SecureString value unless `--show-secrets`.
+pub const MASK: &str = "(secret hidden)";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+/// One line for an AWS error: what we were doing, the service's code and message.
+pub fn aws_error<E, R>(doing: &str, e: &aws_sdk_s3::error::SdkError<E, R>) -> anyhow::Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    match (e.code(), e.message()) {
+        (Some(code), Some(message)) => anyhow::anyhow!("{doing}: {code}: {message}"),
+        (Some(code), None) => anyhow::anyhow!("{doing}: {code}"),
+        _ => anyhow::anyhow!("{doing}: {}", error_chain(e)),
+    }
+}
+
+/// An error and its sources on one line (the SDK's own context dump spans many).
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    parts.join(": ").replace('\n', " ")
+}
+
+fn new_table<const N: usize>(header: [&str; N]) -> Table {
+    let mut table = Table::new();
+    table
+        .load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(header);
+    table
+}
+
+fn value_shown(change: &Change, show_secrets: bool) -> Option<String> {
+    let t = change.target.as_ref()?;
+    Some(
+        if t.param_type == ParameterType::SecureString && !show_secrets {
+            MASK.to_owned()
+        } else {
+            t.value.clone()
+        },
+    )
+}
+
+/// The plan as a table; `None` when there is nothing to change.
+pub fn plan_table(plan: &Plan, show_secrets: bool) -> Option<String> {
+    if plan.changes.is_empty() {
+        return None;
+    }
+    let mut table = new_table([
+        "Name",
+        "Action",
+        "Type",
+        "Value",
+        "Description",
+        "Backed up at",
+        "Differs",
+    ]);
+    for c in &plan.changes {
+        let t = c.target.as_ref();
+        table.add_row([
+            c.name.clone(),
+            c.action.as_str().to_owned(),
+            t.map(|t| t.param_type.as_str().to_owned())
+                .unwrap_or_default(),
+            value_shown(c, show_secrets).unwrap_or_default(),
+            t.and_then(|t| t.description.clone()).unwrap_or_default(),
+            c.backup_time
+                .map(checktime::format)
+                .unwrap_or_else(|| "(not yet created)".to_owned()),
+            c.differs.join(", "),
+        ]);
+    }
+    Some(table.to_string())
+}
+
+/// The plan as JSON. Stable: fields are only ever added.
+pub fn plan_json(plan: &Plan, bucket: &str, at: i64, show_secrets: bool) -> serde_json::Value {
+    let changes: Vec<serde_json::Value> = plan
+        .changes
+        .iter()
+        .map(|c| {
+            let t = c.target.as_ref();
+            json!({
+                "name": c.name,
+                "action": c.action.as_str(),
+                "type": t.map(|t| t.param_type.as_str()),
+                "value": value_shown(c, show_secrets),
+                "description": t.and_then(|t| t.description.clone()),
+                "ssm_version": t.and_then(|t| t.version),
+                "backup_time": c.backup_time.map(checktime::format),
+                "differs": c.differs,
+            })
+        })
+        .collect();
+    json!({
+        "bucket": bucket,
+        "time": checktime::format(at),
+        "changes": changes,
+        "unchanged": plan.unchanged,
+    })
+}
+
+/// What `diff` calls each planned change: restoring T1 would create what was removed since,
+/// update what changed, delete what was added.
+fn diff_word(action: Action) -> &'static str {
+    match action {
+        Action::Create => "removed",
+        Action::Update => "changed",
+        Action::Delete => "added",
+    }
+}
+
+fn shown(value: &str, param_type: ParameterType, show_secrets: bool) -> String {
+    if param_type == ParameterType::SecureString && !show_secrets {
+        MASK.to_owned()
+    } else {
+        value.to_owned()
+    }
+}
+
+fn sides(
+    c: &Change,
+    after: &BTreeMap<String, CurrentParam>,
+    show_secrets: bool,
+) -> (Option<String>, Option<String>) {
+    let before = c
+        .target
+        .as_ref()
+        .map(|t| shown(&t.value, t.param_type, show_secrets));
+    let later = after
+        .get(&c.name)
+        .map(|p| shown(&p.value, p.param_type, show_secrets));
+    (before, later)
+}
+
+/// `diff` as a table; `None` when nothing changed.
+pub fn diff_table(
+    plan: &Plan,
+    after: &BTreeMap<String, CurrentParam>,
+    show_secrets: bool,
+) -> Option<String> {
+    if plan.changes.is_empty() {
+        return None;
+    }
+    let mut table = new_table(["Name", "Change", "Fields", "Before", "After"]);
+    for c in &plan.changes {
+        let (before, later) = sides(c, after, show_secrets);
+        table.add_row([
+            c.name.clone(),
+            diff_word(c.action).to_owned(),
+            c.differs.join(", "),
+            before.unwrap_or_default(),
+            later.unwrap_or_default(),
+        ]);
+    }
+    Some(table.to_string())
+}
+
+pub fn diff_json(
+    plan: &Plan,
+    after: &BTreeMap<String, CurrentParam>,
+    t1: i64,
+    t2: Option<i64>,
+    show_secrets: bool,
+) -> serde_json::Value {
+    let changes: Vec<serde_json::Value> = plan
+        .changes
+        .iter()
+        .map(|c| {
+            let (before, later) = sides(c, after, show_secrets);
+            json!({"name": c.name, "change": diff_word(c.action), "fields": c.differs, "before": before, "after": later})
+        })
+        .collect();
+    json!({"from": checktime::format(t1), "to": t2.map(checktime::format), "changes": changes})
+}
+
+/// `log` as a table, oldest first.
+pub fn log_table(history: &[HistoryEntry], show_secrets: bool) -> Option<String> {
+    if history.is_empty() {
+        return None;
+    }
+    let mut table = new_table(["Time", "SSM version", "Type", "Value", "Description"]);
+    for e in history {
+        let (version, ty, value, description) = log_fields(e, show_secrets);
+        table.add_row([
+            checktime::format(e.at),
+            version.map(|v| v.to_string()).unwrap_or_default(),
+            ty.unwrap_or_default(),
+            value,
+            description.unwrap_or_default(),
+        ]);
+    }
+    Some(table.to_string())
+}
+
+fn log_fields(
+    e: &HistoryEntry,
+    show_secrets: bool,
+) -> (Option<i64>, Option<String>, String, Option<String>) {
+    match &e.snapshot {
+        Some(s) => (
+            s.version,
+            Some(s.param_type.as_str().to_owned()),
+            shown(&s.value, s.param_type, show_secrets),
+            s.description.clone(),
+        ),
+        None if e.foreign => (None, None, "(not an ssmbak backup)".to_owned(), None),
+        None => (None, None, "(deleted)".to_owned(), None),
+    }
+}
+
+pub fn log_json(key: &str, history: &[HistoryEntry], show_secrets: bool) -> serde_json::Value {
+    let versions: Vec<serde_json::Value> = history
+        .iter()
+        .map(|e| {
+            let (version, ty, value, description) = log_fields(e, show_secrets);
+            let deleted = e.snapshot.is_none() && !e.foreign;
+            json!({
+                "time": checktime::format(e.at),
+                "ssm_version": version,
+                "type": ty,
+                "value": (!deleted && !e.foreign).then_some(value),
+                "description": description,
+                "deleted": deleted,
+                "s3_version_id": e.version_id,
+            })
+        })
+        .collect();
+    json!({"name": key, "versions": versions})
+}

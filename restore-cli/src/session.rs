@@ -1,0 +1,164 @@
+//! Reading backups and SSM for one scope and time, and planning the restore.
+
+use std::collections::BTreeMap;
+
+use anyhow::Context;
+use futures::stream::{self, StreamExt, TryStreamExt};
+use ssmbak_core::current;
+use ssmbak_core::format::ParameterType;
+use ssmbak_core::plan::{self, CurrentParam, Plan};
+use ssmbak_core::reader::{BackupState, BucketReader, HistoryEntry};
+
+use crate::scope::Scope;
+
+/// Keys read from the bucket at once.
+const READ_CONCURRENCY: usize = 32;
+
+pub struct Session {
+    pub ssm: aws_sdk_ssm::Client,
+    pub reader: BucketReader,
+}
+
+/// Where and how a restore writes, when not exactly as backed up.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Remap {
+    /// Restore under this prefix (or to this key) instead of the original names.
+    pub to: Option<String>,
+    /// Encrypt SecureStrings with this KMS key.
+    pub key_id: Option<String>,
+}
+
+impl Remap {
+    /// The name `name` (in `scope`) is restored to.
+    fn name(&self, scope: &Scope, name: &str) -> String {
+        match &self.to {
+            None => name.to_owned(),
+            Some(to) => match scope {
+                Scope::Key(_) => ssmbak_core::format::object_key(to),
+                Scope::Path { path, .. } => format!(
+                    "{}{}",
+                    ssmbak_core::format::object_key(to),
+                    name.strip_prefix(path.as_str()).unwrap_or(name)
+                ),
+            },
+        }
+    }
+
+    fn target_scope(&self, scope: &Scope) -> Scope {
+        match (&self.to, scope) {
+            (None, s) => s.clone(),
+            (Some(to), Scope::Key(_)) => Scope::new(to, false),
+            (Some(to), Scope::Path { recursive, .. }) => Scope::new(to, *recursive),
+        }
+    }
+
+    fn apply(
+        &self,
+        scope: &Scope,
+        backups: BTreeMap<String, BackupState>,
+    ) -> BTreeMap<String, BackupState> {
+        backups
+            .into_iter()
+            .map(|(name, mut state)| {
+                let new_name = self.name(scope, &name);
+                if let BackupState::Present { snapshot, .. } = &mut state {
+                    snapshot.name = new_name.clone();
+                    if snapshot.param_type == ParameterType::SecureString && self.key_id.is_some() {
+                        snapshot.key_id = self.key_id.clone();
+                        snapshot
+                            .omitted
+                            .retain(|o| o != ssmbak_core::format::meta::KEY_ID);
+                    }
+                }
+                (new_name, state)
+            })
+            .collect()
+    }
+}
+
+impl Session {
+    /// What the backup says about every tracked key in scope at `at`.
+    pub async fn backups_at(
+        &self,
+        scope: &Scope,
+        at: i64,
+    ) -> anyhow::Result<BTreeMap<String, BackupState>> {
+        let listing = self.reader.list(scope.prefix()).await?;
+        let keys: Vec<_> = listing
+            .into_iter()
+            .filter(|(k, _)| scope.contains(k))
+            .collect();
+        let states: Vec<(String, BackupState)> = stream::iter(keys)
+            .map(|(key, listed)| async move {
+                let state = self.reader.state_at(&key, &listed, at).await?;
+                anyhow::Ok((key, state))
+            })
+            .buffer_unordered(READ_CONCURRENCY)
+            .try_collect()
+            .await?;
+        Ok(states.into_iter().collect())
+    }
+
+    /// What SSM holds now in scope.
+    pub async fn current(&self, scope: &Scope) -> anyhow::Result<BTreeMap<String, CurrentParam>> {
+        Ok(match scope {
+            Scope::Key(k) => current::key(&self.ssm, k)
+                .await?
+                .map(|p| (p.name.clone(), p))
+                .into_iter()
+                .collect(),
+            Scope::Path { path, recursive } => current::tree(&self.ssm, path, *recursive)
+                .await?
+                .into_iter()
+                .filter(|(name, _)| scope.contains(name))
+                .collect(),
+        })
+    }
+
+    /// The restore plan for `scope` at `at`.
+    pub async fn plan(&self, scope: &Scope, at: i64, remap: &Remap) -> anyhow::Result<Plan> {
+        let target = remap.target_scope(scope);
+        let (backups, current) =
+            tokio::try_join!(self.backups_at(scope, at), self.current(&target))
+                .context("reading the backup and SSM")?;
+        Ok(plan::plan(&remap.apply(scope, backups), &current))
+    }
+
+    /// What changed from `t1` to `t2` (or to SSM now): the plan that would take the later state
+    /// back to `t1`, and the later state.
+    pub async fn diff(
+        &self,
+        scope: &Scope,
+        t1: i64,
+        t2: Option<i64>,
+    ) -> anyhow::Result<(Plan, BTreeMap<String, CurrentParam>)> {
+        let before = self.backups_at(scope, t1);
+        let after = async {
+            match t2 {
+                None => self.current(scope).await,
+                Some(t2) => Ok(self
+                    .backups_at(scope, t2)
+                    .await?
+                    .into_iter()
+                    .filter_map(|(name, state)| match state {
+                        BackupState::Present { snapshot, .. } => {
+                            Some((name, CurrentParam::from_snapshot(&snapshot)))
+                        }
+                        _ => None,
+                    })
+                    .collect()),
+            }
+        };
+        let (before, after) = tokio::try_join!(before, after)?;
+        Ok((plan::plan(&before, &after), after))
+    }
+
+    /// Every recorded change of one key.
+    pub async fn history(&self, key: &str) -> anyhow::Result<Vec<HistoryEntry>> {
+        let listing = self.reader.list(key).await?;
+        let Some(listed) = listing.get(key) else {
+            anyhow::bail!("{key} has no backups in {}", self.reader.bucket());
+        };
+        Ok(self.reader.history(key, listed).await?)
+    }
+}

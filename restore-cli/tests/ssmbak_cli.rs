@@ -1,0 +1,466 @@
+//! `ssmbak` end to end, run as a user runs it, against backups the real Lambda wrote on the
+//! emulator.
+
+use std::process::Command;
+use std::time::Duration;
+
+use aws_sdk_ssm::types::ParameterType;
+use ssmbak_tests::pipeline::{now_secs, Pipeline};
+
+macro_rules! pipeline {
+    () => {
+        match Pipeline::start().await {
+            Some(p) => p,
+            None => return,
+        }
+    };
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn ssmbak(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ssmbak"));
+    cmd.args(args).env_remove("SSMBAK_BUCKET");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run ssmbak");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+async fn sleep_secs(s: f64) {
+    tokio::time::sleep(Duration::from_secs_f64(s)).await;
+}
+
+/// Puts a parameter and backs the change up through the pipeline.
+async fn change(p: &Pipeline, name: &str, value: &str, ty: ParameterType, op: &str) {
+    let type_name = ty.as_str().to_owned();
+    p.put(name, value, ty, Some("restored (desc)")).await;
+    p.publish(name, op, &type_name, now_secs()).await;
+}
+
+async fn value(p: &Pipeline, name: &str) -> Option<String> {
+    p.aws
+        .ssm
+        .get_parameter()
+        .name(name)
+        .with_decryption(true)
+        .send()
+        .await
+        .ok()
+        .and_then(|o| o.parameter)
+        .and_then(|p| p.value)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preview_and_restore_a_tree() {
+    let p = pipeline!();
+    let (a, secret, deep, sibling) = (
+        p.name("app/a"),
+        p.name("app/secret"),
+        p.name("app/deep/c"),
+        p.name("app/ab"),
+    );
+    let secret_value = format!("hunter2-{}", p.prefix.trim_start_matches('/'));
+    change(&p, &a, "a1", ParameterType::String, "Create").await;
+    change(
+        &p,
+        &secret,
+        &secret_value,
+        ParameterType::SecureString,
+        "Create",
+    )
+    .await;
+    change(&p, &deep, "c1", ParameterType::StringList, "Create").await;
+    p.drain().await;
+    sleep_secs(1.1).await;
+    let t_mid = now_secs();
+    sleep_secs(1.1).await;
+
+    // The bad deploy: a changed, the secret deleted, deep/c changed; an untracked newcomer.
+    change(&p, &a, "a2", ParameterType::String, "Update").await;
+    p.delete(&secret).await;
+    p.publish(&secret, "Delete", "SecureString", now_secs())
+        .await;
+    change(&p, &deep, "c2", ParameterType::StringList, "Update").await;
+    p.drain().await;
+    p.put(&sibling, "never backed up", ParameterType::String, None)
+        .await;
+
+    let path = format!("{}/app/", p.prefix);
+    let when = ssmbak_cli_time(t_mid);
+    let bucket_env = [("SSMBAK_BUCKET", p.bucket.as_str())];
+
+    let preview = ssmbak(
+        &["preview", &path, &when, "-R", "--output", "json"],
+        &bucket_env,
+    );
+    assert_eq!(preview.code, 0, "{}", preview.stderr);
+    let json: serde_json::Value = serde_json::from_str(&preview.stdout).expect("JSON");
+    let actions: Vec<(String, String)> = json["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap_or_default().to_owned(),
+                c["action"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            (a.clone(), "update".to_owned()),
+            (deep.clone(), "update".to_owned()),
+            (secret.clone(), "create".to_owned())
+        ],
+        "sorted by name; the untracked sibling is left alone"
+    );
+    assert!(
+        !preview.stdout.contains(&secret_value),
+        "secrets are masked by default"
+    );
+
+    // Without -R only direct children.
+    let shallow = ssmbak(
+        &["preview", &path, &when, "--output", "json", "-b", &p.bucket],
+        &[],
+    );
+    assert_eq!(shallow.code, 0, "{}", shallow.stderr);
+    assert!(!shallow.stdout.contains("deep/c"), "{}", shallow.stdout);
+
+    // The table shows the secret only when asked.
+    let table = ssmbak(&["preview", &path, &when, "-R"], &bucket_env);
+    assert!(
+        table.stdout.contains("(secret hidden)") && !table.stdout.contains(&secret_value),
+        "{}",
+        table.stdout
+    );
+    let shown = ssmbak(
+        &["preview", &path, &when, "-R", "--show-secrets"],
+        &bucket_env,
+    );
+    assert!(shown.stdout.contains(&secret_value), "{}", shown.stdout);
+
+    let restore = ssmbak(&["restore", &path, &when, "-R"], &bucket_env);
+    assert_eq!(restore.code, 0, "{}\n{}", restore.stdout, restore.stderr);
+    assert!(
+        restore.stdout.contains("created 1, updated 2, deleted 0"),
+        "{}",
+        restore.stdout
+    );
+    assert_eq!(value(&p, &a).await.as_deref(), Some("a1"));
+    assert_eq!(
+        value(&p, &secret).await.as_deref(),
+        Some(secret_value.as_str())
+    );
+    assert_eq!(value(&p, &deep).await.as_deref(), Some("c1"));
+    assert_eq!(
+        value(&p, &sibling).await.as_deref(),
+        Some("never backed up")
+    );
+
+    // Idempotent: a second restore has nothing to do.
+    let again = ssmbak(&["restore", &path, &when, "-R"], &bucket_env);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(
+        again.stdout.contains("created 0, updated 0, deleted 0"),
+        "{}",
+        again.stdout
+    );
+}
+
+fn ssmbak_cli_time(secs: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(secs)
+        .expect("time")
+        .format(time::macros::format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second]"
+        ))
+        .expect("format")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_deleted_then_and_recreated_now_is_deleted_and_siblings_are_not_touched() {
+    let p = pipeline!();
+    let key = p.name("k");
+    let sibling = p.name("kk");
+    change(&p, &key, "v1", ParameterType::String, "Create").await;
+    change(&p, &sibling, "s1", ParameterType::String, "Create").await;
+    p.drain().await;
+    sleep_secs(1.1).await;
+    p.delete(&key).await;
+    p.publish(&key, "Delete", "String", now_secs()).await;
+    p.drain().await;
+    sleep_secs(1.1).await;
+    let t_deleted = now_secs();
+    sleep_secs(1.1).await;
+    change(&p, &key, "back", ParameterType::String, "Create").await;
+    change(&p, &sibling, "s2", ParameterType::String, "Update").await;
+    p.drain().await;
+
+    let when = ssmbak_cli_time(t_deleted);
+    let preview = ssmbak(
+        &["preview", &key, &when, "--output", "json", "-b", &p.bucket],
+        &[],
+    );
+    assert_eq!(preview.code, 0, "{}", preview.stderr);
+    let json: serde_json::Value = serde_json::from_str(&preview.stdout).expect("JSON");
+    let changes = json["changes"].as_array().expect("changes");
+    assert_eq!(
+        changes.len(),
+        1,
+        "exactly the key, never its sibling {sibling}: {json}"
+    );
+    assert_eq!(changes[0]["action"], "delete");
+
+    let restore = ssmbak(&["restore", &key, &when, "-b", &p.bucket], &[]);
+    assert_eq!(restore.code, 0, "{}", restore.stderr);
+    assert_eq!(value(&p, &key).await, None);
+    assert_eq!(value(&p, &sibling).await.as_deref(), Some("s2"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_inputs_get_one_clear_line_and_their_exit_code() {
+    let Some(endpoint) = ssmbak_tests::emulator::endpoint() else {
+        return;
+    };
+    let aws = ssmbak_tests::emulator::Clients::new(&endpoint).await;
+    let unversioned = ssmbak_tests::emulator::unique("plain").to_ascii_lowercase();
+    aws.s3
+        .create_bucket()
+        .bucket(&unversioned)
+        .send()
+        .await
+        .expect("create bucket");
+
+    let cases: Vec<(&str, Vec<&str>, i32, &str)> = vec![
+        (
+            "bad time",
+            vec!["preview", "/a/", "yesterday"],
+            2,
+            "is not a time",
+        ),
+        (
+            "date only",
+            vec!["preview", "/a/", "2024-01-01"],
+            2,
+            "is not a time",
+        ),
+        (
+            "future time",
+            vec!["preview", "/a/", "2999-01-01T00:00:00"],
+            2,
+            "in the future",
+        ),
+        (
+            "unknown command",
+            vec!["frobnicate", "/a/", "now"],
+            2,
+            "unrecognized subcommand",
+        ),
+        (
+            "no bucket anywhere",
+            vec!["preview", "/a/", "now"],
+            1,
+            "no bucket",
+        ),
+        (
+            "no such bucket",
+            vec!["preview", "/a/", "now", "-b", "no-such-bucket-ssmbak"],
+            1,
+            "does not exist",
+        ),
+        (
+            "unversioned bucket",
+            vec!["preview", "/a/", "now", "-b", &unversioned],
+            1,
+            "is not versioned",
+        ),
+    ];
+    for (what, args, code, needle) in cases {
+        let run = ssmbak(&args, &[]);
+        assert_eq!(run.code, code, "{what}: {}", run.stderr);
+        assert!(run.stderr.contains(needle), "{what}: {}", run.stderr);
+        assert!(
+            !run.stderr.contains("panicked") && !run.stderr.contains("RUST_BACKTRACE"),
+            "{what}: {}",
+            run.stderr
+        );
+    }
+
+    // No region: one line, exit 1.
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ssmbak"));
+    let out = cmd
+        .args(["preview", "/a/", "now", "-b", "x"])
+        .env_remove("AWS_REGION")
+        .env_remove("AWS_DEFAULT_REGION")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no AWS region"));
+
+    // An endpoint that refuses connections: a clear failure, not a hang or a panic.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let dead = format!("http://{}", closed.local_addr().expect("addr"));
+    drop(closed);
+    let run = ssmbak(
+        &["preview", "/a/", "now", "-b", "x"],
+        &[("AWS_ENDPOINT_URL", &dead)],
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(run.stderr.lines().count(), 1, "one line: {}", run.stderr);
+}
+
+fn json_of(run: &Run) -> serde_json::Value {
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_diff_and_restore_under_another_prefix() {
+    let p = pipeline!();
+    let (a, b, s) = (p.name("app/a"), p.name("app/b"), p.name("app/s"));
+    change(&p, &a, "a1", ParameterType::String, "Create").await;
+    change(&p, &b, "b1", ParameterType::String, "Create").await;
+    change(&p, &s, "s1", ParameterType::SecureString, "Create").await;
+    p.drain().await;
+    sleep_secs(1.1).await;
+    let t_mid = now_secs();
+    sleep_secs(1.1).await;
+    change(&p, &a, "a2", ParameterType::String, "Update").await;
+    p.delete(&b).await;
+    p.publish(&b, "Delete", "String", now_secs()).await;
+    p.drain().await;
+    sleep_secs(1.1).await;
+    let t_end = now_secs();
+    let env = [("SSMBAK_BUCKET", p.bucket.as_str())];
+
+    // log: every version, oldest first; a delete is one entry.
+    let log = json_of(&ssmbak(&["log", &a, "--output", "json"], &env));
+    let values: Vec<&str> = log["versions"]
+        .as_array()
+        .expect("versions")
+        .iter()
+        .filter_map(|v| v["value"].as_str())
+        .collect();
+    assert_eq!(values, ["a1", "a2"]);
+    assert_eq!(log["versions"][1]["ssm_version"], 2);
+    let log_b = json_of(&ssmbak(&["log", &b, "--output", "json"], &env));
+    let deleted: Vec<bool> = log_b["versions"]
+        .as_array()
+        .expect("versions")
+        .iter()
+        .map(|v| v["deleted"] == true)
+        .collect();
+    assert_eq!(deleted, [false, true]);
+    let log_s = ssmbak(&["log", &s], &env);
+    assert!(
+        log_s.stdout.contains("(secret hidden)") && !log_s.stdout.contains("s1"),
+        "{}",
+        log_s.stdout
+    );
+
+    // diff: between two points, and against SSM now.
+    let path = format!("{}/app/", p.prefix);
+    let (mid, end) = (ssmbak_cli_time(t_mid), ssmbak_cli_time(t_end));
+    for args in [
+        vec!["diff", path.as_str(), mid.as_str(), end.as_str()],
+        vec!["diff", path.as_str(), mid.as_str()],
+    ] {
+        let mut args = args.clone();
+        args.extend(["--output", "json"]);
+        let diff = json_of(&ssmbak(&args, &env));
+        let changes: Vec<(String, String)> = diff["changes"]
+            .as_array()
+            .expect("changes")
+            .iter()
+            .map(|c| {
+                (
+                    c["name"].as_str().unwrap_or_default().to_owned(),
+                    c["change"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            changes,
+            [
+                (a.clone(), "changed".to_owned()),
+                (b.clone(), "removed".to_owned())
+            ],
+            "{args:?}"
+        );
+    }
+
+    // restore --to: the tree at t_mid, written under staging; the source is untouched.
+    let staging = format!("{}/staging/", p.prefix);
+    let run = ssmbak(
+        &[
+            "restore",
+            &path,
+            &mid,
+            "--to",
+            &staging,
+            "--key-id",
+            "alias/staging",
+        ],
+        &env,
+    );
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("created 3, updated 0, deleted 0"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        value(&p, &format!("{staging}a")).await.as_deref(),
+        Some("a1")
+    );
+    assert_eq!(
+        value(&p, &format!("{staging}b")).await.as_deref(),
+        Some("b1")
+    );
+    assert_eq!(
+        value(&p, &format!("{staging}s")).await.as_deref(),
+        Some("s1")
+    );
+    assert_eq!(
+        value(&p, &a).await.as_deref(),
+        Some("a2"),
+        "the source tree is not touched"
+    );
+    let described = p
+        .aws
+        .ssm
+        .describe_parameters()
+        .parameter_filters(
+            aws_sdk_ssm::types::ParameterStringFilter::builder()
+                .key("Name")
+                .option("Equals")
+                .values(format!("{staging}s"))
+                .build()
+                .expect("filter"),
+        )
+        .send()
+        .await
+        .expect("describe");
+    assert_eq!(described.parameters()[0].key_id(), Some("alias/staging"));
+    // A mismatched --to is a usage error, not a guess.
+    let bad = ssmbak(&["restore", &path, &mid, "--to", "/no-slash"], &env);
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert!(
+        bad.stderr.contains("a path restores to a path"),
+        "{}",
+        bad.stderr
+    );
+    let backwards = ssmbak(&["diff", &path, &end, &mid], &env);
+    assert_eq!(backwards.code, 2, "{}", backwards.stderr);
+}
