@@ -24,6 +24,8 @@ pub struct ClientOptions {
     pub max_attempts: u32,
     /// Limit on one attempt, so a hung connection turns into a retry, not a stall.
     pub attempt_timeout: Duration,
+    /// Adaptive retry: also slows the client down when the service throttles (bulk writes).
+    pub adaptive_retry: bool,
 }
 
 impl Default for ClientOptions {
@@ -32,6 +34,7 @@ impl Default for ClientOptions {
             region: None,
             max_attempts: 5,
             attempt_timeout: Duration::from_secs(10),
+            adaptive_retry: false,
         }
     }
 }
@@ -53,8 +56,13 @@ pub fn endpoint_override(service: &str) -> Option<String> {
 
 /// Loads the shared configuration.
 pub async fn load(options: &ClientOptions) -> Result<SdkConfig, ConfigError> {
+    let retry = if options.adaptive_retry {
+        RetryConfig::adaptive()
+    } else {
+        RetryConfig::standard()
+    };
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(RetryConfig::standard().with_max_attempts(options.max_attempts))
+        .retry_config(retry.with_max_attempts(options.max_attempts))
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(3))

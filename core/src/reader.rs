@@ -182,41 +182,17 @@ impl BucketReader {
         at: i64,
     ) -> Result<BackupState, ReadError> {
         let mut fetched: HashMap<usize, Fetched> = HashMap::new();
-        let order = write_order_of(listed);
-        let lm_secs = |i: usize| listed[i].last_modified_ms.div_euclid(1000);
-
-        // 1. The newest write at or before `at`, and the tombstone its marker may pair with.
-        let newest_before = order.iter().rev().copied().find(|&i| lm_secs(i) <= at);
-        let first_round: Vec<usize> = match newest_before {
-            Some(b) => with_predecessor(&order, listed, [b]),
-            // Nothing written by then: only late-processed versions can count.
-            None => (0..listed.len()).collect(),
-        };
-        self.fetch_into(key, listed, &first_round, &mut fetched)
+        let plan = LazyRead::new(listed, at);
+        self.fetch_into(key, listed, &plan.first_round(), &mut fetched)
             .await?;
-
-        // 2. Whatever could beat it.
-        if let Some(b) = newest_before {
-            let entries = entries(listed, &fetched);
-            let (e_b, _) = pit::effective_times(&entries)[b];
-            let rivals = (0..listed.len()).filter(|&i| lm_secs(i) >= e_b);
-            let second_round = with_predecessor(&order, listed, rivals);
-            self.fetch_into(key, listed, &second_round, &mut fetched)
-                .await?;
-        }
-
-        // 3. Decide.
-        let entries = entries(listed, &fetched);
-        Ok(match pit::state_at(&entries, at) {
-            StateAt::NoVersion => BackupState::NoVersion,
-            StateAt::Deleted { at, .. } => BackupState::Deleted { at },
-            StateAt::Present { at, entry } => {
-                let i = entries
-                    .iter()
-                    .position(|e| e.version_id == entry.version_id)
-                    .unwrap_or_default();
+        let second = plan.second_round(&fields_of(&fetched));
+        self.fetch_into(key, listed, &second, &mut fetched).await?;
+        Ok(match plan.decide(&fields_of(&fetched)) {
+            Decision::NoVersion => BackupState::NoVersion,
+            Decision::Deleted { at } => BackupState::Deleted { at },
+            Decision::Present { at, index } => {
                 match fetched
-                    .get(&i)
+                    .get(&index)
                     .and_then(|f| f.fields.snapshot(key, f.body.clone()))
                 {
                     Some(snapshot) => BackupState::Present { at, snapshot },
@@ -322,17 +298,17 @@ fn write_order_of(listed: &[Listed]) -> Vec<usize> {
 
 /// Entries for [`pit`]: fetched versions with their fields; unfetched versions as old
 /// ordinary versions that cannot win (the algorithm only leaves out what cannot).
-fn entries(listed: &[Listed], fetched: &HashMap<usize, Fetched>) -> Vec<VersionEntry> {
+fn entries(listed: &[Listed], known: &HashMap<usize, &StoredFields>) -> Vec<VersionEntry> {
     listed
         .iter()
         .enumerate()
         .map(|(i, l)| {
             let mut e = placeholder(l);
-            match fetched.get(&i) {
+            match known.get(&i) {
                 Some(f) => {
-                    e.event_time = f.fields.event_time;
-                    e.deleted_at = f.fields.deleted_at;
-                    e.ssm_version = f.fields.version;
+                    e.event_time = f.event_time;
+                    e.deleted_at = f.deleted_at;
+                    e.ssm_version = f.version;
                 }
                 None if !l.is_delete_marker => e.event_time = Some(i64::MIN),
                 None => {}
@@ -340,6 +316,82 @@ fn entries(listed: &[Listed], fetched: &HashMap<usize, Fetched>) -> Vec<VersionE
             e
         })
         .collect()
+}
+
+fn fields_of(fetched: &HashMap<usize, Fetched>) -> HashMap<usize, &StoredFields> {
+    fetched.iter().map(|(i, f)| (*i, &f.fields)).collect()
+}
+
+/// The decision of a [`LazyRead`], by index into the listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    NoVersion,
+    Deleted { at: i64 },
+    Present { at: i64, index: usize },
+}
+
+/// The pure part of [`BucketReader::state_at`]: which versions to fetch, in two rounds, and the
+/// answer from what was fetched (see the module documentation).
+#[derive(Debug, Clone)]
+pub struct LazyRead<'a> {
+    listed: &'a [Listed],
+    at: i64,
+    order: Vec<usize>,
+    /// The newest write at or before `at`.
+    newest_before: Option<usize>,
+}
+
+impl<'a> LazyRead<'a> {
+    pub fn new(listed: &'a [Listed], at: i64) -> Self {
+        let order = write_order_of(listed);
+        let newest_before = order
+            .iter()
+            .rev()
+            .copied()
+            .find(|&i| listed[i].last_modified_ms.div_euclid(1000) <= at);
+        LazyRead {
+            listed,
+            at,
+            order,
+            newest_before,
+        }
+    }
+
+    /// The newest write at or before `at`, and the tombstone its marker may pair with; or
+    /// everything, when nothing was written by then (only late-processed versions can count).
+    pub fn first_round(&self) -> Vec<usize> {
+        match self.newest_before {
+            Some(b) => with_predecessor(&self.order, self.listed, [b]),
+            None => (0..self.listed.len()).collect(),
+        }
+    }
+
+    /// Whatever could beat the first round's candidate, given what the first round fetched.
+    pub fn second_round(&self, known: &HashMap<usize, &StoredFields>) -> Vec<usize> {
+        let Some(b) = self.newest_before else {
+            return Vec::new();
+        };
+        let (e_b, _) = pit::effective_times(&entries(self.listed, known))[b];
+        let rivals = (0..self.listed.len())
+            .filter(|&i| self.listed[i].last_modified_ms.div_euclid(1000) >= e_b);
+        with_predecessor(&self.order, self.listed, rivals)
+    }
+
+    /// The answer, from the fields of the fetched versions.
+    pub fn decide(&self, known: &HashMap<usize, &StoredFields>) -> Decision {
+        let entries = entries(self.listed, known);
+        match pit::state_at(&entries, self.at) {
+            StateAt::NoVersion => Decision::NoVersion,
+            StateAt::Deleted { at, .. } => Decision::Deleted { at },
+            StateAt::Present { at, entry } => Decision::Present {
+                at,
+                index: entries
+                    .iter()
+                    .position(|e| e.version_id == entry.version_id)
+                    .unwrap_or_default(),
+            },
+        }
+    }
 }
 
 /// The given entries, plus for each delete marker among them the entry written just before it.
@@ -386,7 +438,7 @@ impl BucketReader {
         let mut fetched = HashMap::new();
         let all: Vec<usize> = (0..listed.len()).collect();
         self.fetch_into(key, listed, &all, &mut fetched).await?;
-        let entries = entries(listed, &fetched);
+        let entries = entries(listed, &fields_of(&fetched));
         let times = pit::effective_times(&entries);
         let order = pit::write_order(&entries);
         let mut out = Vec::new();
@@ -431,3 +483,6 @@ impl BucketReader {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -41,3 +41,18 @@ pub fn for_error(e: &anyhow::Error) -> ExitCode {
         ExitCode::Failure
     }
 }
+
+/// Parses the command line. Help and version go to stdout (exit 0); a usage error is one line
+/// on stderr and exit code 2, without clap's usage block.
+pub fn parse_args<P: clap::Parser>() -> P {
+    match P::try_parse() {
+        Ok(p) => p,
+        Err(e) if e.use_stderr() => {
+            let rendered = e.to_string();
+            let line = rendered.lines().next().unwrap_or("error: bad command line");
+            eprintln!("{line} (see --help)");
+            std::process::exit(ExitCode::Usage.code());
+        }
+        Err(e) => e.exit(),
+    }
+}

@@ -55,9 +55,13 @@ pub struct Clients {
 
 impl Clients {
     pub async fn new(endpoint: &str) -> Self {
+        Self::new_in(endpoint, REGION).await
+    }
+
+    pub async fn new_in(endpoint: &str, region: &str) -> Self {
         let config = aws_config::defaults(BehaviorVersion::latest())
             .endpoint_url(endpoint)
-            .region(Region::new(REGION))
+            .region(Region::new(region.to_owned()))
             .credentials_provider(aws_sdk_s3::config::Credentials::new(
                 "testing", "testing", None, None, "test",
             ))

@@ -63,7 +63,18 @@ impl Bootstrap {
         for (k, v) in extra_env {
             cmd.env(k, v);
         }
-        let mut child = cmd.spawn().expect("start bootstrap");
+        // Another test thread may be writing an executable at this moment, and a fork for it
+        // holds that file open until its exec: the well-known ETXTBSY race. Try again.
+        let mut attempts = 0;
+        let mut child = loop {
+            match cmd.spawn() {
+                Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy && attempts < 100 => {
+                    attempts += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                other => break other.expect("start bootstrap"),
+            }
+        };
         let logs = Arc::new(Mutex::new(Vec::new()));
         let stdout = child
             .stdout

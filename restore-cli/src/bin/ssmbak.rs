@@ -4,6 +4,7 @@ use std::process;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+
 use ssmbak_cli::apply::{self, Summary};
 use ssmbak_cli::exit::{self, ExitCode, UsageError};
 use ssmbak_cli::output::{self, Format};
@@ -111,7 +112,7 @@ fn parse_checktime(s: &str) -> Result<i64, String> {
 }
 
 fn main() {
-    let cli = Cli::parse();
+    let cli = ssmbak_cli::exit::parse_args::<Cli>();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -144,6 +145,7 @@ async fn connect(common: &Common) -> anyhow::Result<Session> {
     let options = ClientOptions {
         region: common.region.clone(),
         max_attempts: 8,
+        adaptive_retry: true,
         ..ClientOptions::default()
     };
     let sdk = client::load(&options).await?;
