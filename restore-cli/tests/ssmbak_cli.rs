@@ -290,6 +290,12 @@ async fn bad_inputs_get_one_clear_line_and_their_exit_code() {
         let run = ssmbak(&args, &[]);
         assert_eq!(run.code, code, "{what}: {}", run.stderr);
         assert!(run.stderr.contains(needle), "{what}: {}", run.stderr);
+        assert_eq!(
+            run.stderr.lines().count(),
+            1,
+            "{what}: one line: {}",
+            run.stderr
+        );
         assert!(
             !run.stderr.contains("panicked") && !run.stderr.contains("RUST_BACKTRACE"),
             "{what}: {}",
@@ -463,4 +469,65 @@ async fn log_diff_and_restore_under_another_prefix() {
     );
     let backwards = ssmbak(&["diff", &path, &end, &mid], &env);
     assert_eq!(backwards.code, 2, "{}", backwards.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bucket_can_come_from_a_stack() {
+    let Some(endpoint) = ssmbak_tests::emulator::endpoint() else {
+        return;
+    };
+    let aws = ssmbak_tests::emulator::Clients::new(&endpoint).await;
+    let stack = ssmbak_tests::emulator::unique("stack");
+    let bucket = stack.to_ascii_lowercase();
+    aws.s3
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("bucket");
+    aws.s3
+        .put_bucket_versioning()
+        .bucket(&bucket)
+        .versioning_configuration(
+            aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("versioning");
+    // A stack whose only business is the output the CLI reads.
+    let template = serde_json::json!({
+        "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
+        "Outputs": {"Bucketname": {"Value": bucket}},
+    });
+    let cfn = aws_sdk_cloudformation::Client::new(
+        &aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(&endpoint)
+            .region(aws_config::Region::new("us-east-1"))
+            .load()
+            .await,
+    );
+    cfn.create_stack()
+        .stack_name(&stack)
+        .template_body(template.to_string())
+        .send()
+        .await
+        .expect("create stack");
+    let run = ssmbak(
+        &["preview", "/nothing/", "now", "--stack", &stack, "-v"],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let missing = ssmbak(
+        &["preview", "/nothing/", "now", "--stack", "no-such-stack"],
+        &[],
+    );
+    assert_eq!(missing.code, 1);
+    assert!(
+        missing.stderr.contains("no-such-stack"),
+        "{}",
+        missing.stderr
+    );
+    assert_eq!(missing.stderr.lines().count(), 1, "{}", missing.stderr);
 }
