@@ -9,6 +9,7 @@ mod moto;
 mod test;
 mod tidy;
 mod util;
+mod validate;
 
 use clap::{Parser, Subcommand};
 
@@ -29,15 +30,25 @@ enum Command {
     Moto,
     /// Show the whole pipeline working against the local emulator.
     Demo,
+    /// Check cfn/template.yml against every cfn-guard rule in policies/.
+    Validate,
 }
 
-fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+fn main() {
+    // One line per error (with its causes), never a backtrace: CI pipelines read this.
+    if let Err(e) = run(Cli::parse()) {
+        eprintln!("Error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
     let root = util::project_root();
     match cli.command {
         Command::BuildLambda => build_lambda::run(&root).map(|_| ()),
         Command::Test(args) => test::run(&root, &args),
         Command::Moto => moto::run_foreground(&root),
         Command::Demo => demo::run(),
+        Command::Validate => validate::run(&root),
     }
 }
