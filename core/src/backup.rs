@@ -154,6 +154,14 @@ impl Backup {
         &self.bucket
     }
 
+    /// The SSM version the key's newest backup holds (`None`: none, deleted, or not ours).
+    pub async fn latest_version(&self, name: &str) -> Result<Option<i64>, BackupError> {
+        Ok(match self.current(&format::object_key(name)).await? {
+            Current::Version(f) if !f.is_tombstone() => f.version,
+            _ => None,
+        })
+    }
+
     /// Records one change in the bucket.
     pub async fn apply(&self, change: &Change) -> Result<Outcome, BackupError> {
         let key = format::object_key(&change.name);

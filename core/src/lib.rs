@@ -7,6 +7,7 @@
 //! * [`reader`]: a tree of backups at a point in time, fetching only what can matter.
 //! * [`current`]: what SSM holds now.
 //! * [`plan`]: what a restore must change.
+//! * [`seed`]: back up what exists and is not backed up yet (seed-all, reconcile).
 
 pub mod backup;
 pub mod client;
@@ -15,3 +16,4 @@ pub mod format;
 pub mod pit;
 pub mod plan;
 pub mod reader;
+pub mod seed;

@@ -3,9 +3,13 @@
 //! One file per command. Everything the project needs (the emulator included) is installed
 //! by these commands under `target/`, so a fresh machine needs only cargo and python3.
 
+mod aws;
 mod build_lambda;
 mod demo;
+mod deploy;
 mod moto;
+mod seed_all;
+mod stack;
 mod test;
 mod tidy;
 mod util;
@@ -32,6 +36,22 @@ enum Command {
     Demo,
     /// Check cfn/template.yml against every cfn-guard rule in policies/.
     Validate,
+    /// Build, validate, upload and create or update the stack; follow it; print its outputs.
+    Deploy(deploy::DeployArgs),
+    /// The same as deploy (a stack that exists is updated).
+    Update(deploy::DeployArgs),
+    /// Print the stack's outputs.
+    Outputs(stack::StackArgs),
+    /// Print the stack's backup bucket.
+    Bucketname(stack::StackArgs),
+    /// Print the stack's Lambda function.
+    Lambdaname(stack::StackArgs),
+    /// Print the stack's status.
+    Status(stack::StackArgs),
+    /// Delete the stack (the backup bucket is retained).
+    Delete(stack::StackArgs),
+    /// Back up the parameters that exist now (dry run unless --do-it).
+    SeedAll(seed_all::SeedArgs),
 }
 
 fn main() {
@@ -50,5 +70,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Moto => moto::run_foreground(&root),
         Command::Demo => demo::run(),
         Command::Validate => validate::run(&root),
+        Command::Deploy(args) | Command::Update(args) => deploy::run(&root, &args),
+        Command::Outputs(args) => stack::run(stack::Query::Outputs, &args),
+        Command::Bucketname(args) => stack::run(stack::Query::Bucketname, &args),
+        Command::Lambdaname(args) => stack::run(stack::Query::Lambdaname, &args),
+        Command::Status(args) => stack::run(stack::Query::Status, &args),
+        Command::Delete(args) => stack::run(stack::Query::Delete, &args),
+        Command::SeedAll(args) => seed_all::run(&args),
     }
 }

@@ -1,0 +1,84 @@
+//! Back up what already exists: every parameter (or those under some paths) whose current
+//! version the bucket does not hold yet. `cargo xtask seed-all` and the Lambda's scheduled
+//! reconcile both run this, through the same [`Backup`] as every change event.
+
+use aws_sdk_ssm::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_ssm::types::ParameterStringFilter;
+
+use crate::backup::{Backup, BackupError, Change, Operation, Outcome};
+
+/// A parameter as `DescribeParameters` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub name: String,
+    pub version: i64,
+    /// LastModifiedDate, epoch milliseconds.
+    pub last_modified_ms: i64,
+}
+
+/// Every parameter, or those under `paths` (each a path: `/app` covers `/app/x`, never
+/// `/application`).
+pub async fn list(ssm: &aws_sdk_ssm::Client, paths: &[String]) -> Result<Vec<Listed>, BackupError> {
+    let mut filters = Vec::new();
+    if !paths.is_empty() {
+        let mut filter = ParameterStringFilter::builder()
+            .key("Path")
+            .option("Recursive");
+        for p in paths {
+            let p = p.trim_end_matches('/');
+            filter = filter.values(if p.is_empty() { "/" } else { p });
+        }
+        filters.push(filter.build().map_err(|e| BackupError::Ssm {
+            operation: "DescribeParameters",
+            name: paths.join(","),
+            code: None,
+            message: e.to_string(),
+        })?);
+    }
+    let mut pages = ssm
+        .describe_parameters()
+        .set_parameter_filters((!filters.is_empty()).then_some(filters))
+        .max_results(50)
+        .into_paginator()
+        .send();
+    let mut out = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| BackupError::Ssm {
+            operation: "DescribeParameters",
+            name: paths.join(","),
+            code: e.code().map(str::to_owned),
+            message: DisplayErrorContext(&e).to_string(),
+        })?;
+        for p in page.parameters() {
+            if let Some(name) = p.name() {
+                out.push(Listed {
+                    name: name.to_owned(),
+                    version: p.version(),
+                    last_modified_ms: p
+                        .last_modified_date()
+                        .and_then(|d| d.to_millis().ok())
+                        .unwrap_or_default(),
+                });
+            }
+        }
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+/// Whether the bucket's newest backup of `p` already holds its current version.
+pub async fn is_backed_up(backup: &Backup, p: &Listed) -> Result<bool, BackupError> {
+    Ok(backup.latest_version(&p.name).await? == Some(p.version))
+}
+
+/// Backs up `p` as of its last modification (its current version).
+pub async fn back_up(backup: &Backup, p: &Listed) -> Result<Outcome, BackupError> {
+    backup
+        .apply(&Change {
+            name: p.name.clone(),
+            operation: Operation::Update,
+            event_time: p.last_modified_ms.div_euclid(1000),
+            param_type: None,
+        })
+        .await
+}

@@ -1,0 +1,69 @@
+//! AWS clients for the deploy commands, through `ssmbak_core::client` (so `AWS_ENDPOINT_URL`
+//! and the original's `AWS_ENDPOINT` work here too).
+
+use anyhow::Context;
+use aws_sdk_s3::error::ProvideErrorMetadata;
+use ssmbak_core::client::{self, ClientOptions};
+
+pub(crate) struct Aws {
+    pub(crate) config: aws_config::SdkConfig,
+    pub(crate) cfn: aws_sdk_cloudformation::Client,
+    pub(crate) s3: aws_sdk_s3::Client,
+    pub(crate) ssm: aws_sdk_ssm::Client,
+}
+
+impl Aws {
+    pub(crate) async fn connect(region: Option<String>) -> anyhow::Result<Self> {
+        let config = client::load(&ClientOptions {
+            region,
+            adaptive_retry: true,
+            ..ClientOptions::default()
+        })
+        .await?;
+        Ok(Aws {
+            cfn: aws_sdk_cloudformation::Client::new(&config),
+            s3: client::s3(&config),
+            ssm: client::ssm(&config),
+            config,
+        })
+    }
+
+    pub(crate) fn region(&self) -> String {
+        self.config
+            .region()
+            .map(|r| r.to_string())
+            .unwrap_or_default()
+    }
+
+    pub(crate) async fn account(&self) -> anyhow::Result<String> {
+        aws_sdk_sts::Client::new(&self.config)
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| describe("who am I (sts:GetCallerIdentity)", &e))?
+            .account
+            .context("sts:GetCallerIdentity returned no account")
+    }
+}
+
+/// One line for an AWS error.
+pub(crate) fn describe<E, R>(doing: &str, e: &aws_sdk_s3::error::SdkError<E, R>) -> anyhow::Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    match (e.code(), e.message()) {
+        (Some(code), Some(message)) => anyhow::format_err!("{doing}: {code}: {message}"),
+        (Some(code), None) => anyhow::format_err!("{doing}: {code}"),
+        _ => anyhow::format_err!("{doing}: {}", aws_sdk_s3::error::DisplayErrorContext(e)),
+    }
+}
+
+/// A single-threaded runtime for one command.
+pub(crate) fn block_on<F: std::future::Future>(f: F) -> anyhow::Result<F::Output> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("tokio runtime")?
+        .block_on(f))
+}

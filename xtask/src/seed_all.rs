@@ -1,0 +1,230 @@
+//! `cargo xtask seed-all`: back up the parameters that already exist (dry run unless
+//! `--do-it`), through the same `ssmbak_core` code as the Lambda.
+//!
+//! Fixed from the original's `ssmbak-all`: the region of `-r` is used for reading and
+//! writing alike; root-level names get their `/`; `-p /app` means the path `/app`, never
+//! `/application`; each parameter is recorded at its own LastModifiedDate, not at "now"; and
+//! what is already backed up is not written again.
+
+use anyhow::{bail, Context};
+use futures::stream::{self, StreamExt};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use ssmbak_core::backup::{Backup, Outcome};
+use ssmbak_core::seed;
+
+use crate::aws::Aws;
+
+#[derive(clap::Args)]
+pub(crate) struct SeedArgs {
+    /// Only parameters under this path (repeatable).
+    #[arg(short = 'p', long = "prefix")]
+    pub(crate) prefixes: Vec<String>,
+    /// The backup bucket (default: SSMBAK_BUCKET, or --stack's).
+    #[arg(short, long)]
+    pub(crate) bucket: Option<String>,
+    /// Read the bucket from this stack's outputs.
+    #[arg(long, conflicts_with = "bucket")]
+    pub(crate) stack: Option<String>,
+    /// AWS region (default: the standard chain).
+    #[arg(short, long)]
+    pub(crate) region: Option<String>,
+    /// Write the backups (without it, only list what would be backed up).
+    #[arg(long)]
+    pub(crate) do_it: bool,
+}
+
+/// Parameters backed up at once: SSM's read rate is the limit.
+const CONCURRENCY: usize = 8;
+
+/// What a seed run did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct Summary {
+    pub(crate) to_back_up: Vec<String>,
+    pub(crate) backed_up: usize,
+    pub(crate) already: usize,
+    pub(crate) failed: Vec<String>,
+}
+
+pub(crate) fn run(args: &SeedArgs) -> anyhow::Result<()> {
+    let summary = crate::aws::block_on(seed_all(args))??;
+    if !summary.failed.is_empty() {
+        bail!(
+            "{} parameter(s) could not be backed up",
+            summary.failed.len()
+        );
+    }
+    Ok(())
+}
+
+pub(crate) async fn seed_all(args: &SeedArgs) -> anyhow::Result<Summary> {
+    let aws = Aws::connect(args.region.clone()).await?;
+    let bucket = match (&args.bucket, &args.stack) {
+        (Some(b), _) => b.clone(),
+        (None, Some(stack)) => crate::stack::outputs(&aws, stack)
+            .await?
+            .remove("Bucketname")
+            .with_context(|| format!("stack {stack} has no Bucketname output"))?,
+        (None, None) => std::env::var("SSMBAK_BUCKET")
+            .ok()
+            .filter(|b| !b.is_empty())
+            .context("no bucket: pass -b/--bucket or --stack, or set SSMBAK_BUCKET")?,
+    };
+    let backup = Backup::new(aws.ssm.clone(), aws.s3.clone(), bucket.clone());
+    let params = seed::list(&aws.ssm, &args.prefixes).await?;
+    let bar =
+        ProgressBar::with_draw_target(Some(params.len() as u64), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let results: Vec<(String, Result<Option<Outcome>, String>)> = stream::iter(&params)
+        .map(|p| {
+            let (backup, bar) = (&backup, &bar);
+            async move {
+                let result = async {
+                    if seed::is_backed_up(backup, p).await? {
+                        return Ok(None);
+                    }
+                    if !args.do_it {
+                        return Ok(Some(Outcome::Stored { version: p.version }));
+                    }
+                    seed::back_up(backup, p).await.map(Some)
+                }
+                .await
+                .map_err(|e| e.to_string());
+                bar.inc(1);
+                (p.name.clone(), result)
+            }
+        })
+        .buffered(CONCURRENCY)
+        .collect()
+        .await;
+    bar.finish_and_clear();
+
+    let mut summary = Summary::default();
+    for (name, result) in results {
+        match result {
+            Ok(None) | Ok(Some(Outcome::Duplicate { .. })) => summary.already += 1,
+            Ok(Some(Outcome::Stored { version })) => {
+                println!("{name} (version {version})");
+                summary.to_back_up.push(name);
+                summary.backed_up += usize::from(args.do_it);
+            }
+            Ok(Some(other)) => println!("{name}: {}", other.as_str()),
+            Err(e) => {
+                eprintln!("failed: {name}: {e}");
+                summary.failed.push(name);
+            }
+        }
+    }
+    println!();
+    if args.do_it {
+        println!(
+            "Backed up {} into {bucket}; {} already backed up; {} failed.",
+            summary.backed_up,
+            summary.already,
+            summary.failed.len()
+        );
+    } else {
+        println!(
+            "That is what would be backed up into {bucket} ({} already are). --do-it to do it.",
+            summary.already
+        );
+    }
+    Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeds_what_is_missing_once() {
+        let Some(endpoint) = ssmbak_tests::emulator::endpoint() else {
+            return;
+        };
+        crate::aws::block_on(async {
+            let aws = ssmbak_tests::emulator::Clients::new(&endpoint).await;
+            let id = ssmbak_tests::emulator::unique("seed");
+            let bucket = id.to_ascii_lowercase();
+            aws.s3
+                .create_bucket()
+                .bucket(&bucket)
+                .send()
+                .await
+                .expect("bucket");
+            aws.s3
+                .put_bucket_versioning()
+                .bucket(&bucket)
+                .versioning_configuration(
+                    aws_sdk_s3::types::VersioningConfiguration::builder()
+                        .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                        .build(),
+                )
+                .send()
+                .await
+                .expect("versioning");
+            let path = format!("/{id}");
+            let names = [
+                format!("{path}/a"),
+                format!("{path}/c"),
+                format!("{path}/deep/b"),
+            ];
+            for n in names.iter().chain([&format!("{path}x/outside")]) {
+                aws.ssm
+                    .put_parameter()
+                    .name(n)
+                    .value(format!("value of {n}"))
+                    .r#type(aws_sdk_ssm::types::ParameterType::String)
+                    .send()
+                    .await
+                    .expect("put");
+            }
+            let args = |do_it| SeedArgs {
+                prefixes: vec![path.clone()],
+                bucket: Some(bucket.clone()),
+                stack: None,
+                region: None,
+                do_it,
+            };
+            let dry = seed_all(&args(false)).await.expect("dry run");
+            assert_eq!(
+                dry.to_back_up,
+                names.to_vec(),
+                "the path, all depths, never {path}x"
+            );
+            assert_eq!(dry.backed_up, 0);
+            let listed = aws
+                .s3
+                .list_object_versions()
+                .bucket(&bucket)
+                .send()
+                .await
+                .expect("list");
+            assert!(listed.versions().is_empty(), "a dry run writes nothing");
+
+            let done = seed_all(&args(true)).await.expect("seed");
+            assert_eq!((done.backed_up, done.already, done.failed.len()), (3, 0, 0));
+            let object = aws
+                .s3
+                .get_object()
+                .bucket(&bucket)
+                .key(&names[2])
+                .send()
+                .await
+                .expect("backed up");
+            let meta = object.metadata().cloned().unwrap_or_default();
+            assert_eq!(meta.get("ssmbak-version").map(String::as_str), Some("1"));
+            let body = object.body.collect().await.expect("body").into_bytes();
+            assert_eq!(&body[..], format!("value of {}", names[2]).as_bytes());
+
+            let again = seed_all(&args(true)).await.expect("re-run");
+            assert_eq!(
+                (again.backed_up, again.already),
+                (0, 3),
+                "a re-run writes nothing new"
+            );
+        })
+        .expect("runtime");
+    }
+}
