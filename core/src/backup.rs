@@ -154,6 +154,10 @@ impl Backup {
         &self.bucket
     }
 
+    pub fn ssm(&self) -> &aws_sdk_ssm::Client {
+        &self.ssm
+    }
+
     /// The SSM version the key's newest backup holds (`None`: none, deleted, or not ours).
     pub async fn latest_version(&self, name: &str) -> Result<Option<i64>, BackupError> {
         Ok(match self.current(&format::object_key(name)).await? {

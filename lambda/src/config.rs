@@ -3,6 +3,9 @@
 /// The bucket to back up to; the same variable as the original ssmbak's Lambda.
 pub const BUCKET_VAR: &str = "SSMBAK_BUCKET";
 
+/// Paths the scheduled reconcile covers, comma-separated (all parameters when unset).
+pub const RECONCILE_PATHS_VAR: &str = "SSMBAK_RECONCILE_PATHS";
+
 /// Log level variables, first set wins: ours, then the original's, then Lambda's own
 /// advanced-logging setting.
 pub const LOG_LEVEL_VARS: [&str; 3] = ["SSMBAK_LOG_LEVEL", "LOGLEVEL", "AWS_LAMBDA_LOG_LEVEL"];
@@ -11,6 +14,7 @@ pub const LOG_LEVEL_VARS: [&str; 3] = ["SSMBAK_LOG_LEVEL", "LOGLEVEL", "AWS_LAMB
 pub struct Config {
     pub bucket: String,
     pub log_level: String,
+    pub reconcile_paths: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -30,7 +34,20 @@ impl Config {
             .find_map(|v| var(v).filter(|l| !l.trim().is_empty()))
             .unwrap_or_else(|| "info".to_owned())
             .to_ascii_lowercase();
-        Ok(Config { bucket, log_level })
+        let reconcile_paths = var(RECONCILE_PATHS_VAR)
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|p| !p.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Config {
+            bucket,
+            log_level,
+            reconcile_paths,
+        })
     }
 }
 

@@ -4,3 +4,4 @@
 pub mod config;
 pub mod event;
 pub mod handler;
+pub mod reconcile;

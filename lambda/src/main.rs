@@ -1,12 +1,21 @@
 //! `bootstrap`: the backup Lambda's entry point (runtime `provided.al2023`).
+//!
+//! Two kinds of invocation: an SQS batch of change events (the event source mapping), and
+//! `{"ssmbak": "reconcile"}` from the schedule.
 
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use std::time::{Duration, Instant, SystemTime};
+
+use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use ssmbak_core::backup::Backup;
 use ssmbak_core::client::{self, ClientOptions};
 use ssmbak_lambda::config::Config;
 use ssmbak_lambda::handler::handle_batch;
+use ssmbak_lambda::reconcile::reconcile;
 use tracing_subscriber::EnvFilter;
+
+/// A reconcile starts no new work this close to the invocation's deadline.
+const RECONCILE_MARGIN: Duration = Duration::from_secs(10);
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -24,11 +33,31 @@ async fn main() -> Result<(), Error> {
     let sdk = client::load(&ClientOptions::default())
         .await
         .inspect_err(|e| tracing::error!(error = %e, "cannot start"))?;
-    let backup = Backup::new(client::ssm(&sdk), client::s3(&sdk), config.bucket);
-    let backup = &backup;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        let response: SqsBatchResponse = handle_batch(backup, event.payload).await?;
-        Ok::<_, Error>(response)
-    }))
+    let backup = Backup::new(client::ssm(&sdk), client::s3(&sdk), config.bucket.clone());
+    let (backup, config) = (&backup, &config);
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<serde_json::Value>| async move {
+            let (payload, context) = (event.payload, event.context);
+            if payload.get("Records").is_some() {
+                let batch: SqsEvent = serde_json::from_value(payload)?;
+                return Ok::<_, Error>(serde_json::to_value(handle_batch(backup, batch).await?)?);
+            }
+            if payload.get("ssmbak").and_then(|v| v.as_str()) == Some("reconcile") {
+                let left = context
+                    .deadline()
+                    .duration_since(SystemTime::now())
+                    .unwrap_or_default()
+                    .saturating_sub(RECONCILE_MARGIN);
+                let summary =
+                    reconcile(backup, &config.reconcile_paths, Some(Instant::now() + left)).await?;
+                return Ok(serde_json::to_value(summary)?);
+            }
+            tracing::error!(
+                outcome = "failed",
+                "not an SQS batch nor a reconcile request"
+            );
+            Err("unrecognised event: expected an SQS batch or {\"ssmbak\": \"reconcile\"}".into())
+        },
+    ))
     .await
 }

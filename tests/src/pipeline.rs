@@ -141,6 +141,7 @@ impl Pipeline {
         Self::start_with_env(&[]).await
     }
 
+    /// With extra Lambda environment; `{prefix}` in a value becomes this test's prefix.
     pub async fn start_with_env(extra_env: &[(&str, &str)]) -> Option<Self> {
         let Some(endpoint) = emulator::endpoint() else {
             assert!(
@@ -234,8 +235,13 @@ impl Pipeline {
         std::fs::create_dir_all(&dir).expect("temp dir");
         let binary = lambda::extract_bootstrap(zip.as_ref(), &dir);
         let api = RuntimeApi::start();
+        let prefix = format!("/{id}");
+        let extra: Vec<(&str, String)> = extra_env
+            .iter()
+            .map(|(k, v)| (*k, v.replace("{prefix}", &prefix)))
+            .collect();
         let mut env = vec![("SSMBAK_BUCKET", bucket.as_str()), ("LOGLEVEL", "debug")];
-        env.extend_from_slice(extra_env);
+        env.extend(extra.iter().map(|(k, v)| (*k, v.as_str())));
         let lambda = Bootstrap::spawn(&binary, &api, &endpoint, &env);
         Some(Pipeline {
             aws,
@@ -243,7 +249,7 @@ impl Pipeline {
             queue_url,
             queue_arn,
             bus,
-            prefix: format!("/{id}"),
+            prefix,
             api,
             lambda,
             dir,
@@ -497,6 +503,14 @@ impl Pipeline {
             })
             .collect();
         History { versions, markers }
+    }
+
+    /// Invokes the Lambda with `payload` directly (as a schedule would), returning its answer.
+    pub fn invoke(&self, payload: serde_json::Value) -> Invocation {
+        tokio::task::block_in_place(|| {
+            self.api
+                .invoke(payload.to_string(), Duration::from_secs(60))
+        })
     }
 
     /// Everything `bootstrap` logged so far, one string.

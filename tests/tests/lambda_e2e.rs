@@ -390,3 +390,52 @@ async fn a_malformed_record_fails_alone() {
     failed.sort();
     assert_eq!(redelivered, failed);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scheduled_reconcile_backs_up_what_the_events_missed() {
+    let Some(p) = Pipeline::start_with_env(&[("SSMBAK_RECONCILE_PATHS", "{prefix}")]).await else {
+        return;
+    };
+    let (seen, missed) = (p.name("seen"), p.name("missed/deep"));
+    p.put(&seen, "v1", ParameterType::String, None).await;
+    p.publish(&seen, "Create", "String", now_secs()).await;
+    p.drain().await;
+    // Changes whose events never arrived (SSM delivers them best-effort).
+    p.put(&missed, "m1", ParameterType::SecureString, None)
+        .await;
+    p.put(&seen, "v2", ParameterType::String, None).await;
+
+    let answer = p.invoke(serde_json::json!({"ssmbak": "reconcile"}));
+    let ssmbak_tests::runtime_api::Invocation::Response(body) = answer else {
+        panic!("{answer:?}\n{}", p.logs());
+    };
+    let summary: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(summary["checked"], 2, "{summary}");
+    assert_eq!(summary["repaired"], 2, "{summary}");
+    assert_eq!(p.history(&missed).await.values()[0].body_str(), "m1");
+    let seen_history = p.history(&seen).await;
+    let values: Vec<String> = seen_history.values().iter().map(|v| v.body_str()).collect();
+    assert_eq!(values, ["v1", "v2"]);
+
+    // Nothing is missing any more: a second run repairs nothing.
+    let again = p.invoke(serde_json::json!({"ssmbak": "reconcile"}));
+    let ssmbak_tests::runtime_api::Invocation::Response(body) = again else {
+        panic!("{again:?}")
+    };
+    let summary: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(
+        (summary["checked"].clone(), summary["repaired"].clone()),
+        (2.into(), 0.into()),
+        "{summary}"
+    );
+    assert!(
+        !p.logs().contains("m1"),
+        "a SecureString value reached the logs"
+    );
+
+    let unknown = p.invoke(serde_json::json!({"hello": "world"}));
+    assert!(
+        matches!(unknown, ssmbak_tests::runtime_api::Invocation::Error(_)),
+        "{unknown:?}"
+    );
+}
