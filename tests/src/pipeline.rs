@@ -340,92 +340,24 @@ impl Pipeline {
             .expect("send message");
     }
 
-    /// Acts as the event source mapping once: receives up to 10 messages, invokes the Lambda
-    /// with them, deletes those not reported as failed. `None` when the queue had nothing.
-    pub async fn pump_once(&self) -> Option<Batch> {
-        let received = self
-            .aws
-            .sqs
-            .receive_message()
-            .queue_url(&self.queue_url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .send()
-            .await
-            .expect("receive");
-        let messages = received.messages.unwrap_or_default();
-        if messages.is_empty() {
-            return None;
+    /// The queue → Lambda feed of this pipeline.
+    pub fn source(&self) -> EventSource<'_> {
+        EventSource {
+            sqs: &self.aws.sqs,
+            queue_url: &self.queue_url,
+            queue_arn: &self.queue_arn,
+            api: &self.api,
         }
-        let records: Vec<serde_json::Value> = messages
-            .iter()
-            .map(|m| {
-                json!({
-                    "messageId": m.message_id,
-                    "receiptHandle": m.receipt_handle,
-                    "body": m.body,
-                    "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "0"},
-                    "messageAttributes": {},
-                    "md5OfBody": m.md5_of_body,
-                    "eventSource": "aws:sqs",
-                    "eventSourceARN": self.queue_arn,
-                    "awsRegion": REGION,
-                })
-            })
-            .collect();
-        let payload = json!({ "Records": records }).to_string();
-        let api = &self.api;
-        let invocation =
-            tokio::task::block_in_place(|| api.invoke(payload, Duration::from_secs(60)));
-        let failed: Vec<String> = match &invocation {
-            Invocation::Response(body) => {
-                let v: serde_json::Value =
-                    serde_json::from_str(body).expect("the response is JSON");
-                v["batchItemFailures"]
-                    .as_array()
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|f| f["itemIdentifier"].as_str().map(str::to_owned))
-                            .collect()
-                    })
-                    .unwrap_or_default()
-            }
-            // A failed or lost invocation returns the whole batch to the queue.
-            _ => messages
-                .iter()
-                .filter_map(|m| m.message_id.clone())
-                .collect(),
-        };
-        for m in &messages {
-            if m.message_id.as_ref().is_some_and(|id| failed.contains(id)) {
-                continue;
-            }
-            self.aws
-                .sqs
-                .delete_message()
-                .queue_url(&self.queue_url)
-                .receipt_handle(m.receipt_handle.clone().unwrap_or_default())
-                .send()
-                .await
-                .expect("delete message");
-        }
-        Some(Batch {
-            message_ids: messages
-                .iter()
-                .filter_map(|m| m.message_id.clone())
-                .collect(),
-            failed,
-            invocation,
-        })
     }
 
-    /// Pumps until the queue is empty; returns the batches.
+    /// See [`EventSource::pump_once`].
+    pub async fn pump_once(&self) -> Option<Batch> {
+        self.source().pump_once().await
+    }
+
+    /// See [`EventSource::drain`].
     pub async fn drain(&self) -> Vec<Batch> {
-        let mut batches = Vec::new();
-        while let Some(batch) = self.pump_once().await {
-            batches.push(batch);
-        }
-        batches
+        self.source().drain().await
     }
 
     /// Everything the bucket holds for `key`.
@@ -516,6 +448,103 @@ impl Pipeline {
     /// Everything `bootstrap` logged so far, one string.
     pub fn logs(&self) -> String {
         self.lambda.logs().join("\n")
+    }
+}
+
+/// What Lambda's SQS event source mapping does, done by the harness (moto runs no Lambda code):
+/// receive a batch, invoke the function through the Runtime API, delete what succeeded.
+pub struct EventSource<'a> {
+    pub sqs: &'a aws_sdk_sqs::Client,
+    pub queue_url: &'a str,
+    pub queue_arn: &'a str,
+    pub api: &'a RuntimeApi,
+}
+
+impl EventSource<'_> {
+    /// Acts as the event source mapping once: receives up to 10 messages, invokes the Lambda
+    /// with them, deletes those not reported as failed. `None` when the queue had nothing.
+    pub async fn pump_once(&self) -> Option<Batch> {
+        let received = self
+            .sqs
+            .receive_message()
+            .queue_url(self.queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .expect("receive");
+        let messages = received.messages.unwrap_or_default();
+        if messages.is_empty() {
+            return None;
+        }
+        let records: Vec<serde_json::Value> = messages
+            .iter()
+            .map(|m| {
+                json!({
+                    "messageId": m.message_id,
+                    "receiptHandle": m.receipt_handle,
+                    "body": m.body,
+                    "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "0"},
+                    "messageAttributes": {},
+                    "md5OfBody": m.md5_of_body,
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": self.queue_arn,
+                    "awsRegion": REGION,
+                })
+            })
+            .collect();
+        let payload = json!({ "Records": records }).to_string();
+        let api = self.api;
+        let invocation =
+            tokio::task::block_in_place(|| api.invoke(payload, Duration::from_secs(60)));
+        let failed: Vec<String> = match &invocation {
+            Invocation::Response(body) => {
+                let v: serde_json::Value =
+                    serde_json::from_str(body).expect("the response is JSON");
+                v["batchItemFailures"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|f| f["itemIdentifier"].as_str().map(str::to_owned))
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            }
+            // A failed or lost invocation returns the whole batch to the queue.
+            _ => messages
+                .iter()
+                .filter_map(|m| m.message_id.clone())
+                .collect(),
+        };
+        for m in &messages {
+            if m.message_id.as_ref().is_some_and(|id| failed.contains(id)) {
+                continue;
+            }
+            self.sqs
+                .delete_message()
+                .queue_url(self.queue_url)
+                .receipt_handle(m.receipt_handle.clone().unwrap_or_default())
+                .send()
+                .await
+                .expect("delete message");
+        }
+        Some(Batch {
+            message_ids: messages
+                .iter()
+                .filter_map(|m| m.message_id.clone())
+                .collect(),
+            failed,
+            invocation,
+        })
+    }
+
+    /// Pumps until the queue is empty; returns the batches.
+    pub async fn drain(&self) -> Vec<Batch> {
+        let mut batches = Vec::new();
+        while let Some(batch) = self.pump_once().await {
+            batches.push(batch);
+        }
+        batches
     }
 }
 

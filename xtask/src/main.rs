@@ -68,7 +68,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::BuildLambda => build_lambda::run(&root).map(|_| ()),
         Command::Test(args) => test::run(&root, &args),
         Command::Moto => moto::run_foreground(&root),
-        Command::Demo => demo::run(),
+        Command::Demo => demo::run(&root),
         Command::Validate => validate::run(&root),
         Command::Deploy(args) | Command::Update(args) => deploy::run(&root, &args),
         Command::Outputs(args) => stack::run(stack::Query::Outputs, &args),
