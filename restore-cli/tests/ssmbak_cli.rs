@@ -531,3 +531,30 @@ async fn the_bucket_can_come_from_a_stack() {
     );
     assert_eq!(missing.stderr.lines().count(), 1, "{}", missing.stderr);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_exits_130() {
+    if ssmbak_tests::emulator::endpoint().is_none() {
+        return;
+    }
+    // An endpoint that accepts connections and never answers: the CLI waits on it.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let endpoint = format!("http://{}", silent.local_addr().expect("addr"));
+    let child = Command::new(env!("CARGO_BIN_EXE_ssmbak"))
+        .args(["preview", "/a/", "now", "-b", "some-bucket"])
+        .env("AWS_ENDPOINT_URL", &endpoint)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    sleep_secs(1.0).await;
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(130));
+    assert_eq!(String::from_utf8_lossy(&out.stderr).trim(), "Interrupted");
+    drop(silent);
+}
