@@ -7,6 +7,7 @@ mod aws;
 mod build_lambda;
 mod demo;
 mod deploy;
+mod iam;
 mod moto;
 mod seed_all;
 mod stack;
