@@ -86,14 +86,22 @@ pub async fn load(options: &ClientOptions) -> Result<SdkConfig, ConfigError> {
     Ok(config)
 }
 
-/// An S3 client; path-style when the endpoint is overridden.
-pub fn s3(config: &SdkConfig) -> aws_sdk_s3::Client {
-    let builder = aws_sdk_s3::config::Builder::from(config)
+/// An S3 client for `component` (see [`crate::record`]); path-style when the endpoint is
+/// overridden.
+pub fn s3(config: &SdkConfig, component: &'static str) -> aws_sdk_s3::Client {
+    let mut builder = aws_sdk_s3::config::Builder::from(config)
         .force_path_style(endpoint_override("s3").is_some());
+    if let Some(r) = crate::record::recorder(component) {
+        builder = builder.interceptor(r);
+    }
     aws_sdk_s3::Client::from_conf(builder.build())
 }
 
-/// An SSM client.
-pub fn ssm(config: &SdkConfig) -> aws_sdk_ssm::Client {
-    aws_sdk_ssm::Client::new(config)
+/// An SSM client for `component` (see [`crate::record`]).
+pub fn ssm(config: &SdkConfig, component: &'static str) -> aws_sdk_ssm::Client {
+    let mut builder = aws_sdk_ssm::config::Builder::from(config);
+    if let Some(r) = crate::record::recorder(component) {
+        builder = builder.interceptor(r);
+    }
+    aws_sdk_ssm::Client::from_conf(builder.build())
 }

@@ -16,4 +16,5 @@ pub mod format;
 pub mod pit;
 pub mod plan;
 pub mod reader;
+pub mod record;
 pub mod seed;

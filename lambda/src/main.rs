@@ -33,7 +33,11 @@ async fn main() -> Result<(), Error> {
     let sdk = client::load(&ClientOptions::default())
         .await
         .inspect_err(|e| tracing::error!(error = %e, "cannot start"))?;
-    let backup = Backup::new(client::ssm(&sdk), client::s3(&sdk), config.bucket.clone());
+    let backup = Backup::new(
+        client::ssm(&sdk, "lambda"),
+        client::s3(&sdk, "lambda"),
+        config.bucket.clone(),
+    );
     let (backup, config) = (&backup, &config);
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {

@@ -60,6 +60,10 @@ impl Bootstrap {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        // The least-privilege check records what the Lambda calls, too.
+        if let Some(path) = std::env::var_os(ssmbak_core::record::RECORD_VAR) {
+            cmd.env(ssmbak_core::record::RECORD_VAR, path);
+        }
         for (k, v) in extra_env {
             cmd.env(k, v);
         }

@@ -10,20 +10,32 @@ pub(crate) struct Aws {
     pub(crate) cfn: aws_sdk_cloudformation::Client,
     pub(crate) s3: aws_sdk_s3::Client,
     pub(crate) ssm: aws_sdk_ssm::Client,
+    pub(crate) sts: aws_sdk_sts::Client,
 }
 
 impl Aws {
-    pub(crate) async fn connect(region: Option<String>) -> anyhow::Result<Self> {
+    /// Clients for `component` (as the least-privilege check knows it: `deploy`, `seed-all`).
+    pub(crate) async fn connect(
+        region: Option<String>,
+        component: &'static str,
+    ) -> anyhow::Result<Self> {
         let config = client::load(&ClientOptions {
             region,
             adaptive_retry: true,
             ..ClientOptions::default()
         })
         .await?;
+        let mut cfn = aws_sdk_cloudformation::config::Builder::from(&config);
+        let mut sts = aws_sdk_sts::config::Builder::from(&config);
+        if let Some(r) = ssmbak_core::record::recorder(component) {
+            cfn = cfn.interceptor(r.clone());
+            sts = sts.interceptor(r);
+        }
         Ok(Aws {
-            cfn: aws_sdk_cloudformation::Client::new(&config),
-            s3: client::s3(&config),
-            ssm: client::ssm(&config),
+            cfn: aws_sdk_cloudformation::Client::from_conf(cfn.build()),
+            sts: aws_sdk_sts::Client::from_conf(sts.build()),
+            s3: client::s3(&config, component),
+            ssm: client::ssm(&config, component),
             config,
         })
     }
@@ -36,7 +48,7 @@ impl Aws {
     }
 
     pub(crate) async fn account(&self) -> anyhow::Result<String> {
-        aws_sdk_sts::Client::new(&self.config)
+        self.sts
             .get_caller_identity()
             .send()
             .await

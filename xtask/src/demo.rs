@@ -66,7 +66,7 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
     crate::validate::run(root)?;
     let outputs = crate::aws::block_on(async {
         deploy::deploy(&args, &template, &bytes).await?;
-        let aws = crate::aws::Aws::connect(None).await?;
+        let aws = crate::aws::Aws::connect(None, "deploy").await?;
         stack::outputs(&aws, STACK).await
     })??;
     let output = |k: &str| {

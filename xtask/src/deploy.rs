@@ -86,7 +86,7 @@ pub(crate) fn run(root: &Path, args: &DeployArgs) -> anyhow::Result<()> {
 
 /// Everything after the build, against whatever endpoint the environment names.
 pub(crate) async fn deploy(args: &DeployArgs, template: &str, zip: &[u8]) -> anyhow::Result<()> {
-    let aws = Aws::connect(args.region.clone()).await?;
+    let aws = Aws::connect(args.region.clone(), "deploy").await?;
     let bucket = match &args.artifact_bucket {
         Some(b) => b.clone(),
         None => format!("ssmbak-artifacts-{}-{}", aws.account().await?, aws.region()),
@@ -358,7 +358,7 @@ mod tests {
             b"code v1",
         )
         .expect("create");
-        let aws = crate::aws::block_on(Aws::connect(None))
+        let aws = crate::aws::block_on(Aws::connect(None, "deploy"))
             .expect("runtime")
             .expect("clients");
         let status = crate::aws::block_on(stack::status(&aws, &stack))

@@ -1,155 +1,340 @@
-//! Checks of the IAM policy documents in `policies/iam/` (run by `cargo test`).
+//! Least privilege, checked against what the code really calls.
 //!
-//! Each component's policy must grant the IAM actions behind the AWS operations its code
-//! calls, and nothing broader than named actions. The operation lists below are kept by hand
-//! beside the code; recording them from the integration tests is a follow-up.
+//! `cargo xtask test` runs every test with `SSMBAK_RECORD_OPERATIONS` set, so each component
+//! (the Lambda, `ssmbak` previewing, `ssmbak` restoring, seed-all, deploy) records every AWS
+//! operation it calls (see `ssmbak_core::record`). Then each policy must grant the actions
+//! behind those operations, and grant nothing else unless a line below says why.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use anyhow::{bail, Context};
+
+/// Component (as recorded) → the policy that governs it.
+const POLICIES: [(&str, &str); 5] = [
+    ("lambda", "cfn/template.yml"),
+    ("operator-preview", "policies/iam/operator-preview.json"),
+    ("operator-restore", "policies/iam/operator-restore.json"),
+    ("seed-all", "policies/iam/seed-all.json"),
+    ("deploy", "policies/iam/deployer.json"),
+];
+
+/// Granted without being an API call of ours, and why.
+const JUSTIFIED: [(&str, &str, &str); 22] = [
+    (
+        "lambda",
+        "logs:CreateLogStream",
+        "the Lambda service writes the function's logs",
+    ),
+    (
+        "lambda",
+        "logs:PutLogEvents",
+        "the Lambda service writes the function's logs",
+    ),
+    (
+        "lambda",
+        "sqs:ReceiveMessage",
+        "the event source mapping polls the queue with the role",
+    ),
+    (
+        "lambda",
+        "sqs:DeleteMessage",
+        "the event source mapping deletes what succeeded",
+    ),
+    (
+        "lambda",
+        "sqs:GetQueueAttributes",
+        "the event source mapping reads the queue",
+    ),
+    (
+        "lambda",
+        "sqs:ChangeMessageVisibility",
+        "the event source mapping returns failed records",
+    ),
+    (
+        "lambda",
+        "kms:Decrypt",
+        "SSM decrypts SecureStrings with the caller's rights",
+    ),
+    (
+        "lambda",
+        "kms:GenerateDataKey",
+        "S3 encrypts with the bucket's KMS key, when one is set",
+    ),
+    (
+        "lambda",
+        "s3:ListBucket",
+        "HeadObject answers 404, not 403, for a missing key",
+    ),
+    (
+        "lambda",
+        "s3:PutObjectTagging",
+        "PutObject sends the tags in its x-amz-tagging header",
+    ),
+    (
+        "operator-preview",
+        "kms:Decrypt",
+        "SSM decrypts SecureStrings with the caller's rights",
+    ),
+    (
+        "operator-restore",
+        "kms:Decrypt",
+        "SSM decrypts SecureStrings with the caller's rights",
+    ),
+    (
+        "operator-restore",
+        "kms:Encrypt",
+        "SSM encrypts restored SecureStrings with the caller's rights",
+    ),
+    (
+        "operator-restore",
+        "kms:GenerateDataKey",
+        "SSM encrypts restored SecureStrings with the caller's rights",
+    ),
+    (
+        "operator-restore",
+        "cloudformation:DescribeStacks",
+        "--stack, as for previews",
+    ),
+    (
+        "seed-all",
+        "kms:Decrypt",
+        "SSM decrypts SecureStrings with the caller's rights",
+    ),
+    (
+        "seed-all",
+        "s3:ListBucket",
+        "HeadObject answers 404, not 403, for a missing key",
+    ),
+    (
+        "seed-all",
+        "s3:PutObjectTagging",
+        "PutObject sends the tags in its x-amz-tagging header",
+    ),
+    ("seed-all", "cloudformation:DescribeStacks", "--stack"),
+    (
+        "deploy",
+        "cloudformation:TagResource",
+        "the ssmbak:managed tag on create and update",
+    ),
+    (
+        "deploy",
+        "s3:GetObject",
+        "CloudFormation reads the artifact with the deployer's rights",
+    ),
+    (
+        "deploy",
+        "s3:PutBucketPolicy",
+        "the artifact bucket's TLS-only policy (skipped on a plain-HTTP emulator)",
+    ),
+];
+
+/// The IAM actions an operation needs: all of the groups, any action of a group.
+fn actions_for(service: &str, operation: &str) -> Vec<Vec<String>> {
+    let one = |a: &str| vec![vec![a.to_owned()]];
+    match (service.to_ascii_lowercase().as_str(), operation) {
+        ("s3", "GetObject" | "HeadObject") => {
+            vec![vec!["s3:GetObject".into(), "s3:GetObjectVersion".into()]]
+        }
+        ("s3", "GetObjectTagging") => {
+            vec![vec![
+                "s3:GetObjectTagging".into(),
+                "s3:GetObjectVersionTagging".into(),
+            ]]
+        }
+        ("s3", "ListObjectVersions") => one("s3:ListBucketVersions"),
+        ("s3", "HeadBucket" | "ListObjectsV2") => one("s3:ListBucket"),
+        ("s3", "PutBucketEncryption") => one("s3:PutEncryptionConfiguration"),
+        ("s3", "PutPublicAccessBlock") => one("s3:PutBucketPublicAccessBlock"),
+        (service, op) => one(&format!("{service}:{op}")),
+    }
+}
+
+/// Every `service:Action` string in a policy (JSON) or in the template's FunctionRole.
+fn granted(root: &Path, policy: &str) -> anyhow::Result<BTreeMap<String, String>> {
+    let text = std::fs::read_to_string(root.join(policy)).with_context(|| policy.to_owned())?;
+    let mut out = BTreeMap::new();
+    if policy.ends_with(".json") {
+        let doc: serde_json::Value =
+            serde_json::from_str(&text).with_context(|| policy.to_owned())?;
+        for s in doc["Statement"].as_array().into_iter().flatten() {
+            let sid = s["Sid"].as_str().unwrap_or_default().to_owned();
+            let actions = match &s["Action"] {
+                serde_json::Value::String(a) => vec![a.clone()],
+                v => v
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|a| a.as_str().map(str::to_owned))
+                    .collect(),
+            };
+            for a in actions {
+                out.insert(a, sid.clone());
+            }
+        }
+    } else {
+        // The role's statements in the template: every `service:Action` string under
+        // FunctionRole (conditional statements included).
+        let role = text
+            .split("\n  FunctionRole:\n")
+            .nth(1)
+            .and_then(|rest| rest.split("\n  Function:\n").next())
+            .context("the template has no FunctionRole")?;
+        for token in role.split(|c: char| c.is_whitespace() || "[],".contains(c)) {
+            let is_action = token.split_once(':').is_some_and(|(svc, act)| {
+                !svc.is_empty()
+                    && svc
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                    && act.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+                    && act.chars().all(|c| c.is_ascii_alphanumeric())
+            });
+            if is_action && token != "sts:AssumeRole" {
+                out.insert(token.to_owned(), String::new());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The problems with the policies, given a recording (`component<TAB>Service:Operation` lines).
+pub(crate) fn problems(root: &Path, recording: &str) -> anyhow::Result<Vec<String>> {
+    let mut called: BTreeMap<&str, BTreeSet<(&str, &str)>> = BTreeMap::new();
+    for line in recording.lines() {
+        let Some((component, op)) = line.split_once('\t') else {
+            continue;
+        };
+        let Some((service, operation)) = op.split_once(':') else {
+            continue;
+        };
+        called
+            .entry(component)
+            .or_default()
+            .insert((service, operation));
+    }
+    let mut out = Vec::new();
+    for (component, policy) in POLICIES {
+        let Some(ops) = called.get(component) else {
+            out.push(format!(
+                "{component}: no recorded operations (did its tests run?)"
+            ));
+            continue;
+        };
+        let granted = granted(root, policy)?;
+        let mut used = BTreeSet::new();
+        for (service, operation) in ops {
+            for group in actions_for(service, operation) {
+                match group.iter().find(|a| granted.contains_key(*a)) {
+                    Some(a) => {
+                        used.insert(a.clone());
+                    }
+                    None => out.push(format!(
+                        "{policy} lacks {} ({component} calls {service}:{operation})",
+                        group.join(" or ")
+                    )),
+                }
+            }
+        }
+        for (action, sid) in &granted {
+            let justified = JUSTIFIED.iter().any(|(c, a, _)| *c == component && a == action)
+                // The deployer's Stack* statements are what CloudFormation does on its behalf.
+                || (component == "deploy" && sid.starts_with("Stack"));
+            if !used.contains(action) && !justified {
+                out.push(format!(
+                    "{policy} grants {action}, which {component} never calls"
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `cargo xtask test`'s final check.
+pub(crate) fn check(root: &Path, recording: &Path) -> anyhow::Result<()> {
+    let text =
+        std::fs::read_to_string(recording).with_context(|| recording.display().to_string())?;
+    let found = problems(root, &text)?;
+    for p in &found {
+        eprintln!("least privilege: {p}");
+    }
+    if !found.is_empty() {
+        bail!(
+            "the IAM policies do not match what the code calls ({} problem(s))",
+            found.len()
+        );
+    }
+    eprintln!("least privilege: every policy grants exactly what its component calls");
+    Ok(())
+}
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeSet;
-
+    use super::*;
     use crate::util::project_root;
-
-    /// Actions AWS offers no resource-level permissions for: `"Resource": "*"` is the only way.
-    const NO_RESOURCE_LEVEL: [&str; 7] = [
-        "ssm:DescribeParameters",
-        "sts:GetCallerIdentity",
-        "logs:DescribeLogGroups",
-        "lambda:CreateEventSourceMapping",
-        "lambda:UpdateEventSourceMapping",
-        "lambda:DeleteEventSourceMapping",
-        "lambda:GetEventSourceMapping",
-    ];
-
-    fn statements(file: &str) -> Vec<serde_json::Value> {
-        let path = project_root().join("policies/iam").join(file);
-        let text =
-            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let doc: serde_json::Value =
-            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
-        assert_eq!(doc["Version"], "2012-10-17", "{file}");
-        doc["Statement"].as_array().cloned().unwrap_or_default()
-    }
-
-    fn strings(v: &serde_json::Value) -> Vec<String> {
-        match v {
-            serde_json::Value::String(s) => vec![s.clone()],
-            serde_json::Value::Array(a) => a
-                .iter()
-                .filter_map(|x| x.as_str().map(str::to_owned))
-                .collect(),
-            _ => Vec::new(),
-        }
-    }
-
-    fn granted(file: &str) -> BTreeSet<String> {
-        statements(file)
-            .iter()
-            .filter(|s| s["Effect"] == "Allow")
-            .flat_map(|s| strings(&s["Action"]))
-            .collect()
-    }
-
-    const POLICIES: [&str; 4] = [
-        "operator-preview.json",
-        "operator-restore.json",
-        "seed-all.json",
-        "deployer.json",
-    ];
 
     #[test]
     fn named_actions_on_named_resources() {
-        for file in POLICIES {
-            for s in statements(file) {
-                let actions = strings(&s["Action"]);
-                for a in &actions {
+        const NO_RESOURCE_LEVEL: [&str; 7] = [
+            "ssm:DescribeParameters",
+            "sts:GetCallerIdentity",
+            "logs:DescribeLogGroups",
+            "lambda:CreateEventSourceMapping",
+            "lambda:UpdateEventSourceMapping",
+            "lambda:DeleteEventSourceMapping",
+            "lambda:GetEventSourceMapping",
+        ];
+        for (_, policy) in POLICIES.iter().filter(|(_, p)| p.ends_with(".json")) {
+            let text = std::fs::read_to_string(project_root().join(policy)).expect("policy");
+            let doc: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+            assert_eq!(doc["Version"], "2012-10-17", "{policy}");
+            for s in doc["Statement"].as_array().expect("statements") {
+                let actions: Vec<&str> = s["Action"]
+                    .as_array()
+                    .expect("a list")
+                    .iter()
+                    .filter_map(|a| a.as_str())
+                    .collect();
+                assert!(
+                    actions.iter().all(|a| !a.contains('*')),
+                    "{policy}: {actions:?}"
+                );
+                if s["Resource"] == "*" {
                     assert!(
-                        a != "*" && !a.ends_with(":*") && !a.contains('*'),
-                        "{file}: wildcard action {a}"
+                        actions.iter().all(|a| NO_RESOURCE_LEVEL.contains(a)),
+                        "{policy}: {actions:?} on *"
                     );
                 }
-                if strings(&s["Resource"]).iter().any(|r| r == "*") {
-                    for a in &actions {
-                        assert!(
-                            NO_RESOURCE_LEVEL.contains(&a.as_str()),
-                            "{file}: {a} on every resource"
-                        );
-                    }
-                }
             }
         }
     }
 
     #[test]
-    fn previewing_writes_nothing() {
-        for a in granted("operator-preview.json") {
-            let verb = a.split(':').nth(1).unwrap_or_default();
-            assert!(
-                ["Get", "List", "Describe"]
-                    .iter()
-                    .any(|p| verb.starts_with(p))
-                    || a == "kms:Decrypt",
-                "the preview policy grants {a}"
-            );
-        }
+    fn the_check_finds_missing_and_unused_grants() {
+        let root = project_root();
+        let recording = "operator-preview\tSSM:PutParameter\nlambda\tS3:HeadObject\n";
+        let found = problems(&root, recording).expect("runs");
+        let has = |needle: &str| found.iter().any(|p| p.contains(needle));
+        assert!(
+            has("operator-preview.json lacks ssm:PutParameter"),
+            "{found:?}"
+        );
+        assert!(has("operator-preview.json grants ssm:GetParametersByPath, which operator-preview never calls"), "{found:?}");
+        assert!(has("seed-all: no recorded operations"), "{found:?}");
+        assert!(!has("cfn/template.yml lacks"), "{found:?}");
     }
 
-    /// The IAM actions behind the operations each component calls (see the code: `core/`,
-    /// `restore-cli/`, `xtask/`).
     #[test]
-    fn each_policy_grants_what_its_component_calls() {
-        let read = [
-            "ssm:GetParameter",              // bucket discovery, one key's current state
-            "ssm:GetParametersByPath",       // a path's current state
-            "ssm:DescribeParameters",        // descriptions, KeyId, tier...
-            "kms:Decrypt",                   // WithDecryption
-            "s3:GetBucketVersioning",        // the bucket check
-            "s3:ListBucketVersions",         // ListObjectVersions
-            "s3:GetObjectVersion",           // GetObject with a VersionId
-            "s3:GetObjectVersionTagging", // GetObjectTagging with a VersionId (the original's objects)
-            "cloudformation:DescribeStacks", // --stack
-        ];
-        let restore: Vec<&str> = read
-            .iter()
-            .copied()
-            .chain(["ssm:PutParameter", "ssm:DeleteParameters"])
-            .collect();
-        let seed = [
-            "ssm:DescribeParameters",
+    fn reads_the_lambda_role_from_the_template() {
+        let granted = granted(&project_root(), "cfn/template.yml").expect("reads");
+        for a in [
             "ssm:GetParameterHistory",
+            "s3:PutObject",
             "kms:Decrypt",
-            "s3:GetObject", // HeadObject
-            "s3:ListBucket",
-            "s3:PutObject",
-            "s3:PutObjectTagging", // the x-amz-tagging header
-            "cloudformation:DescribeStacks",
-        ];
-        let deploy = [
-            "sts:GetCallerIdentity",
-            "s3:ListBucket", // HeadBucket
-            "s3:CreateBucket",
-            "s3:PutBucketVersioning",
-            "s3:PutEncryptionConfiguration",
-            "s3:PutBucketPublicAccessBlock",
-            "s3:PutBucketPolicy",
-            "s3:PutObject",
-            "s3:GetObject", // HeadObject of the artifact
-            "cloudformation:CreateStack",
-            "cloudformation:UpdateStack",
-            "cloudformation:DeleteStack",
-            "cloudformation:DescribeStacks",
-            "cloudformation:DescribeStackEvents",
-        ];
-        for (file, needed) in [
-            ("operator-preview.json", read.to_vec()),
-            ("operator-restore.json", restore),
-            ("seed-all.json", seed.to_vec()),
-            ("deployer.json", deploy.to_vec()),
+            "sqs:ReceiveMessage",
+            "kms:GenerateDataKey",
         ] {
-            let granted = granted(file);
-            for action in needed {
-                assert!(granted.contains(action), "{file} lacks {action}");
-            }
+            assert!(granted.contains_key(a), "{a} in {granted:?}");
         }
+        assert!(!granted.contains_key("sts:AssumeRole"));
     }
 }

@@ -57,7 +57,7 @@ pub(crate) fn run(args: &SeedArgs) -> anyhow::Result<()> {
 }
 
 pub(crate) async fn seed_all(args: &SeedArgs) -> anyhow::Result<Summary> {
-    let aws = Aws::connect(args.region.clone()).await?;
+    let aws = Aws::connect(args.region.clone(), "seed-all").await?;
     let bucket = match (&args.bucket, &args.stack) {
         (Some(b), _) => b.clone(),
         (None, Some(stack)) => crate::stack::outputs(&aws, stack)

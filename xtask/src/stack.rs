@@ -31,7 +31,7 @@ pub(crate) enum Query {
 
 pub(crate) fn run(query: Query, args: &StackArgs) -> anyhow::Result<()> {
     crate::aws::block_on(async {
-        let aws = Aws::connect(args.region.clone()).await?;
+        let aws = Aws::connect(args.region.clone(), "deploy").await?;
         let name = &args.stack;
         match query {
             Query::Outputs => print_outputs(&aws, name).await,

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::{build_lambda, moto, util};
+use crate::{build_lambda, iam, moto, util};
 
 #[derive(clap::Args)]
 pub(crate) struct TestArgs {
@@ -16,6 +16,9 @@ pub(crate) fn run(root: &Path, args: &TestArgs) -> anyhow::Result<()> {
     let zip = build_lambda::run(root)?;
     let moto = moto::start(root)?;
     eprintln!("moto on {} (log: {})", moto.endpoint, moto.log.display());
+    // Every component records the AWS operations it calls, for the least-privilege check.
+    let recording = root.join("target/recorded-operations.txt");
+    let _ = std::fs::remove_file(&recording);
     let mut cmd = util::cargo();
     cmd.current_dir(root)
         .args(["test", "--workspace", "--locked"])
@@ -32,8 +35,16 @@ pub(crate) fn run(root: &Path, args: &TestArgs) -> anyhow::Result<()> {
         .env("AWS_REGION", "us-east-1")
         .env("AWS_CONFIG_FILE", "/dev/null")
         .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .env("AWS_EC2_METADATA_DISABLED", "true");
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        // An end-to-end test that finds no emulator fails instead of skipping.
+        .env("SSMBAK_TEST_REQUIRE_EMULATOR", "1")
+        .env(ssmbak_core::record::RECORD_VAR, &recording);
     let result = util::run(&mut cmd);
     drop(moto);
-    result
+    result?;
+    // With a test filter, not every component ran.
+    if args.cargo_test_args.is_empty() {
+        iam::check(root, &recording)?;
+    }
+    Ok(())
 }

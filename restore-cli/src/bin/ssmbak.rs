@@ -106,6 +106,10 @@ struct Common {
     verbose: bool,
 }
 
+/// Components, as `policies/iam/operator-*.json` know them.
+const PREVIEW: &str = "operator-preview";
+const RESTORE: &str = "operator-restore";
+
 fn parse_checktime(s: &str) -> Result<i64, String> {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     checktime::parse(s, now).map_err(|e| e.to_string())
@@ -141,7 +145,8 @@ fn main() {
     process::exit(code.code());
 }
 
-async fn connect(common: &Common) -> anyhow::Result<Session> {
+/// Clients for `component` (the name the least-privilege check knows it by).
+async fn connect(common: &Common, component: &'static str) -> anyhow::Result<Session> {
     let options = ClientOptions {
         region: common.region.clone(),
         max_attempts: 8,
@@ -155,11 +160,19 @@ async fn connect(common: &Common) -> anyhow::Result<Session> {
             sdk.region().map(|r| r.as_ref()).unwrap_or_default()
         );
     }
-    let ssm = client::ssm(&sdk);
-    let s3 = client::s3(&sdk);
+    let ssm = client::ssm(&sdk, component);
+    let s3 = client::s3(&sdk, component);
     let bucket = match &common.stack {
         Some(stack) => {
-            bucket::from_stack(&aws_sdk_cloudformation::Client::new(&sdk), stack).await?
+            let mut cfn = aws_sdk_cloudformation::config::Builder::from(&sdk);
+            if let Some(r) = ssmbak_core::record::recorder(component) {
+                cfn = cfn.interceptor(r);
+            }
+            bucket::from_stack(
+                &aws_sdk_cloudformation::Client::from_conf(cfn.build()),
+                stack,
+            )
+            .await?
         }
         None => bucket::resolve(common.bucket.clone(), &ssm, common.verbose).await?,
     };
@@ -181,7 +194,7 @@ fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Preview(target) => {
-            let session = connect(&target.common).await?;
+            let session = connect(&target.common, PREVIEW).await?;
             let scope = Scope::new(&target.path, target.recursive);
             let plan = session
                 .plan(&scope, target.checktime, &Remap::default())
@@ -218,7 +231,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if t2.is_some_and(|t2| t2 < t1) {
                 return Err(UsageError("T2 is before T1".to_owned()).into());
             }
-            let session = connect(&common).await?;
+            let session = connect(&common, PREVIEW).await?;
             let scope = Scope::new(&path, recursive);
             let (plan, after) = session.diff(&scope, t1, t2).await?;
             match common.output {
@@ -238,7 +251,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::Success)
         }
         Command::Log { key, common } => {
-            let session = connect(&common).await?;
+            let session = connect(&common, PREVIEW).await?;
             let key = ssmbak_core::format::object_key(&key);
             let history = session.history(&key).await?;
             match common.output {
@@ -270,7 +283,7 @@ async fn restore(
             .into());
         }
     }
-    let session = connect(c).await?;
+    let session = connect(c, RESTORE).await?;
     let remap = Remap { to, key_id };
     let plan = session.plan(&scope, target.checktime, &remap).await?;
     if c.output == Format::Table {
