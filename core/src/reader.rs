@@ -25,11 +25,16 @@ use crate::format::{meta, ParameterSnapshot, StoredFields};
 use crate::pit::{self, StateAt, VersionEntry};
 
 /// One listed version or delete marker, before anything else is known about it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Listed {
     pub version_id: String,
     pub last_modified_ms: i64,
     pub is_delete_marker: bool,
+    /// The key's current version (or delete marker).
+    pub is_latest: bool,
+    pub size: i64,
+    pub etag: Option<String>,
+    pub storage_class: Option<String>,
 }
 
 /// A key's listing: versions newest first, then delete markers newest first (S3's order).
@@ -127,8 +132,7 @@ impl BucketReader {
 
     /// Every version and delete marker under `prefix`, by key.
     pub async fn list(&self, prefix: &str) -> Result<Listing, ReadError> {
-        let mut listing: Listing = BTreeMap::new();
-        let mut markers: Listing = BTreeMap::new();
+        let mut pages = Vec::new();
         let (mut key_marker, mut version_marker) = (None::<String>, None::<String>);
         loop {
             let page = self
@@ -141,24 +145,29 @@ impl BucketReader {
                 .send()
                 .await
                 .map_err(|e| self.error("ListObjectVersions", prefix, &e))?;
-            for v in page.versions() {
-                if let (Some(key), Some(id)) = (v.key(), v.version_id()) {
-                    listing.entry(key.to_owned()).or_default().push(Listed {
-                        version_id: id.to_owned(),
-                        last_modified_ms: millis(v.last_modified()),
-                        is_delete_marker: false,
-                    });
-                }
-            }
-            for m in page.delete_markers() {
-                if let (Some(key), Some(id)) = (m.key(), m.version_id()) {
-                    markers.entry(key.to_owned()).or_default().push(Listed {
-                        version_id: id.to_owned(),
-                        last_modified_ms: millis(m.last_modified()),
-                        is_delete_marker: true,
-                    });
-                }
-            }
+            let versions = page.versions().iter().filter_map(|v| {
+                let listed = Listed {
+                    version_id: v.version_id()?.to_owned(),
+                    last_modified_ms: millis(v.last_modified()),
+                    is_delete_marker: false,
+                    is_latest: v.is_latest() == Some(true),
+                    size: v.size().unwrap_or_default(),
+                    etag: v.e_tag().map(str::to_owned),
+                    storage_class: v.storage_class().map(|c| c.as_str().to_owned()),
+                };
+                Some((v.key()?.to_owned(), listed))
+            });
+            let markers = page.delete_markers().iter().filter_map(|m| {
+                let listed = Listed {
+                    version_id: m.version_id()?.to_owned(),
+                    last_modified_ms: millis(m.last_modified()),
+                    is_delete_marker: true,
+                    is_latest: m.is_latest() == Some(true),
+                    ..Listed::default()
+                };
+                Some((m.key()?.to_owned(), listed))
+            });
+            pages.push(versions.chain(markers).collect::<Vec<_>>());
             if page.is_truncated() != Some(true) {
                 break;
             }
@@ -168,9 +177,7 @@ impl BucketReader {
                 break;
             }
         }
-        for (key, ms) in markers {
-            listing.entry(key).or_default().extend(ms);
-        }
+        let listing = merge_pages(pages);
         Ok(listing)
     }
 
@@ -277,8 +284,42 @@ impl BucketReader {
     }
 }
 
+/// The listing of `ListObjectVersions` pages, by key: each key's versions newest first, then its
+/// delete markers newest first, whatever page they came on. (One key's entries can be split
+/// across pages, and a page's versions and markers end at different keys.)
+pub fn merge_pages(pages: impl IntoIterator<Item = Vec<(String, Listed)>>) -> Listing {
+    let mut versions: Listing = BTreeMap::new();
+    let mut markers: Listing = BTreeMap::new();
+    for page in pages {
+        for (key, listed) in page {
+            let side = if listed.is_delete_marker {
+                &mut markers
+            } else {
+                &mut versions
+            };
+            side.entry(key).or_default().push(listed);
+        }
+    }
+    for (key, ms) in markers {
+        versions.entry(key).or_default().extend(ms);
+    }
+    versions
+}
+
 fn millis(t: Option<&aws_smithy_types::DateTime>) -> i64 {
     t.and_then(|d| d.to_millis().ok()).unwrap_or_default()
+}
+
+/// The entry of `listed` in force at `at`, by LastModified alone (generic buckets): its index,
+/// or `None` when nothing was written by then.
+pub fn by_last_modified(listed: &[Listed], at: i64) -> Option<usize> {
+    let entries: Vec<VersionEntry> = listed.iter().map(placeholder).collect();
+    match pit::state_at(&entries, at) {
+        StateAt::NoVersion => None,
+        StateAt::Deleted { entry, .. } | StateAt::Present { entry, .. } => entries
+            .iter()
+            .position(|e| e.version_id == entry.version_id),
+    }
 }
 
 fn placeholder(l: &Listed) -> VersionEntry {
