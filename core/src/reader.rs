@@ -196,7 +196,7 @@ impl BucketReader {
         self.fetch_into(key, listed, &second, &mut fetched).await?;
         Ok(match plan.decide(&fields_of(&fetched)) {
             Decision::NoVersion => BackupState::NoVersion,
-            Decision::Deleted { at } => BackupState::Deleted { at },
+            Decision::Deleted { at, .. } => BackupState::Deleted { at },
             Decision::Present { at, index } => {
                 match fetched
                     .get(&index)
@@ -207,6 +207,23 @@ impl BucketReader {
                 }
             }
         })
+    }
+
+    /// The entry of `key` in force at `at` by its ssmbak event time (tags or metadata), for
+    /// `s3bak --ssmbak-time`: its index in `listed`.
+    pub async fn select_by_event_time(
+        &self,
+        key: &str,
+        listed: &[Listed],
+        at: i64,
+    ) -> Result<Option<usize>, ReadError> {
+        let mut fetched: HashMap<usize, Fetched> = HashMap::new();
+        let plan = LazyRead::new(listed, at);
+        self.fetch_into(key, listed, &plan.first_round(), &mut fetched)
+            .await?;
+        let second = plan.second_round(&fields_of(&fetched));
+        self.fetch_into(key, listed, &second, &mut fetched).await?;
+        Ok(plan.decide(&fields_of(&fetched)).index())
     }
 
     /// Fetches the given entries that are versions and not fetched yet, concurrently.
@@ -367,8 +384,18 @@ fn fields_of(fetched: &HashMap<usize, Fetched>) -> HashMap<usize, &StoredFields>
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
     NoVersion,
-    Deleted { at: i64 },
+    Deleted { at: i64, index: usize },
     Present { at: i64, index: usize },
+}
+
+impl Decision {
+    /// The listing entry in force (a version, tombstone or delete marker).
+    pub fn index(self) -> Option<usize> {
+        match self {
+            Decision::NoVersion => None,
+            Decision::Deleted { index, .. } | Decision::Present { index, .. } => Some(index),
+        }
+    }
 }
 
 /// The pure part of [`BucketReader::state_at`]: which versions to fetch, in two rounds, and the
@@ -421,15 +448,21 @@ impl<'a> LazyRead<'a> {
     /// The answer, from the fields of the fetched versions.
     pub fn decide(&self, known: &HashMap<usize, &StoredFields>) -> Decision {
         let entries = entries(self.listed, known);
+        let index_of = |entry: &VersionEntry| {
+            entries
+                .iter()
+                .position(|e| e.version_id == entry.version_id)
+                .unwrap_or_default()
+        };
         match pit::state_at(&entries, self.at) {
             StateAt::NoVersion => Decision::NoVersion,
-            StateAt::Deleted { at, .. } => Decision::Deleted { at },
+            StateAt::Deleted { at, entry } => Decision::Deleted {
+                at,
+                index: index_of(entry),
+            },
             StateAt::Present { at, entry } => Decision::Present {
                 at,
-                index: entries
-                    .iter()
-                    .position(|e| e.version_id == entry.version_id)
-                    .unwrap_or_default(),
+                index: index_of(entry),
             },
         }
     }

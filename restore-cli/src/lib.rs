@@ -3,7 +3,9 @@
 pub mod apply;
 pub mod bucket;
 pub mod checktime;
+pub mod download;
 pub mod exit;
+pub mod objects;
 pub mod output;
 pub mod scope;
 pub mod session;

@@ -88,7 +88,13 @@ fn full_answer(listed: &[Listed], fields: &[Option<StoredFields>], at: i64) -> D
     let entries = entries(listed, &known);
     match pit::state_at(&entries, at) {
         StateAt::NoVersion => Decision::NoVersion,
-        StateAt::Deleted { at, .. } => Decision::Deleted { at },
+        StateAt::Deleted { at, entry } => Decision::Deleted {
+            at,
+            index: entries
+                .iter()
+                .position(|e| e.version_id == entry.version_id)
+                .unwrap_or_default(),
+        },
         StateAt::Present { at, entry } => Decision::Present {
             at,
             index: entries

@@ -1,0 +1,239 @@
+//! `s3bak`: what to do with each object of a generic versioned bucket to bring it back to a
+//! point in time, with the fewest operations and without ever deleting data permanently.
+
+use ssmbak_core::reader::Listed;
+
+/// Storage classes whose versions must be restored (thawed) before they can be read or copied.
+const ARCHIVED: [&str; 2] = ["GLACIER", "DEEP_ARCHIVE"];
+
+/// What restoring one key takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ObjectAction {
+    /// The destination already matches.
+    Unchanged,
+    /// Copy this source version (server-side).
+    Copy { version_id: String, size: i64 },
+    /// Add a delete marker: deleted (or not yet created) at the time, present now.
+    Delete,
+    /// The version is in an archive storage class: it needs a restore request first.
+    Archived {
+        version_id: String,
+        storage_class: String,
+    },
+    /// A single key with no version at or before the time.
+    NoVersion,
+}
+
+impl ObjectAction {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ObjectAction::Unchanged => "unchanged",
+            ObjectAction::Copy { .. } => "copy",
+            ObjectAction::Delete => "delete",
+            ObjectAction::Archived { .. } => "needs restore request",
+            ObjectAction::NoVersion => "no version",
+        }
+    }
+}
+
+/// The destination's current object, if there is one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Current {
+    pub version_id: Option<String>,
+    pub etag: Option<String>,
+    pub size: i64,
+}
+
+/// What to do for one key. `selected` is the entry in force at the time (`None`: nothing
+/// then), `current` the destination's object now; `in_place` when the destination is the
+/// source key itself; `tree` for a prefix restore (a key that did not exist then is deleted).
+pub fn plan(
+    selected: Option<&Listed>,
+    current: Option<&Current>,
+    in_place: bool,
+    tree: bool,
+) -> ObjectAction {
+    match selected {
+        Some(v) if !v.is_delete_marker => {
+            let same = current.is_some_and(|c| {
+                (in_place && c.version_id.as_deref() == Some(v.version_id.as_str()))
+                    || (c.etag.is_some() && c.etag == v.etag && c.size == v.size)
+            });
+            if same {
+                ObjectAction::Unchanged
+            } else if let Some(class) = v.storage_class.as_deref().filter(|c| ARCHIVED.contains(c))
+            {
+                ObjectAction::Archived {
+                    version_id: v.version_id.clone(),
+                    storage_class: class.to_owned(),
+                }
+            } else {
+                ObjectAction::Copy {
+                    version_id: v.version_id.clone(),
+                    size: v.size,
+                }
+            }
+        }
+        // Deleted at the time.
+        Some(_) => {
+            if current.is_some() {
+                ObjectAction::Delete
+            } else {
+                ObjectAction::Unchanged
+            }
+        }
+        None if !tree => ObjectAction::NoVersion,
+        None if current.is_some() => ObjectAction::Delete,
+        None => ObjectAction::Unchanged,
+    }
+}
+
+/// The current object of a key from its own listing (in-place restores need no other request).
+pub fn current_of(listed: &[Listed]) -> Option<Current> {
+    listed
+        .iter()
+        .find(|l| l.is_latest && !l.is_delete_marker)
+        .map(|l| Current {
+            version_id: Some(l.version_id.clone()),
+            etag: l.etag.clone(),
+            size: l.size,
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn version(id: &str, etag: &str, latest: bool) -> Listed {
+        Listed {
+            version_id: id.to_owned(),
+            etag: Some(etag.to_owned()),
+            size: 3,
+            is_latest: latest,
+            ..Listed::default()
+        }
+    }
+
+    fn marker(id: &str) -> Listed {
+        Listed {
+            version_id: id.to_owned(),
+            is_delete_marker: true,
+            ..Listed::default()
+        }
+    }
+
+    #[test]
+    fn fewest_operations() {
+        let v1 = version("v1", "e1", false);
+        let v2_latest = version("v2", "e2", true);
+        let same_content = version("v3", "e2", false);
+        let now = current_of(&[v2_latest.clone(), v1.clone()]);
+        let deleted = marker("m");
+        let glacier = Listed {
+            storage_class: Some("DEEP_ARCHIVE".to_owned()),
+            ..v1.clone()
+        };
+        // (what, selected, current, in place, tree, expected)
+        let cases: Vec<(&str, Option<&Listed>, Option<Current>, bool, bool, &str)> = vec![
+            (
+                "already that version",
+                Some(&v2_latest),
+                now.clone(),
+                true,
+                false,
+                "unchanged",
+            ),
+            (
+                "an older version: copy it back",
+                Some(&v1),
+                now.clone(),
+                true,
+                false,
+                "copy",
+            ),
+            (
+                "same bytes under another version",
+                Some(&same_content),
+                now.clone(),
+                true,
+                false,
+                "unchanged",
+            ),
+            (
+                "deleted then, present now",
+                Some(&deleted),
+                now.clone(),
+                true,
+                false,
+                "delete",
+            ),
+            (
+                "deleted then, deleted now",
+                Some(&deleted),
+                None,
+                true,
+                false,
+                "unchanged",
+            ),
+            (
+                "not created yet, in a tree",
+                None,
+                now.clone(),
+                true,
+                true,
+                "delete",
+            ),
+            (
+                "not created yet, a single key",
+                None,
+                now.clone(),
+                true,
+                false,
+                "no version",
+            ),
+            (
+                "not created yet, absent now",
+                None,
+                None,
+                true,
+                true,
+                "unchanged",
+            ),
+            (
+                "archived",
+                Some(&glacier),
+                now.clone(),
+                true,
+                false,
+                "needs restore request",
+            ),
+            (
+                "another bucket, nothing there",
+                Some(&v1),
+                None,
+                false,
+                false,
+                "copy",
+            ),
+            (
+                "another bucket, same version id but other bytes",
+                Some(&v1),
+                Some(Current {
+                    version_id: Some("v1".to_owned()),
+                    etag: Some("x".to_owned()),
+                    size: 3,
+                }),
+                false,
+                false,
+                "copy",
+            ),
+        ];
+        for (what, selected, current, in_place, tree, expected) in cases {
+            assert_eq!(
+                plan(selected, current.as_ref(), in_place, tree).as_str(),
+                expected,
+                "{what}"
+            );
+        }
+    }
+}
