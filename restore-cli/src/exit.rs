@@ -48,8 +48,16 @@ pub fn parse_args<P: clap::Parser>() -> P {
     match P::try_parse() {
         Ok(p) => p,
         Err(e) if e.use_stderr() => {
+            // clap's first line, with the list it introduces ("...not provided:") folded in.
             let rendered = e.to_string();
-            let line = rendered.lines().next().unwrap_or("error: bad command line");
+            let mut lines = rendered.lines().map(str::trim).filter(|l| !l.is_empty());
+            let mut line = lines.next().unwrap_or("error: bad command line").to_owned();
+            while line.ends_with(':') {
+                match lines.next().filter(|l| !l.starts_with("Usage:")) {
+                    Some(more) => line = format!("{line} {more}"),
+                    None => break,
+                }
+            }
             eprintln!("{line} (see --help)");
             std::process::exit(ExitCode::Usage.code());
         }

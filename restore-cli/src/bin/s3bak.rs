@@ -1,6 +1,822 @@
-//! `s3bak`: point-in-time preview, download and restore for any versioned bucket (in progress).
+//! `s3bak`: point-in-time preview, download and restore for any versioned S3 bucket.
+
+use std::path::{Path, PathBuf};
+use std::process;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use futures::stream::{self, StreamExt};
+use indicatif::{ProgressBar, ProgressDrawTarget};
+use ssmbak_cli::exit::{self, ExitCode, UsageError};
+use ssmbak_cli::objects::{self, Current, ObjectAction};
+use ssmbak_cli::output::{aws_error, Format};
+use ssmbak_cli::{bucket, checktime, download};
+use ssmbak_core::client::{self, ClientOptions};
+use ssmbak_core::reader::{self, BucketReader, Listed, Listing};
+
+const COMPONENT: &str = "s3bak";
+/// CopyObject copies at most 5 GiB; larger versions are copied in parts.
+const COPY_LIMIT: i64 = 5 * 1024 * 1024 * 1024;
+/// Part size for multipart copies.
+const PART_SIZE: i64 = 512 * 1024 * 1024;
+
+#[derive(Parser)]
+#[command(
+    name = "s3bak",
+    version,
+    about = "Preview, download and restore any versioned S3 bucket as it was at a point in time",
+    after_help = "CHECKTIME: YYYY-MM-DDTHH:MM:SS (UTC), RFC 3339 (…Z, …+01:00), \"2h ago\", \"now\".\n\
+                  A KEY ending in / (or --recursive) covers every key under it.\n\
+                  Exit codes: 0 done, 1 AWS or runtime failure, 2 usage, 3 only part done, 130 interrupted."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The version each key had at CHECKTIME.
+    Preview(Target),
+    /// Download the version(s) of CHECKTIME: one key to a file (or - for stdout), a prefix to a directory.
+    Body {
+        #[command(flatten)]
+        target: Target,
+        /// Destination file, `-` for stdout, or a directory for a prefix.
+        #[arg(short, long = "outfile")]
+        outfile: Option<PathBuf>,
+        /// Put every file directly in the directory (the key's last component), not under its key path.
+        #[arg(long)]
+        flat: bool,
+    },
+    /// Make the current state equal to the state at CHECKTIME (delete markers, never permanent deletes).
+    Restore {
+        #[command(flatten)]
+        target: Target,
+        /// Restore into this bucket instead.
+        #[arg(long)]
+        to_bucket: Option<String>,
+        /// Restore under this prefix instead (replacing the KEY/prefix part).
+        #[arg(long)]
+        to_prefix: Option<String>,
+        /// Show what would be done, do nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Go on with the other keys when one fails (exit code 3 then).
+        #[arg(long)]
+        keep_going: bool,
+        /// Do not copy the versions' tags.
+        #[arg(long)]
+        no_tags: bool,
+        /// Copies above this size (bytes) are multipart.
+        #[arg(long, default_value_t = COPY_LIMIT, hide = true)]
+        multipart_threshold: i64,
+    },
+}
+
+#[derive(Args)]
+struct Target {
+    /// An object key, or a prefix ending in `/`.
+    key: String,
+    /// The point in time (see below).
+    #[arg(value_parser = parse_checktime)]
+    checktime: i64,
+    /// The versioned bucket.
+    #[arg(short, long)]
+    bucket: String,
+    /// AWS region (default: the standard chain).
+    #[arg(short, long)]
+    region: Option<String>,
+    /// Treat KEY as a prefix even without a trailing `/`.
+    #[arg(long)]
+    recursive: bool,
+    /// Use the ssmbakTime tag (event time) instead of LastModified.
+    #[arg(long)]
+    ssmbak_time: bool,
+    /// Keys worked on at once.
+    #[arg(long, default_value_t = 8)]
+    concurrency: usize,
+    /// Output format for listings.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    output: Format,
+}
+
+impl Target {
+    fn is_tree(&self) -> bool {
+        self.recursive || self.key.ends_with('/') || self.key.is_empty()
+    }
+}
+
+fn parse_checktime(s: &str) -> Result<i64, String> {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    checktime::parse(s, now).map_err(|e| e.to_string())
+}
 
 fn main() {
-    eprintln!("s3bak: not yet available in this build");
-    std::process::exit(ssmbak_cli::exit::ExitCode::Failure.code());
+    let cli = exit::parse_args::<Cli>();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("Error: cannot start the async runtime: {e}");
+            process::exit(ExitCode::Failure.code());
+        }
+    };
+    let code = runtime.block_on(async {
+        tokio::select! {
+            result = run(cli) => result.unwrap_or_else(|e| {
+                eprintln!("Error: {e:#}");
+                exit::for_error(&e)
+            }),
+            _ = tokio::signal::ctrl_c() => {
+                eprintln!("Interrupted");
+                ExitCode::Interrupted
+            }
+        }
+    });
+    process::exit(code.code());
+}
+
+/// One key in scope and the entry of its listing in force at the time.
+struct Selected {
+    key: String,
+    listed: Vec<Listed>,
+    index: Option<usize>,
+}
+
+impl Selected {
+    fn entry(&self) -> Option<&Listed> {
+        self.index.and_then(|i| self.listed.get(i))
+    }
+}
+
+struct Session {
+    s3: aws_sdk_s3::Client,
+    reader: BucketReader,
+}
+
+async fn connect(t: &Target) -> anyhow::Result<Session> {
+    let sdk = client::load(&ClientOptions {
+        region: t.region.clone(),
+        max_attempts: 8,
+        adaptive_retry: true,
+        ..ClientOptions::default()
+    })
+    .await?;
+    let s3 = client::s3(&sdk, COMPONENT);
+    bucket::check_versioned(&s3, &t.bucket).await?;
+    Ok(Session {
+        reader: BucketReader::new(s3.clone(), t.bucket.clone()),
+        s3,
+    })
+}
+
+/// Every key in scope with its selected entry, sorted by key.
+async fn select(session: &Session, t: &Target) -> anyhow::Result<Vec<Selected>> {
+    let listing: Listing = session.reader.list(&t.key).await?;
+    let tree = t.is_tree();
+    let keys: Vec<(String, Vec<Listed>)> = listing
+        .into_iter()
+        .filter(|(k, _)| tree || *k == t.key)
+        .collect();
+    let selected: Vec<anyhow::Result<Selected>> = stream::iter(keys)
+        .map(|(key, listed)| async move {
+            let index = if t.ssmbak_time {
+                session
+                    .reader
+                    .select_by_event_time(&key, &listed, t.checktime)
+                    .await?
+            } else {
+                reader::by_last_modified(&listed, t.checktime)
+            };
+            Ok(Selected { key, listed, index })
+        })
+        .buffered(t.concurrency.max(1))
+        .collect()
+        .await;
+    selected.into_iter().collect()
+}
+
+fn progress(len: usize) -> ProgressBar {
+    // Drawn only on a terminal.
+    ProgressBar::with_draw_target(Some(len as u64), ProgressDrawTarget::stderr())
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Preview(t) => {
+            let session = connect(&t).await?;
+            let selected = select(&session, &t).await?;
+            preview(&t, &selected)?;
+            let nothing = !t.is_tree() && selected.iter().all(|s| s.entry().is_none());
+            if nothing {
+                anyhow::bail!(
+                    "no version of {} at or before {}",
+                    t.key,
+                    checktime::format(t.checktime)
+                );
+            }
+            Ok(ExitCode::Success)
+        }
+        Command::Body {
+            target,
+            outfile,
+            flat,
+        } => {
+            let Some(out) = outfile else {
+                return Err(UsageError(
+                    "body needs -o/--outfile (a file, - for stdout, or a directory for a prefix)"
+                        .to_owned(),
+                )
+                .into());
+            };
+            let session = connect(&target).await?;
+            let selected = select(&session, &target).await?;
+            if target.is_tree() {
+                download_tree(&session, &target, &selected, &out, flat).await
+            } else {
+                download_one(&session, &target, &selected, &out).await
+            }
+        }
+        Command::Restore {
+            target,
+            to_bucket,
+            to_prefix,
+            dry_run,
+            keep_going,
+            no_tags,
+            multipart_threshold,
+        } => {
+            let session = connect(&target).await?;
+            let dest = Destination {
+                bucket: to_bucket.clone().unwrap_or_else(|| target.bucket.clone()),
+                prefix: to_prefix,
+            };
+            if to_bucket.is_some() {
+                bucket::check_versioned(&session.s3, &dest.bucket).await?;
+            }
+            let selected = select(&session, &target).await?;
+            let options = CopyOptions {
+                no_tags,
+                multipart_threshold,
+            };
+            restore(
+                &session, &target, &selected, &dest, dry_run, keep_going, &options,
+            )
+            .await
+        }
+    }
+}
+
+fn preview(t: &Target, selected: &[Selected]) -> anyhow::Result<()> {
+    let rows: Vec<(String, Option<&Listed>)> = selected
+        .iter()
+        .map(|s| (s.key.clone(), s.entry()))
+        .collect();
+    match t.output {
+        Format::Json => {
+            let keys: Vec<serde_json::Value> = rows
+                .iter()
+                .map(|(key, e)| {
+                    serde_json::json!({
+                        "key": key,
+                        "version_id": e.map(|e| e.version_id.clone()),
+                        "last_modified": e.map(|e| checktime::format(e.last_modified_ms.div_euclid(1000))),
+                        "size": e.filter(|e| !e.is_delete_marker).map(|e| e.size),
+                        "deleted": e.is_some_and(|e| e.is_delete_marker),
+                        "exists": e.is_some_and(|e| !e.is_delete_marker),
+                        "storage_class": e.and_then(|e| e.storage_class.clone()),
+                    })
+                })
+                .collect();
+            let doc = serde_json::json!({"bucket": t.bucket, "time": checktime::format(t.checktime), "keys": keys});
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&doc).context("JSON output")?
+            );
+        }
+        Format::Table => {
+            let mut table = comfy_table::Table::new();
+            table
+                .load_preset(comfy_table::presets::UTF8_FULL_CONDENSED)
+                .set_header([
+                    "Key",
+                    "Version",
+                    "Last modified",
+                    "Size",
+                    "State",
+                    "Storage class",
+                ]);
+            for (key, e) in rows {
+                let state = match e {
+                    None => "not yet created",
+                    Some(e) if e.is_delete_marker => "deleted",
+                    Some(_) => "present",
+                };
+                table.add_row([
+                    key,
+                    e.map(|e| e.version_id.clone()).unwrap_or_default(),
+                    e.map(|e| checktime::format(e.last_modified_ms.div_euclid(1000)))
+                        .unwrap_or_default(),
+                    e.filter(|e| !e.is_delete_marker)
+                        .map(|e| e.size.to_string())
+                        .unwrap_or_default(),
+                    state.to_owned(),
+                    e.and_then(|e| e.storage_class.clone()).unwrap_or_default(),
+                ]);
+            }
+            println!("{table}");
+        }
+    }
+    Ok(())
+}
+
+/// Streams one version's bytes into `out`, never holding it in memory.
+async fn stream_version(
+    session: &Session,
+    key: &str,
+    version_id: &str,
+    out: &mut (dyn std::io::Write + Send),
+) -> anyhow::Result<u64> {
+    let object = session
+        .s3
+        .get_object()
+        .bucket(session.reader.bucket())
+        .key(key)
+        .version_id(version_id)
+        .send()
+        .await
+        .map_err(|e| aws_error(&format!("reading {key} version {version_id}"), &e))?;
+    let mut body = object.body;
+    let mut written = 0;
+    while let Some(chunk) = body
+        .try_next()
+        .await
+        .with_context(|| format!("reading {key}"))?
+    {
+        out.write_all(&chunk)
+            .with_context(|| format!("writing {key}"))?;
+        written += chunk.len() as u64;
+    }
+    out.flush()?;
+    Ok(written)
+}
+
+/// Writes through a temporary file next to `path`, renamed into place when complete.
+async fn download_to_file(
+    session: &Session,
+    key: &str,
+    version_id: &str,
+    path: &Path,
+) -> anyhow::Result<u64> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    let partial = path.with_extension("s3bak-partial");
+    let mut file = std::fs::File::create(&partial)
+        .with_context(|| format!("creating {}", partial.display()))?;
+    let written = stream_version(session, key, version_id, &mut file).await?;
+    std::fs::rename(&partial, path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(written)
+}
+
+async fn download_one(
+    session: &Session,
+    t: &Target,
+    selected: &[Selected],
+    out: &Path,
+) -> anyhow::Result<ExitCode> {
+    let when = checktime::format(t.checktime);
+    let Some(entry) = selected.first().and_then(Selected::entry) else {
+        anyhow::bail!("no version of {} at or before {when}", t.key);
+    };
+    if entry.is_delete_marker {
+        anyhow::bail!(
+            "{} was deleted at {when} (delete marker {})",
+            t.key,
+            entry.version_id
+        );
+    }
+    if entry
+        .storage_class
+        .as_deref()
+        .is_some_and(|c| c == "GLACIER" || c == "DEEP_ARCHIVE")
+    {
+        anyhow::bail!(
+            "{} version {} is archived ({}): request a restore first",
+            t.key,
+            entry.version_id,
+            entry.storage_class.clone().unwrap_or_default()
+        );
+    }
+    eprintln!(
+        "Found version {} from {} ({} bytes)",
+        entry.version_id,
+        checktime::format(entry.last_modified_ms.div_euclid(1000)),
+        entry.size
+    );
+    if out == Path::new("-") {
+        // Stdout (not its lock, which cannot cross threads), with no newline added.
+        let mut stdout = std::io::stdout();
+        stream_version(session, &t.key, &entry.version_id, &mut stdout).await?;
+    } else {
+        download_to_file(session, &t.key, &entry.version_id, out).await?;
+    }
+    Ok(ExitCode::Success)
+}
+
+async fn download_tree(
+    session: &Session,
+    t: &Target,
+    selected: &[Selected],
+    dir: &Path,
+    flat: bool,
+) -> anyhow::Result<ExitCode> {
+    if dir == Path::new("-") {
+        return Err(
+            UsageError("a prefix downloads to a directory, not to stdout".to_owned()).into(),
+        );
+    }
+    let present: Vec<(&str, &Listed)> = selected
+        .iter()
+        .filter_map(|s| Some((s.key.as_str(), s.entry().filter(|e| !e.is_delete_marker)?)))
+        .collect();
+    let bar = progress(present.len());
+    let results: Vec<(String, anyhow::Result<u64>)> = stream::iter(present)
+        .map(|(key, entry)| {
+            let bar = &bar;
+            async move {
+                let result = async {
+                    let path = download::target(dir, &t.key, key, flat)?;
+                    if entry
+                        .storage_class
+                        .as_deref()
+                        .is_some_and(|c| c == "GLACIER" || c == "DEEP_ARCHIVE")
+                    {
+                        anyhow::bail!(
+                            "archived ({}): request a restore first",
+                            entry.storage_class.clone().unwrap_or_default()
+                        );
+                    }
+                    download_to_file(session, key, &entry.version_id, &path).await
+                }
+                .await;
+                bar.inc(1);
+                (key.to_owned(), result)
+            }
+        })
+        .buffer_unordered(t.concurrency.max(1))
+        .collect()
+        .await;
+    bar.finish_and_clear();
+    let mut failed = 0;
+    let mut bytes = 0;
+    for (key, r) in &results {
+        match r {
+            Ok(n) => bytes += n,
+            Err(e) => {
+                failed += 1;
+                eprintln!("failed: {key}: {e:#}");
+            }
+        }
+    }
+    println!(
+        "downloaded {} of {} keys ({bytes} bytes) into {}",
+        results.len() - failed,
+        results.len(),
+        dir.display()
+    );
+    Ok(if failed > 0 {
+        ExitCode::Partial
+    } else {
+        ExitCode::Success
+    })
+}
+
+struct Destination {
+    bucket: String,
+    prefix: Option<String>,
+}
+
+struct CopyOptions {
+    no_tags: bool,
+    multipart_threshold: i64,
+}
+
+impl Destination {
+    /// The destination key of `key` (in scope `t`).
+    fn key(&self, t: &Target, key: &str) -> String {
+        match &self.prefix {
+            None => key.to_owned(),
+            Some(p) if t.is_tree() => {
+                format!("{p}{}", key.strip_prefix(t.key.as_str()).unwrap_or(key))
+            }
+            Some(p) => format!("{p}{}", key.rsplit('/').next().unwrap_or(key)),
+        }
+    }
+}
+
+/// The destination's current object, when it is not the source key itself.
+async fn current_elsewhere(
+    session: &Session,
+    bucket: &str,
+    key: &str,
+) -> anyhow::Result<Option<Current>> {
+    match session
+        .s3
+        .head_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+    {
+        Ok(h) => Ok(Some(Current {
+            version_id: h.version_id().map(str::to_owned),
+            etag: h.e_tag().map(str::to_owned),
+            size: h.content_length().unwrap_or_default(),
+        })),
+        Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(None),
+        Err(e) => Err(aws_error(&format!("checking s3://{bucket}/{key}"), &e)),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn restore(
+    session: &Session,
+    t: &Target,
+    selected: &[Selected],
+    dest: &Destination,
+    dry_run: bool,
+    keep_going: bool,
+    options: &CopyOptions,
+) -> anyhow::Result<ExitCode> {
+    let in_place_bucket = dest.bucket == t.bucket && dest.prefix.is_none();
+    let mut plan = Vec::new();
+    for s in selected {
+        let dest_key = dest.key(t, &s.key);
+        let current = if in_place_bucket {
+            objects::current_of(&s.listed)
+        } else {
+            current_elsewhere(session, &dest.bucket, &dest_key).await?
+        };
+        let action = objects::plan(s.entry(), current.as_ref(), in_place_bucket, t.is_tree());
+        plan.push((s.key.clone(), dest_key, action));
+    }
+    let single_key_without_version =
+        !t.is_tree() && plan.iter().all(|(_, _, a)| *a == ObjectAction::NoVersion);
+    if single_key_without_version {
+        anyhow::bail!(
+            "no version of {} at or before {}",
+            t.key,
+            checktime::format(t.checktime)
+        );
+    }
+    let bar = progress(plan.len());
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let results: Vec<(String, String, ObjectAction, Option<anyhow::Result<()>>)> =
+        stream::iter(plan)
+            .map(|(key, dest_key, action)| {
+                let (bar, stop) = (&bar, &stop);
+                async move {
+                    let result = if dry_run || stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        None
+                    } else {
+                        let r = apply(session, t, dest, &key, &dest_key, &action, options).await;
+                        if r.is_err() && !keep_going {
+                            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                        }
+                        Some(r)
+                    };
+                    bar.inc(1);
+                    (key, dest_key, action, result)
+                }
+            })
+            .buffered(t.concurrency.max(1))
+            .collect()
+            .await;
+    bar.finish_and_clear();
+
+    let (mut copied, mut deleted, mut unchanged, mut archived, mut failed, mut skipped) =
+        (0, 0, 0, 0, 0, 0);
+    for (key, dest_key, action, result) in &results {
+        let target = if key == dest_key && dest.bucket == t.bucket {
+            key.clone()
+        } else {
+            format!("s3://{}/{dest_key}", dest.bucket)
+        };
+        match (action, result) {
+            (ObjectAction::Unchanged, _) => unchanged += 1,
+            (
+                ObjectAction::Archived {
+                    version_id,
+                    storage_class,
+                },
+                _,
+            ) => {
+                archived += 1;
+                eprintln!("needs a restore request: {key} version {version_id} is {storage_class}");
+            }
+            (ObjectAction::NoVersion, _) => {}
+            (_, None) if dry_run => println!("would {}: {key} -> {target}", action.as_str()),
+            (_, None) => skipped += 1,
+            (_, Some(Err(e))) => {
+                failed += 1;
+                eprintln!("failed: {key}: {e:#}");
+            }
+            (ObjectAction::Copy { .. }, Some(Ok(()))) => copied += 1,
+            (ObjectAction::Delete, Some(Ok(()))) => {
+                deleted += 1;
+                if t.is_tree() {
+                    println!("deleted (delete marker): {target}");
+                }
+            }
+        }
+    }
+    if dry_run {
+        println!("dry run: nothing written");
+    } else {
+        let mut line =
+            format!("copied {copied}, deleted {deleted}, unchanged {unchanged}, failed {failed}");
+        if archived > 0 {
+            line.push_str(&format!(", needing a restore request {archived}"));
+        }
+        if skipped > 0 {
+            line.push_str(&format!(", not attempted {skipped}"));
+        }
+        println!("{line}");
+    }
+    Ok(if failed + archived + skipped > 0 {
+        ExitCode::Partial
+    } else {
+        ExitCode::Success
+    })
+}
+
+/// `bucket/key?versionId=v`, the key percent-encoded as CopySource wants it.
+fn copy_source(bucket: &str, key: &str, version_id: &str) -> String {
+    const KEEP: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'/')
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    format!(
+        "{bucket}/{}?versionId={version_id}",
+        percent_encoding::utf8_percent_encode(key, KEEP)
+    )
+}
+
+async fn apply(
+    session: &Session,
+    t: &Target,
+    dest: &Destination,
+    key: &str,
+    dest_key: &str,
+    action: &ObjectAction,
+    options: &CopyOptions,
+) -> anyhow::Result<()> {
+    let s3 = &session.s3;
+    match action {
+        ObjectAction::Delete => {
+            s3.delete_object()
+                .bucket(&dest.bucket)
+                .key(dest_key)
+                .send()
+                .await
+                .map_err(|e| aws_error(&format!("deleting {dest_key}"), &e))?;
+        }
+        ObjectAction::Copy { version_id, size } if *size > options.multipart_threshold => {
+            multipart_copy(session, t, dest, key, dest_key, version_id, *size, options).await?;
+        }
+        ObjectAction::Copy { version_id, .. } => {
+            // Metadata and content headers are copied with the object; tags too unless asked.
+            let mut copy = s3
+                .copy_object()
+                .bucket(&dest.bucket)
+                .key(dest_key)
+                .copy_source(copy_source(&t.bucket, key, version_id));
+            if options.no_tags {
+                copy = copy.tagging_directive(aws_sdk_s3::types::TaggingDirective::Replace);
+            }
+            copy.send()
+                .await
+                .map_err(|e| aws_error(&format!("copying {key} version {version_id}"), &e))?;
+        }
+        ObjectAction::Unchanged | ObjectAction::Archived { .. } | ObjectAction::NoVersion => {}
+    }
+    Ok(())
+}
+
+/// Copies a version too large for CopyObject in parts, keeping its headers, metadata and tags.
+#[allow(clippy::too_many_arguments)]
+async fn multipart_copy(
+    session: &Session,
+    t: &Target,
+    dest: &Destination,
+    key: &str,
+    dest_key: &str,
+    version_id: &str,
+    size: i64,
+    options: &CopyOptions,
+) -> anyhow::Result<()> {
+    let s3 = &session.s3;
+    let head = s3
+        .head_object()
+        .bucket(&t.bucket)
+        .key(key)
+        .version_id(version_id)
+        .send()
+        .await
+        .map_err(|e| aws_error(&format!("reading {key} version {version_id}"), &e))?;
+    let mut create = s3
+        .create_multipart_upload()
+        .bucket(&dest.bucket)
+        .key(dest_key)
+        .set_metadata(head.metadata().cloned())
+        .set_content_type(head.content_type().map(str::to_owned))
+        .set_content_encoding(head.content_encoding().map(str::to_owned))
+        .set_content_disposition(head.content_disposition().map(str::to_owned))
+        .set_content_language(head.content_language().map(str::to_owned))
+        .set_cache_control(head.cache_control().map(str::to_owned));
+    if !options.no_tags {
+        let tags = s3
+            .get_object_tagging()
+            .bucket(&t.bucket)
+            .key(key)
+            .version_id(version_id)
+            .send()
+            .await
+            .map_err(|e| aws_error(&format!("reading the tags of {key}"), &e))?;
+        let pairs: Vec<(&str, String)> = tags
+            .tag_set()
+            .iter()
+            .map(|t| (t.key(), t.value().to_owned()))
+            .collect();
+        if !pairs.is_empty() {
+            create = create.tagging(ssmbak_core::format::encode_tagging(pairs));
+        }
+    }
+    let upload = create
+        .send()
+        .await
+        .map_err(|e| aws_error(&format!("starting the copy of {key}"), &e))?;
+    let upload_id = upload.upload_id().context("no upload id")?.to_owned();
+    let result = async {
+        let mut parts = Vec::new();
+        let mut start = 0;
+        let mut number = 1;
+        while start < size {
+            let end = (start + PART_SIZE).min(size) - 1;
+            let part = s3
+                .upload_part_copy()
+                .bucket(&dest.bucket)
+                .key(dest_key)
+                .upload_id(&upload_id)
+                .part_number(number)
+                .copy_source(copy_source(&t.bucket, key, version_id))
+                .copy_source_range(format!("bytes={start}-{end}"))
+                .send()
+                .await
+                .map_err(|e| aws_error(&format!("copying part {number} of {key}"), &e))?;
+            parts.push(
+                aws_sdk_s3::types::CompletedPart::builder()
+                    .part_number(number)
+                    .set_e_tag(
+                        part.copy_part_result()
+                            .and_then(|r| r.e_tag())
+                            .map(str::to_owned),
+                    )
+                    .build(),
+            );
+            start = end + 1;
+            number += 1;
+        }
+        s3.complete_multipart_upload()
+            .bucket(&dest.bucket)
+            .key(dest_key)
+            .upload_id(&upload_id)
+            .multipart_upload(
+                aws_sdk_s3::types::CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| aws_error(&format!("finishing the copy of {key}"), &e))?;
+        anyhow::Ok(())
+    }
+    .await;
+    if result.is_err() {
+        let _ = s3
+            .abort_multipart_upload()
+            .bucket(&dest.bucket)
+            .key(dest_key)
+            .upload_id(&upload_id)
+            .send()
+            .await;
+    }
+    result
 }

@@ -1,0 +1,465 @@
+//! `s3bak` end to end against a versioned bucket on moto, run as a user runs it.
+
+use std::process::Command;
+use std::time::Duration;
+
+use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
+use ssmbak_tests::emulator::{self, unique, Clients};
+
+struct Run {
+    code: i32,
+    stdout: Vec<u8>,
+    stderr: String,
+}
+
+impl Run {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+    fn json(&self) -> serde_json::Value {
+        assert_eq!(self.code, 0, "{}\n{}", self.text(), self.stderr);
+        serde_json::from_slice(&self.stdout).unwrap_or_else(|e| panic!("{e}: {}", self.text()))
+    }
+}
+
+fn s3bak(args: &[&str]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_s3bak"))
+        .args(args)
+        .output()
+        .expect("run s3bak");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: out.stdout,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn iso(secs: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(secs)
+        .expect("time")
+        .format(time::macros::format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second]Z"
+        ))
+        .expect("format")
+}
+
+fn now_secs() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+async fn versioned_bucket(aws: &Clients, name: &str) {
+    aws.s3
+        .create_bucket()
+        .bucket(name)
+        .send()
+        .await
+        .expect("bucket");
+    aws.s3
+        .put_bucket_versioning()
+        .bucket(name)
+        .versioning_configuration(
+            VersioningConfiguration::builder()
+                .status(BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("versioning");
+}
+
+async fn put(aws: &Clients, bucket: &str, key: &str, body: &[u8]) {
+    aws.s3
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(body.to_vec().into())
+        .send()
+        .await
+        .expect("put");
+}
+
+async fn get(aws: &Clients, bucket: &str, key: &str) -> Option<Vec<u8>> {
+    let o = aws
+        .s3
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .ok()?;
+    Some(o.body.collect().await.expect("body").into_bytes().to_vec())
+}
+
+const A1: &[u8] = b"\x00\xffbinary\r\n  with spaces  \n";
+
+/// A bucket with a history: at T1 `data/a`=A1 (with headers, metadata, tags), `data/ab`,
+/// `data/sub/c`; after T1 `data/a` changed, `data/ab` deleted, `data/new` created.
+async fn history(aws: &Clients) -> (String, i64) {
+    let bucket = unique("s3bak").to_ascii_lowercase();
+    versioned_bucket(aws, &bucket).await;
+    aws.s3
+        .put_object()
+        .bucket(&bucket)
+        .key("data/a")
+        .body(A1.to_vec().into())
+        .content_type("application/x-a")
+        .metadata("owner", "team-a")
+        .tagging("class=gold")
+        .send()
+        .await
+        .expect("put a");
+    put(aws, &bucket, "data/ab", b"AB1").await;
+    put(aws, &bucket, "data/sub/c", b"C1").await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let t1 = now_secs();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    put(aws, &bucket, "data/a", b"A2").await;
+    aws.s3
+        .delete_object()
+        .bucket(&bucket)
+        .key("data/ab")
+        .send()
+        .await
+        .expect("delete");
+    put(aws, &bucket, "data/new", b"N").await;
+    (bucket, t1)
+}
+
+macro_rules! emulator {
+    () => {
+        match emulator::endpoint() {
+            Some(e) => Clients::new(&e).await,
+            None => return,
+        }
+    };
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preview_and_download() {
+    let aws = emulator!();
+    let (bucket, t1) = history(&aws).await;
+    let at = iso(t1);
+
+    // One key: exactly that key, never data/ab.
+    let one = s3bak(&["preview", "data/a", &at, "-b", &bucket, "--output", "json"]).json();
+    assert_eq!(one["keys"].as_array().map(Vec::len), Some(1), "{one}");
+    assert_eq!(one["keys"][0]["size"], A1.len());
+    let tree = s3bak(&["preview", "data/", &at, "-b", &bucket, "--output", "json"]).json();
+    let states: Vec<(String, bool)> = tree["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .map(|k| {
+            (
+                k["key"].as_str().unwrap_or_default().to_owned(),
+                k["exists"] == true,
+            )
+        })
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("data/a".into(), true),
+            ("data/ab".into(), true),
+            ("data/new".into(), false),
+            ("data/sub/c".into(), true)
+        ]
+    );
+
+    // The exact bytes, to a file and to stdout.
+    let dir = std::env::temp_dir().join(unique("s3bak-dl"));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("a.bin");
+    let run = s3bak(&[
+        "body",
+        "data/a",
+        &at,
+        "-b",
+        &bucket,
+        "-o",
+        file.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(std::fs::read(&file).expect("file"), A1);
+    let run = s3bak(&["body", "data/a", &at, "-b", &bucket, "-o", "-"]);
+    assert_eq!(run.stdout, A1, "stdout holds exactly the bytes");
+
+    // A tree, as it was.
+    let tree_dir = dir.join("tree");
+    let run = s3bak(&[
+        "body",
+        "data/",
+        &at,
+        "-b",
+        &bucket,
+        "-o",
+        tree_dir.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(std::fs::read(tree_dir.join("a")).expect("a"), A1);
+    assert_eq!(std::fs::read(tree_dir.join("ab")).expect("ab"), b"AB1");
+    assert_eq!(std::fs::read(tree_dir.join("sub/c")).expect("c"), b"C1");
+    assert!(!tree_dir.join("new").exists(), "created after the time");
+    let flat = dir.join("flat");
+    let run = s3bak(&[
+        "body",
+        "data/",
+        &at,
+        "-b",
+        &bucket,
+        "-o",
+        flat.to_str().expect("utf-8"),
+        "--flat",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(std::fs::read(flat.join("c")).expect("c"), b"C1");
+
+    // A deleted key and a key with no version then.
+    let run = s3bak(&[
+        "body",
+        "data/ab",
+        &iso(now_secs()),
+        "-b",
+        &bucket,
+        "-o",
+        "-",
+    ]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("was deleted"), "{}", run.stderr);
+    let run = s3bak(&["body", "data/new", &at, "-b", &bucket, "-o", "-"]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains("no version of data/new"),
+        "{}",
+        run.stderr
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_never_escape_the_download_directory() {
+    let aws = emulator!();
+    let bucket = unique("s3bak-esc").to_ascii_lowercase();
+    versioned_bucket(&aws, &bucket).await;
+    put(&aws, &bucket, "data/../../escaped", b"evil").await;
+    put(&aws, &bucket, "data/fine", b"ok").await;
+    let base = std::env::temp_dir().join(unique("s3bak-esc"));
+    let dir = base.join("inner/out");
+    let run = s3bak(&[
+        "body",
+        "data/",
+        &iso(now_secs()),
+        "-b",
+        &bucket,
+        "-o",
+        dir.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(run.code, 3, "partial: one key refused\n{}", run.stderr);
+    assert!(run.stderr.contains("climbs out"), "{}", run.stderr);
+    assert_eq!(std::fs::read(dir.join("fine")).expect("fine"), b"ok");
+    assert!(!base.join("escaped").exists() && !base.join("inner/escaped").exists());
+    let _ = std::fs::remove_dir_all(&base);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restore_in_place_is_minimal_and_idempotent() {
+    let aws = emulator!();
+    let (bucket, t1) = history(&aws).await;
+    let at = iso(t1);
+    let dry = s3bak(&["restore", "data/", &at, "-b", &bucket, "--dry-run"]);
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    assert!(
+        dry.text().contains("would copy: data/a") && dry.text().contains("would delete: data/new"),
+        "{}",
+        dry.text()
+    );
+    assert_eq!(
+        get(&aws, &bucket, "data/a").await.as_deref(),
+        Some(&b"A2"[..]),
+        "a dry run writes nothing"
+    );
+
+    let run = s3bak(&["restore", "data/", &at, "-b", &bucket]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.text()
+            .contains("copied 2, deleted 1, unchanged 1, failed 0"),
+        "{}",
+        run.text()
+    );
+    assert_eq!(get(&aws, &bucket, "data/a").await.as_deref(), Some(A1));
+    assert_eq!(
+        get(&aws, &bucket, "data/ab").await.as_deref(),
+        Some(&b"AB1"[..])
+    );
+    assert_eq!(
+        get(&aws, &bucket, "data/new").await,
+        None,
+        "a delete marker, not a permanent delete"
+    );
+    let head = aws
+        .s3
+        .head_object()
+        .bucket(&bucket)
+        .key("data/a")
+        .send()
+        .await
+        .expect("head");
+    assert_eq!(head.content_type(), Some("application/x-a"));
+    assert_eq!(
+        head.metadata()
+            .and_then(|m| m.get("owner"))
+            .map(String::as_str),
+        Some("team-a")
+    );
+    let tags = aws
+        .s3
+        .get_object_tagging()
+        .bucket(&bucket)
+        .key("data/a")
+        .send()
+        .await
+        .expect("tags");
+    assert_eq!(
+        tags.tag_set().first().map(|t| (t.key(), t.value())),
+        Some(("class", "gold"))
+    );
+    // The versions of data/new are all still there.
+    let listed = aws
+        .s3
+        .list_object_versions()
+        .bucket(&bucket)
+        .prefix("data/new")
+        .send()
+        .await
+        .expect("list");
+    assert_eq!(listed.versions().len(), 1);
+
+    let again = s3bak(&["restore", "data/", &at, "-b", &bucket]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(
+        again.text().contains("copied 0, deleted 0, unchanged 4"),
+        "{}",
+        again.text()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restore_to_another_bucket_and_prefix_in_parts() {
+    let aws = emulator!();
+    let (bucket, t1) = history(&aws).await;
+    let other = unique("s3bak-to").to_ascii_lowercase();
+    versioned_bucket(&aws, &other).await;
+    let at = iso(t1);
+    // A tiny multipart threshold takes the >5 GiB path with small objects.
+    let run = s3bak(&[
+        "restore",
+        "data/",
+        &at,
+        "-b",
+        &bucket,
+        "--to-bucket",
+        &other,
+        "--to-prefix",
+        "restored/",
+        "--multipart-threshold",
+        "1",
+    ]);
+    assert_eq!(run.code, 0, "{}\n{}", run.text(), run.stderr);
+    assert_eq!(get(&aws, &other, "restored/a").await.as_deref(), Some(A1));
+    assert_eq!(
+        get(&aws, &other, "restored/ab").await.as_deref(),
+        Some(&b"AB1"[..])
+    );
+    assert_eq!(
+        get(&aws, &other, "restored/sub/c").await.as_deref(),
+        Some(&b"C1"[..])
+    );
+    assert_eq!(get(&aws, &other, "restored/new").await, None);
+    let head = aws
+        .s3
+        .head_object()
+        .bucket(&other)
+        .key("restored/a")
+        .send()
+        .await
+        .expect("head");
+    assert_eq!(head.content_type(), Some("application/x-a"));
+    assert_eq!(
+        head.metadata()
+            .and_then(|m| m.get("owner"))
+            .map(String::as_str),
+        Some("team-a")
+    );
+    assert_eq!(
+        get(&aws, &bucket, "data/a").await.as_deref(),
+        Some(&b"A2"[..]),
+        "the source is untouched"
+    );
+    // Plain copies compare by ETag, so a second run copies nothing. (A multipart copy gets a
+    // new ETag, so objects over 5 GiB are copied again: their content cannot be compared.)
+    let plain = [
+        "restore",
+        "data/",
+        &at,
+        "-b",
+        &bucket,
+        "--to-bucket",
+        &other,
+        "--to-prefix",
+        "plain/",
+    ];
+    let first = s3bak(&plain);
+    assert!(first.text().contains("copied 3"), "{}", first.text());
+    let again = s3bak(&plain);
+    assert!(
+        again.text().contains("copied 0, deleted 0, unchanged 4"),
+        "{}",
+        again.text()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_inputs_get_one_clear_line_and_their_exit_code() {
+    let aws = emulator!();
+    let plain = unique("s3bak-plain").to_ascii_lowercase();
+    aws.s3
+        .create_bucket()
+        .bucket(&plain)
+        .send()
+        .await
+        .expect("bucket");
+    let cases: Vec<(&str, Vec<&str>, i32, &str)> = vec![
+        (
+            "no such bucket",
+            vec!["preview", "k", "now", "-b", "no-such-bucket-s3bak"],
+            1,
+            "does not exist",
+        ),
+        (
+            "unversioned",
+            vec!["preview", "k", "now", "-b", &plain],
+            1,
+            "not versioned",
+        ),
+        (
+            "bad time",
+            vec!["preview", "k", "soon", "-b", &plain],
+            2,
+            "is not a time",
+        ),
+        (
+            "body without -o",
+            vec!["body", "k", "now", "-b", &plain],
+            2,
+            "needs -o",
+        ),
+        ("no bucket", vec!["preview", "k", "now"], 2, "--bucket"),
+    ];
+    for (what, args, code, needle) in cases {
+        let run = s3bak(&args);
+        assert_eq!(run.code, code, "{what}: {}", run.stderr);
+        assert!(run.stderr.contains(needle), "{what}: {}", run.stderr);
+        assert_eq!(run.stderr.lines().count(), 1, "{what}: {}", run.stderr);
+    }
+}
