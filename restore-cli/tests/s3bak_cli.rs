@@ -463,3 +463,75 @@ async fn bad_inputs_get_one_clear_line_and_their_exit_code() {
         assert_eq!(run.stderr.lines().count(), 1, "{what}: {}", run.stderr);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn archived_versions_are_reported_and_event_time_can_decide() {
+    let aws = emulator!();
+    let bucket = unique("s3bak-arch").to_ascii_lowercase();
+    versioned_bucket(&aws, &bucket).await;
+    aws.s3
+        .put_object()
+        .bucket(&bucket)
+        .key("cold")
+        .body(b"old".to_vec().into())
+        .storage_class(aws_sdk_s3::types::StorageClass::DeepArchive)
+        .send()
+        .await
+        .expect("put");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let t1 = now_secs();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    put(&aws, &bucket, "cold", b"new").await;
+    let run = s3bak(&["restore", "cold", &iso(t1), "-b", &bucket]);
+    assert_eq!(run.code, 3, "not done: {}\n{}", run.text(), run.stderr);
+    assert!(
+        run.stderr.contains("needs a restore request") && run.stderr.contains("DEEP_ARCHIVE"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        get(&aws, &bucket, "cold").await.as_deref(),
+        Some(&b"new"[..]),
+        "nothing was copied"
+    );
+
+    // An ssmbak object written now for an event an hour ago: by LastModified it did not exist
+    // half an hour ago; by its ssmbakTime it did.
+    let event = now_secs() - 3600;
+    aws.s3
+        .put_object()
+        .bucket(&bucket)
+        .key("/app/param")
+        .body(b"v".to_vec().into())
+        .tagging(format!("ssmbakTime={event}&ssmbakType=String"))
+        .send()
+        .await
+        .expect("put");
+    let half_hour_ago = iso(now_secs() - 1800);
+    let by_lm = s3bak(&[
+        "preview",
+        "/app/param",
+        &half_hour_ago,
+        "-b",
+        &bucket,
+        "--output",
+        "json",
+    ]);
+    assert_eq!(
+        by_lm.code, 1,
+        "no version by LastModified: {}",
+        by_lm.stderr
+    );
+    let by_event = s3bak(&[
+        "preview",
+        "/app/param",
+        &half_hour_ago,
+        "-b",
+        &bucket,
+        "--output",
+        "json",
+        "--ssmbak-time",
+    ])
+    .json();
+    assert_eq!(by_event["keys"][0]["exists"], true, "{by_event}");
+}
