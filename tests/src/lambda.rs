@@ -99,6 +99,10 @@ impl Bootstrap {
         Bootstrap { child, logs }
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Every log line so far.
     pub fn logs(&self) -> Vec<String> {
         self.logs.lock().expect("lock").clone()

@@ -18,6 +18,7 @@ use ssmbak_core::format::StoredFields;
 use ssmbak_core::pit::{self, VersionEntry};
 
 use crate::emulator::{self, unique, Clients, REGION};
+use crate::fault_proxy::FaultProxy;
 use crate::lambda::{self, Bootstrap};
 use crate::runtime_api::{Invocation, RuntimeApi};
 
@@ -35,6 +36,11 @@ pub struct Pipeline {
     pub api: RuntimeApi,
     pub lambda: Bootstrap,
     dir: PathBuf,
+    binary: PathBuf,
+    lambda_endpoint: String,
+    /// Between the Lambda and the emulator, when started with one.
+    pub proxy: Option<FaultProxy>,
+    pub dead_letter_url: Option<String>,
 }
 
 /// What one batch did.
@@ -143,6 +149,24 @@ impl Pipeline {
 
     /// With extra Lambda environment; `{prefix}` in a value becomes this test's prefix.
     pub async fn start_with_env(extra_env: &[(&str, &str)]) -> Option<Self> {
+        Self::start_custom(extra_env, false, None).await
+    }
+
+    /// With the Lambda talking to the emulator through a [`FaultProxy`] (`self.proxy`).
+    pub async fn start_with_proxy() -> Option<Self> {
+        Self::start_custom(&[], true, None).await
+    }
+
+    /// With a dead-letter queue after `max_receive` receives (`self.dead_letter_url`).
+    pub async fn start_with_dead_letters(max_receive: u32) -> Option<Self> {
+        Self::start_custom(&[], false, Some(max_receive)).await
+    }
+
+    async fn start_custom(
+        extra_env: &[(&str, &str)],
+        proxied: bool,
+        redrive: Option<u32>,
+    ) -> Option<Self> {
         let Some(endpoint) = emulator::endpoint() else {
             assert!(
                 std::env::var_os("SSMBAK_TEST_REQUIRE_EMULATOR").is_none(),
@@ -174,14 +198,37 @@ impl Pipeline {
             .send()
             .await
             .expect("enable versioning");
-        let queue_url = aws
-            .sqs
-            .create_queue()
-            .queue_name(&id)
-            .attributes(
-                QueueAttributeName::VisibilityTimeout,
-                VISIBILITY_TIMEOUT.to_string(),
-            )
+        let mut dead_letter_url = None;
+        let mut create = aws.sqs.create_queue().queue_name(&id).attributes(
+            QueueAttributeName::VisibilityTimeout,
+            VISIBILITY_TIMEOUT.to_string(),
+        );
+        if let Some(max_receive) = redrive {
+            let url = aws
+                .sqs
+                .create_queue()
+                .queue_name(format!("{id}-dlq"))
+                .send()
+                .await
+                .expect("dlq")
+                .queue_url
+                .expect("url");
+            let arn = aws
+                .sqs
+                .get_queue_attributes()
+                .queue_url(&url)
+                .attribute_names(QueueAttributeName::QueueArn)
+                .send()
+                .await
+                .expect("dlq attributes")
+                .attributes
+                .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+                .expect("dlq arn");
+            let policy = json!({"deadLetterTargetArn": arn, "maxReceiveCount": max_receive});
+            create = create.attributes(QueueAttributeName::RedrivePolicy, policy.to_string());
+            dead_letter_url = Some(url);
+        }
+        let queue_url = create
             .send()
             .await
             .expect("create queue")
@@ -242,7 +289,11 @@ impl Pipeline {
             .collect();
         let mut env = vec![("SSMBAK_BUCKET", bucket.as_str()), ("LOGLEVEL", "debug")];
         env.extend(extra.iter().map(|(k, v)| (*k, v.as_str())));
-        let lambda = Bootstrap::spawn(&binary, &api, &endpoint, &env);
+        let proxy = proxied.then(|| FaultProxy::start(&endpoint));
+        let lambda_endpoint = proxy
+            .as_ref()
+            .map_or(endpoint.clone(), |p| p.endpoint.clone());
+        let lambda = Bootstrap::spawn(&binary, &api, &lambda_endpoint, &env);
         Some(Pipeline {
             aws,
             bucket,
@@ -253,6 +304,10 @@ impl Pipeline {
             api,
             lambda,
             dir,
+            binary,
+            lambda_endpoint,
+            proxy,
+            dead_letter_url,
         })
     }
 
@@ -347,12 +402,28 @@ impl Pipeline {
             queue_url: &self.queue_url,
             queue_arn: &self.queue_arn,
             api: &self.api,
+            timeout: Duration::from_secs(60),
         }
     }
 
     /// See [`EventSource::pump_once`].
     pub async fn pump_once(&self) -> Option<Batch> {
         self.source().pump_once().await
+    }
+
+    /// [`EventSource::pump_once`], giving up on the invocation after `timeout` (a dead Lambda).
+    pub async fn pump_once_within(&self, timeout: Duration) -> Option<Batch> {
+        EventSource {
+            timeout,
+            ..self.source()
+        }
+        .pump_once()
+        .await
+    }
+
+    /// The Lambda's process id.
+    pub fn lambda_pid(&self) -> u32 {
+        self.lambda.pid()
     }
 
     /// See [`EventSource::drain`].
@@ -437,6 +508,16 @@ impl Pipeline {
         History { versions, markers }
     }
 
+    /// Kills the Lambda process (as a crash would) and starts a fresh one.
+    pub fn restart_lambda(&mut self) {
+        self.lambda.kill();
+        let env = [
+            ("SSMBAK_BUCKET", self.bucket.as_str()),
+            ("LOGLEVEL", "debug"),
+        ];
+        self.lambda = Bootstrap::spawn(&self.binary, &self.api, &self.lambda_endpoint, &env);
+    }
+
     /// Invokes the Lambda with `payload` directly (as a schedule would), returning its answer.
     pub fn invoke(&self, payload: serde_json::Value) -> Invocation {
         tokio::task::block_in_place(|| {
@@ -458,6 +539,8 @@ pub struct EventSource<'a> {
     pub queue_url: &'a str,
     pub queue_arn: &'a str,
     pub api: &'a RuntimeApi,
+    /// How long an invocation may take before it counts as lost.
+    pub timeout: Duration,
 }
 
 impl EventSource<'_> {
@@ -495,8 +578,8 @@ impl EventSource<'_> {
             .collect();
         let payload = json!({ "Records": records }).to_string();
         let api = self.api;
-        let invocation =
-            tokio::task::block_in_place(|| api.invoke(payload, Duration::from_secs(60)));
+        let timeout = self.timeout;
+        let invocation = tokio::task::block_in_place(|| api.invoke(payload, timeout));
         let failed: Vec<String> = match &invocation {
             Invocation::Response(body) => {
                 let v: serde_json::Value =

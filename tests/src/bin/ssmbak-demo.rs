@@ -153,6 +153,7 @@ async fn main() {
         queue_url: &queue_url,
         queue_arn: &queue_arn,
         api: &api,
+        timeout: Duration::from_secs(60),
     };
     let names = [
         "/demo/app/db-host",

@@ -1,0 +1,169 @@
+//! Faults real accounts see, injected on loopback between the real Lambda and the emulator:
+//! nothing is lost and nothing is recorded twice.
+
+use std::time::Duration;
+
+use aws_sdk_ssm::types::ParameterType;
+use ssmbak_tests::fault_proxy::Fault;
+use ssmbak_tests::pipeline::{now_secs, Pipeline, VISIBILITY_TIMEOUT};
+
+async fn after_visibility_timeout() {
+    tokio::time::sleep(Duration::from_secs_f64(f64::from(VISIBILITY_TIMEOUT) + 0.5)).await;
+}
+
+/// Creates the parameters and publishes their events.
+async fn changes(p: &Pipeline, leaves: &[&str]) -> Vec<String> {
+    let mut names = Vec::new();
+    for leaf in leaves {
+        let name = p.name(leaf);
+        p.put(
+            &name,
+            &format!("value of {leaf}"),
+            ParameterType::String,
+            None,
+        )
+        .await;
+        p.publish(&name, "Create", "String", now_secs()).await;
+        names.push(name);
+    }
+    names
+}
+
+async fn assert_exactly_once(p: &Pipeline, names: &[String]) {
+    for name in names {
+        let values = p.history(name).await;
+        assert_eq!(
+            values.values().len(),
+            1,
+            "{name}: exactly one version\n{}",
+            p.logs()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttling_and_5xx_fail_only_their_records_and_redelivery_completes() {
+    let Some(p) = Pipeline::start_with_proxy().await else {
+        return;
+    };
+    let proxy = p.proxy.as_ref().expect("a proxy");
+    let names = changes(&p, &["a", "throttled", "broken", "d"]).await;
+    // One throttle on a: the SDK's retry absorbs it.
+    let a = names[0].clone();
+    proxy.inject(1, Fault::Throttle, move |s| {
+        s.operation() == "AmazonSSM.GetParameterHistory" && s.body.contains(&a)
+    });
+    // More failures than the SDK retries (5 attempts): those records fail and come back.
+    let throttled = names[1].clone();
+    proxy.inject(6, Fault::Throttle, move |s| {
+        s.operation() == "AmazonSSM.GetParameterHistory" && s.body.contains(&throttled)
+    });
+    let broken = names[2].clone();
+    proxy.inject(6, Fault::ServerError, move |s| s.is_s3("PUT", &broken));
+
+    let first = p.pump_once().await.expect("a batch");
+    assert_eq!(first.message_ids.len(), 4);
+    assert_eq!(
+        first.failed.len(),
+        2,
+        "only the two records past their retries: {first:?}\n{}",
+        p.logs()
+    );
+    after_visibility_timeout().await;
+    let second = p.pump_once().await.expect("the failed records come back");
+    let mut again = second.message_ids.clone();
+    again.sort();
+    let mut failed = first.failed.clone();
+    failed.sort();
+    assert_eq!(again, failed, "the others are not repeated");
+    assert!(second.failed.is_empty(), "{second:?}\n{}", p.logs());
+    assert!(p.pump_once().await.is_none(), "the queue is empty");
+    assert_exactly_once(&p, &names).await;
+    assert!(proxy.injected() >= 13, "{}", proxy.injected());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lambda_killed_mid_batch_loses_nothing_and_duplicates_nothing() {
+    let Some(mut p) = Pipeline::start_with_proxy().await else {
+        return;
+    };
+    let names = changes(&p, &["one", "slow", "three"]).await;
+    // The write of "slow" hangs; the process is killed meanwhile, after the others were written.
+    let slow = names[1].clone();
+    p.proxy
+        .as_ref()
+        .expect("a proxy")
+        .inject(1, Fault::Delay(Duration::from_secs(6)), move |s| {
+            s.is_s3("PUT", &slow)
+        });
+    let pid = p.lambda_pid();
+    let killer = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let _ = std::process::Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status();
+    });
+    let lost = p
+        .pump_once_within(Duration::from_secs(5))
+        .await
+        .expect("a batch");
+    killer.await.expect("killer");
+    assert!(
+        matches!(
+            lost.invocation,
+            ssmbak_tests::runtime_api::Invocation::TimedOut
+        ),
+        "{:?}",
+        lost.invocation
+    );
+    p.restart_lambda();
+    after_visibility_timeout().await;
+    tokio::time::sleep(Duration::from_secs(4)).await; // the hung write lands (or not) meanwhile
+    let batches = p.drain().await;
+    assert!(
+        batches.iter().all(|b| b.failed.is_empty()),
+        "{batches:?}\n{}",
+        p.logs()
+    );
+    assert_exactly_once(&p, &names).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_record_ends_in_the_dead_letter_queue_and_the_rest_flows() {
+    let Some(p) = Pipeline::start_with_dead_letters(2).await else {
+        return;
+    };
+    p.send_raw("{\"poison\": true}").await;
+    let names = changes(&p, &["good"]).await;
+    let first = p.pump_once().await.expect("a batch");
+    assert_eq!(first.failed.len(), 1);
+    assert_exactly_once(&p, &names).await;
+    for _ in 0..3 {
+        after_visibility_timeout().await;
+        let _ = p.pump_once().await;
+    }
+    let dlq = p.dead_letter_url.as_deref().expect("a dead-letter queue");
+    let dead = p
+        .aws
+        .sqs
+        .receive_message()
+        .queue_url(dlq)
+        .wait_time_seconds(1)
+        .send()
+        .await
+        .expect("receive");
+    let bodies: Vec<String> = dead
+        .messages()
+        .iter()
+        .filter_map(|m| m.body().map(str::to_owned))
+        .collect();
+    assert_eq!(
+        bodies,
+        ["{\"poison\": true}"],
+        "after its receives the poison record waits in the DLQ"
+    );
+    assert!(
+        p.pump_once().await.is_none(),
+        "and the source queue is clear"
+    );
+}
