@@ -93,7 +93,17 @@ impl ReadError {
 #[derive(Debug, Clone)]
 struct Fetched {
     fields: StoredFields,
-    body: Vec<u8>,
+    /// `None` when only the tags were read.
+    body: Option<Vec<u8>>,
+}
+
+/// How much of a version to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Depth {
+    /// Its tags: enough to place it in time (both formats tag the time and deletes).
+    Tags,
+    /// Its body and metadata (and its tags, for the original's objects).
+    Full,
 }
 
 /// Reads one bucket.
@@ -190,17 +200,25 @@ impl BucketReader {
     ) -> Result<BackupState, ReadError> {
         let mut fetched: HashMap<usize, Fetched> = HashMap::new();
         let plan = LazyRead::new(listed, at);
-        self.fetch_into(key, listed, &plan.first_round(), &mut fetched)
+        // The likely winner in full (one GetObject for our objects), its rivals by their tags.
+        self.fetch_into(key, listed, &plan.first_round(), &mut fetched, Depth::Full)
             .await?;
         let second = plan.second_round(&fields_of(&fetched));
-        self.fetch_into(key, listed, &second, &mut fetched).await?;
+        self.fetch_into(key, listed, &second, &mut fetched, Depth::Tags)
+            .await?;
         Ok(match plan.decide(&fields_of(&fetched)) {
             Decision::NoVersion => BackupState::NoVersion,
             Decision::Deleted { at, .. } => BackupState::Deleted { at },
             Decision::Present { at, index } => {
+                if fetched.get(&index).is_some_and(|f| f.body.is_none()) {
+                    fetched.remove(&index);
+                    self.fetch_into(key, listed, &[index], &mut fetched, Depth::Full)
+                        .await?;
+                }
                 match fetched
                     .get(&index)
-                    .and_then(|f| f.fields.snapshot(key, f.body.clone()))
+                    .and_then(|f| Some(f.fields.snapshot(key, f.body.clone()?)))
+                    .flatten()
                 {
                     Some(snapshot) => BackupState::Present { at, snapshot },
                     None => BackupState::Foreign { at },
@@ -219,10 +237,11 @@ impl BucketReader {
     ) -> Result<Option<usize>, ReadError> {
         let mut fetched: HashMap<usize, Fetched> = HashMap::new();
         let plan = LazyRead::new(listed, at);
-        self.fetch_into(key, listed, &plan.first_round(), &mut fetched)
+        self.fetch_into(key, listed, &plan.first_round(), &mut fetched, Depth::Tags)
             .await?;
         let second = plan.second_round(&fields_of(&fetched));
-        self.fetch_into(key, listed, &second, &mut fetched).await?;
+        self.fetch_into(key, listed, &second, &mut fetched, Depth::Tags)
+            .await?;
         Ok(plan.decide(&fields_of(&fetched)).index())
     }
 
@@ -233,16 +252,66 @@ impl BucketReader {
         listed: &[Listed],
         which: &[usize],
         fetched: &mut HashMap<usize, Fetched>,
+        depth: Depth,
     ) -> Result<(), ReadError> {
         let todo: Vec<usize> = which
             .iter()
             .copied()
             .filter(|i| !listed[*i].is_delete_marker && !fetched.contains_key(i))
             .collect();
-        let results =
-            try_join_all(todo.iter().map(|&i| self.fetch(key, &listed[i].version_id))).await?;
+        let results = try_join_all(todo.iter().map(|&i| async move {
+            match depth {
+                Depth::Full => self.fetch(key, &listed[i].version_id).await,
+                Depth::Tags => self.fetch_tags(key, &listed[i].version_id).await,
+            }
+        }))
+        .await?;
         fetched.extend(todo.into_iter().zip(results));
         Ok(())
+    }
+
+    async fn tags(&self, key: &str, version_id: &str) -> Result<Vec<(String, String)>, ReadError> {
+        Ok(self
+            .s3
+            .get_object_tagging()
+            .bucket(&self.bucket)
+            .key(key)
+            .version_id(version_id)
+            .send()
+            .await
+            .map_err(|e| self.error("GetObjectTagging", key, &e))?
+            .tag_set
+            .into_iter()
+            .map(|t| (t.key, t.value))
+            .collect())
+    }
+
+    fn read_fields(
+        &self,
+        key: &str,
+        version_id: &str,
+        tags: &[(String, String)],
+        metadata: &HashMap<String, String>,
+    ) -> Result<StoredFields, ReadError> {
+        StoredFields::read(
+            tags.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            metadata.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        )
+        .map_err(|source| ReadError::Unreadable {
+            bucket: self.bucket.clone(),
+            key: key.to_owned(),
+            version_id: version_id.to_owned(),
+            source,
+        })
+    }
+
+    /// One version's place in time, from its tags alone.
+    async fn fetch_tags(&self, key: &str, version_id: &str) -> Result<Fetched, ReadError> {
+        let tags = self.tags(key, version_id).await?;
+        Ok(Fetched {
+            fields: self.read_fields(key, version_id, &tags, &HashMap::new())?,
+            body: None,
+        })
     }
 
     /// One version's body and fields: our metadata when it has it, else its tags (the original's
@@ -271,33 +340,15 @@ impl BucketReader {
             })?
             .into_bytes()
             .to_vec();
-        let tags: Vec<(String, String)> = if metadata.contains_key(meta::FORMAT) {
+        let tags = if metadata.contains_key(meta::FORMAT) {
             Vec::new()
         } else {
-            self.s3
-                .get_object_tagging()
-                .bucket(&self.bucket)
-                .key(key)
-                .version_id(version_id)
-                .send()
-                .await
-                .map_err(|e| self.error("GetObjectTagging", key, &e))?
-                .tag_set
-                .into_iter()
-                .map(|t| (t.key, t.value))
-                .collect()
+            self.tags(key, version_id).await?
         };
-        let fields = StoredFields::read(
-            tags.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-            metadata.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        )
-        .map_err(|source| ReadError::Unreadable {
-            bucket: self.bucket.clone(),
-            key: key.to_owned(),
-            version_id: version_id.to_owned(),
-            source,
-        })?;
-        Ok(Fetched { fields, body })
+        Ok(Fetched {
+            fields: self.read_fields(key, version_id, &tags, &metadata)?,
+            body: Some(body),
+        })
     }
 }
 
@@ -511,7 +562,8 @@ impl BucketReader {
     ) -> Result<Vec<HistoryEntry>, ReadError> {
         let mut fetched = HashMap::new();
         let all: Vec<usize> = (0..listed.len()).collect();
-        self.fetch_into(key, listed, &all, &mut fetched).await?;
+        self.fetch_into(key, listed, &all, &mut fetched, Depth::Full)
+            .await?;
         let entries = entries(listed, &fields_of(&fetched));
         let times = pit::effective_times(&entries);
         let order = pit::write_order(&entries);
@@ -535,7 +587,7 @@ impl BucketReader {
             let f = fetched.get(&i);
             let tombstone = f.is_some_and(|f| f.fields.is_tombstone());
             previous_was_tombstone = tombstone;
-            let snapshot = f.and_then(|f| f.fields.snapshot(key, f.body.clone()));
+            let snapshot = f.and_then(|f| f.fields.snapshot(key, f.body.clone()?));
             out.push(HistoryEntry {
                 version_id: l.version_id.clone(),
                 at,

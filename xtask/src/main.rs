@@ -4,6 +4,7 @@
 //! by these commands under `target/`, so a fresh machine needs only cargo and python3.
 
 mod aws;
+mod bench;
 mod build_lambda;
 mod demo;
 mod deploy;
@@ -53,6 +54,8 @@ enum Command {
     Delete(stack::StackArgs),
     /// Back up the parameters that exist now (dry run unless --do-it).
     SeedAll(seed_all::SeedArgs),
+    /// Benchmark ours against the original ssmbak 0.5.2 on the emulator (see BENCHMARKS.md).
+    Bench,
 }
 
 fn main() {
@@ -78,5 +81,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Status(args) => stack::run(stack::Query::Status, &args),
         Command::Delete(args) => stack::run(stack::Query::Delete, &args),
         Command::SeedAll(args) => seed_all::run(&args),
+        Command::Bench => bench::run(&root),
     }
 }
