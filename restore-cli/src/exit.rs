@@ -64,3 +64,40 @@ pub fn parse_args<P: clap::Parser>() -> P {
         Err(e) => e.exit(),
     }
 }
+
+/// Runs a command to its exit code: errors become one `Error: ...` line (with their causes,
+/// never a backtrace), Ctrl-C becomes 130. Does not return.
+pub fn run_to_exit<F>(command: F) -> !
+where
+    F: std::future::Future<Output = anyhow::Result<ExitCode>>,
+{
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("Error: cannot start the async runtime: {e}");
+            std::process::exit(ExitCode::Failure.code());
+        }
+    };
+    let code = runtime.block_on(async {
+        tokio::select! {
+            result = command => result.unwrap_or_else(|e| {
+                eprintln!("Error: {e:#}");
+                for_error(&e)
+            }),
+            _ = tokio::signal::ctrl_c() => {
+                eprintln!("Interrupted");
+                ExitCode::Interrupted
+            }
+        }
+    });
+    std::process::exit(code.code());
+}
+
+/// CHECKTIME as clap parses it: relative to now.
+pub fn parse_checktime(s: &str) -> Result<i64, String> {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    crate::checktime::parse(s, now).map_err(|e| e.to_string())
+}

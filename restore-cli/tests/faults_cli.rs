@@ -30,12 +30,7 @@ fn run(binary: &str, args: &[&str], endpoint: &str) -> Run {
 }
 
 fn iso(secs: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(secs)
-        .expect("time")
-        .format(time::macros::format_description!(
-            "[year]-[month]-[day]T[hour]:[minute]:[second]"
-        ))
-        .expect("format")
+    ssmbak_tests::emulator::checktime(secs)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -130,23 +125,7 @@ async fn an_interrupted_s3bak_restore_is_finished_by_a_rerun() {
     };
     let aws = Clients::new(&endpoint).await;
     let bucket = unique("s3bak-int").to_ascii_lowercase();
-    aws.s3
-        .create_bucket()
-        .bucket(&bucket)
-        .send()
-        .await
-        .expect("bucket");
-    aws.s3
-        .put_bucket_versioning()
-        .bucket(&bucket)
-        .versioning_configuration(
-            aws_sdk_s3::types::VersioningConfiguration::builder()
-                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("versioning");
+    ssmbak_tests::emulator::versioned_bucket(&aws.s3, &bucket).await;
     let keys = ["t/1", "t/2", "t/3", "t/4"];
     for k in keys {
         aws.s3

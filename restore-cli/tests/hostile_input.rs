@@ -22,12 +22,7 @@ fn ssmbak(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
 }
 
 fn iso(secs: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(secs)
-        .expect("time")
-        .format(time::macros::format_description!(
-            "[year]-[month]-[day]T[hour]:[minute]:[second]"
-        ))
-        .expect("format")
+    ssmbak_tests::emulator::checktime(secs)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,7 +5,6 @@
 use std::process::Command;
 use std::time::Duration;
 
-use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
 use aws_sdk_ssm::types::ParameterType;
 use ssmbak_tests::emulator::{self, unique, Clients};
 
@@ -24,12 +23,7 @@ fn now_secs() -> i64 {
 }
 
 fn iso(secs: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(secs)
-        .expect("time")
-        .format(time::macros::format_description!(
-            "[year]-[month]-[day]T[hour]:[minute]:[second]"
-        ))
-        .expect("format")
+    ssmbak_tests::emulator::checktime(secs)
 }
 
 impl Fixture {
@@ -46,17 +40,7 @@ impl Fixture {
             );
         }
         create.send().await.expect("create bucket");
-        aws.s3
-            .put_bucket_versioning()
-            .bucket(&bucket)
-            .versioning_configuration(
-                VersioningConfiguration::builder()
-                    .status(BucketVersioningStatus::Enabled)
-                    .build(),
-            )
-            .send()
-            .await
-            .expect("versioning");
+        ssmbak_tests::emulator::enable_versioning(&aws.s3, &bucket).await;
         Some(Fixture {
             aws,
             prefix: format!("/{}", unique("o")),

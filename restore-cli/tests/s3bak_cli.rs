@@ -3,7 +3,6 @@
 use std::process::Command;
 use std::time::Duration;
 
-use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
 use ssmbak_tests::emulator::{self, unique, Clients};
 
 struct Run {
@@ -48,23 +47,7 @@ fn now_secs() -> i64 {
 }
 
 async fn versioned_bucket(aws: &Clients, name: &str) {
-    aws.s3
-        .create_bucket()
-        .bucket(name)
-        .send()
-        .await
-        .expect("bucket");
-    aws.s3
-        .put_bucket_versioning()
-        .bucket(name)
-        .versioning_configuration(
-            VersioningConfiguration::builder()
-                .status(BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("versioning");
+    emulator::versioned_bucket(&aws.s3, name).await;
 }
 
 async fn put(aws: &Clients, bucket: &str, key: &str, body: &[u8]) {

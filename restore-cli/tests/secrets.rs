@@ -43,13 +43,7 @@ async fn no_command_shows_a_secret_unless_asked() {
     p.publish(&name, "Create", "SecureString", now_secs()).await;
     p.drain().await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let then = now_secs().to_string();
-    let then = time::OffsetDateTime::from_unix_timestamp(then.parse().expect("secs"))
-        .expect("time")
-        .format(time::macros::format_description!(
-            "[year]-[month]-[day]T[hour]:[minute]:[second]"
-        ))
-        .expect("format");
+    let then = ssmbak_tests::emulator::checktime(now_secs());
     tokio::time::sleep(Duration::from_millis(1100)).await;
     p.put(
         &name,

@@ -180,12 +180,7 @@ async fn preview_and_restore_a_tree() {
 }
 
 fn ssmbak_cli_time(secs: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(secs)
-        .expect("time")
-        .format(time::macros::format_description!(
-            "[year]-[month]-[day]T[hour]:[minute]:[second]"
-        ))
-        .expect("format")
+    ssmbak_tests::emulator::checktime(secs)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -479,23 +474,7 @@ async fn the_bucket_can_come_from_a_stack() {
     let aws = ssmbak_tests::emulator::Clients::new(&endpoint).await;
     let stack = ssmbak_tests::emulator::unique("stack");
     let bucket = stack.to_ascii_lowercase();
-    aws.s3
-        .create_bucket()
-        .bucket(&bucket)
-        .send()
-        .await
-        .expect("bucket");
-    aws.s3
-        .put_bucket_versioning()
-        .bucket(&bucket)
-        .versioning_configuration(
-            aws_sdk_s3::types::VersioningConfiguration::builder()
-                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("versioning");
+    ssmbak_tests::emulator::versioned_bucket(&aws.s3, &bucket).await;
     // A stack whose only business is the output the CLI reads.
     let template = serde_json::json!({
         "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},

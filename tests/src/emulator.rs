@@ -91,6 +91,43 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}{}x{n}x{nanos:08x}", std::process::id())
 }
 
+/// Creates `name` with versioning on.
+pub async fn versioned_bucket(s3: &aws_sdk_s3::Client, name: &str) {
+    s3.create_bucket()
+        .bucket(name)
+        .send()
+        .await
+        .expect("create bucket");
+    enable_versioning(s3, name).await;
+}
+
+/// Turns versioning on for `name`.
+pub async fn enable_versioning(s3: &aws_sdk_s3::Client, name: &str) {
+    s3.put_bucket_versioning()
+        .bucket(name)
+        .versioning_configuration(
+            aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("enable versioning");
+}
+
+/// Epoch seconds as `YYYY-MM-DDTHH:MM:SS` (UTC), the CHECKTIME both ssmbak versions accept.
+pub fn checktime(secs: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(secs)
+        .ok()
+        .and_then(|t| {
+            t.format(time::macros::format_description!(
+                "[year]-[month]-[day]T[hour]:[minute]:[second]"
+            ))
+            .ok()
+        })
+        .unwrap_or_else(|| secs.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::is_loopback;

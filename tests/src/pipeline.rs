@@ -10,7 +10,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use aws_sdk_eventbridge::types::{PutEventsRequestEntry, Target};
-use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
 use aws_sdk_sqs::types::QueueAttributeName;
 use aws_sdk_ssm::types::ParameterType;
 use serde_json::json;
@@ -181,23 +180,7 @@ impl Pipeline {
         let aws = Clients::new(&endpoint).await;
         let id = unique("t");
         let bucket = format!("ssmbak-{}", id.to_ascii_lowercase());
-        aws.s3
-            .create_bucket()
-            .bucket(&bucket)
-            .send()
-            .await
-            .expect("create bucket");
-        aws.s3
-            .put_bucket_versioning()
-            .bucket(&bucket)
-            .versioning_configuration(
-                VersioningConfiguration::builder()
-                    .status(BucketVersioningStatus::Enabled)
-                    .build(),
-            )
-            .send()
-            .await
-            .expect("enable versioning");
+        emulator::versioned_bucket(&aws.s3, &bucket).await;
         let mut dead_letter_url = None;
         let mut create = aws.sqs.create_queue().queue_name(&id).attributes(
             QueueAttributeName::VisibilityTimeout,

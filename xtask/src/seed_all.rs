@@ -147,23 +147,7 @@ mod tests {
             let aws = ssmbak_tests::emulator::Clients::new(&endpoint).await;
             let id = ssmbak_tests::emulator::unique("seed");
             let bucket = id.to_ascii_lowercase();
-            aws.s3
-                .create_bucket()
-                .bucket(&bucket)
-                .send()
-                .await
-                .expect("bucket");
-            aws.s3
-                .put_bucket_versioning()
-                .bucket(&bucket)
-                .versioning_configuration(
-                    aws_sdk_s3::types::VersioningConfiguration::builder()
-                        .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
-                        .build(),
-                )
-                .send()
-                .await
-                .expect("versioning");
+            ssmbak_tests::emulator::versioned_bucket(&aws.s3, &bucket).await;
             let path = format!("/{id}");
             let names = [
                 format!("{path}/a"),

@@ -1,7 +1,6 @@
 //! `s3bak`: point-in-time preview, download and restore for any versioned S3 bucket.
 
 use std::path::{Path, PathBuf};
-use std::process;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -79,7 +78,7 @@ struct Target {
     /// An object key, or a prefix ending in `/`.
     key: String,
     /// The point in time (see below).
-    #[arg(value_parser = parse_checktime)]
+    #[arg(value_parser = exit::parse_checktime)]
     checktime: i64,
     /// The versioned bucket.
     #[arg(short, long)]
@@ -107,36 +106,9 @@ impl Target {
     }
 }
 
-fn parse_checktime(s: &str) -> Result<i64, String> {
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    checktime::parse(s, now).map_err(|e| e.to_string())
-}
-
 fn main() {
     let cli = exit::parse_args::<Cli>();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("Error: cannot start the async runtime: {e}");
-            process::exit(ExitCode::Failure.code());
-        }
-    };
-    let code = runtime.block_on(async {
-        tokio::select! {
-            result = run(cli) => result.unwrap_or_else(|e| {
-                eprintln!("Error: {e:#}");
-                exit::for_error(&e)
-            }),
-            _ = tokio::signal::ctrl_c() => {
-                eprintln!("Interrupted");
-                ExitCode::Interrupted
-            }
-        }
-    });
-    process::exit(code.code());
+    exit::run_to_exit(run(cli));
 }
 
 /// One key in scope and the entry of its listing in force at the time.

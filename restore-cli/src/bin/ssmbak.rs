@@ -1,16 +1,14 @@
 //! `ssmbak`: point-in-time preview and restore of SSM parameters from the backup bucket.
 
-use std::process;
-
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
 use ssmbak_cli::apply::{self, Summary};
+use ssmbak_cli::bucket;
 use ssmbak_cli::exit::{self, ExitCode, UsageError};
 use ssmbak_cli::output::{self, Format};
 use ssmbak_cli::scope::Scope;
 use ssmbak_cli::session::{Remap, Session};
-use ssmbak_cli::{bucket, checktime};
 use ssmbak_core::client::{self, ClientOptions};
 use ssmbak_core::reader::BucketReader;
 
@@ -51,10 +49,10 @@ enum Command {
     Diff {
         /// A parameter name, or a path ending in `/`.
         path: String,
-        #[arg(value_parser = parse_checktime)]
+        #[arg(value_parser = exit::parse_checktime)]
         t1: i64,
         /// The later point; SSM as it is now when left out.
-        #[arg(value_parser = parse_checktime)]
+        #[arg(value_parser = exit::parse_checktime)]
         t2: Option<i64>,
         #[arg(short = 'R', long)]
         recursive: bool,
@@ -75,7 +73,7 @@ struct Target {
     /// A parameter name, or a path ending in `/` (direct children; all depths with -R).
     path: String,
     /// The point in time (see below).
-    #[arg(value_parser = parse_checktime)]
+    #[arg(value_parser = exit::parse_checktime)]
     checktime: i64,
     /// Recurse into sub-paths (only for a path ending in `/`).
     #[arg(short = 'R', long)]
@@ -110,39 +108,9 @@ struct Common {
 const PREVIEW: &str = "operator-preview";
 const RESTORE: &str = "operator-restore";
 
-fn parse_checktime(s: &str) -> Result<i64, String> {
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    checktime::parse(s, now).map_err(|e| e.to_string())
-}
-
 fn main() {
-    let cli = ssmbak_cli::exit::parse_args::<Cli>();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("Error: cannot start the async runtime: {e}");
-            process::exit(ExitCode::Failure.code());
-        }
-    };
-    let code = runtime.block_on(async {
-        tokio::select! {
-            result = run(cli) => match result {
-                Ok(code) => code,
-                Err(e) => {
-                    eprintln!("Error: {e:#}");
-                    exit::for_error(&e)
-                }
-            },
-            _ = tokio::signal::ctrl_c() => {
-                eprintln!("Interrupted");
-                ExitCode::Interrupted
-            }
-        }
-    });
-    process::exit(code.code());
+    let cli = exit::parse_args::<Cli>();
+    exit::run_to_exit(run(cli));
 }
 
 /// Clients for `component` (the name the least-privilege check knows it by).

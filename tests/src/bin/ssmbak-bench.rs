@@ -20,12 +20,7 @@ fn now_secs() -> i64 {
 }
 
 fn naive(secs: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(secs)
-        .expect("time")
-        .format(time::macros::format_description!(
-            "[year]-[month]-[day]T[hour]:[minute]:[second]"
-        ))
-        .expect("format")
+    ssmbak_tests::emulator::checktime(secs)
 }
 
 /// A tree of `n` parameters with `versions` versions each, in the original's format, written
@@ -35,23 +30,7 @@ fn naive(secs: i64) -> String {
 async fn tree(aws: &Clients, n: usize, versions: usize) -> (String, String, Vec<i64>) {
     let id = unique("bench");
     let bucket = id.to_ascii_lowercase();
-    aws.s3
-        .create_bucket()
-        .bucket(&bucket)
-        .send()
-        .await
-        .expect("bucket");
-    aws.s3
-        .put_bucket_versioning()
-        .bucket(&bucket)
-        .versioning_configuration(
-            aws_sdk_s3::types::VersioningConfiguration::builder()
-                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("versioning");
+    ssmbak_tests::emulator::versioned_bucket(&aws.s3, &bucket).await;
     let path = format!("/{id}/");
     let mut after_round = Vec::new();
     for round in 0..versions {

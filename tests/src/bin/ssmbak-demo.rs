@@ -6,7 +6,6 @@ use std::process::Command;
 use std::time::Duration;
 
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
-use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
 use aws_sdk_ssm::types::ParameterType;
 use ssmbak_tests::emulator::{self, Clients, REGION};
 use ssmbak_tests::lambda::{extract_bootstrap, Bootstrap, ZIP_VAR};
@@ -123,17 +122,7 @@ async fn main() {
     let aws = Clients::new(&endpoint).await;
 
     // moto creates the bucket from the template but does not apply its VersioningConfiguration.
-    aws.s3
-        .put_bucket_versioning()
-        .bucket(&bucket)
-        .versioning_configuration(
-            VersioningConfiguration::builder()
-                .status(BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("versioning");
+    emulator::enable_versioning(&aws.s3, &bucket).await;
 
     step("The Lambda: the real release bootstrap, fed by this demo through a local Lambda Runtime API");
     println!("  (moto runs no Lambda code, so the demo does what the event source mapping does:");
