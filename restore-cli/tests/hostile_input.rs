@@ -130,23 +130,9 @@ async fn unusual_names_big_values_and_odd_descriptions_round_trip() {
     let restored8 = get(eight_kb.clone()).await;
     assert_eq!(restored8.value().map(str::len), Some(8192));
     assert_eq!(restored8.r#type(), Some(&ParameterType::SecureString));
-    let described = p
-        .aws
-        .ssm
-        .describe_parameters()
-        .parameter_filters(
-            aws_sdk_ssm::types::ParameterStringFilter::builder()
-                .key("Name")
-                .option("Equals")
-                .values(&dropped)
-                .build()
-                .expect("filter"),
-        )
-        .send()
-        .await
-        .expect("describe");
+    let described = ssmbak_tests::emulator::describe_parameter(&p.aws.ssm, &dropped).await;
     assert_eq!(
-        described.parameters()[0].description(),
+        described.description(),
         Some(weird),
         "the raw description, not the tag"
     );

@@ -379,23 +379,6 @@ async fn a_value_over_4_kb_restores_as_advanced() {
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(json["summary"]["created"], 1, "{json}");
     assert_eq!(f.value(&key).await.map(|v| v.len()), Some(5000));
-    let described = f
-        .aws
-        .ssm
-        .describe_parameters()
-        .parameter_filters(
-            aws_sdk_ssm::types::ParameterStringFilter::builder()
-                .key("Name")
-                .option("Equals")
-                .values(&key)
-                .build()
-                .expect("filter"),
-        )
-        .send()
-        .await
-        .expect("describe");
-    assert_eq!(
-        described.parameters()[0].tier().map(|t| t.as_str()),
-        Some("Advanced")
-    );
+    let described = ssmbak_tests::emulator::describe_parameter(&f.aws.ssm, &key).await;
+    assert_eq!(described.tier().map(|t| t.as_str()), Some("Advanced"));
 }

@@ -438,22 +438,9 @@ async fn log_diff_and_restore_under_another_prefix() {
         Some("a2"),
         "the source tree is not touched"
     );
-    let described = p
-        .aws
-        .ssm
-        .describe_parameters()
-        .parameter_filters(
-            aws_sdk_ssm::types::ParameterStringFilter::builder()
-                .key("Name")
-                .option("Equals")
-                .values(format!("{staging}s"))
-                .build()
-                .expect("filter"),
-        )
-        .send()
-        .await
-        .expect("describe");
-    assert_eq!(described.parameters()[0].key_id(), Some("alias/staging"));
+    let described =
+        ssmbak_tests::emulator::describe_parameter(&p.aws.ssm, &format!("{staging}s")).await;
+    assert_eq!(described.key_id(), Some("alias/staging"));
     // A mismatched --to is a usage error, not a guess.
     let bad = ssmbak(&["restore", &path, &mid, "--to", "/no-slash"], &env);
     assert_eq!(bad.code, 2, "{}", bad.stderr);

@@ -128,6 +128,30 @@ pub fn checktime(secs: i64) -> String {
         .unwrap_or_else(|| secs.to_string())
 }
 
+/// What `DescribeParameters` says of the parameter `name` (KeyId, tier, description...).
+pub async fn describe_parameter(
+    ssm: &aws_sdk_ssm::Client,
+    name: &str,
+) -> aws_sdk_ssm::types::ParameterMetadata {
+    let filter = aws_sdk_ssm::types::ParameterStringFilter::builder()
+        .key("Name")
+        .option("Equals")
+        .values(name)
+        .build()
+        .expect("filter");
+    let described = ssm
+        .describe_parameters()
+        .parameter_filters(filter)
+        .send()
+        .await
+        .expect("describe parameters");
+    described
+        .parameters()
+        .first()
+        .cloned()
+        .unwrap_or_else(|| panic!("{name} is not described"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::is_loopback;

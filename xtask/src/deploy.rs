@@ -114,10 +114,7 @@ pub(crate) async fn deploy(args: &DeployArgs, template: &str, zip: &[u8]) -> any
     match existing {
         None => {
             eprintln!("creating stack {}", args.stack);
-            let params: Vec<Parameter> = given
-                .iter()
-                .map(|(k, v)| Parameter::builder().parameter_key(k).parameter_value(v).build())
-                .collect();
+            let params = stack_parameters(given.iter());
             aws.cfn
                 .create_stack()
                 .stack_name(&args.stack)
@@ -145,10 +142,7 @@ pub(crate) async fn deploy(args: &DeployArgs, template: &str, zip: &[u8]) -> any
             // parameter, whose value would read back masked).
             let mut values = stack::parameters(&aws, &args.stack).await?;
             values.extend(given);
-            let params: Vec<Parameter> = known
-                .iter()
-                .filter_map(|k| Some(Parameter::builder().parameter_key(k).parameter_value(values.get(k)?).build()))
-                .collect();
+            let params = stack_parameters(known.iter().filter_map(|k| Some((k, values.get(k)?))));
             let result = aws
                 .cfn
                 .update_stack()
@@ -172,6 +166,18 @@ pub(crate) async fn deploy(args: &DeployArgs, template: &str, zip: &[u8]) -> any
     let deadline = Instant::now() + Duration::from_secs(args.timeout);
     stack::follow(&aws, &args.stack, started, deadline).await?;
     stack::print_outputs(&aws, &args.stack).await
+}
+
+/// CloudFormation parameters from `(key, value)` pairs.
+fn stack_parameters<'a>(pairs: impl Iterator<Item = (&'a String, &'a String)>) -> Vec<Parameter> {
+    pairs
+        .map(|(k, v)| {
+            Parameter::builder()
+                .parameter_key(k)
+                .parameter_value(v)
+                .build()
+        })
+        .collect()
 }
 
 async fn ensure_artifact_bucket(aws: &Aws, bucket: &str) -> anyhow::Result<()> {
