@@ -33,6 +33,8 @@ pub fn extract_bootstrap(zip_path: &Path, dir: &Path) -> PathBuf {
 pub struct Bootstrap {
     child: Child,
     logs: Arc<Mutex<Vec<String>>>,
+    /// The threads copying stdout and stderr; done at the process's end.
+    readers: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Bootstrap {
@@ -88,15 +90,20 @@ impl Bootstrap {
             .stderr
             .take()
             .map(|s| Box::new(s) as Box<dyn Read + Send>);
+        let mut readers = Vec::new();
         for stream in [stdout, stderr].into_iter().flatten() {
             let logs = Arc::clone(&logs);
-            std::thread::spawn(move || {
+            readers.push(std::thread::spawn(move || {
                 for line in BufReader::new(stream).lines().map_while(Result::ok) {
                     logs.lock().expect("lock").push(line);
                 }
-            });
+            }));
         }
-        Bootstrap { child, logs }
+        Bootstrap {
+            child,
+            logs,
+            readers,
+        }
     }
 
     pub fn pid(&self) -> u32 {
@@ -113,6 +120,10 @@ impl Bootstrap {
         let deadline = std::time::Instant::now() + timeout;
         while std::time::Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {
+                // Everything it wrote is read before its logs are looked at.
+                for reader in self.readers.drain(..) {
+                    let _ = reader.join();
+                }
                 return Some(status);
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
