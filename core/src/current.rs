@@ -72,7 +72,30 @@ fn add_metadata(params: &mut BTreeMap<String, CurrentParam>, m: &ParameterMetada
     }
 }
 
+/// A `DescribeParameters` filter.
+fn describe_filter(
+    key: &str,
+    option: &str,
+    value: &str,
+) -> Result<ParameterStringFilter, SsmReadError> {
+    ParameterStringFilter::builder()
+        .key(key)
+        .option(option)
+        .values(value)
+        .build()
+        .map_err(|e| SsmReadError {
+            operation: "DescribeParameters",
+            name: value.to_owned(),
+            code: None,
+            message: e.to_string(),
+        })
+}
+
 /// The parameters under `path` (direct children, or every depth with `recursive`).
+///
+/// Values and metadata come from two paginations (`GetParametersByPath`, `DescribeParameters`),
+/// read side by side: their pages are serial round trips, so one after the other would double
+/// the time.
 pub async fn tree(
     ssm: &aws_sdk_ssm::Client,
     path: &str,
@@ -84,91 +107,82 @@ pub async fn tree(
     } else {
         path
     };
-    let mut params = BTreeMap::new();
-    let mut pages = ssm
-        .get_parameters_by_path()
-        .path(ssm_path)
-        .recursive(recursive)
-        .with_decryption(true)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| ssm_error("GetParametersByPath", path, &e))?;
-        for p in page.parameters().iter().filter_map(from_parameter) {
-            params.insert(p.name.clone(), p);
+    let values = async {
+        let mut params = BTreeMap::new();
+        let mut pages = ssm
+            .get_parameters_by_path()
+            .path(ssm_path)
+            .recursive(recursive)
+            .with_decryption(true)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| ssm_error("GetParametersByPath", path, &e))?;
+            for p in page.parameters().iter().filter_map(from_parameter) {
+                params.insert(p.name.clone(), p);
+            }
         }
-    }
-    if params.is_empty() {
-        return Ok(params);
-    }
-    let filter = ParameterStringFilter::builder()
-        .key("Path")
-        .option(if recursive { "Recursive" } else { "OneLevel" })
-        .values(ssm_path)
-        .build()
-        .map_err(|e| SsmReadError {
-            operation: "DescribeParameters",
-            name: path.to_owned(),
-            code: None,
-            message: e.to_string(),
-        })?;
-    let mut pages = ssm
-        .describe_parameters()
-        .parameter_filters(filter)
-        .max_results(50)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| ssm_error("DescribeParameters", path, &e))?;
-        for m in page.parameters() {
-            add_metadata(&mut params, m);
+        Ok(params)
+    };
+    let metadata = async {
+        let option = if recursive { "Recursive" } else { "OneLevel" };
+        let filter = describe_filter("Path", option, ssm_path)?;
+        let mut described = Vec::new();
+        let mut pages = ssm
+            .describe_parameters()
+            .parameter_filters(filter)
+            .max_results(50)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| ssm_error("DescribeParameters", path, &e))?;
+            described.extend(page.parameters.unwrap_or_default());
         }
+        Ok(described)
+    };
+    let (mut params, described) = futures::try_join!(values, metadata)?;
+    for m in &described {
+        add_metadata(&mut params, m);
     }
     Ok(params)
 }
 
-/// One parameter, if it exists.
+/// One parameter, if it exists (its value and its metadata, read side by side).
 pub async fn key(
     ssm: &aws_sdk_ssm::Client,
     name: &str,
 ) -> Result<Option<CurrentParam>, SsmReadError> {
-    let got = ssm
-        .get_parameter()
-        .name(name)
-        .with_decryption(true)
-        .send()
-        .await;
-    let parameter = match got {
-        Ok(out) => out.parameter,
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_parameter_not_found()) =>
+    let value = async {
+        match ssm
+            .get_parameter()
+            .name(name)
+            .with_decryption(true)
+            .send()
+            .await
         {
-            return Ok(None)
+            Ok(out) => Ok(out.parameter.as_ref().and_then(from_parameter)),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_parameter_not_found()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(ssm_error("GetParameter", name, &e)),
         }
-        Err(e) => return Err(ssm_error("GetParameter", name, &e)),
     };
-    let Some(p) = parameter.as_ref().and_then(from_parameter) else {
+    let metadata = async {
+        let filter = describe_filter("Name", "Equals", name)?;
+        ssm.describe_parameters()
+            .parameter_filters(filter)
+            .send()
+            .await
+            .map_err(|e| ssm_error("DescribeParameters", name, &e))
+    };
+    let (value, described) = futures::try_join!(value, metadata)?;
+    let Some(p) = value else {
         return Ok(None);
     };
     let mut params = BTreeMap::from([(p.name.clone(), p)]);
-    let filter = ParameterStringFilter::builder()
-        .key("Name")
-        .option("Equals")
-        .values(name)
-        .build()
-        .map_err(|e| SsmReadError {
-            operation: "DescribeParameters",
-            name: name.to_owned(),
-            code: None,
-            message: e.to_string(),
-        })?;
-    let described = ssm
-        .describe_parameters()
-        .parameter_filters(filter)
-        .send()
-        .await
-        .map_err(|e| ssm_error("DescribeParameters", name, &e))?;
     for m in described.parameters() {
         add_metadata(&mut params, m);
     }

@@ -494,6 +494,27 @@ fn parse_type(field: &'static str, v: &str) -> Result<ParameterType, BadField> {
     })
 }
 
+/// True when a version's tags show that this tool wrote it, so that its metadata (`ssmbak-*`)
+/// holds more than the tags: our value versions always tag `ssmbakVersion` (every backup comes
+/// from the parameter's history, which numbers it) and our tombstones `ssmbakDeleted`. The
+/// original tags neither. Lets a reader that fetched the tags skip a `HeadObject` for the
+/// original's objects.
+pub fn tagged_by_us<'a>(tags: impl IntoIterator<Item = (&'a str, &'a str)>) -> bool {
+    tags.into_iter()
+        .any(|(k, _)| k == TAG_VERSION || k == TAG_DELETED)
+}
+
+/// The ETag S3 gives `body` stored in one part, unencrypted or under SSE-S3: its MD5 in hex,
+/// quoted. A listed version with this ETag holds exactly `body`, so a reader that already has
+/// the value (from SSM) need not download it. (SSE-KMS and multipart ETags are not MD5s: they
+/// never match, and the body is read as usual.)
+pub fn plain_etag(body: &[u8]) -> String {
+    use md5::Digest;
+    let digest = md5::Md5::digest(body);
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("\"{hex}\"")
+}
+
 /// Splits an `x-amz-tagging` header back into decoded pairs (used by tests and fakes).
 pub fn decode_tagging(header: &str) -> Vec<(String, String)> {
     header

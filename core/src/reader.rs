@@ -17,11 +17,13 @@
 //! returns the body with our metadata), plus one per version written after T.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata};
 use futures::future::try_join_all;
 
-use crate::format::{meta, ParameterSnapshot, StoredFields};
+use crate::format::{self, meta, ParameterSnapshot, StoredFields};
 use crate::pit::{self, StateAt, VersionEntry};
 
 /// One listed version or delete marker, before anything else is known about it.
@@ -93,24 +95,29 @@ impl ReadError {
 #[derive(Debug, Clone)]
 struct Fetched {
     fields: StoredFields,
-    /// `None` when only the tags were read.
+    /// `None` when the body was not read.
     body: Option<Vec<u8>>,
+    /// How much of the version is known.
+    depth: Depth,
 }
 
-/// How much of a version to read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How much of a version to read. Each depth includes the ones before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Depth {
     /// Its tags: enough to place it in time (both formats tag the time and deletes).
     Tags,
-    /// Its body and metadata (and its tags, for the original's objects).
+    /// Every field but the body: the tags of the original's objects, the metadata of ours.
+    Fields,
+    /// Its fields and body.
     Full,
 }
-
 /// Reads one bucket.
 #[derive(Debug, Clone)]
 pub struct BucketReader {
     s3: aws_sdk_s3::Client,
     bucket: String,
+    /// Which format this bucket's objects seem to be in, to pick the first request for each.
+    guess: Arc<FormatGuess>,
 }
 
 impl BucketReader {
@@ -118,6 +125,7 @@ impl BucketReader {
         BucketReader {
             s3,
             bucket: bucket.into(),
+            guess: Arc::default(),
         }
     }
 
@@ -192,16 +200,39 @@ impl BucketReader {
     }
 
     /// The state of `key` at `at` (epoch seconds, inclusive), from its listing.
+    ///
+    /// `known_value` is what the caller already holds for the key (SSM's current value): a
+    /// version whose listed ETag is that value's MD5 is not downloaded (see
+    /// [`format::plain_etag`]), which is the usual case when nothing changed since `at`.
     pub async fn state_at(
         &self,
         key: &str,
         listed: &[Listed],
         at: i64,
+        known_value: Option<&str>,
     ) -> Result<BackupState, ReadError> {
+        let known_body = known_value.map(|v| (format::plain_etag(v.as_bytes()), v));
+        let known_for = |i: usize| {
+            known_body
+                .as_ref()
+                .filter(|(etag, _)| listed[i].etag.as_deref() == Some(etag.as_str()))
+                .map(|(_, value)| value.as_bytes().to_vec())
+        };
+        let depth_for = |i: usize| match known_for(i) {
+            Some(_) => Depth::Fields,
+            None => Depth::Full,
+        };
         let mut fetched: HashMap<usize, Fetched> = HashMap::new();
         let plan = LazyRead::new(listed, at);
-        // The likely winner in full (one GetObject for our objects), its rivals by their tags.
-        self.fetch_into(key, listed, &plan.first_round(), &mut fetched, Depth::Full)
+        // The likely winner in full (without its body when the caller has it), its rivals by
+        // their tags.
+        let (cheap, full): (Vec<usize>, Vec<usize>) = plan
+            .first_round()
+            .into_iter()
+            .partition(|&i| depth_for(i) == Depth::Fields);
+        self.fetch_into(key, listed, &cheap, &mut fetched, Depth::Fields)
+            .await?;
+        self.fetch_into(key, listed, &full, &mut fetched, Depth::Full)
             .await?;
         let second = plan.second_round(&fields_of(&fetched));
         self.fetch_into(key, listed, &second, &mut fetched, Depth::Tags)
@@ -210,15 +241,16 @@ impl BucketReader {
             Decision::NoVersion => BackupState::NoVersion,
             Decision::Deleted { at, .. } => BackupState::Deleted { at },
             Decision::Present { at, index } => {
-                if fetched.get(&index).is_some_and(|f| f.body.is_none()) {
-                    fetched.remove(&index);
-                    self.fetch_into(key, listed, &[index], &mut fetched, Depth::Full)
-                        .await?;
-                }
+                self.fetch_into(key, listed, &[index], &mut fetched, depth_for(index))
+                    .await?;
+                let body = fetched
+                    .get(&index)
+                    .and_then(|f| f.body.clone())
+                    .or_else(|| known_for(index));
                 match fetched
                     .get(&index)
-                    .and_then(|f| Some(f.fields.snapshot(key, f.body.clone()?)))
-                    .flatten()
+                    .zip(body)
+                    .and_then(|(f, body)| f.fields.snapshot(key, body))
                 {
                     Some(snapshot) => BackupState::Present { at, snapshot },
                     None => BackupState::Foreign { at },
@@ -245,7 +277,7 @@ impl BucketReader {
         Ok(plan.decide(&fields_of(&fetched)).index())
     }
 
-    /// Fetches the given entries that are versions and not fetched yet, concurrently.
+    /// Fetches the given entries that are versions and not yet known to `depth`, concurrently.
     async fn fetch_into(
         &self,
         key: &str,
@@ -257,12 +289,16 @@ impl BucketReader {
         let todo: Vec<usize> = which
             .iter()
             .copied()
-            .filter(|i| !listed[*i].is_delete_marker && !fetched.contains_key(i))
+            .filter(|i| {
+                !listed[*i].is_delete_marker && fetched.get(i).is_none_or(|f| f.depth < depth)
+            })
             .collect();
         let results = try_join_all(todo.iter().map(|&i| async move {
+            let version_id = &listed[i].version_id;
             match depth {
-                Depth::Full => self.fetch(key, &listed[i].version_id).await,
-                Depth::Tags => self.fetch_tags(key, &listed[i].version_id).await,
+                Depth::Tags => self.fetch_tags(key, version_id).await,
+                Depth::Fields => self.fetch_fields(key, version_id).await,
+                Depth::Full => self.fetch(key, version_id).await,
             }
         }))
         .await?;
@@ -294,7 +330,7 @@ impl BucketReader {
         metadata: &HashMap<String, String>,
     ) -> Result<StoredFields, ReadError> {
         StoredFields::read(
-            tags.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            pairs(tags),
             metadata.iter().map(|(k, v)| (k.as_str(), v.as_str())),
         )
         .map_err(|source| ReadError::Unreadable {
@@ -305,18 +341,20 @@ impl BucketReader {
         })
     }
 
-    /// One version's place in time, from its tags alone.
-    async fn fetch_tags(&self, key: &str, version_id: &str) -> Result<Fetched, ReadError> {
-        let tags = self.tags(key, version_id).await?;
-        Ok(Fetched {
-            fields: self.read_fields(key, version_id, &tags, &HashMap::new())?,
-            body: None,
-        })
+    async fn head(&self, key: &str, version_id: &str) -> Result<Metadata, ReadError> {
+        let head = self
+            .s3
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .version_id(version_id)
+            .send()
+            .await
+            .map_err(|e| self.error("HeadObject", key, &e))?;
+        Ok(head.metadata.unwrap_or_default())
     }
 
-    /// One version's body and fields: our metadata when it has it, else its tags (the original's
-    /// objects).
-    async fn fetch(&self, key: &str, version_id: &str) -> Result<Fetched, ReadError> {
+    async fn get(&self, key: &str, version_id: &str) -> Result<(Metadata, Vec<u8>), ReadError> {
         let object = self
             .s3
             .get_object()
@@ -340,15 +378,107 @@ impl BucketReader {
             })?
             .into_bytes()
             .to_vec();
-        let tags = if metadata.contains_key(meta::FORMAT) {
-            Vec::new()
-        } else {
-            self.tags(key, version_id).await?
-        };
+        Ok((metadata, body))
+    }
+
+    fn fetched(
+        &self,
+        key: &str,
+        version_id: &str,
+        (tags, metadata): (&[(String, String)], &Metadata),
+        body: Option<Vec<u8>>,
+        depth: Depth,
+    ) -> Result<Fetched, ReadError> {
         Ok(Fetched {
-            fields: self.read_fields(key, version_id, &tags, &metadata)?,
-            body: Some(body),
+            fields: self.read_fields(key, version_id, tags, metadata)?,
+            body,
+            depth,
         })
+    }
+
+    /// One version's place in time, from its tags alone. For the original's objects that is
+    /// every field there is.
+    async fn fetch_tags(&self, key: &str, version_id: &str) -> Result<Fetched, ReadError> {
+        let tags = self.tags(key, version_id).await?;
+        let depth = if format::tagged_by_us(pairs(&tags)) {
+            Depth::Tags
+        } else {
+            Depth::Fields
+        };
+        self.fetched(key, version_id, (&tags, &Metadata::new()), None, depth)
+    }
+
+    /// Every field of one version but its body: our metadata, or the original's tags. One
+    /// request when the bucket's format is guessed right, two when not.
+    async fn fetch_fields(&self, key: &str, version_id: &str) -> Result<Fetched, ReadError> {
+        let none = Metadata::new();
+        if self.guess.expects_ours() {
+            let metadata = self.head(key, version_id).await?;
+            let ours = metadata.contains_key(meta::FORMAT);
+            self.guess.saw(ours);
+            let tags = if ours {
+                Vec::new()
+            } else {
+                self.tags(key, version_id).await?
+            };
+            return self.fetched(key, version_id, (&tags, &metadata), None, Depth::Fields);
+        }
+        let tags = self.tags(key, version_id).await?;
+        let ours = format::tagged_by_us(pairs(&tags));
+        self.guess.saw(ours);
+        let metadata = if ours {
+            self.head(key, version_id).await?
+        } else {
+            none
+        };
+        self.fetched(key, version_id, (&tags, &metadata), None, Depth::Fields)
+    }
+
+    /// One version's body and fields: our metadata when it has it, else its tags (the original's
+    /// objects, whose tags are read beside the body when the bucket seems to hold them).
+    async fn fetch(&self, key: &str, version_id: &str) -> Result<Fetched, ReadError> {
+        let (metadata, body, tags) = if self.guess.expects_ours() {
+            let (metadata, body) = self.get(key, version_id).await?;
+            (metadata, body, None)
+        } else {
+            let ((metadata, body), tags) =
+                futures::try_join!(self.get(key, version_id), self.tags(key, version_id))?;
+            (metadata, body, Some(tags))
+        };
+        let ours = metadata.contains_key(meta::FORMAT);
+        self.guess.saw(ours);
+        let tags = match (ours, tags) {
+            (true, _) => Vec::new(),
+            (false, Some(tags)) => tags,
+            (false, None) => self.tags(key, version_id).await?,
+        };
+        self.fetched(key, version_id, (&tags, &metadata), Some(body), Depth::Full)
+    }
+}
+
+type Metadata = HashMap<String, String>;
+
+fn pairs(tags: &[(String, String)]) -> impl Iterator<Item = (&str, &str)> {
+    tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+}
+
+/// A running count of which format a bucket's objects were in, so that each read starts with
+/// the request most likely to be enough (`HeadObject` for ours, `GetObjectTagging` for the
+/// original's). A wrong guess costs one extra request, never a wrong answer.
+#[derive(Debug, Default)]
+struct FormatGuess {
+    ours: AtomicUsize,
+    original: AtomicUsize,
+}
+
+impl FormatGuess {
+    fn expects_ours(&self) -> bool {
+        self.ours.load(Ordering::Relaxed) >= self.original.load(Ordering::Relaxed)
+    }
+
+    fn saw(&self, ours: bool) {
+        let counter = if ours { &self.ours } else { &self.original };
+        counter.fetch_add(1, Ordering::Relaxed);
     }
 }
 

@@ -7,7 +7,7 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use ssmbak_core::current;
 use ssmbak_core::format::ParameterType;
 use ssmbak_core::plan::{self, CurrentParam, Plan};
-use ssmbak_core::reader::{BackupState, BucketReader, HistoryEntry};
+use ssmbak_core::reader::{BackupState, BucketReader, HistoryEntry, Listing};
 
 use crate::scope::Scope;
 
@@ -84,19 +84,45 @@ impl Session {
         at: i64,
     ) -> anyhow::Result<BTreeMap<String, BackupState>> {
         let listing = self.reader.list(scope.prefix()).await?;
+        self.states_at(scope, listing, at, |_| None).await
+    }
+
+    /// [`Self::backups_at`] from a listing already made. `known_value` gives the value a key is
+    /// expected to hold (SSM's, now), so that unchanged bodies need not be downloaded.
+    async fn states_at<'k>(
+        &self,
+        scope: &Scope,
+        listing: Listing,
+        at: i64,
+        known_value: impl Fn(&str) -> Option<&'k str> + Sync,
+    ) -> anyhow::Result<BTreeMap<String, BackupState>> {
         let keys: Vec<_> = listing
             .into_iter()
             .filter(|(k, _)| scope.contains(k))
             .collect();
+        let known_value = &known_value;
         let states: Vec<(String, BackupState)> = stream::iter(keys)
             .map(|(key, listed)| async move {
-                let state = self.reader.state_at(&key, &listed, at).await?;
+                let state = self
+                    .reader
+                    .state_at(&key, &listed, at, known_value(&key))
+                    .await?;
                 anyhow::Ok((key, state))
             })
             .buffer_unordered(READ_CONCURRENCY)
             .try_collect()
             .await?;
         Ok(states.into_iter().collect())
+    }
+
+    /// The backup's listing in scope and SSM's parameters in `ssm_scope`, read at once.
+    async fn listing_and_current(
+        &self,
+        scope: &Scope,
+        ssm_scope: &Scope,
+    ) -> anyhow::Result<(Listing, BTreeMap<String, CurrentParam>)> {
+        let listing = async { anyhow::Ok(self.reader.list(scope.prefix()).await?) };
+        tokio::try_join!(listing, self.current(ssm_scope)).context("reading the backup and SSM")
     }
 
     /// What SSM holds now in scope.
@@ -118,9 +144,14 @@ impl Session {
     /// The restore plan for `scope` at `at`.
     pub async fn plan(&self, scope: &Scope, at: i64, remap: &Remap) -> anyhow::Result<Plan> {
         let target = remap.target_scope(scope);
-        let (backups, current) =
-            tokio::try_join!(self.backups_at(scope, at), self.current(&target))
-                .context("reading the backup and SSM")?;
+        let (listing, current) = self.listing_and_current(scope, &target).await?;
+        let backups = self
+            .states_at(scope, listing, at, |name| {
+                current
+                    .get(&remap.name(scope, name))
+                    .map(|p| p.value.as_str())
+            })
+            .await?;
         Ok(plan::plan(&remap.apply(scope, backups), &current))
     }
 
@@ -132,13 +163,20 @@ impl Session {
         t1: i64,
         t2: Option<i64>,
     ) -> anyhow::Result<(Plan, BTreeMap<String, CurrentParam>)> {
-        let before = self.backups_at(scope, t1);
-        let after = async {
-            match t2 {
-                None => self.current(scope).await,
-                Some(t2) => Ok(self
-                    .backups_at(scope, t2)
-                    .await?
+        let (before, after) = match t2 {
+            None => {
+                let (listing, current) = self.listing_and_current(scope, scope).await?;
+                let before = self
+                    .states_at(scope, listing, t1, |name| {
+                        current.get(name).map(|p| p.value.as_str())
+                    })
+                    .await?;
+                (before, current)
+            }
+            Some(t2) => {
+                let (before, after) =
+                    tokio::try_join!(self.backups_at(scope, t1), self.backups_at(scope, t2))?;
+                let after = after
                     .into_iter()
                     .filter_map(|(name, state)| match state {
                         BackupState::Present { snapshot, .. } => {
@@ -146,10 +184,10 @@ impl Session {
                         }
                         _ => None,
                     })
-                    .collect()),
+                    .collect();
+                (before, after)
             }
         };
-        let (before, after) = tokio::try_join!(before, after)?;
         Ok((plan::plan(&before, &after), after))
     }
 

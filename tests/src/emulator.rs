@@ -115,6 +115,24 @@ pub async fn enable_versioning(s3: &aws_sdk_s3::Client, name: &str) {
         .expect("enable versioning");
 }
 
+/// Stores `object` as the Lambda does: body, tags and `ssmbak-*` metadata in one `PutObject`.
+pub async fn put_encoded(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    object: ssmbak_core::format::EncodedObject,
+) {
+    let mut request = s3
+        .put_object()
+        .bucket(bucket)
+        .key(&object.key)
+        .tagging(&object.tagging)
+        .body(object.body.into());
+    for (k, v) in &object.metadata {
+        request = request.metadata(k, v);
+    }
+    request.send().await.expect("put object");
+}
+
 /// Epoch seconds as `YYYY-MM-DDTHH:MM:SS` (UTC), the CHECKTIME both ssmbak versions accept.
 pub fn checktime(secs: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(secs)

@@ -10,7 +10,11 @@ use std::io::Read;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tiny_http::{Header, Request, Response, Server};
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
 
 /// What a request looked like, for matching.
 #[derive(Debug, Clone)]
@@ -33,12 +37,33 @@ impl Seen {
         self.target.is_none() && self.method == method && self.path_only().ends_with(key)
     }
 
-    /// `Service.Operation` for JSON protocols, `METHOD path` for S3.
+    /// `Service.Operation` for JSON protocols; for S3 the operation named from the method and
+    /// the sub-resource in the query (`S3 GetObjectTagging`, `S3 ListObjectVersions`, ...), or
+    /// `S3 METHOD` for anything else.
     pub fn operation(&self) -> String {
-        match &self.target {
-            Some(t) => t.clone(),
-            None => format!("S3 {}", self.method),
+        if let Some(t) = &self.target {
+            return t.clone();
         }
+        let query = self.path.split_once('?').map_or("", |(_, q)| q);
+        let has = |sub: &str| {
+            query
+                .split('&')
+                .any(|p| p == sub || p.starts_with(&format!("{sub}=")))
+        };
+        // Path-style: `/bucket/key` names an object, `/bucket` the bucket.
+        let object = self.path_only().trim_matches('/').contains('/');
+        let name = match self.method.as_str() {
+            "GET" if has("tagging") => "GetObjectTagging",
+            "GET" if has("versions") => "ListObjectVersions",
+            "GET" if has("versioning") => "GetBucketVersioning",
+            "GET" if object => "GetObject",
+            "HEAD" if object => "HeadObject",
+            "PUT" if has("tagging") => "PutObjectTagging",
+            "PUT" if object => "PutObject",
+            "DELETE" if object => "DeleteObject",
+            other => return format!("S3 {other}"),
+        };
+        format!("S3 {name}")
     }
 }
 
@@ -68,30 +93,34 @@ struct State {
 
 /// A running proxy; stops serving when dropped.
 pub struct FaultProxy {
-    server: Arc<Server>,
     state: Arc<Mutex<State>>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
     pub endpoint: String,
 }
 
 impl FaultProxy {
+    /// Serves on a free loopback port, from a thread of its own (usable from sync and async
+    /// tests alike). HTTP/1.1 with keep-alive, as the SDKs speak it.
     pub fn start(upstream: &str) -> Self {
-        let server = Arc::new(Server::http("127.0.0.1:0").expect("bind a loopback port"));
-        let endpoint = format!(
-            "http://{}",
-            server.server_addr().to_ip().expect("an IP listener")
-        );
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+        listener
+            .set_nonblocking(true)
+            .expect("a non-blocking listener");
+        let endpoint = format!("http://{}", listener.local_addr().expect("an address"));
         let state = Arc::new(Mutex::new(State::default()));
-        let (srv, st, up) = (Arc::clone(&server), Arc::clone(&state), upstream.to_owned());
+        let (stop, stopped) = tokio::sync::oneshot::channel();
+        let (st, up) = (Arc::clone(&state), Arc::new(upstream.to_owned()));
         std::thread::spawn(move || {
-            let agent = ureq::AgentBuilder::new().redirects(0).build();
-            for request in srv.incoming_requests() {
-                let (st, up, agent) = (Arc::clone(&st), up.clone(), agent.clone());
-                std::thread::spawn(move || handle(&st, &up, &agent, request));
-            }
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("a runtime for the proxy");
+            runtime.block_on(serve(listener, st, up, stopped));
         });
         FaultProxy {
-            server,
             state,
+            stop: Some(stop),
             endpoint,
         }
     }
@@ -123,25 +152,123 @@ impl FaultProxy {
 
 impl Drop for FaultProxy {
     fn drop(&mut self) {
-        self.server.unblock();
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
     }
 }
 
-fn header(name: &str, value: &str) -> Header {
-    Header::from_bytes(name.as_bytes(), value.as_bytes()).expect("a valid header")
+async fn serve(
+    listener: std::net::TcpListener,
+    state: Arc<Mutex<State>>,
+    upstream: Arc<String>,
+    mut stopped: tokio::sync::oneshot::Receiver<()>,
+) {
+    let listener = tokio::net::TcpListener::from_std(listener).expect("a tokio listener");
+    let agent = ureq::AgentBuilder::new().redirects(0).build();
+    loop {
+        let stream = tokio::select! {
+            _ = &mut stopped => return,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(_) => continue,
+            },
+        };
+        let (state, upstream, agent) = (Arc::clone(&state), Arc::clone(&upstream), agent.clone());
+        tokio::spawn(async move {
+            let service = service_fn(move |request| {
+                let (state, upstream, agent) =
+                    (Arc::clone(&state), Arc::clone(&upstream), agent.clone());
+                async move {
+                    Ok::<_, std::convert::Infallible>(
+                        handle(&state, &upstream, agent, request).await,
+                    )
+                }
+            });
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
 }
 
-fn handle(state: &Mutex<State>, upstream: &str, agent: &ureq::Agent, mut request: Request) {
-    let mut body = Vec::new();
-    let _ = request.as_reader().read_to_end(&mut body);
+type Reply = hyper::Response<Full<Bytes>>;
+
+fn reply(status: u16, headers: &[(&str, &str)], body: impl Into<Bytes>) -> Reply {
+    let mut response = hyper::Response::new(Full::new(body.into()));
+    *response.status_mut() =
+        hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::BAD_GATEWAY);
+    for (name, value) in headers {
+        if let (Ok(n), Ok(v)) = (
+            hyper::header::HeaderName::from_bytes(name.as_bytes()),
+            hyper::header::HeaderValue::from_str(value),
+        ) {
+            response.headers_mut().append(n, v);
+        }
+    }
+    response
+}
+
+/// The answer to an injected fault, or `None` to forward the request (after any delay).
+async fn injected(fault: Option<Fault>, seen: &Seen) -> Option<Reply> {
+    const JSON: &str = "application/x-amz-json-1.1";
+    const XML: &str = "application/xml";
+    let json_error = |kind: &str, message: &str| {
+        reply(
+            400,
+            &[("Content-Type", JSON), ("x-amzn-ErrorType", kind)],
+            format!(r#"{{"__type":"{kind}","message":"{message}"}}"#),
+        )
+    };
+    let xml_error = |status: u16, code: &str, message: &str| {
+        reply(
+            status,
+            &[("Content-Type", XML)],
+            format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>{message}</Message></Error>"),
+        )
+    };
+    let json = seen.target.is_some();
+    match fault? {
+        Fault::Throttle if json => Some(json_error("ThrottlingException", "Rate exceeded")),
+        Fault::Throttle => Some(xml_error(
+            503,
+            "SlowDown",
+            "Please reduce your request rate.",
+        )),
+        Fault::Denied if json => Some(json_error("AccessDeniedException", "injected: not allowed")),
+        Fault::Denied => Some(xml_error(403, "AccessDenied", "injected: not allowed")),
+        Fault::ServerError => Some(reply(500, &[], Bytes::new())),
+        Fault::Delay(d) => {
+            tokio::time::sleep(d).await;
+            None
+        }
+    }
+}
+
+async fn handle(
+    state: &Mutex<State>,
+    upstream: &str,
+    agent: ureq::Agent,
+    request: hyper::Request<Incoming>,
+) -> Reply {
+    let (parts, body) = request.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
     let seen = Seen {
-        method: request.method().as_str().to_owned(),
-        path: request.url().to_owned(),
-        target: request
-            .headers()
-            .iter()
-            .find(|h| h.field.equiv("x-amz-target"))
-            .map(|h| h.value.as_str().to_owned()),
+        method: parts.method.as_str().to_owned(),
+        path: parts
+            .uri
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .to_owned(),
+        target: parts
+            .headers
+            .get("x-amz-target")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
         body: String::from_utf8_lossy(&body).into_owned(),
     };
     let fault = {
@@ -160,82 +287,61 @@ fn handle(state: &Mutex<State>, upstream: &str, agent: &ureq::Agent, mut request
         }
         fault
     };
-    match fault {
-        Some(Fault::Throttle) if seen.target.is_some() => {
-            let _ = request.respond(
-                Response::from_string(
-                    r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#,
-                )
-                .with_status_code(400)
-                .with_header(header("Content-Type", "application/x-amz-json-1.1"))
-                .with_header(header("x-amzn-ErrorType", "ThrottlingException")),
-            );
-            return;
-        }
-        Some(Fault::Throttle) => {
-            let xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>";
-            let _ = request.respond(
-                Response::from_string(xml)
-                    .with_status_code(503)
-                    .with_header(header("Content-Type", "application/xml")),
-            );
-            return;
-        }
-        Some(Fault::Denied) if seen.target.is_some() => {
-            let _ = request.respond(
-                Response::from_string(
-                    r#"{"__type":"AccessDeniedException","message":"injected: not allowed"}"#,
-                )
-                .with_status_code(400)
-                .with_header(header("Content-Type", "application/x-amz-json-1.1"))
-                .with_header(header("x-amzn-ErrorType", "AccessDeniedException")),
-            );
-            return;
-        }
-        Some(Fault::Denied) => {
-            let xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>AccessDenied</Code><Message>injected: not allowed</Message></Error>";
-            let _ = request.respond(
-                Response::from_string(xml)
-                    .with_status_code(403)
-                    .with_header(header("Content-Type", "application/xml")),
-            );
-            return;
-        }
-        Some(Fault::ServerError) => {
-            let _ = request.respond(Response::from_string("").with_status_code(500));
-            return;
-        }
-        Some(Fault::Delay(d)) => std::thread::sleep(d),
-        None => {}
+    if let Some(answer) = injected(fault, &seen).await {
+        return answer;
     }
-    let mut forward = agent.request(&seen.method, &format!("{upstream}{}", seen.path));
-    for h in request.headers() {
-        let name = h.field.as_str().as_str();
-        if !["host", "content-length", "connection", "transfer-encoding"]
-            .contains(&name.to_ascii_lowercase().as_str())
-        {
-            forward = forward.set(name, h.value.as_str());
-        }
+    let headers: Vec<(String, String)> = parts
+        .headers
+        .iter()
+        .filter(|(name, _)| {
+            !["host", "content-length", "connection", "transfer-encoding"].contains(&name.as_str())
+        })
+        .filter_map(|(name, value)| {
+            Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
+        })
+        .collect();
+    let url = format!("{upstream}{}", seen.path);
+    let forwarded =
+        tokio::task::spawn_blocking(move || forward(&agent, &seen.method, &url, &headers, &body))
+            .await;
+    match forwarded {
+        Ok(Ok(answer)) => answer,
+        Ok(Err(message)) => reply(502, &[], message),
+        Err(e) => reply(502, &[], e.to_string()),
     }
-    let response = match forward.send_bytes(&body) {
+}
+
+/// Sends the request on to the emulator and turns its answer into ours.
+fn forward(
+    agent: &ureq::Agent,
+    method: &str,
+    url: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> Result<Reply, String> {
+    let mut request = agent.request(method, url);
+    for (name, value) in headers {
+        request = request.set(name, value);
+    }
+    let response = match request.send_bytes(body) {
         Ok(r) | Err(ureq::Error::Status(_, r)) => r,
-        Err(e) => {
-            let _ = request.respond(Response::from_string(e.to_string()).with_status_code(502));
-            return;
-        }
+        Err(e) => return Err(e.to_string()),
     };
     let status = response.status();
-    let headers: Vec<Header> = response
-        .headers_names()
+    let names = response.headers_names();
+    let headers: Vec<(String, String)> = names
         .iter()
         .filter(|n| !["content-length", "connection", "transfer-encoding"].contains(&n.as_str()))
-        .filter_map(|n| response.header(n).map(|v| header(n, v)))
+        .filter_map(|n| Some((n.clone(), response.header(n)?.to_owned())))
         .collect();
     let mut bytes = Vec::new();
-    let _ = response.into_reader().read_to_end(&mut bytes);
-    let mut reply = Response::from_data(bytes).with_status_code(status);
-    for h in headers {
-        reply = reply.with_header(h);
-    }
-    let _ = request.respond(reply);
+    response
+        .into_reader()
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
+    let pairs: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    Ok(reply(status, &pairs, bytes))
 }

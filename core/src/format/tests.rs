@@ -121,6 +121,33 @@ fn unreadable_fields_are_errors_not_guesses() {
 }
 
 #[test]
+fn plain_etag_is_the_quoted_md5_s3_lists() {
+    assert_eq!(plain_etag(b""), "\"d41d8cd98f00b204e9800998ecf8427e\"");
+    assert_eq!(plain_etag(b"hello"), "\"5d41402abc4b2a76b9719d911017c592\"");
+}
+
+#[test]
+fn our_objects_are_known_by_their_tags_the_originals_are_not() {
+    let tags_of = |record: &BackupRecord| decode_tagging(&record.encode().tagging);
+    let pairs = |tags: &[(String, String)]| -> bool {
+        tagged_by_us(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    };
+    let value = BackupRecord::Value {
+        event_time: 1,
+        snapshot: snapshot("/a", "v"),
+    };
+    let tombstone = BackupRecord::Tombstone {
+        name: "/a".into(),
+        event_time: 2,
+        param_type: None,
+    };
+    assert!(pairs(&tags_of(&value)));
+    assert!(pairs(&tags_of(&tombstone)));
+    let original = decode_tagging("ssmbakTime=1&ssmbakType=String&ssmbakDescription=d");
+    assert!(!pairs(&original));
+}
+
+#[test]
 fn tombstone_has_no_original_tags() {
     let obj = BackupRecord::Tombstone {
         name: "gone".to_owned(),

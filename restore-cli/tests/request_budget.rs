@@ -1,0 +1,206 @@
+//! How many requests a preview makes, counted at a proxy in front of the emulator: a version
+//! whose listed ETag is the MD5 of SSM's current value is not downloaded, and each key is read
+//! with as few requests as its format allows. (`cargo xtask bench` measures the same at scale.)
+
+use std::collections::BTreeMap;
+use std::process::Command;
+
+use aws_sdk_ssm::types::ParameterType as SsmType;
+use ssmbak_core::format::{BackupRecord, ParameterSnapshot, ParameterType};
+use ssmbak_tests::emulator::{self, checktime, put_encoded, unique, Clients};
+use ssmbak_tests::fault_proxy::FaultProxy;
+
+const KEYS: usize = 12;
+
+struct Tree {
+    aws: Clients,
+    bucket: String,
+    path: String,
+}
+
+impl Tree {
+    async fn new() -> Option<Self> {
+        let endpoint = emulator::endpoint()?;
+        let aws = Clients::new(&endpoint).await;
+        let bucket = unique("budget").to_ascii_lowercase();
+        emulator::versioned_bucket(&aws.s3, &bucket).await;
+        let path = format!("/{}/", unique("b"));
+        Some(Tree { aws, bucket, path })
+    }
+
+    fn name(&self, i: usize) -> String {
+        format!("{}p{i:02}", self.path)
+    }
+
+    async fn ssm_put(&self, i: usize, value: &str, description: &str) {
+        self.aws
+            .ssm
+            .put_parameter()
+            .name(self.name(i))
+            .value(value)
+            .r#type(SsmType::String)
+            .description(description)
+            .overwrite(true)
+            .send()
+            .await
+            .expect("put parameter");
+    }
+
+    /// Runs `ssmbak preview PATH T -R` through a counting proxy: the changes by name, and the
+    /// S3 requests by operation.
+    fn preview(&self, at: i64) -> (BTreeMap<String, String>, BTreeMap<String, usize>) {
+        let proxy = FaultProxy::start(&self.aws.endpoint);
+        let out = Command::new(env!("CARGO_BIN_EXE_ssmbak"))
+            .args([
+                "preview",
+                &self.path,
+                &checktime(at),
+                "-R",
+                "-b",
+                &self.bucket,
+            ])
+            .args(["--output", "json"])
+            .env("AWS_ENDPOINT_URL", &proxy.endpoint)
+            .env_remove("SSMBAK_BUCKET")
+            .output()
+            .expect("run ssmbak");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        let changes = json["changes"]
+            .as_array()
+            .expect("changes")
+            .iter()
+            .map(|c| {
+                let name = c["name"].as_str().unwrap_or_default().to_owned();
+                let action = c["action"].as_str().unwrap_or_default().to_owned();
+                (name, action)
+            })
+            .collect();
+        let s3 = proxy
+            .counts()
+            .into_iter()
+            .filter(|(op, _)| op.starts_with("S3 "))
+            .collect();
+        (changes, s3)
+    }
+}
+
+fn count(requests: &BTreeMap<String, usize>, op: &str) -> usize {
+    requests.get(op).copied().unwrap_or(0)
+}
+
+fn snapshot(name: String, value: &str, description: &str) -> ParameterSnapshot {
+    ParameterSnapshot {
+        name,
+        value: value.to_owned(),
+        param_type: ParameterType::String,
+        description: Some(description.to_owned()),
+        version: Some(1),
+        last_modified_ms: None,
+        key_id: None,
+        tier: Some("Standard".to_owned()),
+        data_type: Some("text".to_owned()),
+        allowed_pattern: None,
+        policies: None,
+        omitted: vec![],
+    }
+}
+
+fn secs_now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+async fn after_a_second() -> i64 {
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let t = secs_now();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    t
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_format_costs_one_request_per_key_and_unchanged_bodies_are_not_downloaded() {
+    let Some(tree) = Tree::new().await else {
+        return;
+    };
+    for round in 0..2 {
+        let event_time = secs_now();
+        for i in 0..KEYS {
+            let record = BackupRecord::Value {
+                event_time,
+                snapshot: snapshot(tree.name(i), &format!("v{i} r{round}"), "d"),
+            };
+            put_encoded(&tree.aws.s3, &tree.bucket, record.encode()).await;
+        }
+        after_a_second().await;
+    }
+    let at = after_a_second().await;
+    // SSM: p00-p02 hold another value, p03 the same value with another description, the rest
+    // what was backed up.
+    for i in 0..KEYS {
+        match i {
+            0..=2 => tree.ssm_put(i, "changed", "d").await,
+            3 => tree.ssm_put(i, &format!("v{i} r1"), "another").await,
+            _ => tree.ssm_put(i, &format!("v{i} r1"), "d").await,
+        }
+    }
+
+    let (changes, s3) = tree.preview(at);
+
+    let expected: BTreeMap<String, String> = (0..=3)
+        .map(|i| (tree.name(i), "update".to_owned()))
+        .collect();
+    assert_eq!(changes, expected);
+    assert_eq!(count(&s3, "S3 GetObject"), 3, "{s3:?}");
+    assert_eq!(count(&s3, "S3 HeadObject"), KEYS - 3, "{s3:?}");
+    assert_eq!(count(&s3, "S3 GetObjectTagging"), 0, "{s3:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_originals_format_skips_unchanged_bodies_too() {
+    let Some(tree) = Tree::new().await else {
+        return;
+    };
+    for round in 0..2 {
+        let t = secs_now();
+        for i in 0..KEYS {
+            tree.aws
+                .s3
+                .put_object()
+                .bucket(&tree.bucket)
+                .key(tree.name(i))
+                .tagging(format!(
+                    "ssmbakTime={t}&ssmbakType=String&ssmbakDescription=d"
+                ))
+                .body(format!("v{i} r{round}").into_bytes().into())
+                .send()
+                .await
+                .expect("put object");
+        }
+        after_a_second().await;
+    }
+    let at = after_a_second().await;
+    for i in 0..KEYS {
+        let value = if i < 3 {
+            "changed".to_owned()
+        } else {
+            format!("v{i} r1")
+        };
+        tree.ssm_put(i, &value, "d").await;
+    }
+
+    let (changes, s3) = tree.preview(at);
+
+    let expected: BTreeMap<String, String> = (0..3)
+        .map(|i| (tree.name(i), "update".to_owned()))
+        .collect();
+    assert_eq!(changes, expected);
+    assert_eq!(count(&s3, "S3 GetObject"), 3, "{s3:?}");
+    // The time of each key's latest version is only in its tags: one tag request per key, plus
+    // one request per key while the reader still guesses the bucket's format.
+    assert_eq!(count(&s3, "S3 GetObjectTagging"), KEYS, "{s3:?}");
+    assert!(count(&s3, "S3 HeadObject") <= KEYS, "{s3:?}");
+}
