@@ -10,6 +10,7 @@
 //! * [`seed`]: back up what exists and is not backed up yet (seed-all, reconcile).
 
 pub mod backup;
+pub mod bounded;
 pub mod client;
 pub mod current;
 pub mod format;

@@ -4,9 +4,9 @@
 
 use std::time::Instant;
 
-use futures::stream::{self, StreamExt};
 use serde::Serialize;
 use ssmbak_core::backup::{Backup, Outcome};
+use ssmbak_core::bounded::map_in_order;
 use ssmbak_core::seed;
 use tracing::{error, info, warn};
 
@@ -33,8 +33,7 @@ pub async fn reconcile(
     let params = seed::list(backup.ssm(), paths)
         .await
         .map_err(|e| e.to_string())?;
-    let outcomes: Vec<Option<Result<Option<Outcome>, String>>> = stream::iter(&params)
-        .map(|p| async move {
+    let outcomes: Vec<Option<Result<Option<Outcome>, String>>> = map_in_order(&params, CONCURRENCY, |p| async move {
             if stop_by.is_some_and(|t| Instant::now() >= t) {
                 return None;
             }
@@ -54,8 +53,6 @@ pub async fn reconcile(
             }
             Some(result.map_err(|e| e.to_string()))
         })
-        .buffered(CONCURRENCY)
-        .collect()
         .await;
     let mut summary = Summary::default();
     for o in outcomes {

@@ -7,7 +7,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use aws_sdk_ssm::types::{ParameterTier, ParameterType as SsmType};
-use futures::stream::{self, StreamExt};
+use ssmbak_core::bounded::map_in_order;
 use ssmbak_core::format::{ParameterSnapshot, ParameterType};
 use ssmbak_core::plan::{Action, Change, Plan};
 
@@ -66,29 +66,26 @@ pub async fn apply(ssm: &aws_sdk_ssm::Client, plan: &Plan, keep_going: bool) -> 
         .changes
         .iter()
         .filter_map(|c| Some((c, c.target.as_ref()?)));
-    let put_results: Vec<Applied> = stream::iter(puts)
-        .map(|(c, target)| {
-            let stop = &stop;
-            async move {
-                let result = if stop.load(Ordering::Relaxed) {
-                    None
-                } else {
-                    let r = put(ssm, target).await;
-                    if r.is_err() && !keep_going {
-                        stop.store(true, Ordering::Relaxed);
-                    }
-                    Some(r)
-                };
-                Applied {
-                    name: c.name.clone(),
-                    action: c.action,
-                    result,
+    let put_results = map_in_order(puts, PUT_CONCURRENCY, |(c, target)| {
+        let stop = &stop;
+        async move {
+            let result = if stop.load(Ordering::Relaxed) {
+                None
+            } else {
+                let r = put(ssm, target).await;
+                if r.is_err() && !keep_going {
+                    stop.store(true, Ordering::Relaxed);
                 }
+                Some(r)
+            };
+            Applied {
+                name: c.name.clone(),
+                action: c.action,
+                result,
             }
-        })
-        .buffered(PUT_CONCURRENCY)
-        .collect()
-        .await;
+        }
+    })
+    .await;
     out.extend(put_results);
     out
 }

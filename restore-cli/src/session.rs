@@ -7,12 +7,13 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use ssmbak_core::current;
 use ssmbak_core::format::ParameterType;
 use ssmbak_core::plan::{self, CurrentParam, Plan};
-use ssmbak_core::reader::{BackupState, BucketReader, HistoryEntry, Listing};
+use ssmbak_core::reader::{BackupState, BucketReader, HistoryEntry, Listed, Listing};
 
 use crate::scope::Scope;
 
-/// Keys read from the bucket at once.
-const READ_CONCURRENCY: usize = 32;
+/// Keys read from the bucket at once: enough to hide a round trip of tens of milliseconds behind
+/// the others (S3 serves thousands of GETs a second per prefix).
+const READ_CONCURRENCY: usize = 64;
 
 pub struct Session {
     pub ssm: aws_sdk_ssm::Client,
@@ -101,18 +102,26 @@ impl Session {
             .filter(|(k, _)| scope.contains(k))
             .collect();
         let known_value = &known_value;
-        let states: Vec<(String, BackupState)> = stream::iter(keys)
-            .map(|(key, listed)| async move {
-                let state = self
-                    .reader
-                    .state_at(&key, &listed, at, known_value(&key))
-                    .await?;
-                anyhow::Ok((key, state))
-            })
+        let read = |(key, listed): (String, Vec<Listed>)| async move {
+            let state = self
+                .reader
+                .state_at(&key, &listed, at, known_value(&key))
+                .await?;
+            anyhow::Ok((key, state))
+        };
+        // The first key alone: it shows the reader which format the bucket holds, so the
+        // others start with the right request instead of a guess each.
+        let mut keys = keys.into_iter();
+        let first = match keys.next() {
+            Some(k) => vec![read(k).await?],
+            None => return Ok(BTreeMap::new()),
+        };
+        let rest: Vec<(String, BackupState)> = stream::iter(keys)
+            .map(read)
             .buffer_unordered(READ_CONCURRENCY)
             .try_collect()
             .await?;
-        Ok(states.into_iter().collect())
+        Ok(first.into_iter().chain(rest).collect())
     }
 
     /// The backup's listing in scope and SSM's parameters in `ssm_scope`, read at once.

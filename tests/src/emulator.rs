@@ -133,6 +133,11 @@ pub async fn put_encoded(
     request.send().await.expect("put object");
 }
 
+/// Epoch seconds as RFC 3339 (`2026-11-27T13:00:00Z`), as AWS events carry time.
+pub fn rfc3339(secs: i64) -> String {
+    format!("{}Z", checktime(secs))
+}
+
 /// Epoch seconds as `YYYY-MM-DDTHH:MM:SS` (UTC), the CHECKTIME both ssmbak versions accept.
 pub fn checktime(secs: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(secs)

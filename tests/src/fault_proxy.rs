@@ -294,7 +294,15 @@ async fn handle(
         .headers
         .iter()
         .filter(|(name, _)| {
-            !["host", "content-length", "connection", "transfer-encoding"].contains(&name.as_str())
+            // The body is already here: an `Expect: 100-continue` was answered on this side.
+            ![
+                "host",
+                "content-length",
+                "connection",
+                "transfer-encoding",
+                "expect",
+            ]
+            .contains(&name.as_str())
         })
         .filter_map(|(name, value)| {
             Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))

@@ -5,6 +5,7 @@
 //! against that endpoint, and [`emulator::endpoint`] refuses anything that is not loopback.
 
 pub mod emulator;
+pub mod events;
 pub mod fault_proxy;
 pub mod lambda;
 pub mod pipeline;

@@ -27,6 +27,8 @@ struct State {
     results: HashMap<String, Invocation>,
     init_error: Option<String>,
     next_id: u64,
+    /// When the runtime first asked for work: the end of its start-up.
+    first_poll: Option<Instant>,
 }
 
 #[derive(Default)]
@@ -102,6 +104,11 @@ impl RuntimeApi {
         }
     }
 
+    /// When the runtime first asked for an event (its start-up ends there), if it has.
+    pub fn first_poll(&self) -> Option<Instant> {
+        self.shared.state.lock().expect("lock").first_poll
+    }
+
     pub fn init_error(&self) -> Option<String> {
         self.shared.state.lock().expect("lock").init_error.clone()
     }
@@ -161,6 +168,7 @@ fn serve(shared: &Shared, mut request: Request) {
 
 fn next(shared: &Shared) -> Response<std::io::Cursor<Vec<u8>>> {
     let mut state = shared.state.lock().expect("lock");
+    state.first_poll.get_or_insert_with(Instant::now);
     let (id, payload) = loop {
         if let Some(work) = state.pending.pop_front() {
             break work;

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use ssmbak_tests::events::{change_event, sqs_event, sqs_record};
 use ssmbak_tests::lambda::{extract_bootstrap, Bootstrap, ZIP_VAR};
 use ssmbak_tests::runtime_api::RuntimeApi;
 
@@ -112,21 +113,14 @@ fn unreachable_aws_fails_the_records_not_the_process() {
         &endpoint,
         &[("SSMBAK_BUCKET", "some-bucket")],
     );
-    let record = |id: &str, body: &str| {
-        serde_json::json!({"messageId": id, "receiptHandle": "r", "body": body, "attributes": {},
-            "messageAttributes": {}, "eventSource": "aws:sqs", "awsRegion": "us-east-1"})
-    };
-    let event = |op: &str| {
-        serde_json::json!({"source": "aws.ssm", "detail-type": "Parameter Store Change",
-            "time": "2024-01-01T00:00:00Z", "detail": {"name": "/a/b", "type": "String", "operation": op}})
-        .to_string()
-    };
-    let payload = serde_json::json!({"Records": [
-        record("m1", &event("Update")),
-        record("m2", &event("Delete")),
-        record("m3", "not an event"),
-    ]});
-    let result = api.invoke(payload.to_string(), Duration::from_secs(90));
+    let time = 1_704_067_200; // 2024-01-01T00:00:00Z
+    let event = |op: &str| change_event("/a/b", "String", op, time);
+    let payload = sqs_event(vec![
+        sqs_record("m1", &event("Update")),
+        sqs_record("m2", &event("Delete")),
+        sqs_record("m3", "not an event"),
+    ]);
+    let result = api.invoke(payload, Duration::from_secs(90));
     let ssmbak_tests::runtime_api::Invocation::Response(body) = result else {
         panic!(
             "expected a batch response, got {result:?}\n{}",

@@ -1,17 +1,20 @@
 //! `cargo xtask bench`: ours against the original ssmbak 0.5.2, side by side, on the local
 //! emulator (raw, and behind a proxy that adds a fixed round trip to every request).
 //!
-//! Installs the original from PyPI into `target/original-venv`, builds our release `ssmbak`,
-//! starts moto, runs the `ssmbak-bench` program and writes its table to `target/bench.md`.
-//! `SSMBAK_BENCH_SIZES` (default `100,1000`; 10000 is opt-in), `SSMBAK_BENCH_RUNS` (3) and
-//! `SSMBAK_BENCH_DELAY_MS` (20) tune it.
+//! Installs the original from PyPI into `target/original-venv`, builds our release `ssmbak` and
+//! Lambda zip, starts moto, runs the `ssmbak-bench` program and writes its tables to
+//! `target/bench.md`. Tuned by `SSMBAK_BENCH_SIZES` (default `100,1000`; 10000 is opt-in),
+//! `SSMBAK_BENCH_RUNS` (3, ours), `SSMBAK_BENCH_ORIGINAL_RUNS` (1), `SSMBAK_BENCH_ORIGINAL_MAX`
+//! (1000: the largest tree the original is run on), `SSMBAK_BENCH_DELAY_MS` (20),
+//! `SSMBAK_BENCH_LAMBDA_RECORDS` (500), `SSMBAK_BENCH_PARTS` (`preview,restore,lambda`) and
+//! `SSMBAK_BENCH_POINTS` (`end,middle`).
 
 use std::path::Path;
 use std::process::Command;
 
 use anyhow::Context;
 
-use crate::{moto, util};
+use crate::{build_lambda, moto, util};
 
 /// The peer, pinned.
 const ORIGINAL: &str = "ssmbak==0.5.2";
@@ -41,11 +44,14 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
         "--bin",
         "ssmbak-bench",
     ]))?;
+    let zip = build_lambda::run(root)?;
     let moto = moto::start(root)?;
     let output = Command::new(root.join("target/debug/ssmbak-bench"))
         .env("SSMBAK_TEST_ENDPOINT", &moto.endpoint)
         .env("SSMBAK_BENCH_OURS", root.join("target/release/ssmbak"))
         .env("SSMBAK_BENCH_ORIGINAL", &original)
+        .env("SSMBAK_BENCH_ORIGINAL_PYTHON", venv.join("bin/python"))
+        .env("SSMBAK_TEST_BOOTSTRAP_ZIP", &zip)
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("AWS_REGION", "us-east-1")

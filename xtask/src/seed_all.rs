@@ -7,9 +7,9 @@
 //! what is already backed up is not written again.
 
 use anyhow::{bail, Context};
-use futures::stream::{self, StreamExt};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use ssmbak_core::backup::{Backup, Outcome};
+use ssmbak_core::bounded::map_in_order;
 use ssmbak_core::seed;
 
 use crate::aws::Aws;
@@ -77,8 +77,8 @@ pub(crate) async fn seed_all(args: &SeedArgs) -> anyhow::Result<Summary> {
         ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let results: Vec<(String, Result<Option<Outcome>, String>)> = stream::iter(&params)
-        .map(|p| {
+    let results: Vec<(String, Result<Option<Outcome>, String>)> =
+        map_in_order(&params, CONCURRENCY, |p| {
             let (backup, bar) = (&backup, &bar);
             async move {
                 let result = async {
@@ -96,8 +96,6 @@ pub(crate) async fn seed_all(args: &SeedArgs) -> anyhow::Result<Summary> {
                 (p.name.clone(), result)
             }
         })
-        .buffered(CONCURRENCY)
-        .collect()
         .await;
     bar.finish_and_clear();
 

@@ -10,6 +10,7 @@ use ssmbak_cli::exit::{self, ExitCode, UsageError};
 use ssmbak_cli::objects::{self, Current, ObjectAction};
 use ssmbak_cli::output::{aws_error, Format};
 use ssmbak_cli::{bucket, checktime, download};
+use ssmbak_core::bounded::map_in_order;
 use ssmbak_core::client::{self, ClientOptions};
 use ssmbak_core::reader::{self, BucketReader, Listed, Listing};
 
@@ -153,8 +154,8 @@ async fn select(session: &Session, t: &Target) -> anyhow::Result<Vec<Selected>> 
         .into_iter()
         .filter(|(k, _)| tree || *k == t.key)
         .collect();
-    let selected: Vec<anyhow::Result<Selected>> = stream::iter(keys)
-        .map(|(key, listed)| async move {
+    let selected: Vec<anyhow::Result<Selected>> =
+        map_in_order(keys, t.concurrency, |(key, listed)| async move {
             let index = if t.ssmbak_time {
                 session
                     .reader
@@ -165,8 +166,6 @@ async fn select(session: &Session, t: &Target) -> anyhow::Result<Vec<Selected>> 
             };
             Ok(Selected { key, listed, index })
         })
-        .buffered(t.concurrency.max(1))
-        .collect()
         .await;
     selected.into_iter().collect()
 }
@@ -549,26 +548,23 @@ async fn restore(
     let bar = progress(plan.len());
     let stop = std::sync::atomic::AtomicBool::new(false);
     let results: Vec<(String, String, ObjectAction, Option<anyhow::Result<()>>)> =
-        stream::iter(plan)
-            .map(|(key, dest_key, action)| {
-                let (bar, stop) = (&bar, &stop);
-                async move {
-                    let result = if dry_run || stop.load(std::sync::atomic::Ordering::Relaxed) {
-                        None
-                    } else {
-                        let r = apply(session, t, dest, &key, &dest_key, &action, options).await;
-                        if r.is_err() && !keep_going {
-                            stop.store(true, std::sync::atomic::Ordering::Relaxed);
-                        }
-                        Some(r)
-                    };
-                    bar.inc(1);
-                    (key, dest_key, action, result)
-                }
-            })
-            .buffered(t.concurrency.max(1))
-            .collect()
-            .await;
+        map_in_order(plan, t.concurrency, |(key, dest_key, action)| {
+            let (bar, stop) = (&bar, &stop);
+            async move {
+                let result = if dry_run || stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    None
+                } else {
+                    let r = apply(session, t, dest, &key, &dest_key, &action, options).await;
+                    if r.is_err() && !keep_going {
+                        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    Some(r)
+                };
+                bar.inc(1);
+                (key, dest_key, action, result)
+            }
+        })
+        .await;
     bar.finish_and_clear();
 
     let (mut copied, mut deleted, mut unchanged, mut archived, mut failed, mut skipped) =

@@ -1,0 +1,137 @@
+//! The benchmark's data: a tree in the original's bucket format, and SSM beside it.
+
+use std::time::Duration;
+
+use aws_sdk_ssm::types::ParameterType;
+use futures::stream::{self, StreamExt};
+use ssmbak_tests::emulator::{unique, Clients};
+
+/// Versions written per parameter.
+pub(crate) const VERSIONS: usize = 5;
+
+/// A tree of parameters backed up in the original's format.
+pub(crate) struct Tree {
+    pub(crate) n: usize,
+    pub(crate) path: String,
+    pub(crate) bucket: String,
+    /// Epoch seconds just after each round of versions.
+    pub(crate) after_round: Vec<i64>,
+}
+
+pub(crate) fn now_secs() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+impl Tree {
+    pub(crate) fn name(&self, i: usize) -> String {
+        format!("{}p{i:05}", self.path)
+    }
+
+    /// The value the last round backed up.
+    pub(crate) fn backed_up(&self, i: usize) -> String {
+        value(i, VERSIONS - 1)
+    }
+
+    /// `n` parameters with [`VERSIONS`] versions each, in the original's format, written round
+    /// by round (so LastModified follows the event times, as with a live Lambda); SSM holds
+    /// the last round with every tenth parameter changed.
+    pub(crate) async fn generate(aws: &Clients, n: usize) -> Tree {
+        let id = unique("bench");
+        let tree = Tree {
+            n,
+            bucket: id.to_ascii_lowercase(),
+            path: format!("/{id}/"),
+            after_round: Vec::new(),
+        };
+        ssmbak_tests::emulator::versioned_bucket(&aws.s3, &tree.bucket).await;
+        let mut after_round = Vec::new();
+        for round in 0..VERSIONS {
+            let t = now_secs();
+            stream::iter(0..n)
+                .map(|i| {
+                    let (aws, tree) = (aws, &tree);
+                    async move {
+                        aws.s3
+                            .put_object()
+                            .bucket(&tree.bucket)
+                            .key(tree.name(i))
+                            .tagging(format!("ssmbakTime={t}&ssmbakType=String"))
+                            .body(value(i, round).into_bytes().into())
+                            .send()
+                            .await
+                            .expect("put");
+                    }
+                })
+                .buffer_unordered(32)
+                .collect::<Vec<_>>()
+                .await;
+            tokio::time::sleep(Duration::from_millis(1100)).await;
+            after_round.push(now_secs());
+            tokio::time::sleep(Duration::from_millis(1100)).await;
+        }
+        let tree = Tree {
+            after_round,
+            ..tree
+        };
+        tree.set_ssm(aws, |i| {
+            if i % 10 == 0 {
+                "changed".to_owned()
+            } else {
+                tree.backed_up(i)
+            }
+        })
+        .await;
+        tree
+    }
+
+    /// Puts every parameter of the tree into SSM with the value `value(i)`.
+    pub(crate) async fn set_ssm(&self, aws: &Clients, value: impl Fn(usize) -> String) {
+        let value = &value;
+        stream::iter(0..self.n)
+            .map(|i| async move {
+                aws.ssm
+                    .put_parameter()
+                    .name(self.name(i))
+                    .value(value(i))
+                    .r#type(ParameterType::String)
+                    .overwrite(true)
+                    .send()
+                    .await
+                    .expect("put parameter");
+            })
+            .buffer_unordered(8)
+            .collect::<Vec<_>>()
+            .await;
+    }
+
+    /// How many parameters in SSM do not hold what the last round backed up.
+    pub(crate) async fn ssm_differences(&self, aws: &Clients) -> usize {
+        let mut pages = aws
+            .ssm
+            .get_parameters_by_path()
+            .path(self.path.trim_end_matches('/'))
+            .recursive(true)
+            .into_paginator()
+            .send();
+        let mut same = 0;
+        while let Some(page) = pages.next().await {
+            let page = page.expect("get parameters by path");
+            same += page
+                .parameters()
+                .iter()
+                .filter(|p| {
+                    let i = p
+                        .name()
+                        .and_then(|n| n.rsplit('p').next())
+                        .and_then(|d| d.parse::<usize>().ok());
+                    i.is_some_and(|i| p.value() == Some(self.backed_up(i).as_str()))
+                })
+                .count();
+        }
+        self.n - same
+    }
+}
+
+fn value(i: usize, round: usize) -> String {
+    format!("value {i} round {round}")
+}
