@@ -50,7 +50,12 @@ fn peak_rss_kb(pid: u32) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-pub(crate) async fn compare(config: &Config, aws: &Clients, records: usize) {
+/// Runs both; returns ours' (round trip ms, peak RSS MB, start-up ms) for each round trip.
+pub(crate) async fn compare(
+    config: &Config,
+    aws: &Clients,
+    records: usize,
+) -> Vec<(u64, Option<f64>, f64)> {
     let dir = std::env::temp_dir().join(unique("ssmbak-bench-lambda"));
     std::fs::create_dir_all(&dir).expect("a scratch directory");
     let ours = extract_bootstrap(&config.bootstrap_zip, &dir);
@@ -87,16 +92,21 @@ pub(crate) async fn compare(config: &Config, aws: &Clients, records: usize) {
             )
         })
         .collect();
+    let mut out = Vec::new();
     for delay in config.delays() {
         for tool in [Tool::Original, Tool::Ours] {
             let binary = match tool {
                 Tool::Original => &original,
                 Tool::Ours => &ours,
             };
-            one(config, aws, tool, binary, &batches, records, delay).await;
+            let (rss, start_up) = one(config, aws, tool, binary, &batches, records, delay).await;
+            if tool == Tool::Ours {
+                out.push((delay, rss, start_up));
+            }
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
+    out
 }
 
 async fn one(
@@ -107,7 +117,7 @@ async fn one(
     batches: &[String],
     records: usize,
     delay: u64,
-) {
+) -> (Option<f64>, f64) {
     let bucket = unique("benchlambda").to_ascii_lowercase();
     emulator::versioned_bucket(&aws.s3, &bucket).await;
     let proxy = proxy(&config.endpoint, delay);
@@ -183,4 +193,8 @@ async fn one(
         total as f64 / records as f64,
         by_operation.join(", "),
     );
+    (
+        peak.map(|k| k as f64 / 1024.0),
+        start_up.as_secs_f64() * 1000.0,
+    )
 }

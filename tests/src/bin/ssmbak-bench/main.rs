@@ -11,6 +11,7 @@ mod lambda;
 mod preview;
 mod restore;
 mod run;
+mod targets;
 mod tree;
 
 use std::path::PathBuf;
@@ -118,6 +119,7 @@ async fn main() {
     };
     let config = Config::from_env(endpoint);
     let aws = Clients::new(&config.endpoint).await;
+    let mut targets = targets::Targets::default();
 
     let mut trees = Vec::new();
     if config.runs("preview") || config.runs("restore") {
@@ -128,6 +130,7 @@ async fn main() {
     }
     if config.runs("preview") {
         println!("### Preview\n\n{}", preview::HEADER);
+        let mut at_end = Vec::new();
         for tree in &trees {
             let end = tree.after_round[tree::VERSIONS - 1];
             let middle = tree.after_round[1];
@@ -138,10 +141,21 @@ async fn main() {
             {
                 for delay in config.delays() {
                     eprintln!("preview: {} parameters, {point}, {delay} ms", tree.n);
-                    preview::compare(&config, tree, point, at, delay);
+                    let compared = preview::compare(&config, tree, point, at, delay);
+                    if point == "end" {
+                        at_end.push((delay, compared));
+                    }
                 }
             }
-            preview::ceiling(&config, tree).await;
+            let ceiling = preview::ceiling(&config, tree).await;
+            for (delay, c) in at_end.drain(..) {
+                if delay == 0 {
+                    let (reads, requests) = (c.object_reads_per_param, c.requests_per_param);
+                    targets.preview_raw(tree.n, reads, requests, c.ours, ceiling);
+                } else if let Some(original) = c.original {
+                    targets.preview_delayed(tree.n, delay, original, c.ours, ceiling);
+                }
+            }
         }
         println!();
     }
@@ -166,7 +180,11 @@ async fn main() {
             lambda::HEADER
         );
         eprintln!("lambda: {} records", config.lambda_records);
-        lambda::compare(&config, &aws, config.lambda_records).await;
+        for (delay, rss, start_up) in lambda::compare(&config, &aws, config.lambda_records).await {
+            targets.lambda(delay, rss, start_up);
+        }
+        targets.zip(zip_bytes);
         println!();
     }
+    targets.print();
 }

@@ -58,18 +58,24 @@ fn row(n: usize, point: &str, delay: u64, label: &str, seconds: f64, m: &Measure
     );
 }
 
-/// Both tools at one restore point and round trip; returns (original, ours) medians.
-pub(crate) fn compare(
-    config: &Config,
-    tree: &Tree,
-    point: &str,
-    at: i64,
-    delay: u64,
-) -> (Option<f64>, f64) {
+/// What one comparison found.
+pub(crate) struct Compared {
+    /// Median seconds of the original, when it ran.
+    pub(crate) original: Option<f64>,
+    /// Median seconds of ours.
+    pub(crate) ours: f64,
+    /// Ours: all requests, and single-object S3 reads, per parameter.
+    pub(crate) requests_per_param: f64,
+    pub(crate) object_reads_per_param: f64,
+}
+
+/// Both tools at one restore point and round trip.
+pub(crate) fn compare(config: &Config, tree: &Tree, point: &str, at: i64, delay: u64) -> Compared {
     let proxy = proxy(&config.endpoint, delay);
     let when = checktime(at);
     let mut answers = Vec::new();
     let mut medians = Vec::new();
+    let mut per_param = (0.0, 0.0);
     for tool in [Tool::Original, Tool::Ours] {
         let runs = match tool {
             Tool::Original if tree.n > config.original_max => 0,
@@ -91,6 +97,10 @@ pub(crate) fn compare(
         let last = measured.last().expect("a run");
         let found = changes(tool, &last.stdout);
         row(tree.n, point, delay, tool.label(), m, last, found);
+        per_param = (
+            last.total_requests() as f64 / tree.n as f64,
+            object_reads(last) as f64 / tree.n as f64,
+        );
         answers.push(found);
         medians.push(Some(m));
     }
@@ -105,7 +115,12 @@ pub(crate) fn compare(
             o / ours
         );
     }
-    (original, ours)
+    Compared {
+        original,
+        ours,
+        requests_per_param: per_param.0,
+        object_reads_per_param: per_param.1,
+    }
 }
 
 /// The emulator's ceiling for a preview at the end of history: the least any client must ask
