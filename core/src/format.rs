@@ -152,6 +152,30 @@ pub struct ParameterSnapshot {
     pub omitted: Vec<String>,
 }
 
+impl ParameterSnapshot {
+    /// A parameter with only a name, a value and a type known; every other field unset.
+    pub fn new(
+        name: impl Into<String>,
+        value: impl Into<String>,
+        param_type: ParameterType,
+    ) -> Self {
+        ParameterSnapshot {
+            name: name.into(),
+            value: value.into(),
+            param_type,
+            description: None,
+            version: None,
+            last_modified_ms: None,
+            key_id: None,
+            tier: None,
+            data_type: None,
+            allowed_pattern: None,
+            policies: None,
+            omitted: Vec::new(),
+        }
+    }
+}
+
 /// Never prints the value: a SecureString must not reach a log by accident.
 impl fmt::Debug for ParameterSnapshot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -95,18 +95,11 @@ fn count(requests: &BTreeMap<String, usize>, op: &str) -> usize {
 
 fn snapshot(name: String, value: &str, description: &str) -> ParameterSnapshot {
     ParameterSnapshot {
-        name,
-        value: value.to_owned(),
-        param_type: ParameterType::String,
         description: Some(description.to_owned()),
         version: Some(1),
-        last_modified_ms: None,
-        key_id: None,
         tier: Some("Standard".to_owned()),
         data_type: Some("text".to_owned()),
-        allowed_pattern: None,
-        policies: None,
-        omitted: vec![],
+        ..ParameterSnapshot::new(name, value, ParameterType::String)
     }
 }
 

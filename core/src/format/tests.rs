@@ -4,18 +4,11 @@ use super::*;
 
 fn snapshot(name: &str, value: &str) -> ParameterSnapshot {
     ParameterSnapshot {
-        name: name.to_owned(),
-        value: value.to_owned(),
-        param_type: ParameterType::String,
-        description: None,
         version: Some(3),
         last_modified_ms: Some(1_718_309_456_123),
-        key_id: None,
         tier: Some("Standard".to_owned()),
         data_type: Some("text".to_owned()),
-        allowed_pattern: None,
-        policies: None,
-        omitted: vec![],
+        ..ParameterSnapshot::new(name, value, ParameterType::String)
     }
 }
 

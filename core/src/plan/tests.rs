@@ -2,18 +2,12 @@ use super::*;
 
 fn snap(name: &str, value: &str) -> ParameterSnapshot {
     ParameterSnapshot {
-        name: name.to_owned(),
-        value: value.to_owned(),
-        param_type: ParameterType::String,
         description: Some("fancy description".to_owned()),
         version: Some(1),
         last_modified_ms: Some(0),
-        key_id: None,
         tier: Some("Standard".to_owned()),
         data_type: Some("text".to_owned()),
-        allowed_pattern: None,
-        policies: None,
-        omitted: vec![],
+        ..ParameterSnapshot::new(name, value, ParameterType::String)
     }
 }
 
