@@ -111,6 +111,7 @@ enum Depth {
     /// Its fields and body.
     Full,
 }
+
 /// Reads one bucket.
 #[derive(Debug, Clone)]
 pub struct BucketReader {
@@ -211,16 +212,15 @@ impl BucketReader {
         at: i64,
         known_value: Option<&str>,
     ) -> Result<BackupState, ReadError> {
-        let known_body = known_value.map(|v| (format::plain_etag(v.as_bytes()), v));
-        let known_for = |i: usize| {
-            known_body
-                .as_ref()
-                .filter(|(etag, _)| listed[i].etag.as_deref() == Some(etag.as_str()))
-                .map(|(_, value)| value.as_bytes().to_vec())
-        };
-        let depth_for = |i: usize| match known_for(i) {
-            Some(_) => Depth::Fields,
-            None => Depth::Full,
+        let known_etag = known_value.map(|v| format::plain_etag(v.as_bytes()));
+        let holds_known =
+            |i: usize| known_etag.is_some() && listed[i].etag.as_deref() == known_etag.as_deref();
+        let depth_for = |i: usize| {
+            if holds_known(i) {
+                Depth::Fields
+            } else {
+                Depth::Full
+            }
         };
         let mut fetched: HashMap<usize, Fetched> = HashMap::new();
         let plan = LazyRead::new(listed, at);
@@ -246,7 +246,11 @@ impl BucketReader {
                 let body = fetched
                     .get(&index)
                     .and_then(|f| f.body.clone())
-                    .or_else(|| known_for(index));
+                    .or_else(|| {
+                        known_value
+                            .filter(|_| holds_known(index))
+                            .map(|v| v.as_bytes().to_vec())
+                    });
                 match fetched
                     .get(&index)
                     .zip(body)
@@ -322,25 +326,6 @@ impl BucketReader {
             .collect())
     }
 
-    fn read_fields(
-        &self,
-        key: &str,
-        version_id: &str,
-        tags: &[(String, String)],
-        metadata: &HashMap<String, String>,
-    ) -> Result<StoredFields, ReadError> {
-        StoredFields::read(
-            pairs(tags),
-            metadata.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        )
-        .map_err(|source| ReadError::Unreadable {
-            bucket: self.bucket.clone(),
-            key: key.to_owned(),
-            version_id: version_id.to_owned(),
-            source,
-        })
-    }
-
     async fn head(&self, key: &str, version_id: &str) -> Result<Metadata, ReadError> {
         let head = self
             .s3
@@ -381,6 +366,7 @@ impl BucketReader {
         Ok((metadata, body))
     }
 
+    /// What a fetch learnt, with its fields read from the tags and metadata it got.
     fn fetched(
         &self,
         key: &str,
@@ -389,8 +375,18 @@ impl BucketReader {
         body: Option<Vec<u8>>,
         depth: Depth,
     ) -> Result<Fetched, ReadError> {
+        let fields = StoredFields::read(
+            pairs(tags),
+            metadata.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        )
+        .map_err(|source| ReadError::Unreadable {
+            bucket: self.bucket.clone(),
+            key: key.to_owned(),
+            version_id: version_id.to_owned(),
+            source,
+        })?;
         Ok(Fetched {
-            fields: self.read_fields(key, version_id, tags, metadata)?,
+            fields,
             body,
             depth,
         })
@@ -411,7 +407,6 @@ impl BucketReader {
     /// Every field of one version but its body: our metadata, or the original's tags. One
     /// request when the bucket's format is guessed right, two when not.
     async fn fetch_fields(&self, key: &str, version_id: &str) -> Result<Fetched, ReadError> {
-        let none = Metadata::new();
         if self.guess.expects_ours() {
             let metadata = self.head(key, version_id).await?;
             let ours = metadata.contains_key(meta::FORMAT);
@@ -429,7 +424,7 @@ impl BucketReader {
         let metadata = if ours {
             self.head(key, version_id).await?
         } else {
-            none
+            Metadata::new()
         };
         self.fetched(key, version_id, (&tags, &metadata), None, Depth::Fields)
     }
