@@ -31,8 +31,8 @@ async fn no_command_shows_a_secret_unless_asked() {
         return;
     };
     let name = p.name("db/password");
-    let secret = format!("s3cr3t-{}", p.prefix.trim_start_matches('/'));
-    let newer = format!("{secret}-rotated");
+    let secret = ssmbak_tests::sentinel::secret();
+    let newer = ssmbak_tests::sentinel::secret();
     p.put(
         &name,
         &secret,
@@ -92,7 +92,7 @@ async fn no_command_shows_a_secret_unless_asked() {
     }
     assert!(all.contains(&name), "the outputs name the parameter");
     assert!(
-        !all.contains(&secret),
+        !all.contains(&secret) && !all.contains(&newer),
         "a SecureString value leaked:\n{all}"
     );
 

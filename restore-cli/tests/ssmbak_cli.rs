@@ -69,7 +69,7 @@ async fn preview_and_restore_a_tree() {
         p.name("app/deep/c"),
         p.name("app/ab"),
     );
-    let secret_value = format!("hunter2-{}", p.prefix.trim_start_matches('/'));
+    let secret_value = ssmbak_tests::sentinel::secret();
     change(&p, &a, "a1", ParameterType::String, "Create").await;
     change(
         &p,
@@ -126,7 +126,7 @@ async fn preview_and_restore_a_tree() {
         "sorted by name; the untracked sibling is left alone"
     );
     assert!(
-        !preview.stdout.contains(&secret_value),
+        !preview.stdout.contains(&secret_value) && !preview.stderr.contains(&secret_value),
         "secrets are masked by default"
     );
 
@@ -141,7 +141,9 @@ async fn preview_and_restore_a_tree() {
     // The table shows the secret only when asked.
     let table = ssmbak(&["preview", &path, &when, "-R"], &bucket_env);
     assert!(
-        table.stdout.contains("(secret hidden)") && !table.stdout.contains(&secret_value),
+        table.stdout.contains("(secret hidden)")
+            && !table.stdout.contains(&secret_value)
+            && !table.stderr.contains(&secret_value),
         "{}",
         table.stdout
     );
@@ -330,9 +332,10 @@ fn json_of(run: &Run) -> serde_json::Value {
 async fn log_diff_and_restore_under_another_prefix() {
     let p = pipeline!();
     let (a, b, s) = (p.name("app/a"), p.name("app/b"), p.name("app/s"));
+    let s1 = ssmbak_tests::sentinel::secret();
     change(&p, &a, "a1", ParameterType::String, "Create").await;
     change(&p, &b, "b1", ParameterType::String, "Create").await;
-    change(&p, &s, "s1", ParameterType::SecureString, "Create").await;
+    change(&p, &s, &s1, ParameterType::SecureString, "Create").await;
     p.drain().await;
     sleep_secs(1.1).await;
     let t_mid = now_secs();
@@ -365,9 +368,12 @@ async fn log_diff_and_restore_under_another_prefix() {
     assert_eq!(deleted, [false, true]);
     let log_s = ssmbak(&["log", &s], &env);
     assert!(
-        log_s.stdout.contains("(secret hidden)") && !log_s.stdout.contains("s1"),
-        "{}",
-        log_s.stdout
+        log_s.stdout.contains("(secret hidden)")
+            && !log_s.stdout.contains(&s1)
+            && !log_s.stderr.contains(&s1),
+        "{}\n{}",
+        log_s.stdout,
+        log_s.stderr
     );
 
     // diff: between two points, and against SSM now.
@@ -431,7 +437,7 @@ async fn log_diff_and_restore_under_another_prefix() {
     );
     assert_eq!(
         value(&p, &format!("{staging}s")).await.as_deref(),
-        Some("s1")
+        Some(s1.as_str())
     );
     assert_eq!(
         value(&p, &a).await.as_deref(),

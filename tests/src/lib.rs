@@ -10,3 +10,4 @@ pub mod fault_proxy;
 pub mod lambda;
 pub mod pipeline;
 pub mod runtime_api;
+pub mod sentinel;

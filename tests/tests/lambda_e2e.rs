@@ -190,7 +190,7 @@ async fn root_level_names_get_their_slash() {
 async fn secure_strings_are_stored_decrypted_and_never_logged() {
     let p = pipeline!();
     let name = p.name("secret");
-    let secret = format!("s3cr3t-{}", p.prefix.trim_start_matches('/'));
+    let secret = ssmbak_tests::sentinel::secret();
     p.put(
         &name,
         &secret,
@@ -397,11 +397,12 @@ async fn the_scheduled_reconcile_backs_up_what_the_events_missed() {
         return;
     };
     let (seen, missed) = (p.name("seen"), p.name("missed/deep"));
+    let missed_value = ssmbak_tests::sentinel::secret();
     p.put(&seen, "v1", ParameterType::String, None).await;
     p.publish(&seen, "Create", "String", now_secs()).await;
     p.drain().await;
     // Changes whose events never arrived (SSM delivers them best-effort).
-    p.put(&missed, "m1", ParameterType::SecureString, None)
+    p.put(&missed, &missed_value, ParameterType::SecureString, None)
         .await;
     p.put(&seen, "v2", ParameterType::String, None).await;
 
@@ -410,9 +411,13 @@ async fn the_scheduled_reconcile_backs_up_what_the_events_missed() {
         panic!("{answer:?}\n{}", p.logs());
     };
     let summary: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    let mut answers = body.clone();
     assert_eq!(summary["checked"], 2, "{summary}");
     assert_eq!(summary["repaired"], 2, "{summary}");
-    assert_eq!(p.history(&missed).await.values()[0].body_str(), "m1");
+    assert_eq!(
+        p.history(&missed).await.values()[0].body_str(),
+        missed_value
+    );
     let seen_history = p.history(&seen).await;
     let values: Vec<String> = seen_history.values().iter().map(|v| v.body_str()).collect();
     assert_eq!(values, ["v1", "v2"]);
@@ -423,14 +428,17 @@ async fn the_scheduled_reconcile_backs_up_what_the_events_missed() {
         panic!("{again:?}")
     };
     let summary: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    answers.push_str(&body);
     assert_eq!(
         (summary["checked"].clone(), summary["repaired"].clone()),
         (2.into(), 0.into()),
         "{summary}"
     );
+    // Everything the Lambda produced: its stdout and stderr at debug level, and its answers.
+    let outputs = format!("{}\n{answers}", p.logs());
     assert!(
-        !p.logs().contains("m1"),
-        "a SecureString value reached the logs"
+        !outputs.contains(&missed_value),
+        "a SecureString value reached the Lambda's output"
     );
 
     let unknown = p.invoke(serde_json::json!({"hello": "world"}));
