@@ -16,11 +16,14 @@
 //! delete, means this record was already applied, and nothing is written again.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_ssm::types::ParameterHistory;
 
 use crate::format::{self, BackupRecord, ParameterSnapshot, ParameterType, StoredFields};
+use crate::rate::RateLimit;
 
 /// The operations of a "Parameter Store Change" event that change data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +31,10 @@ pub enum Operation {
     Create,
     Update,
     Delete,
+    /// The parameter went away without a Delete change event: a parameter policy expired it
+    /// ("Parameter Store Policy Action"), or the reconcile found it missing. Recorded as a
+    /// delete only once SSM confirms the parameter no longer exists.
+    Removed,
 }
 
 impl Operation {
@@ -36,6 +43,7 @@ impl Operation {
             Operation::Create => "Create",
             Operation::Update => "Update",
             Operation::Delete => "Delete",
+            Operation::Removed => "Removed",
         }
     }
 }
@@ -69,6 +77,9 @@ pub enum Outcome {
     /// The parameter exists but has no version at or before the event time: it was deleted and
     /// re-created since, or its history no longer reaches back that far.
     NoVersionAtEventTime,
+    /// A removal SSM does not confirm: the parameter exists (re-created, or the expiry did not
+    /// happen). Nothing written.
+    StillExists,
 }
 
 impl Outcome {
@@ -81,6 +92,7 @@ impl Outcome {
             Outcome::Duplicate { .. } => "duplicate",
             Outcome::DeletedBeforeBackup => "deleted-before-backup",
             Outcome::NoVersionAtEventTime => "no-version-at-event-time",
+            Outcome::StillExists => "still-exists",
         }
     }
 }
@@ -135,6 +147,12 @@ pub struct Backup {
     ssm: aws_sdk_ssm::Client,
     s3: aws_sdk_s3::Client,
     bucket: String,
+    /// When this process last wrote a delete marker, by key: a value written after it waits
+    /// for the next S3 second (see "A value never shares a second with the marker before it"
+    /// in [`crate::format`]).
+    markers: Arc<Mutex<HashMap<String, SystemTime>>>,
+    /// This process's share of SSM's read rate, if it must keep to one.
+    ssm_rate: Option<Arc<RateLimit>>,
 }
 
 impl Backup {
@@ -147,7 +165,15 @@ impl Backup {
             ssm,
             s3,
             bucket: bucket.into(),
+            markers: Arc::default(),
+            ssm_rate: None,
         }
+    }
+
+    /// Keeps this process's SSM reads (`GetParameterHistory`) to `per_second`.
+    pub fn with_ssm_rate(mut self, per_second: f64) -> Self {
+        self.ssm_rate = Some(Arc::new(RateLimit::per_second(per_second)));
+        self
     }
 
     pub fn bucket(&self) -> &str {
@@ -156,6 +182,10 @@ impl Backup {
 
     pub fn ssm(&self) -> &aws_sdk_ssm::Client {
         &self.ssm
+    }
+
+    pub fn s3(&self) -> &aws_sdk_s3::Client {
+        &self.s3
     }
 
     /// The SSM version the key's newest backup holds (`None`: none, deleted, or not ours).
@@ -171,6 +201,12 @@ impl Backup {
         let key = format::object_key(&change.name);
         match change.operation {
             Operation::Delete => self.record_delete(change, key).await,
+            Operation::Removed => {
+                if self.history(&change.name, &key).await?.is_some() {
+                    return Ok(Outcome::StillExists);
+                }
+                self.record_delete(change, key).await
+            }
             Operation::Create | Operation::Update => self.record_value(change, key).await,
         }
     }
@@ -179,26 +215,25 @@ impl Backup {
         let Some(history) = self.history(&change.name, &key).await? else {
             return Ok(Outcome::DeletedBeforeBackup);
         };
-        let Some(version) = version_at(
-            history.iter().map(|h| (h.version(), millis(h))),
-            change.event_time,
-        ) else {
-            return Ok(Outcome::NoVersionAtEventTime);
+        let stored = match self.current(&key).await? {
+            Current::Version(f) if !f.is_tombstone() => f.version.map(|v| (v, f.event_time)),
+            _ => None,
+        };
+        let dates: Vec<(i64, Option<i64>)> =
+            history.iter().map(|h| (h.version(), millis(h))).collect();
+        let version = match version_for_event(&dates, change.event_time, stored) {
+            Choice::Store(v) => v,
+            Choice::Duplicate(v) => return Ok(Outcome::Duplicate { version: Some(v) }),
+            Choice::Unmatched => return Ok(Outcome::NoVersionAtEventTime),
         };
         let Some(entry) = history.iter().find(|h| h.version() == version) else {
             return Ok(Outcome::NoVersionAtEventTime);
         };
-        if let Current::Version(current) = self.current(&key).await? {
-            if !current.is_tombstone() && current.version == Some(version) {
-                return Ok(Outcome::Duplicate {
-                    version: Some(version),
-                });
-            }
-        }
         let record = BackupRecord::Value {
             event_time: change.event_time,
             snapshot: snapshot_of(&key, entry),
         };
+        self.wait_for_marker_second(&key).await;
         self.put(&record).await?;
         Ok(Outcome::Stored { version })
     }
@@ -216,9 +251,9 @@ impl Backup {
                 self.put_tombstone(change, &key).await?;
                 Outcome::Deleted
             }
-            Current::Version(f) if f.deleted_at == Some(change.event_time) => {
-                Outcome::DeleteCompleted
-            }
+            // A tombstone whose marker was never written (an earlier attempt stopped half-way,
+            // for this delete or an earlier one): it already says "deleted".
+            Current::Version(f) if f.is_tombstone() => Outcome::DeleteCompleted,
             Current::Version(_) => {
                 self.put_tombstone(change, &key).await?;
                 Outcome::Deleted
@@ -231,7 +266,35 @@ impl Backup {
             .send()
             .await
             .map_err(|e| self.s3_error("DeleteObject", &key, &e))?;
+        self.marker_written(&key);
         Ok(outcome)
+    }
+
+    fn marker_written(&self, key: &str) {
+        let now = SystemTime::now();
+        let mut markers = self.markers.lock().unwrap_or_else(|e| e.into_inner());
+        // Only the last few seconds matter.
+        markers.retain(|_, at| now.duration_since(*at).unwrap_or_default() < MARKER_MEMORY);
+        markers.insert(key.to_owned(), now);
+    }
+
+    /// Sleeps until a value written now cannot share S3's LastModified second with the delete
+    /// marker this process last wrote for `key`.
+    async fn wait_for_marker_second(&self, key: &str) {
+        let marker = self
+            .markers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+            .copied();
+        if let Some(marker) = marker {
+            let wait = value_not_before(marker)
+                .duration_since(SystemTime::now())
+                .unwrap_or_default();
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
+        }
     }
 
     async fn put_tombstone(&self, change: &Change, key: &str) -> Result<(), BackupError> {
@@ -256,6 +319,9 @@ impl Backup {
             names.push(event_name);
         }
         for name in names {
+            if let Some(rate) = &self.ssm_rate {
+                rate.acquire().await;
+            }
             let result = self
                 .ssm
                 .get_parameter_history()
@@ -375,6 +441,78 @@ impl Backup {
     }
 }
 
+/// How far S3's clock may be from ours: Lambda and S3 both keep time with the Amazon Time Sync
+/// Service, within milliseconds of each other; a quarter second leaves a wide margin.
+const CLOCK_MARGIN: Duration = Duration::from_millis(250);
+
+/// How long a written delete marker is remembered: longer than any wait it can cause.
+const MARKER_MEMORY: Duration = Duration::from_secs(5);
+
+/// The earliest time at which a value version can be written after a delete marker written
+/// (by our clock) at `marker`, so that its LastModified second is later than the marker's even
+/// with either clock off by [`CLOCK_MARGIN`].
+pub fn value_not_before(marker: SystemTime) -> SystemTime {
+    let latest_marker_second = (marker + CLOCK_MARGIN)
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    UNIX_EPOCH + Duration::from_secs(latest_marker_second + 1) + CLOCK_MARGIN
+}
+
+/// How many seconds an SSM version's LastModifiedDate may come after its change event's time.
+/// No AWS document promises the event's time is never earlier than the LastModifiedDate's second
+/// (the two clocks are not the same one); a version not yet in the bucket, modified this little
+/// after the event, is taken for that event's.
+pub const EVENT_SKEW_SECS: i64 = 2;
+
+/// Which SSM version a change event at `event_time` stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Choice {
+    Store(i64),
+    /// The bucket's newest backup already holds it, for this very event.
+    Duplicate(i64),
+    /// No version can be this event's: it must not pass as a success.
+    Unmatched,
+}
+
+/// The version to store for an event at `event_time`, from the parameter's history
+/// (`(version, LastModifiedDate ms)`) and what the bucket's newest backup holds
+/// (`(version, event time)`):
+///
+/// 1. the newest version modified at or before the event ([`version_at`]), unless the bucket
+///    holds it already;
+/// 2. if it holds it for this same event time, a duplicate delivery;
+/// 3. if it holds it for another event, or no version is that old, this event's version is
+///    the next one, modified within [`EVENT_SKEW_SECS`] after the event (the clocks' skew);
+/// 4. failing that: a duplicate when the bucket holds the version, else unmatched.
+pub fn version_for_event(
+    history: &[(i64, Option<i64>)],
+    event_time: i64,
+    stored: Option<(i64, Option<i64>)>,
+) -> Choice {
+    let base = version_at(history.iter().copied(), event_time);
+    let stored_version = stored.map(|(v, _)| v);
+    match base {
+        Some(v) if stored_version != Some(v) => return Choice::Store(v),
+        Some(v) if stored.and_then(|(_, t)| t) == Some(event_time) => return Choice::Duplicate(v),
+        _ => {}
+    }
+    let skewed = history
+        .iter()
+        .filter(|(v, ms)| {
+            base.is_none_or(|b| *v > b)
+                && stored_version.is_none_or(|s| *v > s)
+                && ms.is_some_and(|ms| ms.div_euclid(1000) <= event_time + EVENT_SKEW_SECS)
+        })
+        .map(|(v, _)| *v)
+        .min();
+    match (skewed, base) {
+        (Some(v), _) => Choice::Store(v),
+        (None, Some(v)) => Choice::Duplicate(v),
+        (None, None) => Choice::Unmatched,
+    }
+}
+
 /// The newest SSM version whose LastModifiedDate (epoch ms), truncated to the second, is at or
 /// before `event_time` (epoch seconds). Versions without a date are never chosen.
 pub fn version_at(
@@ -419,7 +557,103 @@ fn snapshot_of(key: &str, h: &ParameterHistory) -> ParameterSnapshot {
 
 #[cfg(test)]
 mod tests {
-    use super::version_at;
+    use super::{value_not_before, version_at, version_for_event, Choice, CLOCK_MARGIN};
+
+    #[test]
+    fn the_version_an_event_stands_for() {
+        let s = 1_700_000_000_i64;
+        let ms = |sec: i64| Some(sec * 1000 + 400);
+        let history = [(1, ms(s - 10)), (2, ms(s + 1)), (3, ms(s + 60))];
+        // (what, event time, bucket holds (version, event time), expected)
+        let cases = [
+            (
+                "prompt: the version of the event's second",
+                s + 1,
+                Some((1, Some(s - 10))),
+                Choice::Store(2),
+            ),
+            (
+                "the same event delivered again",
+                s + 1,
+                Some((2, Some(s + 1))),
+                Choice::Duplicate(2),
+            ),
+            (
+                "LastModifiedDate a second after the event: not v1 again",
+                s,
+                Some((1, Some(s - 10))),
+                Choice::Store(2),
+            ),
+            (
+                "v1's own event again",
+                s - 10,
+                Some((1, Some(s - 10))),
+                Choice::Duplicate(1),
+            ),
+            (
+                "before any version, within the skew",
+                s - 12,
+                None,
+                Choice::Store(1),
+            ),
+            (
+                "before any version, beyond the skew",
+                s - 20,
+                None,
+                Choice::Unmatched,
+            ),
+            (
+                "held from the reconcile (another event time), nothing newer near",
+                s + 30,
+                Some((2, Some(s + 1))),
+                Choice::Duplicate(2),
+            ),
+            (
+                "never skips to a version far after the event",
+                s + 57,
+                Some((2, Some(s + 1))),
+                Choice::Duplicate(2),
+            ),
+            (
+                "skew reaches the next version",
+                s + 58,
+                Some((2, Some(s + 1))),
+                Choice::Store(3),
+            ),
+        ];
+        for (what, event_time, stored, expected) in cases {
+            assert_eq!(
+                version_for_event(&history, event_time, stored),
+                expected,
+                "{what}"
+            );
+        }
+    }
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn a_value_after_a_marker_waits_for_a_later_second_on_any_clock() {
+        // Marker written at every point of a second, S3's clock ahead or behind by up to the
+        // margin: the value's S3 second is always later than the marker's.
+        let skews = [-250_i64, -100, 0, 100, 250];
+        for marker_ms in (1_700_000_000_000_i64..1_700_000_002_000).step_by(7) {
+            let marker = UNIX_EPOCH + Duration::from_millis(marker_ms as u64);
+            let value = value_not_before(marker);
+            let value_ms = value
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_millis() as i64)
+                .unwrap_or_default();
+            assert!(value_ms - marker_ms <= 1000 + 2 * CLOCK_MARGIN.as_millis() as i64);
+            for a in skews {
+                for b in skews {
+                    assert!(
+                        (value_ms + b).div_euclid(1000) > (marker_ms + a).div_euclid(1000),
+                        "marker {marker_ms} skew {a}, value {value_ms} skew {b}"
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn version_at_event_time() {

@@ -40,6 +40,26 @@
 //! without `ssmbakTime` at its LastModified, and the delete marker written just after it is newer,
 //! so once the marker exists the original sees the parameter as deleted, with the same
 //! behaviour (and the same "resurrection" window) it always had.
+//!
+//! # Write order inside one second
+//!
+//! S3 listings give LastModified in whole seconds and the SDK returns a key's versions and its
+//! delete markers in two lists, so when a version and a marker share a second the listing does
+//! not say which came first (only `IsLatest`, on the newest entry, does). Two rules keep our
+//! own writes unambiguous:
+//!
+//! 1. **A marker always follows its tombstone.** The writer puts the tombstone and then, for
+//!    the same key and with no other write of that key in between (one key's changes are
+//!    applied one after another), the marker. The reader pairs each marker with the tombstone
+//!    it can follow ([`crate::pit::pair_markers`]); a paired marker means "deleted at the
+//!    tombstone's time" and nothing else, so its place among same-second versions never
+//!    matters to our reader.
+//! 2. **A value never shares a second with the marker before it.** After writing a marker, the
+//!    writer waits until S3's clock has surely passed that second (allowing a quarter second of
+//!    clock difference, [`crate::backup::value_not_before`]) before it writes a value of the
+//!    same key: at most 1.5 s, and only when one batch deletes and re-creates a parameter.
+//!    Our reader does not need this; the original's reader does, since it puts a marker after
+//!    any version of the same second, and so does any tool that orders by LastModified.
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -16,6 +16,7 @@ pub mod current;
 pub mod format;
 pub mod pit;
 pub mod plan;
+pub mod rate;
 pub mod reader;
 pub mod record;
 pub mod seed;

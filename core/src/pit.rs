@@ -1,21 +1,41 @@
 //! Point in time: which stored version of one key describes the parameter at time T.
 //!
 //! A pure function over the versions of one key, so it can be tested exhaustively. It reads
-//! both the original's objects and ours:
+//! both the original's objects and ours.
+//!
+//! # What a listing says about write order
+//!
+//! S3 listings give LastModified in whole seconds, and the SDK returns a key's versions and its
+//! delete markers as two lists, each newest first. So the order of two versions is always known
+//! (list order), and so is the order of two markers; a version and a marker are ordered by
+//! their LastModified seconds when those differ, and the entry with `IsLatest` is the newest
+//! of all. A version and a marker of the same second, neither of them the newest, are in an
+//! order the listing does not tell.
+//!
+//! # Our deletes: the tombstone and its marker
+//!
+//! Our writer records a delete as a tombstone version (with the delete's event time) and,
+//! immediately after it, a delete marker (see [`crate::format`]). A marker *explained* by a
+//! tombstone carries no information of its own: it takes the tombstone's time and stands
+//! right after it in write order. [`pair_markers`] finds the tombstone each marker can follow
+//! without any version known to lie between them, newest marker first; that needs no
+//! same-second order at all. A marker no tombstone explains (the original's deletes, or one made
+//! by hand) takes its LastModified, as the original does.
+//!
+//! # The state at T
 //!
 //! * Effective time of a value version: its `ssmbakTime` (event time), else its LastModified.
-//! * Effective time of one of our tombstones: the delete's event time.
-//! * Effective time of a delete marker: the tombstone written just before it (no value version
-//!   between them in write order) gives the delete's event time; a marker without one (written
-//!   by the original, or by hand) takes its LastModified, as the original does.
+//! * Effective time of one of our tombstones: the delete's event time; of its marker, the same.
 //! * Comparison is inclusive at whole seconds: a version counts at T when its effective time,
 //!   truncated to the second, is `<=` T truncated to the second.
 //! * The greatest effective time wins. Ties go to the higher recorded SSM version, then to the
-//!   newer write, then to the delete. S3 write order alone never decides between two of our
-//!   versions of one second: records can be processed out of order. A version with a recorded
-//!   SSM version beats a delete of the same second, because deleting and re-creating a
-//!   parameter within a second is the usual way to change its type; the reverse order within
-//!   one second cannot be told apart from the events, which have whole-second times.
+//!   later write. A version with a recorded SSM version beats a delete of the same second,
+//!   because deleting and re-creating a parameter within a second is the usual way to change
+//!   its type (the events have whole-second times, so the reverse order cannot be told apart).
+//! * Where the later write is not known (a value version and an unexplained marker of the same
+//!   second, neither the newest: only in the original's format or after a delete by hand), the
+//!   value wins: a restore must never delete a parameter that may exist. The original decides
+//!   such ties the other way (its sort puts the marker first).
 
 /// One entry of a `ListObjectVersions` listing for one key, plus what its tags or metadata said.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +44,8 @@ pub struct VersionEntry {
     /// LastModified, epoch milliseconds. S3 listings give whole seconds.
     pub last_modified_ms: i64,
     pub is_delete_marker: bool,
+    /// The listing's `IsLatest`: the key's newest write.
+    pub is_latest: bool,
     /// `ssmbakTime` of a value version, if it has one.
     pub event_time: Option<i64>,
     /// The delete's event time, on our tombstones.
@@ -36,51 +58,142 @@ impl VersionEntry {
     fn is_deleted_state(&self) -> bool {
         self.is_delete_marker || self.deleted_at.is_some()
     }
+
+    fn second(&self) -> i64 {
+        self.last_modified_ms.div_euclid(1000)
+    }
+
+    /// True when the listing proves `self` was written before `other`.
+    fn known_before(&self, other: &VersionEntry) -> bool {
+        !self.is_latest && (other.is_latest || self.second() < other.second())
+    }
 }
 
-/// The state of a parameter at a point in time.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StateAt<'a> {
+/// The state of a parameter at a point in time; `index` is the entry in force.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateAt {
     /// Nothing was recorded at or before that time.
     NoVersion,
     /// It was deleted; `at` is the effective time of the delete (epoch seconds).
-    Deleted { at: i64, entry: &'a VersionEntry },
+    Deleted { at: i64, index: usize },
     /// It existed with the value of this version; `at` is its effective time.
-    Present { at: i64, entry: &'a VersionEntry },
+    Present { at: i64, index: usize },
 }
 
-/// The entries' indices in write order, oldest first.
+impl StateAt {
+    /// The entry in force, if any.
+    pub fn index(self) -> Option<usize> {
+        match self {
+            StateAt::NoVersion => None,
+            StateAt::Deleted { index, .. } | StateAt::Present { index, .. } => Some(index),
+        }
+    }
+}
+
+/// For every delete marker, the tombstone it follows (`None` for a marker no tombstone
+/// explains, and for versions). `entries` are listed as the SDK gives them: versions newest
+/// first, markers newest first (in any interleaving of the two).
 ///
-/// S3 timestamps have whole seconds, so order within a second comes from the listing: S3 lists
-/// the versions of a key newest first, and so must `entries` (delete markers likewise, before or
-/// after the versions). A delete marker and a version of the same second cannot be told apart
-/// (the SDK returns them in two lists); the marker counts as the later write, as in the
-/// original, and as it is for a tombstone and its own marker.
+/// Markers are paired newest first, each with the newest tombstone that is older than the
+/// tombstone of the marker after it, was not provably written after the marker, and has no
+/// version provably written between the two.
+pub fn pair_markers(entries: &[VersionEntry]) -> Vec<Option<usize>> {
+    let versions: Vec<usize> = (0..entries.len())
+        .filter(|&i| !entries[i].is_delete_marker)
+        .collect();
+    // next_tombstone[p]: the first position at or after p holding a tombstone.
+    let mut next_tombstone = vec![versions.len(); versions.len() + 1];
+    for p in (0..versions.len()).rev() {
+        next_tombstone[p] = if entries[versions[p]].deleted_at.is_some() {
+            p
+        } else {
+            next_tombstone[p + 1]
+        };
+    }
+    let mut paired = vec![None; entries.len()];
+    // Versions at positions below `limit` (newer ones) are taken by newer markers.
+    let mut limit = 0;
+    // Every version newer than a marker's tombstone must be written after the marker, so its
+    // window ends at the first version provably written before it (inclusive). Older markers
+    // have windows that end no earlier, so one cursor serves them all.
+    let mut window_end = 0;
+    for m in (0..entries.len()).filter(|&i| entries[i].is_delete_marker) {
+        let marker = &entries[m];
+        while window_end < versions.len() && !entries[versions[window_end]].known_before(marker) {
+            window_end += 1;
+        }
+        let window = (window_end + 1).min(versions.len());
+        let mut p = next_tombstone[limit.min(versions.len())];
+        while p < window && marker.known_before(&entries[versions[p]]) {
+            p = next_tombstone[p + 1];
+        }
+        if p < window {
+            paired[m] = Some(versions[p]);
+            limit = p + 1;
+        }
+    }
+    paired
+}
+
+/// The versions that could be the tombstone marker `m` follows, newest first: every version
+/// not provably written after it, up to the first one provably written before it. A reader
+/// that knows which of these are tombstones can pair the marker exactly.
+pub fn marker_window(entries: &[VersionEntry], m: usize) -> Vec<usize> {
+    let marker = &entries[m];
+    let mut out = Vec::new();
+    for (v, e) in entries.iter().enumerate() {
+        if e.is_delete_marker || marker.known_before(e) {
+            continue;
+        }
+        out.push(v);
+        if e.known_before(marker) {
+            break;
+        }
+    }
+    out
+}
+
+/// The entries' indices in write order, oldest first: by LastModified second; within a second,
+/// markers no tombstone explains before versions (the answer that never deletes, see the module
+/// documentation), the newest entry last; each explained marker right after its tombstone.
 pub fn write_order(entries: &[VersionEntry]) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..entries.len()).collect();
-    order.sort_by_key(|&i| {
+    write_order_paired(entries, &pair_markers(entries))
+}
+
+fn write_order_paired(entries: &[VersionEntry], pairs: &[Option<usize>]) -> Vec<usize> {
+    let mut base: Vec<usize> = (0..entries.len()).filter(|&i| pairs[i].is_none()).collect();
+    base.sort_by_key(|&i| {
         let e = &entries[i];
-        (e.last_modified_ms, e.is_delete_marker, std::cmp::Reverse(i))
+        (
+            e.second(),
+            e.is_latest,
+            !e.is_delete_marker,
+            std::cmp::Reverse(i),
+        )
     });
+    let mut follower = vec![None; entries.len()];
+    for (m, tombstone) in pairs.iter().enumerate() {
+        if let Some(t) = tombstone {
+            follower[*t] = Some(m);
+        }
+    }
+    let mut order = Vec::with_capacity(entries.len());
+    for i in base {
+        order.push(i);
+        order.extend(follower[i]);
+    }
     order
 }
 
 /// The effective time (epoch seconds) and write rank of every entry, in the order given.
 pub fn effective_times(entries: &[VersionEntry]) -> Vec<(i64, usize)> {
+    let pairs = pair_markers(entries);
     let mut out = vec![(0, 0); entries.len()];
-    // Walk in write order, pairing each delete marker with a tombstone right before it.
-    let mut pending_tombstone: Option<i64> = None;
-    for (rank, i) in write_order(entries).into_iter().enumerate() {
+    for (rank, i) in write_order_paired(entries, &pairs).into_iter().enumerate() {
         let e = &entries[i];
-        let lm_secs = e.last_modified_ms.div_euclid(1000);
-        let t = if e.is_delete_marker {
-            pending_tombstone.take().unwrap_or(lm_secs)
-        } else if let Some(at) = e.deleted_at {
-            pending_tombstone = Some(at);
-            at
-        } else {
-            pending_tombstone = None;
-            e.event_time.unwrap_or(lm_secs)
+        let t = match pairs[i] {
+            Some(tombstone) => entries[tombstone].deleted_at.unwrap_or_else(|| e.second()),
+            None => e.deleted_at.or(e.event_time).unwrap_or_else(|| e.second()),
         };
         out[i] = (t, rank);
     }
@@ -88,17 +201,20 @@ pub fn effective_times(entries: &[VersionEntry]) -> Vec<(i64, usize)> {
 }
 
 /// The state at `at` (epoch seconds, inclusive) of the key whose versions are `entries`,
-/// listed as [`write_order`] describes.
-pub fn state_at(entries: &[VersionEntry], at: i64) -> StateAt<'_> {
+/// listed as [`pair_markers`] describes.
+pub fn state_at(entries: &[VersionEntry], at: i64) -> StateAt {
     let best = entries
         .iter()
         .zip(effective_times(entries))
-        .filter(|(_, (t, _))| *t <= at)
-        .max_by_key(|(e, (t, rank))| (*t, e.ssm_version.unwrap_or(i64::MIN), *rank));
+        .enumerate()
+        .filter(|(_, (_, (t, _)))| *t <= at)
+        .max_by_key(|(_, (e, (t, rank)))| (*t, e.ssm_version.unwrap_or(i64::MIN), *rank));
     match best {
         None => StateAt::NoVersion,
-        Some((entry, (t, _))) if entry.is_deleted_state() => StateAt::Deleted { at: t, entry },
-        Some((entry, (t, _))) => StateAt::Present { at: t, entry },
+        Some((index, (entry, (t, _)))) if entry.is_deleted_state() => {
+            StateAt::Deleted { at: t, index }
+        }
+        Some((index, (_, (t, _)))) => StateAt::Present { at: t, index },
     }
 }
 

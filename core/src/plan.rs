@@ -46,8 +46,9 @@ impl std::fmt::Debug for CurrentParam {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Action {
+    #[default]
     Create,
     Update,
     Delete,
@@ -64,16 +65,80 @@ impl Action {
 }
 
 /// One change the restore would make.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Change {
     pub name: String,
     pub action: Action,
-    /// The backed-up state to write (create and update).
+    /// The backed-up state to write (create and update), as SSM will take it (see
+    /// [`fit_to_ssm`]).
     pub target: Option<ParameterSnapshot>,
     /// The effective time of the backup state (epoch seconds), if there is one.
     pub backup_time: Option<i64>,
     /// The fields that differ, for an update.
     pub differs: Vec<&'static str>,
+    /// Where the write differs from the backup because SSM allows no other.
+    pub notes: Vec<&'static str>,
+    /// Why SSM would refuse this write: it is reported, never sent.
+    pub refused: Option<&'static str>,
+}
+
+/// The most a Standard-tier value holds; Advanced holds [`ADVANCED_VALUE_MAX`] (PutParameter,
+/// "Value": "Standard parameters have a value limit of 4 KB. Advanced parameters have a value
+/// limit of 8 KB.").
+pub const STANDARD_VALUE_MAX: usize = 4096;
+pub const ADVANCED_VALUE_MAX: usize = 8192;
+
+pub const NOTE_STAYS_ADVANCED: &str =
+    "stays Advanced: SSM cannot move a parameter back to Standard";
+pub const NOTE_LARGE_VALUE: &str = "Advanced: the value is over Standard's 4 KB";
+pub const NOTE_POLICIES: &str = "Advanced: parameter policies need the Advanced tier";
+pub const NOTE_KEY_ID: &str = "no KMS key: only a SecureString takes one";
+pub const REFUSED_TOO_LARGE: &str = "the value is over SSM's 8 KB limit";
+
+/// Makes `target` a write PutParameter accepts over `current` (what SSM holds now, if
+/// anything), from SSM's documented rules; returns the notes on what changed and, for a write
+/// SSM cannot take at all, why.
+///
+/// * A parameter cannot go from Advanced back to Standard ("Changing a standard parameter to
+///   an advanced parameter", SSM User Guide: "you can't revert an advanced parameter to a
+///   standard parameter"): it stays Advanced.
+/// * Parameter policies and values over 4 KB need the Advanced tier.
+/// * A KMS key id goes with a SecureString only.
+/// * No tier holds a value over 8 KB.
+pub fn fit_to_ssm(
+    target: &mut ParameterSnapshot,
+    current: Option<&CurrentParam>,
+) -> (Vec<&'static str>, Option<&'static str>) {
+    let mut notes = Vec::new();
+    if target.key_id.is_some() && target.param_type != ParameterType::SecureString {
+        target.key_id = None;
+        notes.push(NOTE_KEY_ID);
+    }
+    let advanced = |tier: Option<&str>| tier == Some("Advanced");
+    if !advanced(target.tier.as_deref()) {
+        let has_policies = target.policies.as_deref().is_some_and(|p| {
+            serde_json::from_str::<Vec<serde_json::Value>>(p).is_ok_and(|v| !v.is_empty())
+        });
+        let reason = if current.is_some_and(|c| advanced(c.tier.as_deref())) {
+            Some(NOTE_STAYS_ADVANCED)
+        } else if target.value.len() > STANDARD_VALUE_MAX {
+            Some(NOTE_LARGE_VALUE)
+        } else if has_policies {
+            Some(NOTE_POLICIES)
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            // A backup that recorded no tier says nothing to keep: only a recorded Standard
+            // is worth a note.
+            if target.tier.is_some() || reason != NOTE_STAYS_ADVANCED {
+                notes.push(reason);
+            }
+            target.tier = Some("Advanced".to_owned());
+        }
+    }
+    let refused = (target.value.len() > ADVANCED_VALUE_MAX).then_some(REFUSED_TOO_LARGE);
+    (notes, refused)
 }
 
 /// The plan for one scope.
@@ -149,36 +214,38 @@ pub fn plan(
     for (name, state) in backups {
         let now = current.get(name);
         let change = match (state, now) {
-            (BackupState::Present { at, snapshot }, None) => Some(Change {
-                name: name.clone(),
-                action: Action::Create,
-                target: Some(snapshot.clone()),
-                backup_time: Some(*at),
-                differs: Vec::new(),
-            }),
-            (BackupState::Present { at, snapshot }, Some(c)) => {
-                let differs = differences(snapshot, c);
-                (!differs.is_empty()).then(|| Change {
-                    name: name.clone(),
-                    action: Action::Update,
-                    target: Some(snapshot.clone()),
-                    backup_time: Some(*at),
-                    differs,
-                })
+            (BackupState::Present { at, snapshot }, now) => {
+                let mut target = snapshot.clone();
+                let (notes, refused) = fit_to_ssm(&mut target, now);
+                let differs = now.map(|c| differences(&target, c));
+                let action = if now.is_some() {
+                    Action::Update
+                } else {
+                    Action::Create
+                };
+                differs
+                    .as_ref()
+                    .is_none_or(|d| !d.is_empty())
+                    .then(|| Change {
+                        name: name.clone(),
+                        action,
+                        target: Some(target),
+                        backup_time: Some(*at),
+                        differs: differs.unwrap_or_default(),
+                        notes,
+                        refused,
+                    })
             }
             (BackupState::Deleted { at }, Some(_)) => Some(Change {
                 name: name.clone(),
                 action: Action::Delete,
-                target: None,
                 backup_time: Some(*at),
-                differs: Vec::new(),
+                ..Change::default()
             }),
             (BackupState::NoVersion, Some(_)) => Some(Change {
                 name: name.clone(),
                 action: Action::Delete,
-                target: None,
-                backup_time: None,
-                differs: Vec::new(),
+                ..Change::default()
             }),
             (BackupState::Deleted { .. } | BackupState::NoVersion, None) => None,
             // Not an ssmbak backup: neither restored from nor deleted for.

@@ -5,11 +5,12 @@
 //! they are fetched only where they can matter. That is sound because a version's effective time
 //! is never after its LastModified (a change is recorded after it happens):
 //!
-//! 1. Fetch B, the newest write with LastModified at or before T. It is a candidate, with a known
-//!    effective time e(B).
-//! 2. Only entries with LastModified at or after e(B) can beat it (anything older has an effective
-//!    time before e(B)): fetch those, and the version written just before each such delete marker
-//!    (its tombstone, if it is one).
+//! 1. Fetch the newest version with LastModified at or before T (the likely answer), and the
+//!    versions the newest delete marker at or before T may follow (to pair it with its
+//!    tombstone, see [`pit::pair_markers`]). Their effective times give a lower bound e for the
+//!    answer's.
+//! 2. Only entries with LastModified at or after e can beat it (anything older has an effective
+//!    time before e): fetch those, and the versions each such delete marker may follow.
 //! 3. Decide with [`pit::state_at`] over everything, unfetched entries standing in as versions
 //!    that cannot win.
 //!
@@ -238,9 +239,9 @@ impl BucketReader {
         self.fetch_into(key, listed, &second, &mut fetched, Depth::Tags)
             .await?;
         Ok(match plan.decide(&fields_of(&fetched)) {
-            Decision::NoVersion => BackupState::NoVersion,
-            Decision::Deleted { at, .. } => BackupState::Deleted { at },
-            Decision::Present { at, index } => {
+            StateAt::NoVersion => BackupState::NoVersion,
+            StateAt::Deleted { at, .. } => BackupState::Deleted { at },
+            StateAt::Present { at, index } => {
                 self.fetch_into(key, listed, &[index], &mut fetched, depth_for(index))
                     .await?;
                 let body = fetched
@@ -504,15 +505,12 @@ fn millis(t: Option<&aws_smithy_types::DateTime>) -> i64 {
 }
 
 /// The entry of `listed` in force at `at`, by LastModified alone (generic buckets): its index,
-/// or `None` when nothing was written by then.
+/// or `None` when nothing was written by then. Within one second a version and a delete marker
+/// are ordered only when one of them is the key's newest (`IsLatest`); otherwise the version
+/// wins, so a restore never deletes an object that may have been put after the delete.
 pub fn by_last_modified(listed: &[Listed], at: i64) -> Option<usize> {
     let entries: Vec<VersionEntry> = listed.iter().map(placeholder).collect();
-    match pit::state_at(&entries, at) {
-        StateAt::NoVersion => None,
-        StateAt::Deleted { entry, .. } | StateAt::Present { entry, .. } => entries
-            .iter()
-            .position(|e| e.version_id == entry.version_id),
-    }
+    pit::state_at(&entries, at).index()
 }
 
 fn placeholder(l: &Listed) -> VersionEntry {
@@ -520,14 +518,11 @@ fn placeholder(l: &Listed) -> VersionEntry {
         version_id: l.version_id.clone(),
         last_modified_ms: l.last_modified_ms,
         is_delete_marker: l.is_delete_marker,
+        is_latest: l.is_latest,
         event_time: None,
         deleted_at: None,
         ssm_version: None,
     }
-}
-
-fn write_order_of(listed: &[Listed]) -> Vec<usize> {
-    pit::write_order(&listed.iter().map(placeholder).collect::<Vec<_>>())
 }
 
 /// Entries for [`pit`]: fetched versions with their fields; unfetched versions as old
@@ -557,22 +552,7 @@ fn fields_of(fetched: &HashMap<usize, Fetched>) -> HashMap<usize, &StoredFields>
 }
 
 /// The decision of a [`LazyRead`], by index into the listing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
-    NoVersion,
-    Deleted { at: i64, index: usize },
-    Present { at: i64, index: usize },
-}
-
-impl Decision {
-    /// The listing entry in force (a version, tombstone or delete marker).
-    pub fn index(self) -> Option<usize> {
-        match self {
-            Decision::NoVersion => None,
-            Decision::Deleted { index, .. } | Decision::Present { index, .. } => Some(index),
-        }
-    }
-}
+pub type Decision = StateAt;
 
 /// The pure part of [`BucketReader::state_at`]: which versions to fetch, in two rounds, and the
 /// answer from what was fetched (see the module documentation).
@@ -580,88 +560,88 @@ impl Decision {
 pub struct LazyRead<'a> {
     listed: &'a [Listed],
     at: i64,
-    order: Vec<usize>,
-    /// The newest write at or before `at`.
-    newest_before: Option<usize>,
+    /// The listing alone, as [`pit`] entries.
+    bare: Vec<VersionEntry>,
+    /// The newest version and the newest delete marker written at or before `at`.
+    newest_version: Option<usize>,
+    newest_marker: Option<usize>,
 }
 
 impl<'a> LazyRead<'a> {
     pub fn new(listed: &'a [Listed], at: i64) -> Self {
-        let order = write_order_of(listed);
-        let newest_before = order
-            .iter()
-            .rev()
-            .copied()
-            .find(|&i| listed[i].last_modified_ms.div_euclid(1000) <= at);
+        let before = |marker: bool| {
+            // Each list is newest first.
+            (0..listed.len()).find(|&i| {
+                listed[i].is_delete_marker == marker
+                    && listed[i].last_modified_ms.div_euclid(1000) <= at
+            })
+        };
         LazyRead {
             listed,
             at,
-            order,
-            newest_before,
+            bare: listed.iter().map(placeholder).collect(),
+            newest_version: before(false),
+            newest_marker: before(true),
         }
     }
 
-    /// The newest write at or before `at`, and the tombstone its marker may pair with; or
-    /// everything, when nothing was written by then (only late-processed versions can count).
+    /// The newest version at or before `at`, and every version the newest marker may pair with;
+    /// or everything, when nothing was written by then (only late-processed versions can count).
     pub fn first_round(&self) -> Vec<usize> {
-        match self.newest_before {
-            Some(b) => with_predecessor(&self.order, self.listed, [b]),
-            None => (0..self.listed.len()).collect(),
+        if self.newest_version.is_none() && self.newest_marker.is_none() {
+            return (0..self.listed.len()).collect();
         }
+        let mut out: Vec<usize> = self.newest_version.into_iter().collect();
+        if let Some(m) = self.newest_marker {
+            out.extend(pit::marker_window(&self.bare, m));
+        }
+        out
     }
 
-    /// Whatever could beat the first round's candidate, given what the first round fetched.
+    /// Whatever could beat the first round's candidates, given what the first round fetched:
+    /// every entry written at or after the best effective time known so far (a change is never
+    /// recorded before it happens), and the versions each such marker may pair with.
     pub fn second_round(&self, known: &HashMap<usize, &StoredFields>) -> Vec<usize> {
-        let Some(b) = self.newest_before else {
-            return Vec::new();
+        let Some(bound) = self.lower_bound(known) else {
+            return (0..self.listed.len()).collect();
         };
-        let (e_b, _) = pit::effective_times(&entries(self.listed, known))[b];
-        let rivals = (0..self.listed.len())
-            .filter(|&i| self.listed[i].last_modified_ms.div_euclid(1000) >= e_b);
-        with_predecessor(&self.order, self.listed, rivals)
+        let mut out = Vec::new();
+        for i in 0..self.listed.len() {
+            if self.listed[i].last_modified_ms.div_euclid(1000) < bound {
+                continue;
+            }
+            out.push(i);
+            if self.listed[i].is_delete_marker {
+                out.extend(pit::marker_window(&self.bare, i));
+            }
+        }
+        out
+    }
+
+    /// An effective time at or before `at` that some entry surely has, so the answer's is no
+    /// earlier: that of a fetched version, or the newest marker's LastModified when no version
+    /// it may pair with is a tombstone.
+    fn lower_bound(&self, known: &HashMap<usize, &StoredFields>) -> Option<i64> {
+        let version_time = |i: usize| {
+            let f = known.get(&i)?;
+            f.deleted_at
+                .or(f.event_time)
+                .or(Some(self.listed[i].last_modified_ms.div_euclid(1000)))
+        };
+        let versions = known.keys().filter_map(|&i| version_time(i));
+        let unpaired_marker = self.newest_marker.filter(|&m| {
+            pit::marker_window(&self.bare, m)
+                .iter()
+                .all(|v| known.get(v).is_some_and(|f| f.deleted_at.is_none()))
+        });
+        let marker = unpaired_marker.map(|m| self.listed[m].last_modified_ms.div_euclid(1000));
+        versions.chain(marker).filter(|&t| t <= self.at).max()
     }
 
     /// The answer, from the fields of the fetched versions.
     pub fn decide(&self, known: &HashMap<usize, &StoredFields>) -> Decision {
-        let entries = entries(self.listed, known);
-        let index_of = |entry: &VersionEntry| {
-            entries
-                .iter()
-                .position(|e| e.version_id == entry.version_id)
-                .unwrap_or_default()
-        };
-        match pit::state_at(&entries, self.at) {
-            StateAt::NoVersion => Decision::NoVersion,
-            StateAt::Deleted { at, entry } => Decision::Deleted {
-                at,
-                index: index_of(entry),
-            },
-            StateAt::Present { at, entry } => Decision::Present {
-                at,
-                index: index_of(entry),
-            },
-        }
+        pit::state_at(&entries(self.listed, known), self.at)
     }
-}
-
-/// The given entries, plus for each delete marker among them the entry written just before it.
-fn with_predecessor(
-    order: &[usize],
-    listed: &[Listed],
-    which: impl IntoIterator<Item = usize>,
-) -> Vec<usize> {
-    let mut out = Vec::new();
-    for i in which {
-        out.push(i);
-        if listed[i].is_delete_marker {
-            if let Some(pos) = order.iter().position(|&j| j == i) {
-                if pos > 0 {
-                    out.push(order[pos - 1]);
-                }
-            }
-        }
-    }
-    out
 }
 
 /// One recorded change of a key, for `ssmbak log`.
@@ -691,14 +671,14 @@ impl BucketReader {
             .await?;
         let entries = entries(listed, &fields_of(&fetched));
         let times = pit::effective_times(&entries);
-        let order = pit::write_order(&entries);
+        let pairs = pit::pair_markers(&entries);
         let mut out = Vec::new();
-        let mut previous_was_tombstone = false;
-        for i in order {
+        for i in pit::write_order(&entries) {
             let l = &listed[i];
             let (at, _) = times[i];
             if l.is_delete_marker {
-                if !std::mem::take(&mut previous_was_tombstone) {
+                // A marker that follows its tombstone is part of that delete's entry.
+                if pairs[i].is_none() {
                     out.push(HistoryEntry {
                         version_id: l.version_id.clone(),
                         at,
@@ -711,7 +691,6 @@ impl BucketReader {
             }
             let f = fetched.get(&i);
             let tombstone = f.is_some_and(|f| f.fields.is_tombstone());
-            previous_was_tombstone = tombstone;
             let snapshot = f.and_then(|f| f.fields.snapshot(key, f.body.clone()?));
             out.push(HistoryEntry {
                 version_id: l.version_id.clone(),

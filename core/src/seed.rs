@@ -19,6 +19,15 @@ pub struct Listed {
 /// Every parameter, or those under `paths` (each a path: `/app` covers `/app/x`, never
 /// `/application`).
 pub async fn list(ssm: &aws_sdk_ssm::Client, paths: &[String]) -> Result<Vec<Listed>, BackupError> {
+    Ok(list_within(ssm, paths, None).await?.unwrap_or_default())
+}
+
+/// [`list`], giving up (`None`) when `stop_by` passes before the last page.
+pub async fn list_within(
+    ssm: &aws_sdk_ssm::Client,
+    paths: &[String],
+    stop_by: Option<std::time::Instant>,
+) -> Result<Option<Vec<Listed>>, BackupError> {
     let mut filters = Vec::new();
     if !paths.is_empty() {
         let mut filter = ParameterStringFilter::builder()
@@ -43,6 +52,9 @@ pub async fn list(ssm: &aws_sdk_ssm::Client, paths: &[String]) -> Result<Vec<Lis
         .send();
     let mut out = Vec::new();
     while let Some(page) = pages.next().await {
+        if stop_by.is_some_and(|t| std::time::Instant::now() >= t) {
+            return Ok(None);
+        }
         let page = page.map_err(|e| BackupError::Ssm {
             operation: "DescribeParameters",
             name: paths.join(","),
@@ -63,7 +75,7 @@ pub async fn list(ssm: &aws_sdk_ssm::Client, paths: &[String]) -> Result<Vec<Lis
         }
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(out)
+    Ok(Some(out))
 }
 
 /// Whether the bucket's newest backup of `p` already holds its current version.

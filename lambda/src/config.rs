@@ -10,11 +10,24 @@ pub const RECONCILE_PATHS_VAR: &str = "SSMBAK_RECONCILE_PATHS";
 /// advanced-logging setting.
 pub const LOG_LEVEL_VARS: [&str; 3] = ["SSMBAK_LOG_LEVEL", "LOGLEVEL", "AWS_LAMBDA_LOG_LEVEL"];
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// SSM reads a second the whole deployment may make (the account's GetParameter* share,
+/// 40 TPS by default: SSM User Guide, "Increasing or resetting Parameter Store throughput").
+pub const SSM_READS_VAR: &str = "SSMBAK_SSM_READS_PER_SECOND";
+
+/// How many invocations run at once at most (the event source mapping's MaximumConcurrency,
+/// plus one for the schedule): each takes its share of the reads.
+pub const CONCURRENCY_VAR: &str = "SSMBAK_MAX_CONCURRENCY";
+
+const DEFAULT_SSM_READS: f64 = 40.0;
+const DEFAULT_CONCURRENCY: f64 = 2.0;
+
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub bucket: String,
     pub log_level: String,
     pub reconcile_paths: Vec<String>,
+    pub ssm_reads_per_second: f64,
+    pub max_concurrency: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -43,11 +56,25 @@ impl Config {
                     .collect()
             })
             .unwrap_or_default();
+        let number = |name: &str, default: f64| {
+            var(name)
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .filter(|n| *n > 0.0 && n.is_finite())
+                .unwrap_or(default)
+        };
         Ok(Config {
             bucket,
             log_level,
             reconcile_paths,
+            ssm_reads_per_second: number(SSM_READS_VAR, DEFAULT_SSM_READS),
+            max_concurrency: number(CONCURRENCY_VAR, DEFAULT_CONCURRENCY),
         })
+    }
+
+    /// This invocation's share of the SSM read rate: one of the event source mapping's
+    /// concurrent batches or the schedule's reconcile, all at once at most.
+    pub fn ssm_reads_per_invocation(&self) -> f64 {
+        self.ssm_reads_per_second / (self.max_concurrency + 1.0)
     }
 }
 
@@ -62,6 +89,29 @@ mod tests {
                 .find(|(n, _)| *n == k)
                 .map(|(_, v)| (*v).to_owned())
         }
+    }
+
+    #[test]
+    fn invocations_share_ssms_read_rate() {
+        let c = Config::from_vars(vars(&[("SSMBAK_BUCKET", "b")])).expect("config");
+        // The default 40 TPS over two batches and the reconcile.
+        assert!((c.ssm_reads_per_invocation() - 40.0 / 3.0).abs() < 1e-9);
+        let c = Config::from_vars(vars(&[
+            ("SSMBAK_BUCKET", "b"),
+            ("SSMBAK_SSM_READS_PER_SECOND", "100"),
+            ("SSMBAK_MAX_CONCURRENCY", "4"),
+        ]))
+        .expect("config");
+        assert!((c.ssm_reads_per_invocation() - 20.0).abs() < 1e-9);
+        let c = Config::from_vars(vars(&[
+            ("SSMBAK_BUCKET", "b"),
+            ("SSMBAK_MAX_CONCURRENCY", "0"),
+        ]))
+        .expect("config");
+        assert!(
+            (c.max_concurrency - 2.0).abs() < 1e-9,
+            "nonsense falls back to the default"
+        );
     }
 
     #[test]

@@ -12,9 +12,11 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::stream::{self, StreamExt};
 use ssmbak_core::backup::{Backup, Change, Outcome};
 use ssmbak_core::format::object_key;
+use tokio::time::Instant;
 use tracing::{error, info, warn};
 
 use crate::event::{self, Parsed};
+use crate::metrics;
 
 /// At most this many parameters are backed up at once (a batch holds at most 10 records
 /// unless a batching window is configured).
@@ -26,9 +28,16 @@ const CONCURRENCY: usize = 10;
 pub struct NoMessageId;
 
 /// Backs up every record of `batch`; returns the ids of the records to retry.
+///
+/// Nothing runs past `stop_by` (a little before the invocation's deadline): a record still
+/// in flight then, retries and all, is given up and reported failed with the ones not started,
+/// so the invocation answers in time. A timed-out invocation would count a receive against
+/// every record of the batch, done ones included, and push good records toward the
+/// dead-letter queue.
 pub async fn handle_batch(
     backup: &Backup,
     batch: SqsEvent,
+    stop_by: Option<Instant>,
 ) -> Result<SqsBatchResponse, NoMessageId> {
     let mut failed: Vec<String> = Vec::new();
     // Key -> [(message id, change)], so one parameter's changes stay in order.
@@ -56,28 +65,52 @@ pub async fn handle_batch(
     let groups = by_key.into_values().map(|mut changes| {
         changes.sort_by_key(|(_, c)| c.event_time);
         async move {
-            let mut failed = Vec::new();
+            let (mut failed, mut unmatched) = (Vec::new(), 0);
+            let mut out_of_time = false;
             for (id, change) in changes {
-                if !back_up(backup, &id, &change).await {
+                if !out_of_time {
+                    let attempt = back_up(backup, &id, &change);
+                    let outcome = match stop_by {
+                        Some(t) => tokio::time::timeout_at(t, attempt).await.ok(),
+                        None => Some(attempt.await),
+                    };
+                    match outcome {
+                        // One parameter's changes go in event order: the rest wait for SQS.
+                        None => out_of_time = true,
+                        Some(None) => failed.push(id.clone()),
+                        Some(Some(Outcome::NoVersionAtEventTime)) => unmatched += 1,
+                        Some(Some(_)) => {}
+                    }
+                }
+                if out_of_time {
+                    warn!(message_id = %id, name = %change.name, outcome = "failed", "out of time for this invocation; SQS will redeliver");
                     failed.push(id);
                 }
             }
-            failed
+            (failed, unmatched)
         }
     });
-    let group_failures: Vec<Vec<String>> = stream::iter(groups)
+    let group_results: Vec<(Vec<String>, usize)> = stream::iter(groups)
         .buffer_unordered(CONCURRENCY)
         .collect()
         .await;
-    failed.extend(group_failures.into_iter().flatten());
+    let mut unmatched = 0;
+    for (group_failed, group_unmatched) in group_results {
+        failed.extend(group_failed);
+        unmatched += group_unmatched;
+    }
+    if unmatched > 0 {
+        // A change the bucket does not hold, with nothing left to retry: an alarm's business.
+        metrics::emit(&[("UnmatchedRecords", unmatched)]);
+    }
 
     let mut response = SqsBatchResponse::default();
     response.set_failures(failed);
     Ok(response)
 }
 
-/// Backs up one change and logs one line about it; true when it is done.
-async fn back_up(backup: &Backup, id: &str, change: &Change) -> bool {
+/// Backs up one change and logs one line about it; `None` when it failed.
+async fn back_up(backup: &Backup, id: &str, change: &Change) -> Option<Outcome> {
     let name = object_key(&change.name);
     let operation = change.operation.as_str();
     match backup.apply(change).await {
@@ -87,8 +120,16 @@ async fn back_up(backup: &Backup, id: &str, change: &Change) -> bool {
                 Outcome::Duplicate { version } => *version,
                 _ => None,
             };
-            match outcome {
-                Outcome::DeletedBeforeBackup | Outcome::NoVersionAtEventTime => warn!(
+            match &outcome {
+                Outcome::StillExists => info!(
+                    message_id = %id, name = %name, operation, event_time = change.event_time,
+                    outcome = outcome.as_str(), "nothing to record: SSM still has the parameter"
+                ),
+                Outcome::NoVersionAtEventTime => error!(
+                    message_id = %id, name = %name, operation, event_time = change.event_time,
+                    outcome = outcome.as_str(), "no SSM version matches the event's time: this change is not in the bucket"
+                ),
+                Outcome::DeletedBeforeBackup => warn!(
                     message_id = %id, name = %name, operation, event_time = change.event_time,
                     outcome = outcome.as_str(), "nothing to back up: the parameter changed or went away before this record was processed"
                 ),
@@ -97,14 +138,14 @@ async fn back_up(backup: &Backup, id: &str, change: &Change) -> bool {
                     ssm_version = version, outcome = outcome.as_str(), "backed up"
                 ),
             }
-            true
+            Some(outcome)
         }
         Err(e) => {
             error!(
                 message_id = %id, name = %name, operation, event_time = change.event_time,
                 code = e.code(), error = %e, outcome = "failed", "backup failed; SQS will redeliver"
             );
-            false
+            None
         }
     }
 }

@@ -4,4 +4,5 @@
 pub mod config;
 pub mod event;
 pub mod handler;
+pub mod metrics;
 pub mod reconcile;

@@ -16,6 +16,8 @@ use tracing_subscriber::EnvFilter;
 
 /// A reconcile starts no new work this close to the invocation's deadline.
 const RECONCILE_MARGIN: Duration = Duration::from_secs(10);
+/// A batch gives up what is still running this close to the deadline, to answer in time.
+const BATCH_MARGIN: Duration = Duration::from_secs(3);
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -37,21 +39,24 @@ async fn main() -> Result<(), Error> {
         client::ssm(&sdk, "lambda"),
         client::s3(&sdk, "lambda"),
         config.bucket.clone(),
-    );
+    )
+    .with_ssm_rate(config.ssm_reads_per_invocation());
     let (backup, config) = (&backup, &config);
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {
             let (payload, context) = (event.payload, event.context);
+            let left = context
+                .deadline()
+                .duration_since(SystemTime::now())
+                .unwrap_or_default();
             if payload.get("Records").is_some() {
                 let batch: SqsEvent = serde_json::from_value(payload)?;
-                return Ok::<_, Error>(serde_json::to_value(handle_batch(backup, batch).await?)?);
+                let stop_by = tokio::time::Instant::now() + left.saturating_sub(BATCH_MARGIN);
+                let response = handle_batch(backup, batch, Some(stop_by)).await?;
+                return Ok::<_, Error>(serde_json::to_value(response)?);
             }
             if payload.get("ssmbak").and_then(|v| v.as_str()) == Some("reconcile") {
-                let left = context
-                    .deadline()
-                    .duration_since(SystemTime::now())
-                    .unwrap_or_default()
-                    .saturating_sub(RECONCILE_MARGIN);
+                let left = left.saturating_sub(RECONCILE_MARGIN);
                 let summary =
                     reconcile(backup, &config.reconcile_paths, Some(Instant::now() + left)).await?;
                 return Ok(serde_json::to_value(summary)?);

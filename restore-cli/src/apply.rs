@@ -17,8 +17,6 @@ use crate::output::aws_error;
 const PUT_CONCURRENCY: usize = 4;
 /// `DeleteParameters` takes at most 10 names.
 const DELETE_BATCH: usize = 10;
-/// Standard-tier values hold at most 4 KB.
-const STANDARD_TIER_MAX: usize = 4096;
 
 /// What happened to one planned change.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,7 +70,11 @@ pub async fn apply(ssm: &aws_sdk_ssm::Client, plan: &Plan, keep_going: bool) -> 
             let result = if stop.load(Ordering::Relaxed) {
                 None
             } else {
-                let r = put(ssm, target).await;
+                // The plan already knows SSM would refuse it: reported, never sent.
+                let r = match c.refused {
+                    Some(reason) => Err(format!("PutParameter: not sent: {reason}")),
+                    None => put(ssm, target).await,
+                };
                 if r.is_err() && !keep_going {
                     stop.store(true, Ordering::Relaxed);
                 }
@@ -90,12 +92,9 @@ pub async fn apply(ssm: &aws_sdk_ssm::Client, plan: &Plan, keep_going: bool) -> 
     out
 }
 
+/// Writes `s`, which the plan has already fitted to what SSM accepts (`plan::fit_to_ssm`).
 async fn put(ssm: &aws_sdk_ssm::Client, s: &ParameterSnapshot) -> Result<(), String> {
-    let tier = s
-        .tier
-        .as_deref()
-        .map(ParameterTier::from)
-        .or_else(|| (s.value.len() > STANDARD_TIER_MAX).then_some(ParameterTier::Advanced));
+    let tier = s.tier.as_deref().map(ParameterTier::from);
     // Policies are restored only when they are what PutParameter takes: a JSON array.
     let policies = s
         .policies
@@ -111,11 +110,7 @@ async fn put(ssm: &aws_sdk_ssm::Client, s: &ParameterSnapshot) -> Result<(), Str
         })
         .overwrite(true)
         .set_description(s.description.clone())
-        .set_key_id(
-            s.key_id
-                .clone()
-                .filter(|_| s.param_type == ParameterType::SecureString),
-        )
+        .set_key_id(s.key_id.clone())
         .set_tier(tier)
         .set_data_type(s.data_type.clone())
         .set_allowed_pattern(s.allowed_pattern.clone())

@@ -89,3 +89,30 @@ pub async fn from_stack(
         .map(str::to_owned)
         .with_context(|| format!("stack {stack} has no Bucketname output: is it an ssmbak stack?"))
 }
+
+/// An S3 client in `bucket`'s own region. S3 answers a request signed for another region with
+/// `301 PermanentRedirect` and names the bucket's region in `x-amz-bucket-region` (S3 API
+/// reference, HeadBucket: "x-amz-bucket-region: The Region that the bucket is located"); the
+/// SDK does not follow it, so the bucket's region is read from a HeadBucket first.
+pub async fn client_in_region_of(
+    sdk: &aws_config::SdkConfig,
+    s3: aws_sdk_s3::Client,
+    bucket: &str,
+    component: &'static str,
+) -> anyhow::Result<aws_sdk_s3::Client> {
+    let region = match s3.head_bucket().bucket(bucket).send().await {
+        Ok(head) => head.bucket_region().map(str::to_owned),
+        Err(e) => e
+            .raw_response()
+            .and_then(|r| r.headers().get("x-amz-bucket-region"))
+            .map(str::to_owned),
+    };
+    match region {
+        Some(r) if Some(r.as_str()) != sdk.region().map(|c| c.as_ref()) => {
+            let config = sdk.to_builder().region(aws_config::Region::new(r)).build();
+            Ok(ssmbak_core::client::s3(&config, component))
+        }
+        // The same region, or no answer to go by: the checks that follow say what is wrong.
+        _ => Ok(s3),
+    }
+}

@@ -93,10 +93,19 @@ pub fn plan_table(plan: &Plan, show_secrets: bool) -> Option<String> {
             c.backup_time
                 .map(checktime::format)
                 .unwrap_or_else(|| "(not yet created)".to_owned()),
-            c.differs.join(", "),
+            differs_and_notes(c),
         ]);
     }
     Some(table.to_string())
+}
+
+/// What differs, then what SSM forces on the write, then why SSM would refuse it.
+fn differs_and_notes(c: &Change) -> String {
+    let mut parts = vec![c.differs.join(", ")];
+    parts.extend(c.notes.iter().map(|n| (*n).to_owned()));
+    parts.extend(c.refused.map(|r| format!("REFUSED: {r}")));
+    parts.retain(|p| !p.is_empty());
+    parts.join("; ")
 }
 
 /// The plan as JSON. Stable: fields are only ever added.
@@ -115,6 +124,8 @@ pub fn plan_json(plan: &Plan, bucket: &str, at: i64, show_secrets: bool) -> serd
                 "ssm_version": t.and_then(|t| t.version),
                 "backup_time": c.backup_time.map(checktime::format),
                 "differs": c.differs,
+                "notes": c.notes,
+                "refused": c.refused,
             })
         })
         .collect();

@@ -198,3 +198,172 @@ async fn an_interrupted_s3bak_restore_is_finished_by_a_rerun() {
         assert_eq!(&body.into_bytes()[..], b"v1", "{k}");
     }
 }
+
+/// SSM cannot turn an Advanced parameter back into Standard ("you can't revert an advanced
+/// parameter to a standard parameter", SSM User Guide, "Managing parameter tiers"). moto takes
+/// the downgrade, so the proxy answers it as AWS refuses a request it will not take. A backup
+/// recorded as Standard, restored over a parameter that is Advanced now, keeps Advanced and
+/// says so, instead of failing the same way on every re-run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restore_keeps_an_advanced_parameter_advanced() {
+    let Some(p) = Pipeline::start().await else {
+        return;
+    };
+    let name = p.name("tiered");
+    p.put(&name, "standard value", ParameterType::String, None)
+        .await;
+    p.publish(&name, "Create", "String", now_secs()).await;
+    p.drain().await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let then = iso(now_secs());
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    p.aws
+        .ssm
+        .put_parameter()
+        .name(&name)
+        .value("advanced value")
+        .r#type(ParameterType::String)
+        .tier(aws_sdk_ssm::types::ParameterTier::Advanced)
+        .overwrite(true)
+        .send()
+        .await
+        .expect("make it Advanced");
+    let proxy = FaultProxy::start(&p.aws.endpoint);
+    let downgrade = name.clone();
+    proxy.inject(
+        usize::MAX,
+        Fault::Invalid("You can't change the tier of an advanced parameter to standard"),
+        move |s| {
+            s.operation() == "AmazonSSM.PutParameter"
+                && s.body.contains(&downgrade)
+                && s.body.contains(r#""Tier":"Standard""#)
+        },
+    );
+
+    let ssmbak = env!("CARGO_BIN_EXE_ssmbak");
+    let preview = run(
+        ssmbak,
+        &["preview", &name, &then, "-b", &p.bucket, "--output", "json"],
+        &proxy.endpoint,
+    );
+    assert_eq!(preview.code, 0, "{}", preview.stderr);
+    let json: serde_json::Value = serde_json::from_str(&preview.stdout).expect("JSON");
+    assert_eq!(json["changes"][0]["action"], "update", "{json}");
+    assert!(
+        json["changes"][0]["notes"][0]
+            .as_str()
+            .is_some_and(|n| n.contains("stays Advanced")),
+        "{json}"
+    );
+    let restore = run(
+        ssmbak,
+        &["restore", &name, &then, "-b", &p.bucket],
+        &proxy.endpoint,
+    );
+    assert_eq!(restore.code, 0, "{}\n{}", restore.stdout, restore.stderr);
+    let now = emulator::describe_parameter(&p.aws.ssm, &name).await;
+    assert_eq!(now.tier().map(|t| t.as_str()), Some("Advanced"));
+    let value = p
+        .aws
+        .ssm
+        .get_parameter()
+        .name(&name)
+        .send()
+        .await
+        .expect("get")
+        .parameter
+        .and_then(|p| p.value);
+    assert_eq!(value.as_deref(), Some("standard value"));
+    let again = run(
+        ssmbak,
+        &["restore", &name, &then, "-b", &p.bucket, "--output", "json"],
+        &proxy.endpoint,
+    );
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    let json: serde_json::Value = serde_json::from_str(&again.stdout).expect("JSON");
+    assert_eq!(
+        json["summary"]["updated"], 0,
+        "a re-run has nothing to do: {json}"
+    );
+}
+
+/// A versioned bucket with one key `k` (`v1` at the returned time, `v2` now), and a proxy to
+/// the emulator; `None` without an emulator.
+async fn two_versions_behind_a_proxy(prefix: &str) -> Option<(String, String, FaultProxy)> {
+    let endpoint = emulator::endpoint()?;
+    let aws = Clients::new(&endpoint).await;
+    let (bucket, then) = two_versions(&aws, prefix).await;
+    Some((bucket, then, FaultProxy::start(&endpoint)))
+}
+
+/// `s3bak restore k THEN` through `proxy`, which must copy `k` back.
+fn restore_k(bucket: &str, then: &str, proxy: &FaultProxy) {
+    let s3bak = env!("CARGO_BIN_EXE_s3bak");
+    let restore = run(
+        s3bak,
+        &["restore", "k", then, "-b", bucket],
+        &proxy.endpoint,
+    );
+    assert_eq!(restore.code, 0, "{}\n{}", restore.stdout, restore.stderr);
+    assert!(restore.stdout.contains("copied 1"), "{}", restore.stdout);
+}
+
+/// A versioned bucket with one key `k`: `v1` at the returned time, `v2` now.
+async fn two_versions(aws: &Clients, prefix: &str) -> (String, String) {
+    let bucket = unique(prefix).to_ascii_lowercase();
+    emulator::versioned_bucket(&aws.s3, &bucket).await;
+    let put = |body: &'static [u8]| {
+        aws.s3
+            .put_object()
+            .bucket(&bucket)
+            .key("k")
+            .body(body.to_vec().into())
+            .send()
+    };
+    put(b"v1").await.expect("put");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let then = iso(now_secs());
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    put(b"v2").await.expect("put");
+    (bucket, then)
+}
+
+/// A bucket in another region than the configured one: S3 answers `301 PermanentRedirect`
+/// with the bucket's region in `x-amz-bucket-region` (S3 API reference, HeadBucket), which moto
+/// never does, so the proxy answers so for every request not signed for `eu-west-1`. s3bak
+/// finds the region and works, instead of failing with a bare redirect.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3bak_finds_a_bucket_in_another_region() {
+    let Some((bucket, then, proxy)) = two_versions_behind_a_proxy("far").await else {
+        return;
+    };
+    let far = bucket.clone();
+    proxy.inject(usize::MAX, Fault::WrongRegion("eu-west-1"), move |s| {
+        s.target.is_none()
+            && s.path_only()
+                .trim_start_matches('/')
+                .starts_with(far.as_str())
+            && s.region() != Some("eu-west-1")
+    });
+    restore_k(&bucket, &then, &proxy);
+    assert!(proxy.injected() >= 1, "the redirect was answered");
+}
+
+/// A server-side copy runs at S3's pace: far longer than the 10 s an ordinary request gets
+/// (CopyObject "can take a while", S3 API reference; a 200 can even carry an error). A copy
+/// that takes 12 s must not be cut off and retried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_copy_is_not_cut_off() {
+    let Some((bucket, then, proxy)) = two_versions_behind_a_proxy("slowcopy").await else {
+        return;
+    };
+    proxy.inject(1, Fault::Delay(Duration::from_secs(12)), |s| {
+        s.operation() == "S3 CopyObject"
+    });
+    restore_k(&bucket, &then, &proxy);
+    assert_eq!(
+        proxy.counts().get("S3 CopyObject"),
+        Some(&1),
+        "one attempt, not a retry after 10 s"
+    );
+}

@@ -175,6 +175,17 @@ pub async fn describe_parameter(
         .unwrap_or_else(|| panic!("{name} is not described"))
 }
 
+/// Sleeps until just after the start of the next wall-clock second, so that the writes that
+/// follow share one S3 LastModified second (S3 listings give whole seconds).
+pub async fn start_of_a_second() {
+    let into_second = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_millis())
+        .unwrap_or_default();
+    let wait = 1000 - u64::from(into_second) + 20;
+    tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+}
+
 #[cfg(test)]
 mod tests {
     use super::is_loopback;

@@ -24,6 +24,8 @@ pub struct Seen {
     /// `X-Amz-Target` (JSON protocols: SSM, ...), e.g. `AmazonSSM.PutParameter`.
     pub target: Option<String>,
     pub body: String,
+    /// The request's headers, names in lower case.
+    pub headers: BTreeMap<String, String>,
 }
 
 impl Seen {
@@ -35,6 +37,13 @@ impl Seen {
     /// An S3 request with `method` on the key `key` (path-style).
     pub fn is_s3(&self, method: &str, key: &str) -> bool {
         self.target.is_none() && self.method == method && self.path_only().ends_with(key)
+    }
+
+    /// The region the request is signed for (SigV4's credential scope).
+    pub fn region(&self) -> Option<&str> {
+        let auth = self.headers.get("authorization")?;
+        let scope = auth.split("Credential=").nth(1)?;
+        scope.split('/').nth(2)
     }
 
     /// `Service.Operation` for JSON protocols; for S3 the operation named from the method and
@@ -59,6 +68,13 @@ impl Seen {
             "GET" if object => "GetObject",
             "HEAD" if object => "HeadObject",
             "PUT" if has("tagging") => "PutObjectTagging",
+            "PUT" if object && self.headers.contains_key("x-amz-copy-source") => {
+                if has("partNumber") {
+                    "UploadPartCopy"
+                } else {
+                    "CopyObject"
+                }
+            }
             "PUT" if object => "PutObject",
             "DELETE" if object => "DeleteObject",
             other => return format!("S3 {other}"),
@@ -74,6 +90,12 @@ pub enum Fault {
     /// Not retryable: `AccessDeniedException` / `403 AccessDenied`.
     Denied,
     Delay(Duration),
+    /// S3's answer to a request signed for another region than the bucket's: `301
+    /// PermanentRedirect` naming the bucket's region in `x-amz-bucket-region`.
+    WrongRegion(&'static str),
+    /// SSM's answer to a request it will not take: `ValidationException` with this message.
+    /// For behaviour moto does not have (it takes what AWS refuses).
+    Invalid(&'static str),
 }
 
 type Matcher = Box<dyn Fn(&Seen) -> bool + Send + Sync>;
@@ -238,6 +260,17 @@ async fn injected(fault: Option<Fault>, seen: &Seen) -> Option<Reply> {
         Fault::Denied if json => Some(json_error("AccessDeniedException", "injected: not allowed")),
         Fault::Denied => Some(xml_error(403, "AccessDenied", "injected: not allowed")),
         Fault::ServerError => Some(reply(500, &[], Bytes::new())),
+        Fault::WrongRegion(region) => Some(reply(
+            301,
+            &[("Content-Type", XML), ("x-amz-bucket-region", region)],
+            if seen.method == "HEAD" {
+                String::new()
+            } else {
+                format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>PermanentRedirect</Code><Message>The bucket you are attempting to access must be addressed using the specified endpoint.</Message><Region>{region}</Region></Error>")
+            },
+        )),
+        Fault::Invalid(message) if json => Some(json_error("ValidationException", message)),
+        Fault::Invalid(message) => Some(xml_error(400, "InvalidRequest", message)),
         Fault::Delay(d) => {
             tokio::time::sleep(d).await;
             None
@@ -270,6 +303,11 @@ async fn handle(
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
         body: String::from_utf8_lossy(&body).into_owned(),
+        headers: parts
+            .headers
+            .iter()
+            .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+            .collect(),
     };
     let fault = {
         let mut st = state.lock().expect("lock");

@@ -56,6 +56,8 @@ pub struct Batch {
 pub struct Stored {
     pub version_id: String,
     pub is_delete_marker: bool,
+    /// The listing's `IsLatest`.
+    pub is_latest: bool,
     pub last_modified_ms: i64,
     pub tags: BTreeMap<String, String>,
     pub metadata: HashMap<String, String>,
@@ -116,6 +118,7 @@ impl History {
                     version_id: s.version_id.clone(),
                     last_modified_ms: s.last_modified_ms,
                     is_delete_marker: s.is_delete_marker,
+                    is_latest: s.is_latest,
                     event_time: f.event_time,
                     deleted_at: f.deleted_at,
                     ssm_version: f.version,
@@ -123,10 +126,7 @@ impl History {
             })
             .collect();
         match pit::state_at(&entries, at) {
-            pit::StateAt::Present { entry, .. } => all
-                .iter()
-                .find(|s| s.version_id == entry.version_id)
-                .map(|s| s.body_str()),
+            pit::StateAt::Present { index, .. } => Some(all[index].body_str()),
             _ => None,
         }
     }
@@ -240,7 +240,7 @@ impl Pipeline {
             .name(&id)
             .event_bus_name(&bus)
             .event_pattern(
-                json!({"source": ["aws.ssm"], "detail-type": ["Parameter Store Change"]})
+                json!({"source": ["aws.ssm"], "detail-type": ["Parameter Store Change", "Parameter Store Policy Action"]})
                     .to_string(),
             )
             .send()
@@ -463,6 +463,7 @@ impl Pipeline {
             versions.push(Stored {
                 version_id: id,
                 is_delete_marker: false,
+                is_latest: v.is_latest() == Some(true),
                 last_modified_ms: v
                     .last_modified()
                     .and_then(|d| d.to_millis().ok())
@@ -479,6 +480,7 @@ impl Pipeline {
             .map(|m| Stored {
                 version_id: m.version_id().unwrap_or_default().to_owned(),
                 is_delete_marker: true,
+                is_latest: m.is_latest() == Some(true),
                 last_modified_ms: m
                     .last_modified()
                     .and_then(|d| d.to_millis().ok())
@@ -503,10 +505,12 @@ impl Pipeline {
 
     /// Invokes the Lambda with `payload` directly (as a schedule would), returning its answer.
     pub fn invoke(&self, payload: serde_json::Value) -> Invocation {
-        tokio::task::block_in_place(|| {
-            self.api
-                .invoke(payload.to_string(), Duration::from_secs(60))
-        })
+        self.invoke_within(payload, Duration::from_secs(60))
+    }
+
+    /// [`Pipeline::invoke`] for a function whose timeout is `timeout`.
+    pub fn invoke_within(&self, payload: serde_json::Value, timeout: Duration) -> Invocation {
+        tokio::task::block_in_place(|| self.api.invoke(payload.to_string(), timeout))
     }
 
     /// Everything `bootstrap` logged so far, one string.

@@ -23,7 +23,8 @@ pub enum Invocation {
 
 #[derive(Default)]
 struct State {
-    pending: VecDeque<(String, String)>,
+    /// Request id, payload and the invocation's deadline (epoch ms).
+    pending: VecDeque<(String, String, u128)>,
     results: HashMap<String, Invocation>,
     init_error: Option<String>,
     next_id: u64,
@@ -73,13 +74,18 @@ impl RuntimeApi {
         &self.address
     }
 
-    /// Queues an event and waits for its result.
+    /// Queues an event and waits for its result; `timeout` is also the invocation's deadline
+    /// as the function sees it (`Lambda-Runtime-Deadline-Ms`), as the function's timeout is.
     pub fn invoke(&self, payload: String, timeout: Duration) -> Invocation {
+        let deadline_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| (d + timeout).as_millis())
+            .unwrap_or_default();
         let id = {
             let mut state = self.shared.state.lock().expect("lock");
             state.next_id += 1;
             let id = format!("req-{}", state.next_id);
-            state.pending.push_back((id.clone(), payload));
+            state.pending.push_back((id.clone(), payload, deadline_ms));
             id
         };
         self.shared.changed.notify_all();
@@ -92,7 +98,7 @@ impl RuntimeApi {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 // Take it back so a later runtime does not pick up a stale event.
-                state.pending.retain(|(p, _)| p != &id);
+                state.pending.retain(|(p, _, _)| p != &id);
                 return Invocation::TimedOut;
             }
             state = self
@@ -169,16 +175,12 @@ fn serve(shared: &Shared, mut request: Request) {
 fn next(shared: &Shared) -> Response<std::io::Cursor<Vec<u8>>> {
     let mut state = shared.state.lock().expect("lock");
     state.first_poll.get_or_insert_with(Instant::now);
-    let (id, payload) = loop {
+    let (id, payload, deadline_ms) = loop {
         if let Some(work) = state.pending.pop_front() {
             break work;
         }
         state = shared.changed.wait(state).expect("lock");
     };
-    let deadline_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() + 60_000)
-        .unwrap_or_default();
     Response::from_string(payload)
         .with_header(header("Content-Type", "application/json"))
         .with_header(header("Lambda-Runtime-Aws-Request-Id", &id))

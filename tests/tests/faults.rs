@@ -103,8 +103,9 @@ async fn a_lambda_killed_mid_batch_loses_nothing_and_duplicates_nothing() {
             .args(["-9", &pid.to_string()])
             .status();
     });
+    // The function has 8 s: it would give the hung write up at 5 s, but is killed at 3 s.
     let lost = p
-        .pump_once_within(Duration::from_secs(5))
+        .pump_once_within(Duration::from_secs(8))
         .await
         .expect("a batch");
     killer.await.expect("killer");
@@ -166,4 +167,42 @@ async fn a_poison_record_ends_in_the_dead_letter_queue_and_the_rest_flows() {
         p.pump_once().await.is_none(),
         "and the source queue is clear"
     );
+}
+
+/// A record still in flight near the deadline (a slow SSM answer, retries and all) is given up
+/// and reported failed: the invocation answers in time, and the records already done are not
+/// received again. A function that timed out instead would count a receive against every
+/// record of the batch (Lambda developer guide, "Using Lambda with Amazon SQS": a timed-out
+/// invocation returns the whole batch to the queue).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_record_is_given_up_before_the_deadline_and_the_rest_are_done() {
+    let Some(p) = Pipeline::start_with_proxy().await else {
+        return;
+    };
+    let proxy = p.proxy.as_ref().expect("a proxy");
+    let names = changes(&p, &["quick", "slow"]).await;
+    let slow = names[1].clone();
+    proxy.inject(1, Fault::Delay(Duration::from_secs(40)), move |s| {
+        s.operation() == "AmazonSSM.GetParameterHistory" && s.body.contains(&slow)
+    });
+    let started = std::time::Instant::now();
+    // A function with a 10 s timeout: the batch gives up 3 s before it.
+    let batch = p
+        .pump_once_within(Duration::from_secs(10))
+        .await
+        .expect("a batch");
+    assert!(
+        matches!(
+            batch.invocation,
+            ssmbak_tests::runtime_api::Invocation::Response(_)
+        ),
+        "answered, not timed out: {:?}\n{}",
+        batch.invocation,
+        p.logs()
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(batch.failed.len(), 1, "{}", p.logs());
+    assert_eq!(p.history(&names[0]).await.values().len(), 1);
+    assert_eq!(p.history(&names[1]).await.values().len(), 0);
+    assert!(p.logs().contains("out of time"), "{}", p.logs());
 }

@@ -406,12 +406,8 @@ async fn the_scheduled_reconcile_backs_up_what_the_events_missed() {
         .await;
     p.put(&seen, "v2", ParameterType::String, None).await;
 
-    let answer = p.invoke(serde_json::json!({"ssmbak": "reconcile"}));
-    let ssmbak_tests::runtime_api::Invocation::Response(body) = answer else {
-        panic!("{answer:?}\n{}", p.logs());
-    };
-    let summary: serde_json::Value = serde_json::from_str(&body).expect("JSON");
-    let mut answers = body.clone();
+    let (summary, body) = reconcile(&p, 60);
+    let mut answers = body;
     assert_eq!(summary["checked"], 2, "{summary}");
     assert_eq!(summary["repaired"], 2, "{summary}");
     assert_eq!(
@@ -423,11 +419,7 @@ async fn the_scheduled_reconcile_backs_up_what_the_events_missed() {
     assert_eq!(values, ["v1", "v2"]);
 
     // Nothing is missing any more: a second run repairs nothing.
-    let again = p.invoke(serde_json::json!({"ssmbak": "reconcile"}));
-    let ssmbak_tests::runtime_api::Invocation::Response(body) = again else {
-        panic!("{again:?}")
-    };
-    let summary: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    let (summary, body) = reconcile(&p, 60);
     answers.push_str(&body);
     assert_eq!(
         (summary["checked"].clone(), summary["repaired"].clone()),
@@ -446,4 +438,133 @@ async fn the_scheduled_reconcile_backs_up_what_the_events_missed() {
         matches!(unknown, ssmbak_tests::runtime_api::Invocation::Error(_)),
         "{unknown:?}"
     );
+}
+
+/// Runs the scheduled reconcile in a function with `timeout_secs` to live; its summary, and
+/// the answer as sent.
+fn reconcile(p: &Pipeline, timeout_secs: u64) -> (serde_json::Value, String) {
+    let answer = p.invoke_within(
+        serde_json::json!({"ssmbak": "reconcile"}),
+        Duration::from_secs(timeout_secs),
+    );
+    let ssmbak_tests::runtime_api::Invocation::Response(body) = answer else {
+        panic!("{answer:?}\n{}", p.logs());
+    };
+    let summary = serde_json::from_str(&body).expect("JSON");
+    (summary, body)
+}
+
+/// A delete whose event never arrived: the parameter is gone from SSM while its newest backup
+/// is a value. The reconcile records the delete at the time it found it gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reconcile_records_a_delete_the_events_missed() {
+    let Some(p) = Pipeline::start_with_env(&[("SSMBAK_RECONCILE_PATHS", "{prefix}")]).await else {
+        return;
+    };
+    let (kept, gone) = (p.name("kept"), p.name("gone/deep"));
+    for name in [&kept, &gone] {
+        p.put(name, "v1", ParameterType::String, None).await;
+        p.publish(name, "Create", "String", now_secs()).await;
+    }
+    p.drain().await;
+    sleep_secs(1.1).await;
+    p.delete(&gone).await;
+    let before = now_secs();
+    sleep_secs(1.1).await;
+
+    let (summary, _) = reconcile(&p, 60);
+    assert_eq!(
+        (summary["checked"].clone(), summary["removed"].clone()),
+        (1.into(), 1.into()),
+        "{summary}\n{}",
+        p.logs()
+    );
+    let h = p.history(&gone).await;
+    assert_eq!((h.tombstones().len(), h.markers.len()), (1, 1), "{h:?}");
+    let deleted_at = h.tombstones()[0].fields().deleted_at.unwrap_or_default();
+    assert!(
+        deleted_at > before,
+        "the detection time, {deleted_at} > {before}"
+    );
+    assert_eq!(h.value_at(before).as_deref(), Some("v1"));
+    assert_eq!(h.value_at(now_secs()), None);
+    assert_eq!(p.history(&kept).await.tombstones().len(), 0);
+    // One EMF line per run, for the alarms.
+    assert!(
+        p.logs().contains("\"ReconcileRemoved\":1"),
+        "an embedded-metric line: {}",
+        p.logs()
+    );
+
+    // Recorded once: the next run finds nothing to do.
+    let (summary, _) = reconcile(&p, 60);
+    assert_eq!(summary["removed"], 0, "{summary}");
+    assert_eq!(p.history(&gone).await.tombstones().len(), 1);
+}
+
+/// A run that cannot list everything before its deadline checks nothing, and says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconcile_out_of_time_says_so() {
+    let Some(p) = Pipeline::start_with_env(&[("SSMBAK_RECONCILE_PATHS", "{prefix}")]).await else {
+        return;
+    };
+    p.put(&p.name("a"), "v1", ParameterType::String, None).await;
+    // Less time than the margin the reconcile keeps: nothing may start.
+    let (summary, _) = reconcile(&p, 5);
+    assert_eq!(
+        (summary["incomplete"].clone(), summary["checked"].clone()),
+        (true.into(), 0.into()),
+        "{summary}"
+    );
+    assert!(
+        p.logs().contains("\"ReconcileIncomplete\":1"),
+        "{}",
+        p.logs()
+    );
+}
+
+/// Parameters removed by their Expiration policy: SSM sends a "Parameter Store Policy Action"
+/// event, not a Delete change (SSM User Guide, Parameter Store events). moto runs no policies
+/// and sends no events, so the test deletes the parameter and publishes the event as SSM would.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expiry_is_recorded_as_a_delete_once_ssm_confirms_it() {
+    let p = pipeline!();
+    let (expired, still_there) = (p.name("expired"), p.name("still-there"));
+    for name in [&expired, &still_there] {
+        p.put(name, "v1", ParameterType::String, None).await;
+        p.publish(name, "Create", "String", now_secs()).await;
+    }
+    p.drain().await;
+    sleep_secs(1.1).await;
+    p.delete(&expired).await;
+    let t = now_secs();
+    for name in [&expired, &still_there] {
+        let detail = serde_json::json!({
+            "parameter-name": name,
+            "parameter-type": "String",
+            "policy-type": "Expiration",
+            "action-status": "Finished",
+        });
+        p.publish_event(
+            "aws.ssm",
+            "Parameter Store Policy Action",
+            &detail.to_string(),
+            t,
+        )
+        .await;
+    }
+    p.drain().await;
+
+    let h = p.history(&expired).await;
+    assert_eq!(h.tombstones().len(), 1, "{}", p.logs());
+    assert_eq!(h.tombstones()[0].fields().deleted_at, Some(t));
+    assert_eq!(h.value_at(t - 1).as_deref(), Some("v1"));
+    assert_eq!(h.value_at(t), None);
+    let h = p.history(&still_there).await;
+    assert_eq!(
+        h.tombstones().len(),
+        0,
+        "SSM still has it: nothing recorded"
+    );
+    assert!(p.logs().contains("still-exists"), "{}", p.logs());
 }

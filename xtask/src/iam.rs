@@ -20,7 +20,7 @@ const POLICIES: [(&str, &str); 5] = [
 ];
 
 /// Granted without being an API call of ours, and why.
-const JUSTIFIED: [(&str, &str, &str); 22] = [
+const JUSTIFIED: [(&str, &str, &str); 23] = [
     (
         "lambda",
         "logs:CreateLogStream",
@@ -100,6 +100,11 @@ const JUSTIFIED: [(&str, &str, &str); 22] = [
         "seed-all",
         "kms:Decrypt",
         "SSM decrypts SecureStrings with the caller's rights",
+    ),
+    (
+        "seed-all",
+        "kms:GenerateDataKey",
+        "S3 encrypts new backups with the bucket's KMS key, when one is set",
     ),
     (
         "seed-all",
@@ -271,6 +276,38 @@ pub(crate) fn check(root: &Path, recording: &Path) -> anyhow::Result<()> {
 mod tests {
     use super::*;
     use crate::util::project_root;
+
+    /// A stack with `BucketKmsKeyArn` encrypts the backups with that key: whoever reads them
+    /// needs kms:Decrypt on it through S3, whoever writes them kms:GenerateDataKey (S3 user
+    /// guide, "Using server-side encryption with AWS KMS keys": "you must have kms:Decrypt
+    /// permission" to download, kms:GenerateDataKey to upload).
+    #[test]
+    fn the_bucket_key_is_usable_by_who_reads_and_writes_backups() {
+        for (policy, action) in [
+            ("policies/iam/operator-preview.json", "kms:Decrypt"),
+            ("policies/iam/operator-restore.json", "kms:Decrypt"),
+            ("policies/iam/seed-all.json", "kms:GenerateDataKey"),
+        ] {
+            let text = std::fs::read_to_string(project_root().join(policy)).expect("policy");
+            let doc: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+            let through_s3 = doc["Statement"]
+                .as_array()
+                .expect("statements")
+                .iter()
+                .any(|s| {
+                    s["Action"]
+                        .as_array()
+                        .is_some_and(|a| a.iter().any(|x| x == action))
+                        && s["Condition"]["StringLike"]["kms:ViaService"] == "s3.*.amazonaws.com"
+                        && s["Condition"]["StringLike"]["kms:EncryptionContext:aws:s3:arn"][1]
+                            == "arn:aws:s3:::BACKUP_BUCKET/*"
+                });
+            assert!(
+                through_s3,
+                "{policy} lacks {action} on the bucket's key through S3"
+            );
+        }
+    }
 
     #[test]
     fn named_actions_on_named_resources() {

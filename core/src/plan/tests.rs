@@ -198,3 +198,102 @@ fn changes_are_sorted_and_unchanged_counted() {
     assert_eq!(summary(&p), ["/a:create", "/d:delete", "/z:update"]);
     assert_eq!(p.unchanged, 1);
 }
+
+/// What SSM will not do is planned around, or refused before anything is written.
+#[test]
+fn writes_fit_what_ssm_accepts() {
+    let advanced = |mut c: CurrentParam| {
+        c.tier = Some("Advanced".to_owned());
+        c
+    };
+    let big = "x".repeat(STANDARD_VALUE_MAX + 1);
+    let too_big = "x".repeat(ADVANCED_VALUE_MAX + 1);
+    let with_policies = |mut s: ParameterSnapshot| {
+        s.policies = Some(r#"[{"Type":"Expiration","Version":"1.0","Attributes":{"Timestamp":"2030-01-01T00:00:00Z"}}]"#.to_owned());
+        s
+    };
+    let with_key = |mut s: ParameterSnapshot| {
+        s.key_id = Some("alias/app".to_owned());
+        s
+    };
+    // (what, backup, SSM now, action, tier written, notes, refused)
+    let cases: Vec<(
+        &str,
+        ParameterSnapshot,
+        Option<CurrentParam>,
+        Option<&str>,
+        Option<&str>,
+        Vec<&str>,
+        Option<&str>,
+    )> = vec![
+        (
+            "Standard backup over an Advanced parameter, same value: nothing to do, ever",
+            snap("/a", "v"),
+            Some(advanced(current("/a", "v"))),
+            None,
+            None,
+            vec![],
+            None,
+        ),
+        (
+            "Standard backup over an Advanced parameter, other value: stays Advanced",
+            snap("/a", "old"),
+            Some(advanced(current("/a", "new"))),
+            Some("update"),
+            Some("Advanced"),
+            vec![NOTE_STAYS_ADVANCED],
+            None,
+        ),
+        (
+            "a value over 4 KB needs Advanced",
+            snap("/a", &big),
+            None,
+            Some("create"),
+            Some("Advanced"),
+            vec![NOTE_LARGE_VALUE],
+            None,
+        ),
+        (
+            "policies need Advanced",
+            with_policies(snap("/a", "v")),
+            None,
+            Some("create"),
+            Some("Advanced"),
+            vec![NOTE_POLICIES],
+            None,
+        ),
+        (
+            "a KMS key only goes with a SecureString",
+            with_key(snap("/a", "v")),
+            None,
+            Some("create"),
+            Some("Standard"),
+            vec![NOTE_KEY_ID],
+            None,
+        ),
+        (
+            "no tier holds 8 KB: reported, never sent",
+            snap("/a", &too_big),
+            None,
+            Some("create"),
+            Some("Advanced"),
+            vec![NOTE_LARGE_VALUE],
+            Some(REFUSED_TOO_LARGE),
+        ),
+    ];
+    for (what, backup, now, action, tier, notes, refused) in cases {
+        let backups = BTreeMap::from([("/a".to_owned(), present(backup))]);
+        let current: BTreeMap<String, CurrentParam> =
+            now.into_iter().map(|c| (c.name.clone(), c)).collect();
+        let p = plan(&backups, &current);
+        let change = p.changes.first();
+        assert_eq!(change.map(|c| c.action.as_str()), action, "{what}");
+        if let Some(c) = change {
+            let t = c.target.as_ref();
+            assert_eq!(t.and_then(|t| t.tier.as_deref()), tier, "{what}");
+            assert_eq!(c.notes, notes, "{what}");
+            assert_eq!(c.refused, refused, "{what}");
+            assert!(t.is_some_and(|t| t.key_id.is_none()), "{what}");
+        }
+    }
+}

@@ -78,12 +78,39 @@ fn real_event_shapes() {
 }
 
 #[test]
-fn other_detail_types_are_errors() {
+fn an_expiration_is_a_removal_and_notifications_are_skipped() {
     assert_eq!(
         parse(Some(fixture("policy_action"))),
+        Ok(change(
+            "/testssmbak/bas/wee",
+            Operation::Removed,
+            1_659_561_900,
+            ParameterType::String
+        ))
+    );
+    for policy in ["ExpirationNotification", "NoChangeNotification"] {
+        let body = fixture("policy_action").replace("\"Expiration\"", &format!("\"{policy}\""));
+        assert_eq!(
+            parse(Some(&body)),
+            Ok(Parsed::Skip {
+                name: "/testssmbak/bas/wee".to_owned(),
+                operation: policy.to_owned()
+            })
+        );
+    }
+}
+
+#[test]
+fn other_detail_types_are_errors() {
+    let other = fixture("policy_action").replace(
+        "Parameter Store Policy Action",
+        "EC2 Instance State-change Notification",
+    );
+    assert_eq!(
+        parse(Some(&other)),
         Err(EventError::NotParameterChange {
             event_source: Some("aws.ssm".to_owned()),
-            detail_type: Some("Parameter Store Policy Action".to_owned()),
+            detail_type: Some("EC2 Instance State-change Notification".to_owned()),
         })
     );
 }

@@ -15,10 +15,16 @@ use ssmbak_core::client::{self, ClientOptions};
 use ssmbak_core::reader::{self, BucketReader, Listed, Listing};
 
 const COMPONENT: &str = "s3bak";
-/// CopyObject copies at most 5 GiB; larger versions are copied in parts.
-const COPY_LIMIT: i64 = 5 * 1024 * 1024 * 1024;
-/// Part size for multipart copies.
-const PART_SIZE: i64 = 512 * 1024 * 1024;
+/// Versions above this size are copied in parts. CopyObject takes up to 5 GiB, but one request
+/// copying gigabytes runs for minutes and is all lost to one failure; parts are retried alone.
+const MULTIPART_COPY_THRESHOLD: i64 = 512 * 1024 * 1024;
+/// Part size for multipart copies, unless the object needs larger parts to fit S3's 10,000.
+const PART_SIZE: i64 = 128 * 1024 * 1024;
+/// S3's limit on the parts of one upload.
+const MAX_PARTS: i64 = 10_000;
+/// How long one copy request may run: server-side copies move data at S3's pace, far longer
+/// than the 10 s other requests get (a part of 128 MiB, or a whole object up to the threshold).
+const COPY_ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 
 #[derive(Parser)]
 #[command(
@@ -69,7 +75,7 @@ enum Command {
         #[arg(long)]
         no_tags: bool,
         /// Copies above this size (bytes) are multipart.
-        #[arg(long, default_value_t = COPY_LIMIT, hide = true)]
+        #[arg(long, default_value_t = MULTIPART_COPY_THRESHOLD, hide = true)]
         multipart_threshold: i64,
     },
 }
@@ -139,6 +145,7 @@ async fn connect(t: &Target) -> anyhow::Result<Session> {
     })
     .await?;
     let s3 = client::s3(&sdk, COMPONENT);
+    let s3 = bucket::client_in_region_of(&sdk, s3, &t.bucket, COMPONENT).await?;
     bucket::check_versioned(&s3, &t.bucket).await?;
     Ok(Session {
         reader: BucketReader::new(s3.clone(), t.bucket.clone()),
@@ -624,6 +631,24 @@ async fn restore(
 }
 
 /// `bucket/key?versionId=v`, the key percent-encoded as CopySource wants it.
+/// The part size for a multipart copy of `size` bytes: [`PART_SIZE`], or larger when that
+/// would take more than S3's 10,000 parts (5 TiB objects need about 525 MiB parts).
+fn part_size(size: i64) -> i64 {
+    const MIB: i64 = 1024 * 1024;
+    // Signed integers have no stable div_ceil.
+    let ceil = |a: i64, b: i64| (a + b - 1) / b;
+    PART_SIZE.max(ceil(ceil(size, MAX_PARTS), MIB) * MIB)
+}
+
+/// The configuration of a copy request: its own long attempt timeout.
+fn long_copy() -> aws_sdk_s3::config::Builder {
+    aws_sdk_s3::config::Builder::default().timeout_config(
+        aws_config::timeout::TimeoutConfig::builder()
+            .operation_attempt_timeout(COPY_ATTEMPT_TIMEOUT)
+            .build(),
+    )
+}
+
 fn copy_source(bucket: &str, key: &str, version_id: &str) -> String {
     const KEEP: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
         .remove(b'/')
@@ -669,7 +694,9 @@ async fn apply(
             if options.no_tags {
                 copy = copy.tagging_directive(aws_sdk_s3::types::TaggingDirective::Replace);
             }
-            copy.send()
+            copy.customize()
+                .config_override(long_copy())
+                .send()
                 .await
                 .map_err(|e| aws_error(&format!("copying {key} version {version_id}"), &e))?;
         }
@@ -736,8 +763,9 @@ async fn multipart_copy(
         let mut parts = Vec::new();
         let mut start = 0;
         let mut number = 1;
+        let part_size = part_size(size);
         while start < size {
-            let end = (start + PART_SIZE).min(size) - 1;
+            let end = (start + part_size).min(size) - 1;
             let part = s3
                 .upload_part_copy()
                 .bucket(&dest.bucket)
@@ -746,6 +774,8 @@ async fn multipart_copy(
                 .part_number(number)
                 .copy_source(copy_source(&t.bucket, key, version_id))
                 .copy_source_range(format!("bytes={start}-{end}"))
+                .customize()
+                .config_override(long_copy())
                 .send()
                 .await
                 .map_err(|e| aws_error(&format!("copying part {number} of {key}"), &e))?;
@@ -787,4 +817,25 @@ async fn multipart_copy(
             .await;
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_fit_s3s_limits_for_any_size() {
+        const MIB: i64 = 1024 * 1024;
+        assert_eq!(part_size(MULTIPART_COPY_THRESHOLD + 1), PART_SIZE);
+        // S3's largest object, 5 TiB, in at most 10,000 parts of at most 5 GiB.
+        for size in [
+            MULTIPART_COPY_THRESHOLD + 1,
+            100 * 1024 * MIB,
+            5 * 1024 * 1024 * MIB,
+        ] {
+            let part = part_size(size);
+            assert!((size + part - 1) / part <= MAX_PARTS, "{size}");
+            assert!(part <= 5 * 1024 * MIB && part % MIB == 0, "{size}");
+        }
+    }
 }
