@@ -92,8 +92,27 @@ pub async fn apply(ssm: &aws_sdk_ssm::Client, plan: &Plan, keep_going: bool) -> 
     out
 }
 
-/// Writes `s`, which the plan has already fitted to what SSM accepts (`plan::fit_to_ssm`).
+/// How often a write refused with `TooManyUpdates` is tried, in all.
+const TOO_MANY_UPDATES_ATTEMPTS: u32 = 6;
+
+/// Writes `s`, retrying with backoff while SSM answers `TooManyUpdates` (another writer is
+/// changing the same parameter: "There are concurrent updates for the resource", PutParameter
+/// API reference), which the SDK does not retry as it does throttling.
 async fn put(ssm: &aws_sdk_ssm::Client, s: &ParameterSnapshot) -> Result<(), String> {
+    let mut attempt = 1;
+    loop {
+        match put_once(ssm, s).await {
+            Err(e) if e.contains("TooManyUpdates") && attempt < TOO_MANY_UPDATES_ATTEMPTS => {
+                tokio::time::sleep(std::time::Duration::from_millis(200 << attempt)).await;
+                attempt += 1;
+            }
+            result => return result,
+        }
+    }
+}
+
+/// Writes `s`, which the plan has already fitted to what SSM accepts (`plan::fit_to_ssm`).
+async fn put_once(ssm: &aws_sdk_ssm::Client, s: &ParameterSnapshot) -> Result<(), String> {
     let tier = s.tier.as_deref().map(ParameterTier::from);
     // Policies are restored only when they are what PutParameter takes: a JSON array.
     let policies = s

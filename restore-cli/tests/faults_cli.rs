@@ -263,16 +263,7 @@ async fn a_restore_keeps_an_advanced_parameter_advanced() {
     assert_eq!(restore.code, 0, "{}\n{}", restore.stdout, restore.stderr);
     let now = emulator::describe_parameter(&p.aws.ssm, &name).await;
     assert_eq!(now.tier().map(|t| t.as_str()), Some("Advanced"));
-    let value = p
-        .aws
-        .ssm
-        .get_parameter()
-        .name(&name)
-        .send()
-        .await
-        .expect("get")
-        .parameter
-        .and_then(|p| p.value);
+    let value = ssm_value(&p, &name).await;
     assert_eq!(value.as_deref(), Some("standard value"));
     let again = run(
         ssmbak,
@@ -366,4 +357,48 @@ async fn a_slow_copy_is_not_cut_off() {
         Some(&1),
         "one attempt, not a retry after 10 s"
     );
+}
+
+/// Concurrent writers on one parameter make SSM answer `TooManyUpdates` (PutParameter API
+/// reference), which moto never does: the proxy answers so twice, and the restore retries with
+/// backoff as it does throttling, instead of failing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn too_many_updates_is_retried() {
+    let Some(p) = Pipeline::start().await else {
+        return;
+    };
+    let name = p.name("busy");
+    p.put(&name, "good", ParameterType::String, None).await;
+    p.publish(&name, "Create", "String", now_secs()).await;
+    p.drain().await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let good = iso(now_secs());
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    p.put(&name, "bad", ParameterType::String, None).await;
+    let proxy = FaultProxy::start(&p.aws.endpoint);
+    proxy.inject(2, Fault::TooManyUpdates, |s| {
+        s.operation() == "AmazonSSM.PutParameter"
+    });
+    let restore = run(
+        env!("CARGO_BIN_EXE_ssmbak"),
+        &["restore", &name, &good, "-b", &p.bucket],
+        &proxy.endpoint,
+    );
+    assert_eq!(restore.code, 0, "{}\n{}", restore.stdout, restore.stderr);
+    assert_eq!(proxy.injected(), 2);
+    let value = ssm_value(&p, &name).await;
+    assert_eq!(value.as_deref(), Some("good"));
+}
+
+/// The parameter's value in SSM now.
+async fn ssm_value(p: &Pipeline, name: &str) -> Option<String> {
+    p.aws
+        .ssm
+        .get_parameter()
+        .name(name)
+        .send()
+        .await
+        .expect("get")
+        .parameter
+        .and_then(|p| p.value)
 }

@@ -579,3 +579,93 @@ async fn same_second_delete_and_put_read_in_write_order() {
     );
     assert_eq!(get(&aws, &bucket, "d/gone").await, None);
 }
+
+/// Keys whose names differ only after a dot (`index.html`, `index.js`, `index`) download side
+/// by side, each to its own bytes: the temporary files must not share a name (they once were
+/// `index.s3bak-partial` for all three, and the renames published mixed bytes). Nothing
+/// temporary is left behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn downloads_of_similar_names_never_mix() {
+    let aws = emulator!();
+    let bucket = unique("mix").to_ascii_lowercase();
+    versioned_bucket(&aws, &bucket).await;
+    let bodies: Vec<(&str, Vec<u8>)> = ["d/index.html", "d/index.js", "d/index", "d/index.css"]
+        .iter()
+        .enumerate()
+        .map(|(i, k)| (*k, vec![b'a' + i as u8; 256 * 1024]))
+        .collect();
+    for (key, body) in &bodies {
+        put(&aws, &bucket, key, body).await;
+    }
+    let dir = std::env::temp_dir().join(unique("s3bak-mix"));
+    for round in 0..3 {
+        let out = dir.join(round.to_string());
+        let run = s3bak(&[
+            "body",
+            "d/",
+            "now",
+            "-b",
+            &bucket,
+            "-o",
+            out.to_str().expect("utf-8"),
+        ]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        for (key, body) in &bodies {
+            let file = out.join(key.trim_start_matches("d/"));
+            assert!(
+                std::fs::read(&file).expect("file") == *body,
+                "{key}: its own bytes"
+            );
+        }
+        let leftovers: Vec<_> = std::fs::read_dir(&out)
+            .expect("dir")
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().contains("s3bak-partial"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Keys that cannot be files side by side (differing only in case, on macOS or Windows; a key
+/// `a` beside `a/b`) are refused before anything is written, naming them; console folder
+/// placeholders (empty keys ending in `/`) are skipped, not failures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn colliding_keys_are_named_before_anything_is_written() {
+    let aws = emulator!();
+    let bucket = unique("clash").to_ascii_lowercase();
+    versioned_bucket(&aws, &bucket).await;
+    for key in ["c/A.txt", "c/a.txt", "c/z"] {
+        put(&aws, &bucket, key, key.as_bytes()).await;
+    }
+    for key in ["p/folder/", "p/folder/x"] {
+        put(
+            &aws,
+            &bucket,
+            key,
+            if key.ends_with('/') { b"" } else { b"x" },
+        )
+        .await;
+    }
+    let dir = std::env::temp_dir().join(unique("s3bak-clash"));
+    let out = |sub: &str| dir.join(sub).to_str().expect("utf-8").to_owned();
+
+    let clash = s3bak(&["body", "c/", "now", "-b", &bucket, "-o", &out("c")]);
+    assert_eq!(clash.code, 1, "{}", clash.stderr);
+    assert!(
+        clash.stderr.contains("c/A.txt") && clash.stderr.contains("c/a.txt"),
+        "{}",
+        clash.stderr
+    );
+    assert!(!dir.join("c").join("z").exists(), "nothing written");
+
+    let folders = s3bak(&["body", "p/", "now", "-b", &bucket, "-o", &out("p")]);
+    assert_eq!(folders.code, 0, "{}", folders.stderr);
+    assert!(
+        folders.stderr.contains("skipped 1 folder placeholder"),
+        "{}",
+        folders.stderr
+    );
+    assert_eq!(std::fs::read(dir.join("p/folder/x")).expect("x"), b"x");
+    let _ = std::fs::remove_dir_all(&dir);
+}

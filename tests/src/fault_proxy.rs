@@ -93,6 +93,8 @@ pub enum Fault {
     /// S3's answer to a request signed for another region than the bucket's: `301
     /// PermanentRedirect` naming the bucket's region in `x-amz-bucket-region`.
     WrongRegion(&'static str),
+    /// SSM's answer to concurrent writers of one parameter: `TooManyUpdates`.
+    TooManyUpdates,
     /// SSM's answer to a request it will not take: `ValidationException` with this message.
     /// For behaviour moto does not have (it takes what AWS refuses).
     Invalid(&'static str),
@@ -268,6 +270,10 @@ async fn injected(fault: Option<Fault>, seen: &Seen) -> Option<Reply> {
             } else {
                 format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>PermanentRedirect</Code><Message>The bucket you are attempting to access must be addressed using the specified endpoint.</Message><Region>{region}</Region></Error>")
             },
+        )),
+        Fault::TooManyUpdates => Some(json_error(
+            "TooManyUpdates",
+            "There are concurrent updates for the resource that you are trying to update.",
         )),
         Fault::Invalid(message) if json => Some(json_error("ValidationException", message)),
         Fault::Invalid(message) => Some(xml_error(400, "InvalidRequest", message)),

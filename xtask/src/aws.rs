@@ -25,19 +25,37 @@ impl Aws {
             ..ClientOptions::default()
         })
         .await?;
+        Ok(Self::from_config(config, component))
+    }
+
+    fn from_config(config: aws_config::SdkConfig, component: &'static str) -> Self {
         let mut cfn = aws_sdk_cloudformation::config::Builder::from(&config);
         let mut sts = aws_sdk_sts::config::Builder::from(&config);
         if let Some(r) = ssmbak_core::record::recorder(component) {
             cfn = cfn.interceptor(r.clone());
             sts = sts.interceptor(r);
         }
-        Ok(Aws {
+        Aws {
             cfn: aws_sdk_cloudformation::Client::from_conf(cfn.build()),
             sts: aws_sdk_sts::Client::from_conf(sts.build()),
             s3: client::s3(&config, component),
             ssm: client::ssm(&config, component),
             config,
-        })
+        }
+    }
+
+    /// The same clients, with S3 talking to `endpoint` (a test's fault proxy). Set on the
+    /// client itself: the SDK prefers the environment's `AWS_ENDPOINT_URL` to a shared
+    /// configuration's endpoint.
+    #[cfg(test)]
+    pub(crate) async fn with_s3_at(endpoint: &str) -> anyhow::Result<Self> {
+        let mut aws = Self::connect(None, "deploy").await?;
+        let s3 = aws_sdk_s3::config::Builder::from(&aws.config)
+            .endpoint_url(endpoint)
+            .force_path_style(true)
+            .build();
+        aws.s3 = aws_sdk_s3::Client::from_conf(s3);
+        Ok(aws)
     }
 
     pub(crate) fn region(&self) -> String {

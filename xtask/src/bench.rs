@@ -44,7 +44,7 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
         "--bin",
         "ssmbak-bench",
     ]))?;
-    let zip = build_lambda::run(root)?;
+    let zip = build_lambda::run(root, build_lambda::Arch::X86_64)?;
     let moto = moto::start(root)?;
     let output = Command::new(root.join("target/debug/ssmbak-bench"))
         .env("SSMBAK_TEST_ENDPOINT", &moto.endpoint)

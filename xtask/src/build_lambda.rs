@@ -1,35 +1,94 @@
-//! `cargo xtask build-lambda`: the Lambda artifact.
+//! `cargo xtask build-lambda [--arch x86_64|arm64]`: the Lambda artifact.
 //!
-//! Builds `bootstrap` in release mode and packs it into `target/lambda/bootstrap.zip` with a
-//! fixed timestamp and mode (0755), so the same source gives the same bytes and the deploy
-//! step can name the artifact by its content.
+//! Cross-compiles `bootstrap` for `<arch>-unknown-linux-gnu` with glibc 2.34 as the ceiling
+//! (Lambda's `provided.al2023` has glibc 2.34) through cargo-zigbuild ([`crate::zig`]), on any
+//! Linux or macOS host, and packs it into `target/lambda/bootstrap.zip` (x86_64) or
+//! `target/lambda/bootstrap-arm64.zip` with a fixed timestamp and mode (0755), so the same
+//! source gives the same bytes and the deploy step can name the artifact by its content.
+//! Before it packs, it reads the binary: an ELF file for that CPU, needing no glibc newer than
+//! 2.34, or it refuses.
 
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, DateTime, ZipWriter};
 
-use crate::util;
+use crate::elf::{self, Machine};
+use crate::zig;
 
-/// Builds the Lambda and returns the zip's path.
-pub(crate) fn run(root: &Path) -> anyhow::Result<PathBuf> {
-    util::run(util::cargo().current_dir(root).args([
-        "build",
-        "--release",
-        "--locked",
-        "-p",
-        "ssmbak-lambda",
-        "--bin",
-        "bootstrap",
-    ]))?;
-    let binary = root.join("target/release/bootstrap");
+/// The newest glibc on Lambda's `provided.al2023` runtime.
+const GLIBC_CEILING: (u32, u32) = (2, 34);
+
+/// A Lambda architecture (the template's `Architecture` parameter).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub(crate) enum Arch {
+    #[default]
+    #[value(name = "x86_64")]
+    X86_64,
+    #[value(name = "arm64")]
+    Arm64,
+}
+
+impl Arch {
+    /// The template's value: `x86_64` or `arm64`.
+    pub(crate) fn parse(value: &str) -> anyhow::Result<Self> {
+        match value {
+            "x86_64" => Ok(Arch::X86_64),
+            "arm64" => Ok(Arch::Arm64),
+            other => bail!("Architecture {other:?}: the Lambda runs on x86_64 or arm64"),
+        }
+    }
+
+    fn triple(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64-unknown-linux-gnu",
+            Arch::Arm64 => "aarch64-unknown-linux-gnu",
+        }
+    }
+
+    fn machine(self) -> Machine {
+        match self {
+            Arch::X86_64 => Machine::X86_64,
+            Arch::Arm64 => Machine::Aarch64,
+        }
+    }
+
+    pub(crate) fn zip_name(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "bootstrap.zip",
+            Arch::Arm64 => "bootstrap-arm64.zip",
+        }
+    }
+}
+
+#[derive(clap::Args)]
+pub(crate) struct BuildArgs {
+    /// The Lambda's architecture.
+    #[arg(long, value_enum, default_value_t = Arch::X86_64)]
+    pub(crate) arch: Arch,
+}
+
+/// Builds the Lambda for `arch` and returns the zip's path.
+pub(crate) fn run(root: &Path, arch: Arch) -> anyhow::Result<PathBuf> {
+    zig::ensure_rust_target(arch.triple())?;
+    let tools = zig::install(root)?;
+    let target = format!("{}.{}.{}", arch.triple(), GLIBC_CEILING.0, GLIBC_CEILING.1);
+    crate::util::run(
+        std::process::Command::new(&tools.cargo_zigbuild)
+            .current_dir(root)
+            .args(["zigbuild", "--release", "--locked", "-p", "ssmbak-lambda"])
+            .args(["--bin", "bootstrap", "--target", &target])
+            .env("CARGO_ZIGBUILD_ZIG_PATH", &tools.zig),
+    )?;
+    let binary = root.join(format!("target/{}/release/bootstrap", arch.triple()));
+    let bytes = fs::read(&binary).with_context(|| format!("cannot read {}", binary.display()))?;
+    check(&bytes, arch)?;
     let out_dir = root.join("target/lambda");
     fs::create_dir_all(&out_dir).with_context(|| format!("cannot create {}", out_dir.display()))?;
-    let zip_path = out_dir.join("bootstrap.zip");
-    let bytes = fs::read(&binary).with_context(|| format!("cannot read {}", binary.display()))?;
+    let zip_path = out_dir.join(arch.zip_name());
     fs::write(&zip_path, pack(&bytes)?)
         .with_context(|| format!("cannot write {}", zip_path.display()))?;
     eprintln!(
@@ -39,6 +98,36 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<PathBuf> {
         bytes.len()
     );
     Ok(zip_path)
+}
+
+/// Refuses a binary that cannot start on Lambda's `provided.al2023` for `arch`.
+pub(crate) fn check(binary: &[u8], arch: Arch) -> anyhow::Result<()> {
+    let machine = elf::machine(binary)?;
+    if machine != arch.machine() {
+        bail!("the bootstrap binary is for {machine:?}, not for the function's {arch:?}");
+    }
+    if let Some(glibc) = elf::newest_glibc(binary).filter(|g| *g > GLIBC_CEILING) {
+        bail!(
+            "the bootstrap binary needs glibc {}.{}, newer than provided.al2023's {}.{}",
+            glibc.0,
+            glibc.1,
+            GLIBC_CEILING.0,
+            GLIBC_CEILING.1
+        );
+    }
+    Ok(())
+}
+
+/// The binary inside an artifact zip.
+pub(crate) fn unpack(zip: &[u8]) -> anyhow::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip)).context("not a zip")?;
+    let mut entry = archive
+        .by_name("bootstrap")
+        .context("the zip has no bootstrap")?;
+    let mut bytes = Vec::new();
+    entry.read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 /// A zip holding one executable entry `bootstrap`, with nothing in it that depends on when
@@ -60,6 +149,22 @@ mod tests {
     use std::io::Read;
 
     use super::pack;
+
+    /// The artifact `cargo xtask test` built and the end-to-end tests run: the Lambda's
+    /// architecture and glibc, read from the artifact, not the host.
+    #[test]
+    fn the_tested_artifact_starts_on_provided_al2023() {
+        let Ok(zip) = std::env::var("SSMBAK_TEST_BOOTSTRAP_ZIP") else {
+            return;
+        };
+        let bytes = std::fs::read(&zip).expect("the artifact");
+        let binary = super::unpack(&bytes).expect("bootstrap in the zip");
+        super::check(&binary, super::Arch::X86_64).expect("fits provided.al2023 on x86_64");
+        assert!(
+            super::check(&binary, super::Arch::Arm64).is_err(),
+            "an x86_64 binary is refused for arm64"
+        );
+    }
 
     #[test]
     fn zip_is_reproducible_and_executable() {

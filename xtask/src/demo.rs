@@ -14,7 +14,7 @@ use crate::{build_lambda, moto, stack, util};
 const STACK: &str = "ssmbak-demo";
 
 pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
-    let zip = build_lambda::run(root)?;
+    let zip = build_lambda::run(root, build_lambda::Arch::X86_64)?;
     util::run(util::cargo().current_dir(root).args([
         "build",
         "--quiet",
@@ -61,6 +61,7 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
         // moto matches every put_events against a schedule rule too, and cannot invoke its
         // Lambda target: the demo stack goes without the scheduled reconcile (the tests show it).
         params: vec![("ReconcileSchedule".to_owned(), String::new())],
+        tags: Vec::new(),
         timeout: 300,
     };
     crate::validate::run(root)?;

@@ -8,7 +8,9 @@ mod bench;
 mod build_lambda;
 mod demo;
 mod deploy;
+mod elf;
 mod iam;
+mod lint;
 mod moto;
 mod seed_all;
 mod stack;
@@ -16,6 +18,7 @@ mod test;
 mod tidy;
 mod util;
 mod validate;
+mod zig;
 
 use clap::{Parser, Subcommand};
 
@@ -28,8 +31,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Build the Lambda (release) into target/lambda/bootstrap.zip, byte-for-byte reproducible.
-    BuildLambda,
+    /// Cross-build the Lambda for provided.al2023 (glibc 2.34) into target/lambda/bootstrap.zip
+    /// (x86_64) or bootstrap-arm64.zip, byte-for-byte reproducible, whatever the host.
+    BuildLambda(build_lambda::BuildArgs),
     /// Run every test: build the Lambda, start the moto emulator on loopback, cargo test, stop it.
     Test(test::TestArgs),
     /// Run a moto server on loopback in the foreground, for manual work against the emulator.
@@ -38,6 +42,8 @@ enum Command {
     Demo,
     /// Check cfn/template.yml against every cfn-guard rule in policies/.
     Validate,
+    /// Run cfn-lint on the template and parliament on the IAM policies (pinned, under target/).
+    Lint,
     /// Build, validate, upload and create or update the stack; follow it; print its outputs.
     Deploy(deploy::DeployArgs),
     /// The same as deploy (a stack that exists is updated).
@@ -69,11 +75,12 @@ fn main() {
 fn run(cli: Cli) -> anyhow::Result<()> {
     let root = util::project_root();
     match cli.command {
-        Command::BuildLambda => build_lambda::run(&root).map(|_| ()),
+        Command::BuildLambda(args) => build_lambda::run(&root, args.arch).map(|_| ()),
         Command::Test(args) => test::run(&root, &args),
         Command::Moto => moto::run_foreground(&root),
         Command::Demo => demo::run(&root),
         Command::Validate => validate::run(&root),
+        Command::Lint => lint::check(&root),
         Command::Deploy(args) | Command::Update(args) => deploy::run(&root, &args),
         Command::Outputs(args) => stack::run(stack::Query::Outputs, &args),
         Command::Bucketname(args) => stack::run(stack::Query::Bucketname, &args),

@@ -34,26 +34,11 @@ fn venv(root: &Path) -> PathBuf {
 /// Installs the pinned moto into `target/moto-venv` unless it is already there.
 pub(crate) fn install(root: &Path) -> anyhow::Result<PathBuf> {
     let venv = venv(root);
-    let stamp = venv.join("ssmbak-installed.txt");
     let server = venv.join("bin/moto_server");
-    if fs::read_to_string(&stamp).is_ok_and(|s| s.trim() == MOTO_REQUIREMENT) && server.exists() {
-        return Ok(server);
+    if !server.exists() {
+        let _ = fs::remove_file(venv.join("ssmbak-installed.txt"));
     }
-    eprintln!("installing {MOTO_REQUIREMENT} into {}", venv.display());
-    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned());
-    util::run(
-        Command::new(&python)
-            .args(["-m", "venv", "--clear"])
-            .arg(&venv),
-    )
-    .context("python3 with the venv module is needed to install the moto emulator")?;
-    util::run(Command::new(venv.join("bin/pip")).args([
-        "install",
-        "--quiet",
-        "--disable-pip-version-check",
-        MOTO_REQUIREMENT,
-    ]))?;
-    fs::write(&stamp, MOTO_REQUIREMENT)?;
+    util::pip_install(&venv, &[MOTO_REQUIREMENT], "the moto emulator")?;
     Ok(server)
 }
 

@@ -85,6 +85,16 @@ pub(crate) async fn outputs(aws: &Aws, stack: &str) -> anyhow::Result<BTreeMap<S
 }
 
 /// The stack's current parameter values.
+/// The stack's tags, by key.
+pub(crate) async fn tags(aws: &Aws, stack: &str) -> anyhow::Result<BTreeMap<String, String>> {
+    Ok(describe_stack(aws, stack)
+        .await?
+        .tags()
+        .iter()
+        .filter_map(|t| Some((t.key()?.to_owned(), t.value()?.to_owned())))
+        .collect())
+}
+
 pub(crate) async fn parameters(aws: &Aws, stack: &str) -> anyhow::Result<BTreeMap<String, String>> {
     Ok(describe_stack(aws, stack)
         .await?
@@ -121,11 +131,65 @@ fn is_failure(status: &StackStatus) -> bool {
     s.ends_with("_FAILED") || s.contains("ROLLBACK")
 }
 
-/// Prints the stack's events from `since` until it settles; fails on a failure or rollback.
+/// One stack operation: its `ClientRequestToken`, and when it was started (for events that
+/// carry no token, as the emulator's).
+pub(crate) struct Operation {
+    pub(crate) token: String,
+    pub(crate) since: DateTime,
+}
+
+impl Operation {
+    /// A new operation: a token unique to this run (CloudFormation: at most 128 characters of
+    /// `[a-zA-Z0-9][-a-zA-Z0-9]*`).
+    pub(crate) fn start(what: &str) -> Self {
+        let now = std::time::SystemTime::now();
+        let ms = now
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or_default();
+        Operation {
+            token: format!("ssmbak-{what}-{ms}-{}", std::process::id()),
+            since: DateTime::from(now),
+        }
+    }
+
+    /// Whether an event is this operation's: by its token when it has one (clocks may be off),
+    /// else by its time.
+    fn owns(&self, token: Option<&str>, time: Option<&DateTime>) -> bool {
+        match token {
+            Some(t) => t == self.token,
+            None => time.is_none_or(|t| t.secs() >= self.since.secs()),
+        }
+    }
+}
+
+/// One line of advice for a stack left in a state a deploy cannot go on from.
+pub(crate) fn advice(stack: &str, status: &StackStatus) -> Option<String> {
+    Some(match status {
+        StackStatus::RollbackComplete => format!(
+            "stack {stack} is ROLLBACK_COMPLETE after a failed create: delete it (cargo xtask delete {stack}) and deploy again"
+        ),
+        StackStatus::ReviewInProgress => format!(
+            "stack {stack} is REVIEW_IN_PROGRESS: a change set was created and never executed; execute or delete it (or delete the stack), then deploy again"
+        ),
+        StackStatus::UpdateRollbackFailed => format!(
+            "stack {stack} is UPDATE_ROLLBACK_FAILED: fix what its events name, run `aws cloudformation continue-update-rollback --stack-name {stack}`, then deploy again"
+        ),
+        StackStatus::DeleteFailed => format!(
+            "stack {stack} is DELETE_FAILED: remove what its events say could not be deleted, delete it again (cargo xtask delete {stack}), then deploy"
+        ),
+        s if s.as_str().ends_with("_IN_PROGRESS") => {
+            format!("stack {stack} is busy ({}): try again when it settles", s.as_str())
+        }
+        _ => return None,
+    })
+}
+
+/// Prints the operation's events until the stack settles; fails on a failure or rollback.
 pub(crate) async fn follow(
     aws: &Aws,
     stack: &str,
-    since: DateTime,
+    operation: &Operation,
     deadline: Instant,
 ) -> anyhow::Result<()> {
     let mut seen = HashSet::new();
@@ -145,8 +209,8 @@ pub(crate) async fn follow(
                 Err(e) => return Err(describe(&format!("reading events of {stack}"), &e)),
             };
             for event in page.stack_events() {
-                // Newest first: stop at the first event from before this operation.
-                if event.timestamp().is_some_and(|t| t.secs() < since.secs()) {
+                // Newest first: stop at the first event of an earlier operation.
+                if !operation.owns(event.client_request_token(), event.timestamp()) {
                     break 'pages;
                 }
                 if let Some(id) = event.event_id() {
@@ -170,7 +234,10 @@ pub(crate) async fn follow(
             None => return Ok(()), // deleted
             Some(s) if s.as_str().ends_with("_IN_PROGRESS") => {}
             Some(StackStatus::DeleteComplete) => return Ok(()),
-            Some(s) if is_failure(&s) => bail!("stack {stack} ended {}", s.as_str()),
+            Some(s) if is_failure(&s) => match advice(stack, &s) {
+                Some(line) => bail!("{line}"),
+                None => bail!("stack {stack} ended {}", s.as_str()),
+            },
             Some(s) => {
                 eprintln!("stack {stack}: {}", s.as_str());
                 return Ok(());
@@ -188,16 +255,65 @@ pub(crate) async fn delete_stack(aws: &Aws, stack: &str) -> anyhow::Result<()> {
     let bucket = outputs(aws, stack).await?.get("Bucketname").cloned();
     // A deleted stack is found by its id only.
     let id = described.stack_id().unwrap_or(stack).to_owned();
-    let since = DateTime::from(std::time::SystemTime::now());
+    let operation = Operation::start("delete");
     aws.cfn
         .delete_stack()
         .stack_name(stack)
+        .client_request_token(&operation.token)
         .send()
         .await
         .map_err(|e| describe(&format!("deleting stack {stack}"), &e))?;
-    follow(aws, &id, since, Instant::now() + Duration::from_secs(1800)).await?;
+    follow(
+        aws,
+        &id,
+        &operation,
+        Instant::now() + Duration::from_secs(1800),
+    )
+    .await?;
     if let Some(bucket) = bucket {
         eprintln!("the backup bucket {bucket} is retained with every backup in it; delete it yourself when you no longer need them");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_operation_owns_its_events_by_token_then_by_time() {
+        let op = Operation::start("deploy");
+        let before = DateTime::from_secs(op.since.secs() - 60);
+        assert!(
+            op.owns(Some(op.token.as_str()), Some(&before)),
+            "the token wins over a skewed clock"
+        );
+        assert!(
+            !op.owns(Some("ssmbak-deploy-1-1"), Some(&op.since)),
+            "another operation's"
+        );
+        assert!(op.owns(None, Some(&op.since)));
+        assert!(!op.owns(None, Some(&before)));
+    }
+
+    #[test]
+    fn odd_states_get_one_line_of_advice() {
+        for (status, needle) in [
+            (StackStatus::RollbackComplete, "delete it"),
+            (StackStatus::ReviewInProgress, "change set"),
+            (
+                StackStatus::UpdateRollbackFailed,
+                "continue-update-rollback",
+            ),
+            (StackStatus::DeleteFailed, "delete it again"),
+            (StackStatus::UpdateInProgress, "busy"),
+        ] {
+            let line = advice("s", &status).unwrap_or_default();
+            assert!(
+                line.contains(needle) && !line.contains('\n'),
+                "{status:?}: {line}"
+            );
+        }
+        assert_eq!(advice("s", &StackStatus::UpdateComplete), None);
+    }
 }

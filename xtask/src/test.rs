@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::{build_lambda, iam, moto, util};
+use crate::{build_lambda, iam, lint, moto, util};
 
 #[derive(clap::Args)]
 pub(crate) struct TestArgs {
@@ -13,7 +13,7 @@ pub(crate) struct TestArgs {
 
 pub(crate) fn run(root: &Path, args: &TestArgs) -> anyhow::Result<()> {
     // The end-to-end tests drive the real release artifact.
-    let zip = build_lambda::run(root)?;
+    let zip = build_lambda::run(root, build_lambda::Arch::X86_64)?;
     let moto = moto::start(root)?;
     eprintln!("moto on {} (log: {})", moto.endpoint, moto.log.display());
     // Every component records the AWS operations it calls, for the least-privilege check.
@@ -45,6 +45,7 @@ pub(crate) fn run(root: &Path, args: &TestArgs) -> anyhow::Result<()> {
     // With a test filter, not every component ran.
     if args.cargo_test_args.is_empty() {
         iam::check(root, &recording)?;
+        lint::check(root)?;
     }
     Ok(())
 }

@@ -29,3 +29,24 @@ pub(crate) fn run(cmd: &mut Command) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Installs the PyPI `requirements` into the venv `venv` unless the venv says it has them.
+/// `what` says what needs them, for the error.
+pub(crate) fn pip_install(venv: &Path, requirements: &[&str], what: &str) -> anyhow::Result<()> {
+    let stamp = venv.join("ssmbak-installed.txt");
+    let wanted = requirements.join(" ");
+    if std::fs::read_to_string(&stamp).is_ok_and(|s| s.trim() == wanted) {
+        return Ok(());
+    }
+    eprintln!("installing {wanted} into {}", venv.display());
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    run(Command::new(&python)
+        .args(["-m", "venv", "--clear"])
+        .arg(venv))
+    .with_context(|| format!("python3 with the venv module is needed to install {what}"))?;
+    run(Command::new(venv.join("bin/pip"))
+        .args(["install", "--quiet", "--disable-pip-version-check"])
+        .args(requirements))?;
+    std::fs::write(&stamp, wanted)?;
+    Ok(())
+}

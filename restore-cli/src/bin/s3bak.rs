@@ -343,21 +343,45 @@ async fn stream_version(
 }
 
 /// Writes through a temporary file next to `path`, renamed into place when complete.
+///
+/// The temporary file's name is unique (`.NAME.XXXXXX.s3bak-partial`, created 0600): keys such
+/// as `d/index.html`, `d/index.js` and `d/index` download side by side without sharing one.
+/// It is removed when the download fails or the command is interrupted (the file goes with
+/// the dropped future).
 async fn download_to_file(
     session: &Session,
     key: &str,
     version_id: &str,
     path: &Path,
 ) -> anyhow::Result<u64> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("creating {}", parent.display()))?;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut partial = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".s3bak-partial")
+        .tempfile_in(dir)
+        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
+    let written = stream_version(session, key, version_id, partial.as_file_mut()).await?;
+    // The finished file is readable as any other download, not private like the partial one.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        partial
+            .as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .with_context(|| format!("writing {}", path.display()))?;
     }
-    let partial = path.with_extension("s3bak-partial");
-    let mut file = std::fs::File::create(&partial)
-        .with_context(|| format!("creating {}", partial.display()))?;
-    let written = stream_version(session, key, version_id, &mut file).await?;
-    std::fs::rename(&partial, path).with_context(|| format!("writing {}", path.display()))?;
+    partial
+        .persist(path)
+        .map_err(|e| e.error)
+        .with_context(|| format!("writing {}", path.display()))?;
     Ok(written)
 }
 
@@ -422,8 +446,37 @@ async fn download_tree(
         .iter()
         .filter_map(|s| Some((s.key.as_str(), s.entry().filter(|e| !e.is_delete_marker)?)))
         .collect();
-    let bar = progress(present.len());
-    let results: Vec<(String, anyhow::Result<u64>)> = stream::iter(present)
+    let (placeholders, files): (Vec<_>, Vec<_>) = present
+        .into_iter()
+        .partition(|(key, entry)| download::is_placeholder(key, entry.size));
+    if !placeholders.is_empty() {
+        eprintln!(
+            "skipped {} folder placeholder(s) (empty keys ending in /)",
+            placeholders.len()
+        );
+    }
+    // Where every key goes, all checked before anything is written.
+    let targets: Vec<(String, std::path::PathBuf)> = files
+        .iter()
+        .filter_map(|(key, _)| {
+            Some((
+                (*key).to_owned(),
+                download::target(dir, &t.key, key, flat).ok()?,
+            ))
+        })
+        .collect();
+    let clashes = download::collisions(&targets);
+    if !clashes.is_empty() {
+        let shown: Vec<String> = clashes.iter().take(5).map(ToString::to_string).collect();
+        anyhow::bail!(
+            "{} key(s) cannot be written side by side, nothing downloaded: {}{}",
+            clashes.len(),
+            shown.join("; "),
+            if clashes.len() > 5 { "; ..." } else { "" }
+        );
+    }
+    let bar = progress(files.len());
+    let results: Vec<(String, anyhow::Result<u64>)> = stream::iter(files)
         .map(|(key, entry)| {
             let bar = &bar;
             async move {
