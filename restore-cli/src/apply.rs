@@ -100,19 +100,75 @@ const TOO_MANY_UPDATES_ATTEMPTS: u32 = 6;
 /// API reference), which the SDK does not retry as it does throttling.
 async fn put(ssm: &aws_sdk_ssm::Client, s: &ParameterSnapshot) -> Result<(), String> {
     let mut attempt = 1;
-    loop {
+    let version = loop {
         match put_once(ssm, s).await {
             Err(e) if e.contains("TooManyUpdates") && attempt < TOO_MANY_UPDATES_ATTEMPTS => {
                 tokio::time::sleep(std::time::Duration::from_millis(200 << attempt)).await;
                 attempt += 1;
             }
-            result => return result,
+            result => break result?,
         }
+    };
+    if s.data_type.as_deref() == Some(AMI_DATA_TYPE) {
+        confirm(ssm, s, version).await?;
     }
+    Ok(())
 }
 
-/// Writes `s`, which the plan has already fitted to what SSM accepts (`plan::fit_to_ssm`).
-async fn put_once(ssm: &aws_sdk_ssm::Client, s: &ParameterSnapshot) -> Result<(), String> {
+/// The data type SSM validates only after PutParameter has answered.
+const AMI_DATA_TYPE: &str = "aws:ec2:image";
+/// How long an `aws:ec2:image` write is waited for.
+const CONFIRM_ATTEMPTS: u32 = 10;
+
+/// Confirms an `aws:ec2:image` write: SSM checks the AMI id after PutParameter returns ("a
+/// successful HTTP 200 response does not guarantee that your parameter was successfully
+/// created or updated", PutParameter API reference, `DataType`), and a write that fails that
+/// check never appears. Done only once the parameter holds the version written, with the value
+/// written.
+async fn confirm(
+    ssm: &aws_sdk_ssm::Client,
+    s: &ParameterSnapshot,
+    version: i64,
+) -> Result<(), String> {
+    for attempt in 0..CONFIRM_ATTEMPTS {
+        if attempt > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+        let now = match ssm.get_parameter().name(&s.name).send().await {
+            Ok(out) => out.parameter,
+            // A create not (yet) done.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_parameter_not_found()) =>
+            {
+                None
+            }
+            Err(e) => {
+                return Err(format!(
+                    "{:#}",
+                    aws_error("GetParameter (confirming the write)", &e)
+                ))
+            }
+        };
+        let (held, value) = now.map_or((0, None), |p| (p.version, p.value));
+        if held >= version {
+            return if held == version && value.as_deref() == Some(s.value.as_str()) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "PutParameter: version {version} of this aws:ec2:image parameter was changed again before it could be confirmed"
+                ))
+            };
+        }
+    }
+    Err(format!(
+        "PutParameter: the aws:ec2:image write (version {version}) never appeared: SSM validates the AMI id after answering, and the parameter's history or its EventBridge events say why it was refused"
+    ))
+}
+
+/// Writes `s`, which the plan has already fitted to what SSM accepts (`plan::fit_to_ssm`);
+/// the version SSM says it wrote.
+async fn put_once(ssm: &aws_sdk_ssm::Client, s: &ParameterSnapshot) -> Result<i64, String> {
     let tier = s.tier.as_deref().map(ParameterTier::from);
     // Policies are restored only when they are what PutParameter takes: a JSON array.
     let policies = s
@@ -136,7 +192,7 @@ async fn put_once(ssm: &aws_sdk_ssm::Client, s: &ParameterSnapshot) -> Result<()
         .set_policies(policies)
         .send()
         .await
-        .map(|_| ())
+        .map(|out| out.version)
         .map_err(|e| format!("{:#}", aws_error("PutParameter", &e)))
 }
 

@@ -402,3 +402,44 @@ async fn ssm_value(p: &Pipeline, name: &str) -> Option<String> {
         .parameter
         .and_then(|p| p.value)
 }
+
+/// SSM validates an `aws:ec2:image` value after PutParameter has answered 200 ("a successful
+/// HTTP 200 response does not guarantee that your parameter was successfully created or
+/// updated", PutParameter API reference). moto validates nothing, so the proxy answers the
+/// write with a 200 and drops it, as SSM does with an AMI id that fails the check: the restore
+/// must not count it as done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ami_parameter_write_is_confirmed_before_it_counts() {
+    use ssmbak_core::format::{BackupRecord, ParameterSnapshot, ParameterType as Type};
+    let Some(p) = Pipeline::start().await else {
+        return;
+    };
+    let name = p.name("ami");
+    let record = BackupRecord::Value {
+        event_time: now_secs() - 5,
+        snapshot: ParameterSnapshot {
+            version: Some(1),
+            data_type: Some("aws:ec2:image".to_owned()),
+            ..ParameterSnapshot::new(&name, "ami-0123456789abcdef0", Type::String)
+        },
+    };
+    emulator::put_encoded(&p.aws.s3, &p.bucket, record.encode()).await;
+    let proxy = FaultProxy::start(&p.aws.endpoint);
+    proxy.inject(
+        usize::MAX,
+        Fault::Accepted(r#"{"Version":1,"Tier":"Standard"}"#),
+        |s| s.operation() == "AmazonSSM.PutParameter" && s.body.contains("aws:ec2:image"),
+    );
+    let restore = run(
+        env!("CARGO_BIN_EXE_ssmbak"),
+        &["restore", &name, "now", "-b", &p.bucket],
+        &proxy.endpoint,
+    );
+    assert_eq!(restore.code, 3, "{}\n{}", restore.stdout, restore.stderr);
+    assert!(
+        restore.stderr.contains("never appeared") && restore.stdout.contains("failed 1"),
+        "{}\n{}",
+        restore.stdout,
+        restore.stderr
+    );
+}

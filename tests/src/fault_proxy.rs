@@ -93,6 +93,9 @@ pub enum Fault {
     /// S3's answer to a request signed for another region than the bucket's: `301
     /// PermanentRedirect` naming the bucket's region in `x-amz-bucket-region`.
     WrongRegion(&'static str),
+    /// A 200 with this JSON body, the request never forwarded: a write SSM accepts and then
+    /// drops (an `aws:ec2:image` value that fails its asynchronous check).
+    Accepted(&'static str),
     /// SSM's answer to concurrent writers of one parameter: `TooManyUpdates`.
     TooManyUpdates,
     /// SSM's answer to a request it will not take: `ValidationException` with this message.
@@ -271,6 +274,7 @@ async fn injected(fault: Option<Fault>, seen: &Seen) -> Option<Reply> {
                 format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>PermanentRedirect</Code><Message>The bucket you are attempting to access must be addressed using the specified endpoint.</Message><Region>{region}</Region></Error>")
             },
         )),
+        Fault::Accepted(body) => Some(reply(200, &[("Content-Type", JSON)], body)),
         Fault::TooManyUpdates => Some(json_error(
             "TooManyUpdates",
             "There are concurrent updates for the resource that you are trying to update.",
