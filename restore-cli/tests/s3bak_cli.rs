@@ -669,3 +669,49 @@ async fn colliding_keys_are_named_before_anything_is_written() {
     assert_eq!(std::fs::read(dir.join("p/folder/x")).expect("x"), b"x");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The same bytes are not the same object: a version whose bytes the key still holds, but
+/// whose content type, metadata or tags differ from the current object's, is copied back, so
+/// the key serves as it did; a re-run then leaves it alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn same_bytes_with_other_headers_are_restored() {
+    let aws = emulator!();
+    let bucket = unique("headers").to_ascii_lowercase();
+    versioned_bucket(&aws, &bucket).await;
+    let put_as = |content_type: &'static str, owner: &'static str| {
+        aws.s3
+            .put_object()
+            .bucket(&bucket)
+            .key("h/k")
+            .content_type(content_type)
+            .metadata("owner", owner)
+            .body(b"same bytes".to_vec().into())
+            .send()
+    };
+    put_as("text/plain", "a").await.expect("put");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let then = iso(now_secs());
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    put_as("application/json", "b").await.expect("put");
+
+    let run = s3bak(&["restore", "h/k", &then, "-b", &bucket]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.text().contains("copied 1"), "{}", run.text());
+    let head = aws
+        .s3
+        .head_object()
+        .bucket(&bucket)
+        .key("h/k")
+        .send()
+        .await
+        .expect("head");
+    assert_eq!(head.content_type(), Some("text/plain"));
+    assert_eq!(
+        head.metadata()
+            .and_then(|m| m.get("owner"))
+            .map(String::as_str),
+        Some("a")
+    );
+    let again = s3bak(&["restore", "h/k", &then, "-b", &bucket]);
+    assert!(again.text().contains("copied 0"), "{}", again.text());
+}

@@ -574,6 +574,69 @@ async fn current_elsewhere(
     }
 }
 
+/// What serves with an object besides its bytes: user metadata, content headers, and its tags
+/// unless tags are not copied.
+#[derive(Debug, PartialEq, Eq)]
+struct Described {
+    metadata: std::collections::BTreeMap<String, String>,
+    headers: [Option<String>; 6],
+    tags: Vec<(String, String)>,
+}
+
+async fn described(
+    session: &Session,
+    bucket: &str,
+    key: &str,
+    version_id: Option<&str>,
+    options: &CopyOptions,
+) -> anyhow::Result<Described> {
+    let head = session
+        .s3
+        .head_object()
+        .bucket(bucket)
+        .key(key)
+        .set_version_id(version_id.map(str::to_owned))
+        .send()
+        .await
+        .map_err(|e| aws_error(&format!("reading s3://{bucket}/{key}"), &e))?;
+    let mut tags = Vec::new();
+    if !options.no_tags {
+        let set = session
+            .s3
+            .get_object_tagging()
+            .bucket(bucket)
+            .key(key)
+            .set_version_id(version_id.map(str::to_owned))
+            .send()
+            .await
+            .map_err(|e| aws_error(&format!("reading the tags of s3://{bucket}/{key}"), &e))?;
+        tags = set
+            .tag_set()
+            .iter()
+            .map(|t| (t.key().to_owned(), t.value().to_owned()))
+            .collect();
+        tags.sort();
+    }
+    let text = |v: Option<&str>| v.map(str::to_owned);
+    Ok(Described {
+        metadata: head
+            .metadata()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
+        headers: [
+            text(head.content_type()),
+            text(head.cache_control()),
+            text(head.content_disposition()),
+            text(head.content_encoding()),
+            text(head.content_language()),
+            text(head.website_redirect_location()),
+        ],
+        tags,
+    })
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn restore(
     session: &Session,
@@ -593,7 +656,25 @@ async fn restore(
         } else {
             current_elsewhere(session, &dest.bucket, &dest_key).await?
         };
-        let action = objects::plan(s.entry(), current.as_ref(), in_place_bucket, t.is_tree());
+        let mut action = objects::plan(s.entry(), current.as_ref(), in_place_bucket, t.is_tree());
+        // The same bytes are not the same object: a version is left alone only when its
+        // metadata, content headers and tags are the current object's too.
+        if let (ObjectAction::Unchanged, Some(entry), Some(c)) = (&action, s.entry(), &current) {
+            let same_version = c.version_id.as_deref() == Some(entry.version_id.as_str());
+            let already_it = in_place_bucket && same_version;
+            if !entry.is_delete_marker && !already_it {
+                let (source, now) = futures::try_join!(
+                    described(session, &t.bucket, &s.key, Some(&entry.version_id), options),
+                    described(session, &dest.bucket, &dest_key, None, options),
+                )?;
+                if source != now {
+                    action = ObjectAction::Copy {
+                        version_id: entry.version_id.clone(),
+                        size: entry.size,
+                    };
+                }
+            }
+        }
         plan.push((s.key.clone(), dest_key, action));
     }
     let single_key_without_version =
