@@ -6,6 +6,17 @@ use ssmbak_core::reader::Listed;
 /// Storage classes whose versions must be restored (thawed) before they can be read or copied.
 const ARCHIVED: [&str; 2] = ["GLACIER", "DEEP_ARCHIVE"];
 
+/// Whether a version of this storage class needs a restore request before it can be read.
+pub fn is_archived(storage_class: Option<&str>) -> bool {
+    storage_class.is_some_and(|c| ARCHIVED.contains(&c))
+}
+
+/// Whether HeadObject's `x-amz-restore` says a restored copy of an archived version is ready
+/// (`ongoing-request="false", expiry-date="..."`; S3 API reference, HeadObject `Restore`).
+pub fn restored_copy_ready(restore: Option<&str>) -> bool {
+    restore.is_some_and(|r| r.contains("ongoing-request=\"false\""))
+}
+
 /// What restoring one key takes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ObjectAction {
@@ -61,7 +72,7 @@ pub fn plan(
             });
             if same {
                 ObjectAction::Unchanged
-            } else if let Some(class) = v.storage_class.as_deref().filter(|c| ARCHIVED.contains(c))
+            } else if let Some(class) = v.storage_class.as_deref().filter(|c| is_archived(Some(c)))
             {
                 ObjectAction::Archived {
                     version_id: v.version_id.clone(),
@@ -103,6 +114,16 @@ pub fn current_of(listed: &[Listed]) -> Option<Current> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_finished_restore_request_makes_an_archived_version_readable() {
+        assert!(is_archived(Some("DEEP_ARCHIVE")) && !is_archived(Some("STANDARD")));
+        assert!(restored_copy_ready(Some(
+            "ongoing-request=\"false\", expiry-date=\"Wed, 02 Dec 2026 16:54:10 GMT\""
+        )));
+        assert!(!restored_copy_ready(Some("ongoing-request=\"true\"")));
+        assert!(!restored_copy_ready(None));
+    }
 
     fn version(id: &str, etag: &str, latest: bool) -> Listed {
         Listed {

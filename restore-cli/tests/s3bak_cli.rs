@@ -477,6 +477,39 @@ async fn archived_versions_are_reported_and_event_time_can_decide() {
         Some(&b"new"[..]),
         "nothing was copied"
     );
+    // Once a restore request has finished, the version (still DEEP_ARCHIVE, with a temporary
+    // copy) is copied back and downloaded like any other. (moto 5.2.5 restores only the
+    // current version, whatever VersionId says: the request is made before the next put.)
+    aws.s3
+        .put_object()
+        .bucket(&bucket)
+        .key("thawed")
+        .body(b"old".to_vec().into())
+        .storage_class(aws_sdk_s3::types::StorageClass::DeepArchive)
+        .send()
+        .await
+        .expect("put");
+    aws.s3
+        .restore_object()
+        .bucket(&bucket)
+        .key("thawed")
+        .restore_request(aws_sdk_s3::types::RestoreRequest::builder().days(1).build())
+        .send()
+        .await
+        .expect("restore request");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let t2 = now_secs();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    put(&aws, &bucket, "thawed", b"new").await;
+    let body = s3bak(&["body", "thawed", &iso(t2), "-b", &bucket, "-o", "-"]);
+    assert_eq!(body.code, 0, "{}", body.stderr);
+    assert_eq!(body.stdout, b"old");
+    let run = s3bak(&["restore", "thawed", &iso(t2), "-b", &bucket]);
+    assert_eq!(run.code, 0, "{}\n{}", run.text(), run.stderr);
+    assert_eq!(
+        get(&aws, &bucket, "thawed").await.as_deref(),
+        Some(&b"old"[..])
+    );
 
     // An ssmbak object written now for an event an hour ago: by LastModified it did not exist
     // half an hour ago; by its ssmbakTime it did.

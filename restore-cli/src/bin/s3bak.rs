@@ -342,6 +342,24 @@ async fn stream_version(
     Ok(written)
 }
 
+/// Whether a version's bytes can be read now: not archived, or archived with a finished
+/// restore request (the version keeps its archive class; a temporary copy serves reads).
+async fn readable(session: &Session, key: &str, entry: &Listed) -> anyhow::Result<bool> {
+    if !objects::is_archived(entry.storage_class.as_deref()) {
+        return Ok(true);
+    }
+    let head = session
+        .s3
+        .head_object()
+        .bucket(session.reader.bucket())
+        .key(key)
+        .version_id(&entry.version_id)
+        .send()
+        .await
+        .map_err(|e| aws_error(&format!("reading {key} version {}", entry.version_id), &e))?;
+    Ok(objects::restored_copy_ready(head.restore()))
+}
+
 /// Writes through a temporary file next to `path`, renamed into place when complete.
 ///
 /// The temporary file's name is unique (`.NAME.XXXXXX.s3bak-partial`, created 0600): keys such
@@ -402,13 +420,9 @@ async fn download_one(
             entry.version_id
         );
     }
-    if entry
-        .storage_class
-        .as_deref()
-        .is_some_and(|c| c == "GLACIER" || c == "DEEP_ARCHIVE")
-    {
+    if !readable(session, &t.key, entry).await? {
         anyhow::bail!(
-            "{} version {} is archived ({}): request a restore first",
+            "{} version {} is archived ({}): request a restore first (or wait for the one under way)",
             t.key,
             entry.version_id,
             entry.storage_class.clone().unwrap_or_default()
@@ -482,13 +496,9 @@ async fn download_tree(
             async move {
                 let result = async {
                     let path = download::target(dir, &t.key, key, flat)?;
-                    if entry
-                        .storage_class
-                        .as_deref()
-                        .is_some_and(|c| c == "GLACIER" || c == "DEEP_ARCHIVE")
-                    {
+                    if !readable(session, key, entry).await? {
                         anyhow::bail!(
-                            "archived ({}): request a restore first",
+                            "archived ({}): request a restore first (or wait for the one under way)",
                             entry.storage_class.clone().unwrap_or_default()
                         );
                     }
@@ -657,6 +667,15 @@ async fn restore(
             current_elsewhere(session, &dest.bucket, &dest_key).await?
         };
         let mut action = objects::plan(s.entry(), current.as_ref(), in_place_bucket, t.is_tree());
+        // An archived version whose restore request has finished is copied like any other.
+        if let (ObjectAction::Archived { .. }, Some(entry)) = (&action, s.entry()) {
+            if readable(session, &s.key, entry).await? {
+                action = ObjectAction::Copy {
+                    version_id: entry.version_id.clone(),
+                    size: entry.size,
+                };
+            }
+        }
         // The same bytes are not the same object: a version is left alone only when its
         // metadata, content headers and tags are the current object's too.
         if let (ObjectAction::Unchanged, Some(entry), Some(c)) = (&action, s.entry(), &current) {
