@@ -188,6 +188,63 @@ impl Backup {
         &self.s3
     }
 
+    /// The bucket's current objects under `prefix` (keys whose newest write is not a delete
+    /// marker), or `None` when `stop_by` passes before the last page.
+    pub async fn current_keys(
+        &self,
+        prefix: &str,
+        stop_by: Option<std::time::Instant>,
+    ) -> Result<Option<Vec<String>>, BackupError> {
+        let mut keys = Vec::new();
+        let mut pages = self
+            .s3
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            if stop_by.is_some_and(|t| std::time::Instant::now() >= t) {
+                return Ok(None);
+            }
+            let page = page.map_err(|e| self.s3_error("ListObjectsV2", prefix, &e))?;
+            keys.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_owned)),
+            );
+        }
+        Ok(Some(keys))
+    }
+
+    /// The last parameter name the previous reconcile run checked (`None`: none recorded, or
+    /// unreadable: the run then starts from the beginning).
+    pub async fn reconcile_cursor(&self) -> Option<String> {
+        let object = self
+            .s3
+            .get_object()
+            .bucket(&self.bucket)
+            .key(format::RECONCILE_CURSOR_KEY)
+            .send()
+            .await
+            .ok()?;
+        let bytes = object.body.collect().await.ok()?.into_bytes();
+        String::from_utf8(bytes.to_vec()).ok()
+    }
+
+    /// Records where this reconcile run stopped (`""`: at the end of a full lap).
+    pub async fn set_reconcile_cursor(&self, last_checked: &str) -> Result<(), BackupError> {
+        self.s3
+            .put_object()
+            .bucket(&self.bucket)
+            .key(format::RECONCILE_CURSOR_KEY)
+            .body(last_checked.as_bytes().to_vec().into())
+            .send()
+            .await
+            .map_err(|e| self.s3_error("PutObject", format::RECONCILE_CURSOR_KEY, &e))?;
+        Ok(())
+    }
+
     /// The SSM version the key's newest backup holds (`None`: none, deleted, or not ours).
     pub async fn latest_version(&self, name: &str) -> Result<Option<i64>, BackupError> {
         Ok(match self.current(&format::object_key(name)).await? {

@@ -78,6 +78,11 @@ pub const TAG_VERSION: &str = "ssmbakVersion";
 /// Ours, tombstones only: the delete's event time, integer epoch seconds.
 pub const TAG_DELETED: &str = "ssmbakDeleted";
 
+/// Where the scheduled reconcile keeps the name of the last parameter it checked, so the next
+/// run goes on from there. Outside the `/` namespace of parameter keys ([`object_key`]), so no
+/// backup and no restore ever sees it.
+pub const RECONCILE_CURSOR_KEY: &str = ".ssmbak/reconcile-cursor";
+
 /// The longest description tag the original writes.
 pub const DESCRIPTION_TAG_MAX: usize = 256;
 

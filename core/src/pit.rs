@@ -63,6 +63,15 @@ impl VersionEntry {
         self.last_modified_ms.div_euclid(1000)
     }
 
+    /// The effective time the entry has on its own: a tombstone's delete time, a value's event
+    /// time, else its LastModified second. (A marker paired with a tombstone takes the
+    /// tombstone's instead, see [`effective_times`].)
+    pub fn own_time(&self) -> i64 {
+        self.deleted_at
+            .or(self.event_time)
+            .unwrap_or_else(|| self.second())
+    }
+
     /// True when the listing proves `self` was written before `other`.
     fn known_before(&self, other: &VersionEntry) -> bool {
         !self.is_latest && (other.is_latest || self.second() < other.second())
@@ -153,14 +162,11 @@ pub fn marker_window(entries: &[VersionEntry], m: usize) -> Vec<usize> {
     out
 }
 
-/// The entries' indices in write order, oldest first: by LastModified second; within a second,
-/// markers no tombstone explains before versions (the answer that never deletes, see the module
-/// documentation), the newest entry last; each explained marker right after its tombstone.
-pub fn write_order(entries: &[VersionEntry]) -> Vec<usize> {
-    write_order_paired(entries, &pair_markers(entries))
-}
-
-fn write_order_paired(entries: &[VersionEntry], pairs: &[Option<usize>]) -> Vec<usize> {
+/// The entries' indices in write order, oldest first, given their [`pair_markers`]: by
+/// LastModified second; within a second, markers no tombstone explains before versions (the
+/// answer that never deletes, see the module documentation), the newest entry last; each
+/// explained marker right after its tombstone.
+pub fn write_order(entries: &[VersionEntry], pairs: &[Option<usize>]) -> Vec<usize> {
     let mut base: Vec<usize> = (0..entries.len()).filter(|&i| pairs[i].is_none()).collect();
     base.sort_by_key(|&i| {
         let e = &entries[i];
@@ -185,17 +191,13 @@ fn write_order_paired(entries: &[VersionEntry], pairs: &[Option<usize>]) -> Vec<
     order
 }
 
-/// The effective time (epoch seconds) and write rank of every entry, in the order given.
-pub fn effective_times(entries: &[VersionEntry]) -> Vec<(i64, usize)> {
-    let pairs = pair_markers(entries);
+/// The effective time (epoch seconds) and write rank of every entry, in the order given, given
+/// their [`pair_markers`].
+pub fn effective_times(entries: &[VersionEntry], pairs: &[Option<usize>]) -> Vec<(i64, usize)> {
     let mut out = vec![(0, 0); entries.len()];
-    for (rank, i) in write_order_paired(entries, &pairs).into_iter().enumerate() {
-        let e = &entries[i];
-        let t = match pairs[i] {
-            Some(tombstone) => entries[tombstone].deleted_at.unwrap_or_else(|| e.second()),
-            None => e.deleted_at.or(e.event_time).unwrap_or_else(|| e.second()),
-        };
-        out[i] = (t, rank);
+    for (rank, i) in write_order(entries, pairs).into_iter().enumerate() {
+        let own = &entries[pairs[i].unwrap_or(i)];
+        out[i] = (own.own_time(), rank);
     }
     out
 }
@@ -205,7 +207,7 @@ pub fn effective_times(entries: &[VersionEntry]) -> Vec<(i64, usize)> {
 pub fn state_at(entries: &[VersionEntry], at: i64) -> StateAt {
     let best = entries
         .iter()
-        .zip(effective_times(entries))
+        .zip(effective_times(entries, &pair_markers(entries)))
         .enumerate()
         .filter(|(_, (_, (t, _)))| *t <= at)
         .max_by_key(|(_, (e, (t, rank)))| (*t, e.ssm_version.unwrap_or(i64::MIN), *rank));

@@ -551,9 +551,6 @@ fn fields_of(fetched: &HashMap<usize, Fetched>) -> HashMap<usize, &StoredFields>
     fetched.iter().map(|(i, f)| (*i, &f.fields)).collect()
 }
 
-/// The decision of a [`LazyRead`], by index into the listing.
-pub type Decision = StateAt;
-
 /// The pure part of [`BucketReader::state_at`]: which versions to fetch, in two rounds, and the
 /// answer from what was fetched (see the module documentation).
 #[derive(Debug, Clone)]
@@ -622,13 +619,8 @@ impl<'a> LazyRead<'a> {
     /// earlier: that of a fetched version, or the newest marker's LastModified when no version
     /// it may pair with is a tombstone.
     fn lower_bound(&self, known: &HashMap<usize, &StoredFields>) -> Option<i64> {
-        let version_time = |i: usize| {
-            let f = known.get(&i)?;
-            f.deleted_at
-                .or(f.event_time)
-                .or(Some(self.listed[i].last_modified_ms.div_euclid(1000)))
-        };
-        let versions = known.keys().filter_map(|&i| version_time(i));
+        let entries = entries(self.listed, known);
+        let versions = known.keys().map(|&i| entries[i].own_time());
         let unpaired_marker = self.newest_marker.filter(|&m| {
             pit::marker_window(&self.bare, m)
                 .iter()
@@ -639,7 +631,7 @@ impl<'a> LazyRead<'a> {
     }
 
     /// The answer, from the fields of the fetched versions.
-    pub fn decide(&self, known: &HashMap<usize, &StoredFields>) -> Decision {
+    pub fn decide(&self, known: &HashMap<usize, &StoredFields>) -> StateAt {
         pit::state_at(&entries(self.listed, known), self.at)
     }
 }
@@ -670,10 +662,12 @@ impl BucketReader {
         self.fetch_into(key, listed, &all, &mut fetched, Depth::Full)
             .await?;
         let entries = entries(listed, &fields_of(&fetched));
-        let times = pit::effective_times(&entries);
         let pairs = pit::pair_markers(&entries);
+        let times = pit::effective_times(&entries, &pairs);
+        let mut write_order: Vec<usize> = (0..entries.len()).collect();
+        write_order.sort_by_key(|&i| times[i].1);
         let mut out = Vec::new();
-        for i in pit::write_order(&entries) {
+        for i in write_order {
             let l = &listed[i];
             let (at, _) = times[i];
             if l.is_delete_marker {

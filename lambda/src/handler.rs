@@ -37,7 +37,7 @@ pub struct NoMessageId;
 pub async fn handle_batch(
     backup: &Backup,
     batch: SqsEvent,
-    stop_by: Option<Instant>,
+    stop_by: Instant,
 ) -> Result<SqsBatchResponse, NoMessageId> {
     let mut failed: Vec<String> = Vec::new();
     // Key -> [(message id, change)], so one parameter's changes stay in order.
@@ -70,11 +70,7 @@ pub async fn handle_batch(
             for (id, change) in changes {
                 if !out_of_time {
                     let attempt = back_up(backup, &id, &change);
-                    let outcome = match stop_by {
-                        Some(t) => tokio::time::timeout_at(t, attempt).await.ok(),
-                        None => Some(attempt.await),
-                    };
-                    match outcome {
+                    match tokio::time::timeout_at(stop_by, attempt).await.ok() {
                         // One parameter's changes go in event order: the rest wait for SQS.
                         None => out_of_time = true,
                         Some(None) => failed.push(id.clone()),

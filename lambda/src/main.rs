@@ -52,7 +52,7 @@ async fn main() -> Result<(), Error> {
             if payload.get("Records").is_some() {
                 let batch: SqsEvent = serde_json::from_value(payload)?;
                 let stop_by = tokio::time::Instant::now() + left.saturating_sub(BATCH_MARGIN);
-                let response = handle_batch(backup, batch, Some(stop_by)).await?;
+                let response = handle_batch(backup, batch, stop_by).await?;
                 return Ok::<_, Error>(serde_json::to_value(response)?);
             }
             if payload.get("ssmbak").and_then(|v| v.as_str()) == Some("reconcile") {

@@ -16,7 +16,7 @@
 //! # Every parameter, eventually
 //!
 //! Parameters are checked in name order starting just after the last one the previous run
-//! checked (remembered in the bucket, [`CURSOR_KEY`]), wrapping around, so each parameter is
+//! checked (remembered in the bucket, [`ssmbak_core::format::RECONCILE_CURSOR_KEY`]), wrapping around, so each parameter is
 //! checked at least once every `ceil(parameters / checked per run)` runs however many there
 //! are. Listing SSM and the bucket also stops at the deadline: a run that cannot list
 //! everything checks nothing and says so (`incomplete`).
@@ -40,10 +40,6 @@ use crate::metrics;
 
 /// Parameters checked at once.
 const CONCURRENCY: usize = 8;
-
-/// Where the last checked parameter's name is kept between runs. Outside the `/` namespace of
-/// parameter keys, so no backup and no restore ever sees it.
-pub const CURSOR_KEY: &str = ".ssmbak/reconcile-cursor";
 
 /// What one reconcile run did; also the invocation's response.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
@@ -130,7 +126,7 @@ async fn run(
         }
     }
 
-    let cursor = read_cursor(backup).await;
+    let cursor = backup.reconcile_cursor().await;
     let order = rotate(&params, cursor.as_deref());
     let outcomes: Vec<Option<Result<Option<Outcome>, String>>> = map_in_order(&order, CONCURRENCY, |p| async move {
             if past() {
@@ -178,7 +174,7 @@ async fn run(
     if unchanged {
         return Ok(summary);
     }
-    if let Err(e) = write_cursor(backup, next).await {
+    if let Err(e) = backup.set_reconcile_cursor(next).await {
         // The next run then starts from the previous cursor: it checks again, never skips.
         error!(error = %e, outcome = "failed", "could not save where the reconcile stopped");
         summary.failed += 1;
@@ -244,66 +240,18 @@ async fn current_keys(
     };
     let mut keys = Vec::new();
     for prefix in prefixes {
-        let mut pages = backup
-            .s3()
-            .list_objects_v2()
-            .bucket(backup.bucket())
-            .prefix(&prefix)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            if stop_by.is_some_and(|t| Instant::now() >= t) {
-                return Ok(None);
-            }
-            let page = page.map_err(|e| {
-                format!(
-                    "S3 ListObjectsV2 s3://{}/{prefix} failed: {}",
-                    backup.bucket(),
-                    aws_sdk_s3::error::DisplayErrorContext(&e)
-                )
-            })?;
-            keys.extend(
-                page.contents()
-                    .iter()
-                    .filter_map(|o| o.key().map(str::to_owned)),
-            );
+        match backup
+            .current_keys(&prefix, stop_by)
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            Some(found) => keys.extend(found),
+            None => return Ok(None),
         }
     }
     keys.sort();
     keys.dedup();
     Ok(Some(keys))
-}
-
-async fn read_cursor(backup: &Backup) -> Option<String> {
-    let object = backup
-        .s3()
-        .get_object()
-        .bucket(backup.bucket())
-        .key(CURSOR_KEY)
-        .send()
-        .await
-        .ok()?;
-    let bytes = object.body.collect().await.ok()?.into_bytes();
-    String::from_utf8(bytes.to_vec()).ok()
-}
-
-async fn write_cursor(backup: &Backup, last_checked: &str) -> Result<(), String> {
-    backup
-        .s3()
-        .put_object()
-        .bucket(backup.bucket())
-        .key(CURSOR_KEY)
-        .body(last_checked.as_bytes().to_vec().into())
-        .send()
-        .await
-        .map(|_| ())
-        .map_err(|e| {
-            format!(
-                "S3 PutObject s3://{}/{CURSOR_KEY} failed: {}",
-                backup.bucket(),
-                aws_sdk_s3::error::DisplayErrorContext(&e)
-            )
-        })
 }
 
 #[cfg(test)]

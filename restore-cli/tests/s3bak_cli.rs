@@ -33,6 +33,21 @@ fn s3bak(args: &[&str]) -> Run {
     }
 }
 
+/// Each key of a `preview --output json` with its boolean `flag` (`exists`, `deleted`).
+fn key_flags(preview: &serde_json::Value, flag: &str) -> Vec<(String, bool)> {
+    preview["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .map(|k| {
+            (
+                k["key"].as_str().unwrap_or_default().to_owned(),
+                k[flag] == true,
+            )
+        })
+        .collect()
+}
+
 fn iso(secs: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(secs)
         .expect("time")
@@ -128,17 +143,7 @@ async fn preview_and_download() {
     assert_eq!(one["keys"].as_array().map(Vec::len), Some(1), "{one}");
     assert_eq!(one["keys"][0]["size"], A1.len());
     let tree = s3bak(&["preview", "data/", &at, "-b", &bucket, "--output", "json"]).json();
-    let states: Vec<(String, bool)> = tree["keys"]
-        .as_array()
-        .expect("keys")
-        .iter()
-        .map(|k| {
-            (
-                k["key"].as_str().unwrap_or_default().to_owned(),
-                k["exists"] == true,
-            )
-        })
-        .collect();
+    let states = key_flags(&tree, "exists");
     assert_eq!(
         states,
         [
@@ -583,17 +588,7 @@ async fn same_second_delete_and_put_read_in_write_order() {
     let now = iso(now_secs());
 
     let preview = s3bak(&["preview", "d/", &now, "-b", &bucket, "--output", "json"]).json();
-    let states: Vec<(String, bool)> = preview["keys"]
-        .as_array()
-        .expect("keys")
-        .iter()
-        .map(|k| {
-            (
-                k["key"].as_str().unwrap_or_default().to_owned(),
-                k["deleted"] == true,
-            )
-        })
-        .collect();
+    let states = key_flags(&preview, "deleted");
     assert_eq!(
         states,
         [("d/back".to_owned(), false), ("d/gone".to_owned(), true)],

@@ -393,7 +393,7 @@ async fn a_malformed_record_fails_alone() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_scheduled_reconcile_backs_up_what_the_events_missed() {
-    let Some(p) = Pipeline::start_with_env(&[("SSMBAK_RECONCILE_PATHS", "{prefix}")]).await else {
+    let Some(p) = reconciling_pipeline().await else {
         return;
     };
     let (seen, missed) = (p.name("seen"), p.name("missed/deep"));
@@ -440,6 +440,22 @@ async fn the_scheduled_reconcile_backs_up_what_the_events_missed() {
     );
 }
 
+/// A pipeline whose Lambda's scheduled reconcile covers this test's prefix.
+async fn reconciling_pipeline() -> Option<Pipeline> {
+    Pipeline::start_with_env(&[("SSMBAK_RECONCILE_PATHS", "{prefix}")]).await
+}
+
+/// Creates each parameter with the value `v1`, backs it up through the pipeline, and lets a
+/// second pass.
+async fn backed_up(p: &Pipeline, names: &[&String]) {
+    for name in names {
+        p.put(name, "v1", ParameterType::String, None).await;
+        p.publish(name, "Create", "String", now_secs()).await;
+    }
+    p.drain().await;
+    sleep_secs(1.1).await;
+}
+
 /// Runs the scheduled reconcile in a function with `timeout_secs` to live; its summary, and
 /// the answer as sent.
 fn reconcile(p: &Pipeline, timeout_secs: u64) -> (serde_json::Value, String) {
@@ -458,16 +474,11 @@ fn reconcile(p: &Pipeline, timeout_secs: u64) -> (serde_json::Value, String) {
 /// is a value. The reconcile records the delete at the time it found it gone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_reconcile_records_a_delete_the_events_missed() {
-    let Some(p) = Pipeline::start_with_env(&[("SSMBAK_RECONCILE_PATHS", "{prefix}")]).await else {
+    let Some(p) = reconciling_pipeline().await else {
         return;
     };
     let (kept, gone) = (p.name("kept"), p.name("gone/deep"));
-    for name in [&kept, &gone] {
-        p.put(name, "v1", ParameterType::String, None).await;
-        p.publish(name, "Create", "String", now_secs()).await;
-    }
-    p.drain().await;
-    sleep_secs(1.1).await;
+    backed_up(&p, &[&kept, &gone]).await;
     p.delete(&gone).await;
     let before = now_secs();
     sleep_secs(1.1).await;
@@ -505,7 +516,7 @@ async fn the_reconcile_records_a_delete_the_events_missed() {
 /// A run that cannot list everything before its deadline checks nothing, and says so.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reconcile_out_of_time_says_so() {
-    let Some(p) = Pipeline::start_with_env(&[("SSMBAK_RECONCILE_PATHS", "{prefix}")]).await else {
+    let Some(p) = reconciling_pipeline().await else {
         return;
     };
     p.put(&p.name("a"), "v1", ParameterType::String, None).await;
@@ -530,12 +541,7 @@ async fn a_reconcile_out_of_time_says_so() {
 async fn an_expiry_is_recorded_as_a_delete_once_ssm_confirms_it() {
     let p = pipeline!();
     let (expired, still_there) = (p.name("expired"), p.name("still-there"));
-    for name in [&expired, &still_there] {
-        p.put(name, "v1", ParameterType::String, None).await;
-        p.publish(name, "Create", "String", now_secs()).await;
-    }
-    p.drain().await;
-    sleep_secs(1.1).await;
+    backed_up(&p, &[&expired, &still_there]).await;
     p.delete(&expired).await;
     let t = now_secs();
     for name in [&expired, &still_there] {

@@ -22,10 +22,13 @@ const NOT_YET: [(&str, &str); 1] = [(
 
 pub(crate) fn check(root: &Path) -> anyhow::Result<()> {
     let venv = root.join("target/lint-venv");
-    if !venv.join("bin/parliament").exists() {
-        let _ = std::fs::remove_file(venv.join("ssmbak-installed.txt"));
-    }
-    util::pip_install(&venv, &[CFN_LINT, PARLIAMENT], "cfn-lint and parliament")?;
+    let present = venv.join("bin/parliament").exists() && venv.join("bin/cfn-lint").exists();
+    util::pip_install(
+        &venv,
+        &[CFN_LINT, PARLIAMENT],
+        present,
+        "cfn-lint and parliament",
+    )?;
     let template = root.join("cfn/template.yml");
     util::run(Command::new(venv.join("bin/cfn-lint")).arg(&template))
         .context("cfn-lint finds errors or warnings in cfn/template.yml")?;

@@ -1,6 +1,6 @@
 //! The moto emulator: installed into a venv under `target/`, run on a free loopback port.
 
-use std::fs::{self, File};
+use std::fs::File;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -35,10 +35,12 @@ fn venv(root: &Path) -> PathBuf {
 pub(crate) fn install(root: &Path) -> anyhow::Result<PathBuf> {
     let venv = venv(root);
     let server = venv.join("bin/moto_server");
-    if !server.exists() {
-        let _ = fs::remove_file(venv.join("ssmbak-installed.txt"));
-    }
-    util::pip_install(&venv, &[MOTO_REQUIREMENT], "the moto emulator")?;
+    util::pip_install(
+        &venv,
+        &[MOTO_REQUIREMENT],
+        server.exists(),
+        "the moto emulator",
+    )?;
     Ok(server)
 }
 

@@ -30,12 +30,17 @@ pub(crate) fn run(cmd: &mut Command) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Installs the PyPI `requirements` into the venv `venv` unless the venv says it has them.
-/// `what` says what needs them, for the error.
-pub(crate) fn pip_install(venv: &Path, requirements: &[&str], what: &str) -> anyhow::Result<()> {
+/// Installs the PyPI `requirements` into the venv `venv` unless the venv says it has them and
+/// `present` (what they install is there). `what` says what needs them, for the error.
+pub(crate) fn pip_install(
+    venv: &Path,
+    requirements: &[&str],
+    present: bool,
+    what: &str,
+) -> anyhow::Result<()> {
     let stamp = venv.join("ssmbak-installed.txt");
     let wanted = requirements.join(" ");
-    if std::fs::read_to_string(&stamp).is_ok_and(|s| s.trim() == wanted) {
+    if present && std::fs::read_to_string(&stamp).is_ok_and(|s| s.trim() == wanted) {
         return Ok(());
     }
     eprintln!("installing {wanted} into {}", venv.display());

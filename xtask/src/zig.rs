@@ -31,10 +31,12 @@ pub(crate) fn install(root: &Path) -> anyhow::Result<Zig> {
 
 fn install_zig(root: &Path) -> anyhow::Result<PathBuf> {
     let venv = root.join("target/zig-venv");
-    if find_zig(&venv).is_err() {
-        let _ = fs::remove_file(venv.join("ssmbak-installed.txt"));
-    }
-    util::pip_install(&venv, &[ZIGLANG_REQUIREMENT], "zig")?;
+    util::pip_install(
+        &venv,
+        &[ZIGLANG_REQUIREMENT],
+        find_zig(&venv).is_ok(),
+        "zig",
+    )?;
     find_zig(&venv)
 }
 

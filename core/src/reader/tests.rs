@@ -82,7 +82,7 @@ fn history(writes: &[(i64, Write)], coarse: bool) -> (Vec<Listed>, Vec<Option<St
     versions.into_iter().unzip()
 }
 
-fn full_answer(listed: &[Listed], fields: &[Option<StoredFields>], at: i64) -> Decision {
+fn full_answer(listed: &[Listed], fields: &[Option<StoredFields>], at: i64) -> StateAt {
     let known: HashMap<usize, &StoredFields> = fields
         .iter()
         .enumerate()
@@ -103,7 +103,7 @@ fn fetch<'f>(
     }
 }
 
-fn lazy_answer(listed: &[Listed], fields: &[Option<StoredFields>], at: i64) -> (Decision, usize) {
+fn lazy_answer(listed: &[Listed], fields: &[Option<StoredFields>], at: i64) -> (StateAt, usize) {
     let lazy = LazyRead::new(listed, at);
     let mut known: HashMap<usize, &StoredFields> = HashMap::new();
     fetch(fields, lazy.first_round(), &mut known);
@@ -155,12 +155,12 @@ fn fetches_the_candidate_and_only_what_was_written_after_it() {
         .unwrap_or(0);
     // After the last write: the newest version alone.
     let (decision, fetched) = lazy_answer(&listed, &fields, first + 10 * 60);
-    assert!(matches!(decision, Decision::Present { .. }));
+    assert!(matches!(decision, StateAt::Present { .. }));
     assert_eq!(fetched, 1);
     // Between the 4th and the 5th: the 4th, and the six written after T (any of them could be a
     // late-processed change from before T); never the three older ones.
     let (decision, fetched) = lazy_answer(&listed, &fields, first + 3 * 60 + 30);
-    assert!(matches!(decision, Decision::Present { .. }));
+    assert!(matches!(decision, StateAt::Present { .. }));
     assert_eq!(fetched, 7);
 }
 

@@ -589,10 +589,17 @@ async fn current_elsewhere(
 #[derive(Debug, PartialEq, Eq)]
 struct Described {
     metadata: std::collections::BTreeMap<String, String>,
-    headers: [Option<String>; 6],
+    content_type: Option<String>,
+    cache_control: Option<String>,
+    content_disposition: Option<String>,
+    content_encoding: Option<String>,
+    content_language: Option<String>,
+    website_redirect_location: Option<String>,
+    /// Sorted; empty with `--no-tags`.
     tags: Vec<(String, String)>,
 }
 
+/// What an object (a version of it, with `version_id`) serves with besides its bytes.
 async fn described(
     session: &Session,
     bucket: &str,
@@ -635,14 +642,12 @@ async fn described(
             .unwrap_or_default()
             .into_iter()
             .collect(),
-        headers: [
-            text(head.content_type()),
-            text(head.cache_control()),
-            text(head.content_disposition()),
-            text(head.content_encoding()),
-            text(head.content_language()),
-            text(head.website_redirect_location()),
-        ],
+        content_type: text(head.content_type()),
+        cache_control: text(head.cache_control()),
+        content_disposition: text(head.content_disposition()),
+        content_encoding: text(head.content_encoding()),
+        content_language: text(head.content_language()),
+        website_redirect_location: text(head.website_redirect_location()),
         tags,
     })
 }
@@ -871,41 +876,20 @@ async fn multipart_copy(
     options: &CopyOptions,
 ) -> anyhow::Result<()> {
     let s3 = &session.s3;
-    let head = s3
-        .head_object()
-        .bucket(&t.bucket)
-        .key(key)
-        .version_id(version_id)
-        .send()
-        .await
-        .map_err(|e| aws_error(&format!("reading {key} version {version_id}"), &e))?;
+    let source = described(session, &t.bucket, key, Some(version_id), options).await?;
     let mut create = s3
         .create_multipart_upload()
         .bucket(&dest.bucket)
         .key(dest_key)
-        .set_metadata(head.metadata().cloned())
-        .set_content_type(head.content_type().map(str::to_owned))
-        .set_content_encoding(head.content_encoding().map(str::to_owned))
-        .set_content_disposition(head.content_disposition().map(str::to_owned))
-        .set_content_language(head.content_language().map(str::to_owned))
-        .set_cache_control(head.cache_control().map(str::to_owned));
-    if !options.no_tags {
-        let tags = s3
-            .get_object_tagging()
-            .bucket(&t.bucket)
-            .key(key)
-            .version_id(version_id)
-            .send()
-            .await
-            .map_err(|e| aws_error(&format!("reading the tags of {key}"), &e))?;
-        let pairs: Vec<(&str, String)> = tags
-            .tag_set()
-            .iter()
-            .map(|t| (t.key(), t.value().to_owned()))
-            .collect();
-        if !pairs.is_empty() {
-            create = create.tagging(ssmbak_core::format::encode_tagging(pairs));
-        }
+        .set_metadata(Some(source.metadata.into_iter().collect()))
+        .set_content_type(source.content_type)
+        .set_content_encoding(source.content_encoding)
+        .set_content_disposition(source.content_disposition)
+        .set_content_language(source.content_language)
+        .set_cache_control(source.cache_control);
+    if !source.tags.is_empty() {
+        let pairs = source.tags.iter().map(|(k, v)| (k.as_str(), v.clone()));
+        create = create.tagging(ssmbak_core::format::encode_tagging(pairs));
     }
     let upload = create
         .send()
