@@ -20,10 +20,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_s3::types::EncodingType;
 use aws_sdk_ssm::types::ParameterHistory;
 
 use crate::format::{self, BackupRecord, ParameterSnapshot, ParameterType, StoredFields};
 use crate::rate::RateLimit;
+use crate::reader::listed_key;
 
 /// The operations of a "Parameter Store Change" event that change data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -201,6 +203,7 @@ impl Backup {
             .list_objects_v2()
             .bucket(&self.bucket)
             .prefix(prefix)
+            .encoding_type(EncodingType::Url)
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
@@ -208,10 +211,11 @@ impl Backup {
                 return Ok(None);
             }
             let page = page.map_err(|e| self.s3_error("ListObjectsV2", prefix, &e))?;
+            let encoded = page.encoding_type() == Some(&EncodingType::Url);
             keys.extend(
                 page.contents()
                     .iter()
-                    .filter_map(|o| o.key().map(str::to_owned)),
+                    .filter_map(|o| Some(listed_key(o.key()?, encoded))),
             );
         }
         Ok(Some(keys))
@@ -452,11 +456,14 @@ impl Backup {
             .bucket(&self.bucket)
             .prefix(key)
             .max_keys(1)
+            .encoding_type(EncodingType::Url)
             .send()
             .await
             .map_err(|e| self.s3_error("ListObjectVersions", key, &e))?;
-        Ok(page.versions().iter().any(|v| v.key() == Some(key))
-            || page.delete_markers().iter().any(|m| m.key() == Some(key)))
+        let encoded = page.encoding_type() == Some(&EncodingType::Url);
+        let is_key = |k: Option<&str>| k.is_some_and(|k| listed_key(k, encoded) == key);
+        Ok(page.versions().iter().any(|v| is_key(v.key()))
+            || page.delete_markers().iter().any(|m| is_key(m.key())))
     }
 
     async fn put(&self, record: &BackupRecord) -> Result<(), BackupError> {

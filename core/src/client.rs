@@ -105,3 +105,76 @@ pub fn ssm(config: &SdkConfig, component: &'static str) -> aws_sdk_ssm::Client {
     }
     aws_sdk_ssm::Client::from_conf(builder.build())
 }
+
+/// A failed `GetBucketVersioning`.
+pub type VersioningError = aws_sdk_s3::error::SdkError<
+    aws_sdk_s3::operation::get_bucket_versioning::GetBucketVersioningError,
+    aws_sdk_s3::config::http::HttpResponse,
+>;
+
+/// A bucket's versioning status (`None`: never turned on), checked against `expected_owner`
+/// when given.
+///
+/// moto names the answer's root element `GetBucketVersioningResponse` (S3:
+/// `VersioningConfiguration`), which the SDK refuses to parse; the status is still in the
+/// body and is read from there. Real S3 never takes that path.
+pub async fn versioning_status(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    expected_owner: Option<&str>,
+) -> Result<Option<aws_sdk_s3::types::BucketVersioningStatus>, VersioningError> {
+    use aws_sdk_s3::types::BucketVersioningStatus;
+    let answer = s3
+        .get_bucket_versioning()
+        .bucket(bucket)
+        .set_expected_bucket_owner(expected_owner.map(str::to_owned))
+        .send()
+        .await;
+    match answer {
+        Ok(v) => Ok(v.status),
+        Err(e) if e.raw_response().is_some_and(|r| r.status().is_success()) => {
+            let body = e
+                .raw_response()
+                .and_then(|r| r.body().bytes())
+                .map(String::from_utf8_lossy)
+                .unwrap_or_default();
+            Ok(["Enabled", "Suspended"]
+                .into_iter()
+                .find(|s| body.contains(&format!("<Status>{s}</Status>")))
+                .map(BucketVersioningStatus::from))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Sends `x-amz-request-payer: requester` with every request: the caller pays for reading a
+/// requester-pays bucket, which S3 otherwise answers with 403 (S3 User Guide, "Downloading
+/// objects from Requester Pays buckets": "Requesters must include x-amz-request-payer in
+/// their requests").
+#[derive(Debug, Clone, Copy)]
+pub struct RequesterPays;
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for RequesterPays {
+    fn name(&self) -> &'static str {
+        "RequesterPays"
+    }
+
+    fn modify_before_signing(
+        &self,
+        context: &mut aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextMut<'_>,
+        _components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        _cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        context
+            .request_mut()
+            .headers_mut()
+            .insert("x-amz-request-payer", "requester");
+        Ok(())
+    }
+}
+
+/// `s3`, paying for its requests to requester-pays buckets.
+pub fn paying_requester(s3: &aws_sdk_s3::Client) -> aws_sdk_s3::Client {
+    let config = s3.config().to_builder().interceptor(RequesterPays).build();
+    aws_sdk_s3::Client::from_conf(config)
+}

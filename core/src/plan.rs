@@ -6,6 +6,7 @@
 //! |---|---|---|
 //! | a value | absent | create |
 //! | a value | differs (value, type, description, and KeyId, tier, data type, allowed pattern, policies where recorded) | update |
+//! | a value | its data type is or was `aws:ec2:image`/`aws:ssm:integration` and differs | replace (delete, then create) |
 //! | a value | the same | nothing |
 //! | deleted | present | delete |
 //! | deleted | absent | nothing |
@@ -52,6 +53,8 @@ pub enum Action {
     Create,
     Update,
     Delete,
+    /// Delete, then create: a change SSM does not make in place.
+    Replace,
 }
 
 impl Action {
@@ -60,6 +63,7 @@ impl Action {
             Action::Create => "create",
             Action::Update => "update",
             Action::Delete => "delete",
+            Action::Replace => "replace",
         }
     }
 }
@@ -94,6 +98,27 @@ pub const NOTE_LARGE_VALUE: &str = "Advanced: the value is over Standard's 4 KB"
 pub const NOTE_POLICIES: &str = "Advanced: parameter policies need the Advanced tier";
 pub const NOTE_KEY_ID: &str = "no KMS key: only a SecureString takes one";
 pub const REFUSED_TOO_LARGE: &str = "the value is over SSM's 8 KB limit";
+pub const NOTE_REPLACED: &str =
+    "deleted, then created: SSM cannot change a parameter to or from data type aws:ec2:image or aws:ssm:integration";
+
+/// Data types a parameter cannot be changed to or from ("You can't change a parameter to or
+/// from either of these data types", SSM User Guide, "Parameter data types in Parameter
+/// Store").
+const FIXED_DATA_TYPES: [&str; 2] = ["aws:ec2:image", "aws:ssm:integration"];
+
+/// Whether writing `target` over `current` changes a data type SSM will not change in place.
+/// A backup that recorded no data type says nothing about it.
+pub fn needs_replacement(target: &ParameterSnapshot, current: &CurrentParam) -> bool {
+    let Some(wanted) = target
+        .data_type
+        .as_deref()
+        .filter(|_| known(target, meta::DATA_TYPE))
+    else {
+        return false;
+    };
+    let now = current.data_type.as_deref().unwrap_or("text");
+    wanted != now && (FIXED_DATA_TYPES.contains(&wanted) || FIXED_DATA_TYPES.contains(&now))
+}
 
 /// Makes `target` a write PutParameter accepts over `current` (what SSM holds now, if
 /// anything), from SSM's documented rules; returns the notes on what changed and, for a write
@@ -216,12 +241,15 @@ pub fn plan(
         let change = match (state, now) {
             (BackupState::Present { at, snapshot }, now) => {
                 let mut target = snapshot.clone();
-                let (notes, refused) = fit_to_ssm(&mut target, now);
+                let (mut notes, refused) = fit_to_ssm(&mut target, now);
                 let differs = now.map(|c| differences(&target, c));
-                let action = if now.is_some() {
-                    Action::Update
-                } else {
-                    Action::Create
+                let action = match now {
+                    Some(c) if needs_replacement(&target, c) => {
+                        notes.push(NOTE_REPLACED);
+                        Action::Replace
+                    }
+                    Some(_) => Action::Update,
+                    None => Action::Create,
                 };
                 differs
                     .as_ref()

@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_s3::types::EncodingType;
 use futures::future::try_join_all;
 
 use crate::format::{self, meta, ParameterSnapshot, StoredFields};
@@ -160,11 +161,14 @@ impl BucketReader {
                 .list_object_versions()
                 .bucket(&self.bucket)
                 .prefix(prefix)
+                .encoding_type(EncodingType::Url)
                 .set_key_marker(key_marker.take())
                 .set_version_id_marker(version_marker.take())
                 .send()
                 .await
                 .map_err(|e| self.error("ListObjectVersions", prefix, &e))?;
+            let encoded = page.encoding_type() == Some(&EncodingType::Url);
+            let key = |k: Option<&str>| k.map(|k| listed_key(k, encoded));
             let versions = page.versions().iter().filter_map(|v| {
                 let listed = Listed {
                     version_id: v.version_id()?.to_owned(),
@@ -175,7 +179,7 @@ impl BucketReader {
                     etag: v.e_tag().map(str::to_owned),
                     storage_class: v.storage_class().map(|c| c.as_str().to_owned()),
                 };
-                Some((v.key()?.to_owned(), listed))
+                Some((key(v.key())?, listed))
             });
             let markers = page.delete_markers().iter().filter_map(|m| {
                 let listed = Listed {
@@ -185,13 +189,13 @@ impl BucketReader {
                     is_latest: m.is_latest() == Some(true),
                     ..Listed::default()
                 };
-                Some((m.key()?.to_owned(), listed))
+                Some((key(m.key())?, listed))
             });
             pages.push(versions.chain(markers).collect::<Vec<_>>());
             if page.is_truncated() != Some(true) {
                 break;
             }
-            key_marker = page.next_key_marker().map(str::to_owned);
+            key_marker = key(page.next_key_marker());
             version_marker = page.next_version_id_marker().map(str::to_owned);
             if key_marker.is_none() {
                 break;
@@ -481,6 +485,22 @@ impl FormatGuess {
 /// The listing of `ListObjectVersions` pages, by key: each key's versions newest first, then its
 /// delete markers newest first, whatever page they came on. (One key's entries can be split
 /// across pages, and a page's versions and markers end at different keys.)
+/// A key as a listing returned it. Listings ask for `EncodingType=url`, so that a key with
+/// characters XML 1.0 cannot carry (control characters) does not make the whole page
+/// unparseable; S3 then URL-encodes keys, prefixes and markers, spaces as `+` (S3 API
+/// reference, ListObjectVersions: "EncodingType ... Amazon S3 encodes the key names in the
+/// response"; decoded as the AWS SDKs for Python do, with `unquote_plus`). Decoded only when
+/// the answer says it is encoded: an emulator may ignore the request.
+pub fn listed_key(raw: &str, url_encoded: bool) -> String {
+    if !url_encoded {
+        return raw.to_owned();
+    }
+    let spaced = raw.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
 pub fn merge_pages(pages: impl IntoIterator<Item = Vec<(String, Listed)>>) -> Listing {
     let mut versions: Listing = BTreeMap::new();
     let mut markers: Listing = BTreeMap::new();

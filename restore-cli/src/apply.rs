@@ -1,4 +1,5 @@
-//! Applying a plan to SSM: deletes first (batches of 10), then puts, concurrently but bounded.
+//! Applying a plan to SSM: deletes first (batches of 10), then puts, concurrently but bounded;
+//! a replacement deletes, waits as SSM asks, and creates.
 //!
 //! Throttling is absorbed by the SDK's retries with backoff. A failure is reported by name;
 //! without `--keep-going` nothing new starts after it. Applying is idempotent: re-planning and
@@ -27,8 +28,18 @@ pub struct Applied {
     pub result: Option<Result<(), String>>,
 }
 
-/// Applies `plan`.
-pub async fn apply(ssm: &aws_sdk_ssm::Client, plan: &Plan, keep_going: bool) -> Vec<Applied> {
+/// How long a replacement waits between deleting a parameter and creating it again: "After
+/// deleting a parameter, wait for at least 30 seconds to create a parameter with the same
+/// name" (DeleteParameter API reference).
+pub const RECREATE_PAUSE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Applies `plan`; a replacement waits `recreate_pause` between its delete and its create.
+pub async fn apply(
+    ssm: &aws_sdk_ssm::Client,
+    plan: &Plan,
+    keep_going: bool,
+    recreate_pause: std::time::Duration,
+) -> Vec<Applied> {
     let stop = AtomicBool::new(false);
     let mut out = Vec::new();
     let deletes: Vec<&Change> = plan
@@ -73,6 +84,9 @@ pub async fn apply(ssm: &aws_sdk_ssm::Client, plan: &Plan, keep_going: bool) -> 
                 // The plan already knows SSM would refuse it: reported, never sent.
                 let r = match c.refused {
                     Some(reason) => Err(format!("PutParameter: not sent: {reason}")),
+                    None if c.action == Action::Replace => {
+                        replace(ssm, target, recreate_pause).await
+                    }
                     None => put(ssm, target).await,
                 };
                 if r.is_err() && !keep_going {
@@ -90,6 +104,24 @@ pub async fn apply(ssm: &aws_sdk_ssm::Client, plan: &Plan, keep_going: bool) -> 
     .await;
     out.extend(put_results);
     out
+}
+
+/// Deletes the parameter, waits `pause`, writes `s`. A re-run after a failure between the two
+/// finds the parameter absent and creates it.
+async fn replace(
+    ssm: &aws_sdk_ssm::Client,
+    s: &ParameterSnapshot,
+    pause: std::time::Duration,
+) -> Result<(), String> {
+    match ssm.delete_parameter().name(&s.name).send().await {
+        Ok(_) => {}
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_parameter_not_found()) => {}
+        Err(e) => return Err(format!("{:#}", aws_error("DeleteParameter", &e))),
+    }
+    tokio::time::sleep(pause).await;
+    put(ssm, s).await
 }
 
 /// How often a write refused with `TooManyUpdates` is tried, in all.
@@ -201,6 +233,7 @@ async fn put_once(ssm: &aws_sdk_ssm::Client, s: &ParameterSnapshot) -> Result<i6
 pub struct Summary {
     pub created: usize,
     pub updated: usize,
+    pub replaced: usize,
     pub deleted: usize,
     pub unchanged: usize,
     pub failed: usize,
@@ -220,6 +253,7 @@ impl Summary {
                 (Some(Ok(())), Action::Create) => s.created += 1,
                 (Some(Ok(())), Action::Update) => s.updated += 1,
                 (Some(Ok(())), Action::Delete) => s.deleted += 1,
+                (Some(Ok(())), Action::Replace) => s.replaced += 1,
             }
         }
         s
@@ -229,7 +263,8 @@ impl Summary {
 impl Summary {
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
-            "created": self.created, "updated": self.updated, "deleted": self.deleted,
+            "created": self.created, "updated": self.updated, "replaced": self.replaced,
+            "deleted": self.deleted,
             "unchanged": self.unchanged, "failed": self.failed, "not_attempted": self.not_attempted,
         })
     }
@@ -242,6 +277,9 @@ impl std::fmt::Display for Summary {
             "created {}, updated {}, deleted {}, unchanged {}, failed {}",
             self.created, self.updated, self.deleted, self.unchanged, self.failed
         )?;
+        if self.replaced > 0 {
+            write!(f, ", replaced {}", self.replaced)?;
+        }
         if self.not_attempted > 0 {
             write!(f, ", not attempted {}", self.not_attempted)?;
         }

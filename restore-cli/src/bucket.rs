@@ -43,19 +43,9 @@ pub async fn resolve(
 
 /// Fails unless `bucket` exists and has versioning on (or suspended, with history kept).
 pub async fn check_versioned(s3: &aws_sdk_s3::Client, bucket: &str) -> anyhow::Result<()> {
-    let versioned = match s3.get_bucket_versioning().bucket(bucket).send().await {
-        Ok(v) => v.status().is_some(),
+    let versioned = match ssmbak_core::client::versioning_status(s3, bucket, None).await {
+        Ok(status) => status.is_some(),
         Err(e) if e.code() == Some("NoSuchBucket") => bail!("bucket {bucket} does not exist"),
-        // moto names the answer's root element GetBucketVersioningResponse, which the SDK
-        // refuses to parse; its status is still in the body. Real S3 never gets here.
-        Err(e) if e.raw_response().is_some_and(|r| r.status().is_success()) => e
-            .raw_response()
-            .and_then(|r| r.body().bytes())
-            .map(String::from_utf8_lossy)
-            .is_some_and(|body| {
-                body.contains("<Status>Enabled</Status>")
-                    || body.contains("<Status>Suspended</Status>")
-            }),
         Err(e) => {
             return Err(crate::output::aws_error(
                 &format!("checking bucket {bucket}"),

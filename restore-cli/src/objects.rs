@@ -17,6 +17,74 @@ pub fn restored_copy_ready(restore: Option<&str>) -> bool {
     restore.is_some_and(|r| r.contains("ongoing-request=\"false\""))
 }
 
+/// A refusal that every key of the bucket would get alike: the run stops at the first one,
+/// with one line, instead of failing key by key.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BucketWide(pub String);
+
+/// Whether `e` is bucket-wide.
+pub fn is_bucket_wide(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<BucketWide>().is_some()
+}
+
+/// Whether S3 refused to read a version because it is encrypted with a customer-provided key
+/// (SSE-C) the request did not carry: `400 InvalidRequest`, "The object was stored using a
+/// form of Server Side Encryption. The correct parameters must be provided to retrieve the
+/// object." (S3 User Guide, "Using server-side encryption with customer-provided keys
+/// (SSE-C)"); a HEAD gets the 400 without a body, so without the message.
+pub fn needs_customer_key(status: u16, code: Option<&str>, message: Option<&str>) -> bool {
+    status == 400
+        && match message {
+            Some(m) => m.contains("Server Side Encryption"),
+            None => code.is_none() || code == Some("BadRequest"),
+        }
+}
+
+/// What a copy keeps of its source version beyond what CopyObject carries by itself. Without
+/// them a copy is encrypted with the destination bucket's default and stored as STANDARD
+/// (S3 API reference, CopyObject: "the Amazon S3 default encryption configuration of the
+/// destination bucket is used", and `x-amz-storage-class` "By default, Amazon S3 uses the
+/// STANDARD Storage Class"). The source's KMS key and storage class are set explicitly;
+/// SSE-S3 needs nothing (every bucket encrypts at least so).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct KeptOnCopy {
+    pub encryption: Option<aws_sdk_s3::types::ServerSideEncryption>,
+    pub kms_key_id: Option<String>,
+    pub storage_class: Option<aws_sdk_s3::types::StorageClass>,
+}
+
+impl KeptOnCopy {
+    /// From the source version's HeadObject answer.
+    pub fn of(
+        encryption: Option<&aws_sdk_s3::types::ServerSideEncryption>,
+        kms_key_id: Option<&str>,
+        storage_class: Option<&aws_sdk_s3::types::StorageClass>,
+    ) -> Self {
+        use aws_sdk_s3::types::{ServerSideEncryption as Sse, StorageClass};
+        let kms = encryption.filter(|e| matches!(e, Sse::AwsKms | Sse::AwsKmsDsse));
+        KeptOnCopy {
+            encryption: kms.cloned(),
+            kms_key_id: kms.and(kms_key_id).map(str::to_owned),
+            // Only classes a copy may ask for (not Outposts, Express One Zone, Snow), and none
+            // that archives: a version restored from Glacier is restored to be read, and
+            // copied back into Glacier it could not be.
+            storage_class: storage_class
+                .filter(|c| {
+                    matches!(
+                        c,
+                        StorageClass::StandardIa
+                            | StorageClass::OnezoneIa
+                            | StorageClass::IntelligentTiering
+                            | StorageClass::GlacierIr
+                            | StorageClass::ReducedRedundancy
+                    )
+                })
+                .cloned(),
+        }
+    }
+}
+
 /// What restoring one key takes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ObjectAction {
@@ -114,6 +182,37 @@ pub fn current_of(listed: &[Listed]) -> Option<Current> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_copy_keeps_the_kms_key_and_the_storage_class() {
+        use aws_sdk_s3::types::{ServerSideEncryption as Sse, StorageClass};
+        let kept = KeptOnCopy::of(
+            Some(&Sse::AwsKms),
+            Some("arn:aws:kms:us-east-1:1:key/k"),
+            Some(&StorageClass::StandardIa),
+        );
+        assert_eq!(kept.encryption, Some(Sse::AwsKms));
+        assert_eq!(
+            kept.kms_key_id.as_deref(),
+            Some("arn:aws:kms:us-east-1:1:key/k")
+        );
+        assert_eq!(kept.storage_class, Some(StorageClass::StandardIa));
+        // SSE-S3 and STANDARD are what a copy gets anyway; Express One Zone cannot be asked.
+        assert_eq!(
+            KeptOnCopy::of(Some(&Sse::Aes256), None, Some(&StorageClass::Standard)),
+            KeptOnCopy::default()
+        );
+        for class in [
+            StorageClass::ExpressOnezone,
+            StorageClass::DeepArchive,
+            StorageClass::Glacier,
+        ] {
+            assert_eq!(
+                KeptOnCopy::of(None, None, Some(&class)),
+                KeptOnCopy::default()
+            );
+        }
+    }
 
     #[test]
     fn a_finished_restore_request_makes_an_archived_version_readable() {

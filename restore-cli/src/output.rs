@@ -142,7 +142,7 @@ pub fn plan_json(plan: &Plan, bucket: &str, at: i64, show_secrets: bool) -> serd
 fn diff_word(action: Action) -> &'static str {
     match action {
         Action::Create => "removed",
-        Action::Update => "changed",
+        Action::Update | Action::Replace => "changed",
         Action::Delete => "added",
     }
 }

@@ -1,37 +1,13 @@
 //! Restores under faults, through the loopback fault proxy: throttling is absorbed, a hard
 //! failure is reported by name, and a re-run finishes the job.
 
-use std::process::Command;
 use std::time::Duration;
 
 use aws_sdk_ssm::types::ParameterType;
-use ssmbak_tests::emulator::{self, unique, Clients};
+use ssmbak_tests::cli::run_at as run;
+use ssmbak_tests::emulator::{self, checktime as iso, unique, Clients};
 use ssmbak_tests::fault_proxy::{Fault, FaultProxy};
 use ssmbak_tests::pipeline::{now_secs, Pipeline};
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn run(binary: &str, args: &[&str], endpoint: &str) -> Run {
-    let out = Command::new(binary)
-        .args(args)
-        .env("AWS_ENDPOINT_URL", endpoint)
-        .env_remove("SSMBAK_BUCKET")
-        .output()
-        .expect("run");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-fn iso(secs: i64) -> String {
-    ssmbak_tests::emulator::checktime(secs)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ssmbak_restore_absorbs_throttling_and_reports_a_hard_failure_by_name() {
@@ -283,7 +259,7 @@ async fn a_restore_keeps_an_advanced_parameter_advanced() {
 async fn two_versions_behind_a_proxy(prefix: &str) -> Option<(String, String, FaultProxy)> {
     let endpoint = emulator::endpoint()?;
     let aws = Clients::new(&endpoint).await;
-    let (bucket, then) = two_versions(&aws, prefix).await;
+    let (bucket, then) = two_versions(&aws, prefix, &["k"]).await;
     Some((bucket, then, FaultProxy::start(&endpoint)))
 }
 
@@ -299,23 +275,27 @@ fn restore_k(bucket: &str, then: &str, proxy: &FaultProxy) {
     assert!(restore.stdout.contains("copied 1"), "{}", restore.stdout);
 }
 
-/// A versioned bucket with one key `k`: `v1` at the returned time, `v2` now.
-async fn two_versions(aws: &Clients, prefix: &str) -> (String, String) {
+/// A versioned bucket with `keys`: `v1` at the returned time, `v2` now.
+async fn two_versions(aws: &Clients, prefix: &str, keys: &[&str]) -> (String, String) {
     let bucket = unique(prefix).to_ascii_lowercase();
     emulator::versioned_bucket(&aws.s3, &bucket).await;
-    let put = |body: &'static [u8]| {
+    let put = |key: &str, body: &'static [u8]| {
         aws.s3
             .put_object()
             .bucket(&bucket)
-            .key("k")
+            .key(key)
             .body(body.to_vec().into())
             .send()
     };
-    put(b"v1").await.expect("put");
+    for key in keys {
+        put(key, b"v1").await.expect("put");
+    }
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let then = iso(now_secs());
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    put(b"v2").await.expect("put");
+    for key in keys {
+        put(key, b"v2").await.expect("put");
+    }
     (bucket, then)
 }
 
@@ -441,5 +421,301 @@ async fn an_ami_parameter_write_is_confirmed_before_it_counts() {
         "{}\n{}",
         restore.stdout,
         restore.stderr
+    );
+}
+
+/// A key with a character XML 1.0 cannot carry. S3 (and moto) put it in a listing as it is,
+/// which no XML parser accepts, unless the listing asks for `encoding-type=url`.
+const ODD_KEY: &str = "odd/ctl\u{1}key";
+
+/// S3's answer to a ListObjectVersions with `encoding-type=url`, which moto ignores: keys URL-
+/// encoded (spaces as `+`) and `EncodingType` saying so (S3 API reference, ListObjectVersions,
+/// "EncodingType").
+fn url_encoded_listing(_: &ssmbak_tests::fault_proxy::Seen, body: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(body);
+    let encode = |key: &str| -> String {
+        key.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                    (b as char).to_string()
+                }
+                b' ' => "+".to_owned(),
+                _ => format!("%{b:02X}"),
+            })
+            .collect()
+    };
+    let mut out = String::new();
+    let mut rest: &str = &text;
+    while let Some(start) = rest.find("<Key>") {
+        let (before, after) = rest.split_at(start + "<Key>".len());
+        out.push_str(before);
+        let end = after.find("</Key>").unwrap_or(after.len());
+        out.push_str(&encode(&after[..end].replace("&amp;", "&")));
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    out.replacen(
+        "<IsTruncated>",
+        "<EncodingType>url</EncodingType><IsTruncated>",
+        1,
+    )
+    .into_bytes()
+}
+
+/// One key with a character XML cannot carry must not break the listing of its whole prefix
+/// (without `encoding-type=url`, moto's answer is as unparseable as S3's); keys with spaces,
+/// `+` and `&` come back exactly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_xml_cannot_carry_are_listed() {
+    let Some(endpoint) = emulator::endpoint() else {
+        return;
+    };
+    let aws = Clients::new(&endpoint).await;
+    let bucket = unique("s3bak-xml").to_ascii_lowercase();
+    ssmbak_tests::emulator::versioned_bucket(&aws.s3, &bucket).await;
+    let keys = ["odd/plain", "odd/sp ace", "odd/pl+us", "odd/a&b", ODD_KEY];
+    for k in keys {
+        aws.s3
+            .put_object()
+            .bucket(&bucket)
+            .key(k)
+            .body(b"v".to_vec().into())
+            .send()
+            .await
+            .expect("put");
+    }
+    let proxy = FaultProxy::start(&endpoint);
+    let path = format!("/{bucket}");
+    proxy.inject(usize::MAX, Fault::Rewrite(url_encoded_listing), move |s| {
+        s.method == "GET"
+            && s.path_only().trim_end_matches('/') == path
+            && s.path.contains("versions")
+            && s.path.contains("encoding-type=url")
+    });
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let s3bak = env!("CARGO_BIN_EXE_s3bak");
+    let at = iso(now_secs());
+    let out = run(
+        s3bak,
+        &["preview", "odd/", &at, "-b", &bucket, "--output", "json"],
+        &proxy.endpoint,
+    );
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).expect("JSON");
+    let mut listed: Vec<String> = json["keys"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|k| k["key"].as_str().map(str::to_owned))
+        .collect();
+    listed.sort();
+    let mut expected: Vec<String> = keys.iter().map(|k| (*k).to_owned()).collect();
+    expected.sort();
+    assert_eq!(listed, expected);
+}
+
+/// A requester-pays bucket answers 403 to every request without `x-amz-request-payer` (S3
+/// User Guide, "Downloading objects from Requester Pays buckets"; moto does not enforce it,
+/// the proxy does): one line that names the flag, and with it every request carries it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_requester_pays_bucket_is_named_and_paid_for() {
+    let Some(endpoint) = emulator::endpoint() else {
+        return;
+    };
+    let aws = Clients::new(&endpoint).await;
+    let (bucket, at) = two_versions(&aws, "s3bak-rp", &["rp/a", "rp/b"]).await;
+    let proxy = FaultProxy::start(&endpoint);
+    proxy.inject(usize::MAX, Fault::Denied, |s| {
+        s.headers.get("x-amz-request-payer").map(String::as_str) != Some("requester")
+    });
+    let s3bak = env!("CARGO_BIN_EXE_s3bak");
+    let unpaid = run(
+        s3bak,
+        &["preview", "rp/", &at, "-b", &bucket],
+        &proxy.endpoint,
+    );
+    assert_eq!(unpaid.code, 1, "{}\n{}", unpaid.stdout, unpaid.stderr);
+    assert_eq!(unpaid.stderr.trim().lines().count(), 1, "{}", unpaid.stderr);
+    assert!(
+        unpaid.stderr.contains("--request-payer"),
+        "{}",
+        unpaid.stderr
+    );
+
+    let dir = std::env::temp_dir().join(unique("s3bak-rp"));
+    let target = dir.to_string_lossy().into_owned();
+    let paid = run(
+        s3bak,
+        &[
+            "body",
+            "rp/",
+            &at,
+            "-b",
+            &bucket,
+            "-o",
+            &target,
+            "--request-payer",
+        ],
+        &proxy.endpoint,
+    );
+    assert_eq!(paid.code, 0, "{}\n{}", paid.stdout, paid.stderr);
+    assert_eq!(
+        std::fs::read(dir.join("a")).expect("downloaded"),
+        b"v1".to_vec()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A version encrypted with a customer-provided key (SSE-C) cannot be read or copied without
+/// that key: S3 answers 400 InvalidRequest (S3 User Guide, "Using server-side encryption with
+/// customer-provided keys"), played by the proxy for the keys under sse-c/. Every key would
+/// get it alike, so the run stops at the first, with one line and exit 1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn customer_key_encryption_stops_the_run_with_one_line() {
+    let Some(endpoint) = emulator::endpoint() else {
+        return;
+    };
+    let aws = Clients::new(&endpoint).await;
+    let keys = ["ssec/1", "ssec/2", "ssec/3", "ssec/4"];
+    let (bucket, at) = two_versions(&aws, "s3bak-ssec", &keys).await;
+    let proxy = FaultProxy::start(&endpoint);
+    let objects = format!("/{bucket}/ssec/");
+    proxy.inject(
+        usize::MAX,
+        Fault::Invalid("The object was stored using a form of Server Side Encryption. The correct parameters must be provided to retrieve the object."),
+        move |s| {
+            (s.path_only().starts_with(&objects) && (s.method == "GET" || s.method == "HEAD"))
+                || s.headers.contains_key("x-amz-copy-source")
+        },
+    );
+    let s3bak = env!("CARGO_BIN_EXE_s3bak");
+    let dir = std::env::temp_dir().join(unique("s3bak-ssec"));
+    let target = dir.to_string_lossy().into_owned();
+    for args in [
+        vec![
+            "body",
+            "ssec/",
+            &at,
+            "-b",
+            &bucket,
+            "-o",
+            &target,
+            "--concurrency",
+            "1",
+        ],
+        vec![
+            "restore",
+            "ssec/",
+            &at,
+            "-b",
+            &bucket,
+            "--keep-going",
+            "--concurrency",
+            "1",
+        ],
+    ] {
+        let out = run(s3bak, &args, &proxy.endpoint);
+        assert_eq!(out.code, 1, "{args:?}\n{}\n{}", out.stdout, out.stderr);
+        let lines: Vec<&str> = out.stderr.trim().lines().collect();
+        assert!(
+            lines.len() == 1 && lines[0].contains("customer-provided key (SSE-C)"),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// SSM does not change a parameter to or from data type `aws:ec2:image` (SSM User Guide,
+/// "Parameter data types in Parameter Store": "You can't change a parameter to or from either
+/// of these data types"); moto does, so the proxy refuses such a PutParameter while the
+/// parameter exists. The restore plans it as a replacement, says so, and gets it done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_data_type_ssm_will_not_change_in_place_is_replaced() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    let Some(p) = Pipeline::start().await else {
+        return;
+    };
+    let name = p.name("image");
+    p.put(&name, "plain text", ParameterType::String, None)
+        .await;
+    p.publish(&name, "Create", "String", now_secs()).await;
+    p.drain().await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let then = iso(now_secs());
+    p.aws
+        .ssm
+        .put_parameter()
+        .name(&name)
+        .value("ami-12c6146b")
+        .r#type(ParameterType::String)
+        .data_type("aws:ec2:image")
+        .overwrite(true)
+        .send()
+        .await
+        .expect("now an AMI parameter");
+
+    let proxy = FaultProxy::start(&p.aws.endpoint);
+    let deleted = Arc::new(AtomicBool::new(false));
+    let (seen, target) = (Arc::clone(&deleted), name.clone());
+    proxy.inject(usize::MAX, Fault::Denied, move |s| {
+        if s.operation() == "AmazonSSM.DeleteParameter" && s.body.contains(&target) {
+            seen.store(true, Ordering::SeqCst);
+        }
+        false
+    });
+    let (gone, target) = (Arc::clone(&deleted), name.clone());
+    proxy.inject(
+        usize::MAX,
+        Fault::Invalid("Parameter data type cannot be changed from aws:ec2:image to text"),
+        move |s| {
+            s.operation() == "AmazonSSM.PutParameter"
+                && s.body.contains(&target)
+                && !gone.load(Ordering::SeqCst)
+        },
+    );
+    let ssmbak = env!("CARGO_BIN_EXE_ssmbak");
+    let preview = run(
+        ssmbak,
+        &["preview", &name, &then, "-b", &p.bucket],
+        &proxy.endpoint,
+    );
+    assert_eq!(preview.code, 0, "{}\n{}", preview.stdout, preview.stderr);
+    assert!(
+        preview.stdout.contains("replace") && preview.stdout.contains("deleted, then created"),
+        "{}",
+        preview.stdout
+    );
+    let restore = run(
+        ssmbak,
+        &[
+            "restore",
+            &name,
+            &then,
+            "-b",
+            &p.bucket,
+            "--recreate-pause",
+            "0",
+        ],
+        &proxy.endpoint,
+    );
+    assert_eq!(restore.code, 0, "{}\n{}", restore.stdout, restore.stderr);
+    assert!(restore.stdout.contains("replaced 1"), "{}", restore.stdout);
+    assert!(deleted.load(Ordering::SeqCst), "deleted first");
+    let now = p
+        .aws
+        .ssm
+        .get_parameter()
+        .name(&name)
+        .send()
+        .await
+        .expect("restored")
+        .parameter
+        .expect("parameter");
+    assert_eq!(
+        (now.value(), now.data_type()),
+        (Some("plain text"), Some("text"))
     );
 }

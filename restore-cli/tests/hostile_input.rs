@@ -5,24 +5,13 @@ use std::process::Command;
 use std::time::Duration;
 
 use aws_sdk_ssm::types::{ParameterTier, ParameterType};
+use ssmbak_tests::cli::run;
+use ssmbak_tests::emulator::checktime as iso;
 use ssmbak_tests::pipeline::{now_secs, Pipeline};
 
 fn ssmbak(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ssmbak"));
-    cmd.args(args);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().expect("run ssmbak");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn iso(secs: i64) -> String {
-    ssmbak_tests::emulator::checktime(secs)
+    let out = run(env!("CARGO_BIN_EXE_ssmbak"), args, env);
+    (out.code, out.stdout, out.stderr)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,28 +2,18 @@
 //! its format: objects with only its three tags (form-encoded, `+` for a space) and plain delete
 //! markers. Runs the real `ssmbak` binary against moto.
 
-use std::process::Command;
 use std::time::Duration;
 
 use aws_sdk_ssm::types::ParameterType;
-use ssmbak_tests::emulator::{self, unique, Clients};
+use ssmbak_tests::cli::run;
+use ssmbak_tests::emulator::{self, checktime as iso, unique, Clients};
+use ssmbak_tests::pipeline::now_secs;
 
 struct Fixture {
     aws: Clients,
     bucket: String,
     prefix: String,
     region: String,
-}
-
-fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default()
-}
-
-fn iso(secs: i64) -> String {
-    ssmbak_tests::emulator::checktime(secs)
 }
 
 impl Fixture {
@@ -118,16 +108,10 @@ impl Fixture {
     }
 
     fn ssmbak(&self, args: &[&str]) -> (i32, serde_json::Value, String) {
-        let out = Command::new(env!("CARGO_BIN_EXE_ssmbak"))
-            .args(args)
-            .args(["-b", &self.bucket, "-r", &self.region, "--output", "json"])
-            .env_remove("SSMBAK_BUCKET")
-            .output()
-            .expect("run ssmbak");
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        let json = serde_json::from_str(&stdout).unwrap_or(serde_json::Value::Null);
-        (out.status.code().unwrap_or(-1), json, stderr)
+        let common = ["-b", &self.bucket, "-r", &self.region, "--output", "json"];
+        let out = run(env!("CARGO_BIN_EXE_ssmbak"), &[args, &common].concat(), &[]);
+        let json = serde_json::from_str(&out.stdout).unwrap_or(serde_json::Value::Null);
+        (out.code, json, out.stderr)
     }
 
     /// `(name leaf, action)` of a preview, in order.

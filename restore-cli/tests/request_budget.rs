@@ -2,8 +2,8 @@
 //! whose listed ETag is the MD5 of SSM's current value is not downloaded, and each key is read
 //! with as few requests as its format allows. (`cargo xtask bench` measures the same at scale.)
 
+use ssmbak_tests::cli::run_at;
 use std::collections::BTreeMap;
-use std::process::Command;
 
 use aws_sdk_ssm::types::ParameterType as SsmType;
 use ssmbak_core::format::{BackupRecord, ParameterSnapshot, ParameterType};
@@ -50,26 +50,18 @@ impl Tree {
     /// S3 requests by operation.
     fn preview(&self, at: i64) -> (BTreeMap<String, String>, BTreeMap<String, usize>) {
         let proxy = FaultProxy::start(&self.aws.endpoint);
-        let out = Command::new(env!("CARGO_BIN_EXE_ssmbak"))
-            .args([
-                "preview",
-                &self.path,
-                &checktime(at),
-                "-R",
-                "-b",
-                &self.bucket,
-            ])
-            .args(["--output", "json"])
-            .env("AWS_ENDPOINT_URL", &proxy.endpoint)
-            .env_remove("SSMBAK_BUCKET")
-            .output()
-            .expect("run ssmbak");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        let when = checktime(at);
+        let args = [
+            "preview",
+            &self.path,
+            &when,
+            "-R",
+            "-b",
+            &self.bucket,
+            "--output",
+            "json",
+        ];
+        let json = run_at(env!("CARGO_BIN_EXE_ssmbak"), &args, &proxy.endpoint).json();
         let changes = json["changes"]
             .as_array()
             .expect("changes")

@@ -1,36 +1,13 @@
 //! `s3bak` end to end against a versioned bucket on moto, run as a user runs it.
 
-use std::process::Command;
 use std::time::Duration;
 
-use ssmbak_tests::emulator::{self, unique, Clients};
-
-struct Run {
-    code: i32,
-    stdout: Vec<u8>,
-    stderr: String,
-}
-
-impl Run {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.stdout).into_owned()
-    }
-    fn json(&self) -> serde_json::Value {
-        assert_eq!(self.code, 0, "{}\n{}", self.text(), self.stderr);
-        serde_json::from_slice(&self.stdout).unwrap_or_else(|e| panic!("{e}: {}", self.text()))
-    }
-}
+use ssmbak_tests::cli::{run, Run};
+use ssmbak_tests::emulator::{self, checktime as iso, unique, Clients};
+use ssmbak_tests::pipeline::now_secs;
 
 fn s3bak(args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_s3bak"))
-        .args(args)
-        .output()
-        .expect("run s3bak");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: out.stdout,
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    run(env!("CARGO_BIN_EXE_s3bak"), args, &[])
 }
 
 /// Each key of a `preview --output json` with its boolean `flag` (`exists`, `deleted`).
@@ -46,19 +23,6 @@ fn key_flags(preview: &serde_json::Value, flag: &str) -> Vec<(String, bool)> {
             )
         })
         .collect()
-}
-
-fn iso(secs: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(secs)
-        .expect("time")
-        .format(time::macros::format_description!(
-            "[year]-[month]-[day]T[hour]:[minute]:[second]Z"
-        ))
-        .expect("format")
-}
-
-fn now_secs() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
 async fn versioned_bucket(aws: &Clients, name: &str) {
@@ -170,7 +134,7 @@ async fn preview_and_download() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(std::fs::read(&file).expect("file"), A1);
     let run = s3bak(&["body", "data/a", &at, "-b", &bucket, "-o", "-"]);
-    assert_eq!(run.stdout, A1, "stdout holds exactly the bytes");
+    assert_eq!(run.bytes, A1, "stdout holds exactly the bytes");
 
     // A tree, as it was.
     let tree_dir = dir.join("tree");
@@ -257,9 +221,9 @@ async fn restore_in_place_is_minimal_and_idempotent() {
     let dry = s3bak(&["restore", "data/", &at, "-b", &bucket, "--dry-run"]);
     assert_eq!(dry.code, 0, "{}", dry.stderr);
     assert!(
-        dry.text().contains("would copy: data/a") && dry.text().contains("would delete: data/new"),
+        dry.stdout.contains("would copy: data/a") && dry.stdout.contains("would delete: data/new"),
         "{}",
-        dry.text()
+        dry.stdout
     );
     assert_eq!(
         get(&aws, &bucket, "data/a").await.as_deref(),
@@ -270,10 +234,10 @@ async fn restore_in_place_is_minimal_and_idempotent() {
     let run = s3bak(&["restore", "data/", &at, "-b", &bucket]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(
-        run.text()
+        run.stdout
             .contains("copied 2, deleted 1, unchanged 1, failed 0"),
         "{}",
-        run.text()
+        run.stdout
     );
     assert_eq!(get(&aws, &bucket, "data/a").await.as_deref(), Some(A1));
     assert_eq!(
@@ -326,9 +290,9 @@ async fn restore_in_place_is_minimal_and_idempotent() {
     let again = s3bak(&["restore", "data/", &at, "-b", &bucket]);
     assert_eq!(again.code, 0, "{}", again.stderr);
     assert!(
-        again.text().contains("copied 0, deleted 0, unchanged 4"),
+        again.stdout.contains("copied 0, deleted 0, unchanged 4"),
         "{}",
-        again.text()
+        again.stdout
     );
 }
 
@@ -353,7 +317,7 @@ async fn restore_to_another_bucket_and_prefix_in_parts() {
         "--multipart-threshold",
         "1",
     ]);
-    assert_eq!(run.code, 0, "{}\n{}", run.text(), run.stderr);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert_eq!(get(&aws, &other, "restored/a").await.as_deref(), Some(A1));
     assert_eq!(
         get(&aws, &other, "restored/ab").await.as_deref(),
@@ -398,12 +362,12 @@ async fn restore_to_another_bucket_and_prefix_in_parts() {
         "plain/",
     ];
     let first = s3bak(&plain);
-    assert!(first.text().contains("copied 3"), "{}", first.text());
+    assert!(first.stdout.contains("copied 3"), "{}", first.stdout);
     let again = s3bak(&plain);
     assert!(
-        again.text().contains("copied 0, deleted 0, unchanged 4"),
+        again.stdout.contains("copied 0, deleted 0, unchanged 4"),
         "{}",
-        again.text()
+        again.stdout
     );
 }
 
@@ -471,7 +435,7 @@ async fn archived_versions_are_reported_and_event_time_can_decide() {
     tokio::time::sleep(Duration::from_millis(1100)).await;
     put(&aws, &bucket, "cold", b"new").await;
     let run = s3bak(&["restore", "cold", &iso(t1), "-b", &bucket]);
-    assert_eq!(run.code, 3, "not done: {}\n{}", run.text(), run.stderr);
+    assert_eq!(run.code, 3, "not done: {}\n{}", run.stdout, run.stderr);
     assert!(
         run.stderr.contains("needs a restore request") && run.stderr.contains("DEEP_ARCHIVE"),
         "{}",
@@ -508,9 +472,9 @@ async fn archived_versions_are_reported_and_event_time_can_decide() {
     put(&aws, &bucket, "thawed", b"new").await;
     let body = s3bak(&["body", "thawed", &iso(t2), "-b", &bucket, "-o", "-"]);
     assert_eq!(body.code, 0, "{}", body.stderr);
-    assert_eq!(body.stdout, b"old");
+    assert_eq!(body.bytes, b"old");
     let run = s3bak(&["restore", "thawed", &iso(t2), "-b", &bucket]);
-    assert_eq!(run.code, 0, "{}\n{}", run.text(), run.stderr);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert_eq!(
         get(&aws, &bucket, "thawed").await.as_deref(),
         Some(&b"old"[..])
@@ -597,9 +561,9 @@ async fn same_second_delete_and_put_read_in_write_order() {
     let run = s3bak(&["restore", "d/", &now, "-b", &bucket]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(
-        run.text().contains("copied 0, deleted 0, unchanged 2"),
+        run.stdout.contains("copied 0, deleted 0, unchanged 2"),
         "{}",
-        run.text()
+        run.stdout
     );
     assert_eq!(
         get(&aws, &bucket, "d/back").await.as_deref(),
@@ -724,7 +688,7 @@ async fn same_bytes_with_other_headers_are_restored() {
 
     let run = s3bak(&["restore", "h/k", &then, "-b", &bucket]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(run.text().contains("copied 1"), "{}", run.text());
+    assert!(run.stdout.contains("copied 1"), "{}", run.stdout);
     let head = aws
         .s3
         .head_object()
@@ -741,5 +705,56 @@ async fn same_bytes_with_other_headers_are_restored() {
         Some("a")
     );
     let again = s3bak(&["restore", "h/k", &then, "-b", &bucket]);
-    assert!(again.text().contains("copied 0"), "{}", again.text());
+    assert!(again.stdout.contains("copied 0"), "{}", again.stdout);
+}
+
+/// A copy is encrypted with the destination's default and stored as STANDARD unless told
+/// otherwise (S3 API reference, CopyObject): a restored version keeps its KMS key and its
+/// storage class.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restored_version_keeps_its_kms_key_and_storage_class() {
+    let aws = emulator!();
+    let bucket = unique("s3bak-kms").to_ascii_lowercase();
+    emulator::versioned_bucket(&aws.s3, &bucket).await;
+    let key_id = "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000001";
+    aws.s3
+        .put_object()
+        .bucket(&bucket)
+        .key("kms/a")
+        .body(b"old".to_vec().into())
+        .server_side_encryption(aws_sdk_s3::types::ServerSideEncryption::AwsKms)
+        .ssekms_key_id(key_id)
+        .storage_class(aws_sdk_s3::types::StorageClass::StandardIa)
+        .send()
+        .await
+        .expect("put");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let at = iso(now_secs());
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    aws.s3
+        .put_object()
+        .bucket(&bucket)
+        .key("kms/a")
+        .body(b"new".to_vec().into())
+        .send()
+        .await
+        .expect("put");
+    let out = s3bak(&["restore", "kms/a", &at, "-b", &bucket]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let head = aws
+        .s3
+        .head_object()
+        .bucket(&bucket)
+        .key("kms/a")
+        .send()
+        .await
+        .expect("head");
+    assert_eq!(
+        (
+            head.server_side_encryption().map(|e| e.as_str()),
+            head.ssekms_key_id(),
+            head.storage_class().map(|c| c.as_str()),
+        ),
+        (Some("aws:kms"), Some(key_id), Some("STANDARD_IA"))
+    );
 }

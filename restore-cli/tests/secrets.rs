@@ -1,28 +1,17 @@
 //! A SecureString value never appears in any output unless asked for: the Lambda's logs at
 //! debug level, and every `ssmbak` command, table and JSON, verbose or not.
 
-use std::process::Command;
 use std::time::Duration;
 
 use aws_sdk_ssm::types::ParameterType;
+use ssmbak_tests::cli::run;
 use ssmbak_tests::pipeline::{now_secs, Pipeline};
 
 fn output(args: &[&str], bucket: &str) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_ssmbak"))
-        .args(args)
-        .args(["-b", bucket])
-        .output()
-        .expect("run ssmbak");
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    let args = [args, &["-b", bucket]].concat();
+    let out = run(env!("CARGO_BIN_EXE_ssmbak"), &args, &[]);
+    assert_eq!(out.code, 0, "{args:?}: {}", out.stderr);
+    format!("{}{}", out.stdout, out.stderr)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

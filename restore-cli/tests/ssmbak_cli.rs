@@ -5,6 +5,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use aws_sdk_ssm::types::ParameterType;
+use ssmbak_tests::cli::{run, Run};
+use ssmbak_tests::emulator::checktime as ssmbak_cli_time;
 use ssmbak_tests::pipeline::{now_secs, Pipeline};
 
 macro_rules! pipeline {
@@ -16,24 +18,8 @@ macro_rules! pipeline {
     };
 }
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
 fn ssmbak(args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ssmbak"));
-    cmd.args(args).env_remove("SSMBAK_BUCKET");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().expect("run ssmbak");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    run(env!("CARGO_BIN_EXE_ssmbak"), args, env)
 }
 
 async fn sleep_secs(s: f64) {
@@ -179,10 +165,6 @@ async fn preview_and_restore_a_tree() {
         "{}",
         again.stdout
     );
-}
-
-fn ssmbak_cli_time(secs: i64) -> String {
-    ssmbak_tests::emulator::checktime(secs)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -83,7 +83,7 @@ impl Seen {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub enum Fault {
     Throttle,
     ServerError,
@@ -101,6 +101,9 @@ pub enum Fault {
     /// SSM's answer to a request it will not take: `ValidationException` with this message.
     /// For behaviour moto does not have (it takes what AWS refuses).
     Invalid(&'static str),
+    /// Forwarded, and the emulator's answer body rewritten: AWS's answer where moto's differs
+    /// in content (what a listing carries), not in kind.
+    Rewrite(fn(&Seen, &[u8]) -> Vec<u8>),
 }
 
 type Matcher = Box<dyn Fn(&Seen) -> bool + Send + Sync>;
@@ -285,6 +288,7 @@ async fn injected(fault: Option<Fault>, seen: &Seen) -> Option<Reply> {
             tokio::time::sleep(d).await;
             None
         }
+        Fault::Rewrite(_) => None,
     }
 }
 
@@ -357,9 +361,18 @@ async fn handle(
         })
         .collect();
     let url = format!("{upstream}{}", seen.path);
-    let forwarded =
-        tokio::task::spawn_blocking(move || forward(&agent, &seen.method, &url, &headers, &body))
-            .await;
+    let rewrite = match fault {
+        Some(Fault::Rewrite(f)) => Some(f),
+        _ => None,
+    };
+    let forwarded = tokio::task::spawn_blocking(move || {
+        let answer = forward(&agent, &seen.method, &url, &headers, &body)?;
+        Ok::<_, String>(match rewrite {
+            Some(f) => answer.rewritten(|b| f(&seen, b)),
+            None => answer.into_reply(),
+        })
+    })
+    .await;
     match forwarded {
         Ok(Ok(answer)) => answer,
         Ok(Err(message)) => reply(502, &[], message),
@@ -367,14 +380,37 @@ async fn handle(
     }
 }
 
-/// Sends the request on to the emulator and turns its answer into ours.
+/// The emulator's answer.
+struct Answer {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    fn into_reply(self) -> Reply {
+        let pairs: Vec<(&str, &str)> = self
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        reply(self.status, &pairs, self.body)
+    }
+
+    fn rewritten(mut self, f: impl FnOnce(&[u8]) -> Vec<u8>) -> Reply {
+        self.body = f(&self.body);
+        self.into_reply()
+    }
+}
+
+/// Sends the request on to the emulator and returns its answer.
 fn forward(
     agent: &ureq::Agent,
     method: &str,
     url: &str,
     headers: &[(String, String)],
     body: &[u8],
-) -> Result<Reply, String> {
+) -> Result<Answer, String> {
     let mut request = agent.request(method, url);
     for (name, value) in headers {
         request = request.set(name, value);
@@ -395,9 +431,9 @@ fn forward(
         .into_reader()
         .read_to_end(&mut bytes)
         .map_err(|e| e.to_string())?;
-    let pairs: Vec<(&str, &str)> = headers
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    Ok(reply(status, &pairs, bytes))
+    Ok(Answer {
+        status,
+        headers,
+        body: bytes,
+    })
 }

@@ -148,23 +148,30 @@ impl Pipeline {
 
     /// With extra Lambda environment; `{prefix}` in a value becomes this test's prefix.
     pub async fn start_with_env(extra_env: &[(&str, &str)]) -> Option<Self> {
-        Self::start_custom(extra_env, false, None).await
+        Self::start_custom(extra_env, false, None, None).await
     }
 
     /// With the Lambda talking to the emulator through a [`FaultProxy`] (`self.proxy`).
     pub async fn start_with_proxy() -> Option<Self> {
-        Self::start_custom(&[], true, None).await
+        Self::start_custom(&[], true, None, None).await
     }
 
     /// With a dead-letter queue after `max_receive` receives (`self.dead_letter_url`).
     pub async fn start_with_dead_letters(max_receive: u32) -> Option<Self> {
-        Self::start_custom(&[], false, Some(max_receive)).await
+        Self::start_custom(&[], false, Some(max_receive), None).await
+    }
+
+    /// With S3 Object Lock on the bucket: every version kept `days` in `mode` (the template's
+    /// ObjectLockMode / ObjectLockRetentionDays).
+    pub async fn start_with_object_lock(mode: &str, days: i32) -> Option<Self> {
+        Self::start_custom(&[], false, None, Some((mode, days))).await
     }
 
     async fn start_custom(
         extra_env: &[(&str, &str)],
         proxied: bool,
         redrive: Option<u32>,
+        object_lock: Option<(&str, i32)>,
     ) -> Option<Self> {
         let Some(endpoint) = emulator::endpoint() else {
             assert!(
@@ -181,6 +188,33 @@ impl Pipeline {
         let id = unique("t");
         let bucket = format!("ssmbak-{}", id.to_ascii_lowercase());
         emulator::versioned_bucket(&aws.s3, &bucket).await;
+        if let Some((mode, days)) = object_lock {
+            use aws_sdk_s3::types::{
+                DefaultRetention, ObjectLockConfiguration, ObjectLockEnabled,
+                ObjectLockRetentionMode, ObjectLockRule,
+            };
+            aws.s3
+                .put_object_lock_configuration()
+                .bucket(&bucket)
+                .object_lock_configuration(
+                    ObjectLockConfiguration::builder()
+                        .object_lock_enabled(ObjectLockEnabled::Enabled)
+                        .rule(
+                            ObjectLockRule::builder()
+                                .default_retention(
+                                    DefaultRetention::builder()
+                                        .mode(ObjectLockRetentionMode::from(mode))
+                                        .days(days)
+                                        .build(),
+                                )
+                                .build(),
+                        )
+                        .build(),
+                )
+                .send()
+                .await
+                .expect("object lock");
+        }
         let mut dead_letter_url = None;
         let mut create = aws.sqs.create_queue().queue_name(&id).attributes(
             QueueAttributeName::VisibilityTimeout,

@@ -125,18 +125,63 @@ async fn create_update_delete_are_recorded_in_the_original_layout() {
     assert_eq!(original_reader(&h, now_secs() + 1), Ok(None));
 }
 
+/// `name` created with `v1` (backed up), then deleted a second later: the delete's event is
+/// published, not yet processed. Returns both event times.
+async fn created_then_deleted(p: &Pipeline, name: &str) -> (i64, i64) {
+    p.put(name, "v1", ParameterType::String, None).await;
+    let created = now_secs();
+    p.publish(name, "Create", "String", created).await;
+    p.drain().await;
+    sleep_secs(1.1).await;
+    p.delete(name).await;
+    let deleted = now_secs();
+    p.publish(name, "Delete", "String", deleted).await;
+    (created, deleted)
+}
+
+/// With Object Lock (the template's ObjectLockMode), S3 refuses PutObject without Content-MD5
+/// or a checksum when a default retention applies (S3 User Guide, "Using S3 Object Lock": "The
+/// Content-MD5 or x-amz-sdk-checksum-algorithm header is required"), which the SDK sends; a
+/// delete is a delete marker, which the lock allows; and no version can be erased before its
+/// retention ends. moto enforces all three.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backups_under_object_lock_are_written_and_cannot_be_erased() {
+    let Some(p) = Pipeline::start_with_object_lock("GOVERNANCE", 1).await else {
+        return;
+    };
+    let name = p.name("locked");
+    let (t1, t2) = created_then_deleted(&p, &name).await;
+    let batches = p.drain().await;
+    assert!(
+        batches.iter().all(|b| b.failed.is_empty()),
+        "{batches:?}\n{}",
+        p.logs()
+    );
+    let h = p.history(&name).await;
+    assert_eq!(h.values().len(), 1, "{}", p.logs());
+    assert_eq!((h.tombstones().len(), h.markers.len()), (1, 1));
+    assert_eq!(h.value_at(t1).as_deref(), Some("v1"));
+    assert_eq!(h.value_at(t2), None);
+
+    let version = h.values()[0].version_id.clone();
+    let erased = p
+        .aws
+        .s3
+        .delete_object()
+        .bucket(&p.bucket)
+        .key(&name)
+        .version_id(&version)
+        .send()
+        .await;
+    assert!(erased.is_err(), "a locked version cannot be erased");
+    assert_eq!(p.history(&name).await.value_at(t1).as_deref(), Some("v1"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delete_keeps_its_event_time_when_processed_late() {
     let p = pipeline!();
     let name = p.name("late-delete");
-    p.put(&name, "v1", ParameterType::String, None).await;
-    let t1 = now_secs();
-    p.publish(&name, "Create", "String", t1).await;
-    p.drain().await;
-    sleep_secs(1.1).await;
-    p.delete(&name).await;
-    let t_del = now_secs();
-    p.publish(&name, "Delete", "String", t_del).await;
+    let (_, t_del) = created_then_deleted(&p, &name).await;
     // An outage: the delete is processed seconds after it happened.
     sleep_secs(2.2).await;
     p.drain().await;

@@ -8,6 +8,7 @@ use ssmbak_core::client::{self, ClientOptions};
 pub(crate) struct Aws {
     pub(crate) config: aws_config::SdkConfig,
     pub(crate) cfn: aws_sdk_cloudformation::Client,
+    pub(crate) iam: aws_sdk_iam::Client,
     pub(crate) s3: aws_sdk_s3::Client,
     pub(crate) ssm: aws_sdk_ssm::Client,
     pub(crate) sts: aws_sdk_sts::Client,
@@ -31,12 +32,15 @@ impl Aws {
     fn from_config(config: aws_config::SdkConfig, component: &'static str) -> Self {
         let mut cfn = aws_sdk_cloudformation::config::Builder::from(&config);
         let mut sts = aws_sdk_sts::config::Builder::from(&config);
+        let mut iam = aws_sdk_iam::config::Builder::from(&config);
         if let Some(r) = ssmbak_core::record::recorder(component) {
             cfn = cfn.interceptor(r.clone());
+            iam = iam.interceptor(r.clone());
             sts = sts.interceptor(r);
         }
         Aws {
             cfn: aws_sdk_cloudformation::Client::from_conf(cfn.build()),
+            iam: aws_sdk_iam::Client::from_conf(iam.build()),
             sts: aws_sdk_sts::Client::from_conf(sts.build()),
             s3: client::s3(&config, component),
             ssm: client::ssm(&config, component),

@@ -58,6 +58,7 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
         stack: STACK.to_owned(),
         region: None,
         artifact_bucket: None,
+        role_arn: None,
         // moto matches every put_events against a schedule rule too, and cannot invoke its
         // Lambda target: the demo stack goes without the scheduled reconcile (the tests show it).
         params: vec![("ReconcileSchedule".to_owned(), String::new())],

@@ -7,13 +7,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use aws_sdk_cloudformation::types::{Capability, Parameter, Tag};
-use aws_sdk_s3::types::{
-    BucketLocationConstraint, BucketVersioningStatus, CreateBucketConfiguration,
-    PublicAccessBlockConfiguration, ServerSideEncryption, ServerSideEncryptionByDefault,
-    ServerSideEncryptionConfiguration, ServerSideEncryptionRule, VersioningConfiguration,
-};
 use sha2::{Digest, Sha256};
 
+use crate::artifacts::{self, Artifacts};
 use crate::aws::{describe, Aws};
 use crate::{build_lambda, stack, validate};
 
@@ -34,6 +30,12 @@ pub(crate) struct DeployArgs {
     /// A stack tag, `Key=Value`; repeatable. Tags the stack has already are kept.
     #[arg(long = "tag", value_parser = parse_param)]
     pub(crate) tags: Vec<(String, String)>,
+    /// The CloudFormation service role the stack is driven through
+    /// (policies/iam/cfn-execution.json; `cargo xtask iam` creates STACK-cfn-execution). The
+    /// roles the stack creates then carry the permissions boundary STACK-backup-boundary
+    /// unless --param PermissionsBoundaryArn names another.
+    #[arg(long)]
+    pub(crate) role_arn: Option<String>,
     /// Give up following the stack after this long.
     #[arg(long, default_value = "30m", value_parser = humantime_secs)]
     pub(crate) timeout: u64,
@@ -116,7 +118,7 @@ pub(crate) async fn deploy(args: &DeployArgs, template: &str, zip: &[u8]) -> any
     let account = aws.account().await?;
     let bucket = match &args.artifact_bucket {
         Some(b) => b.clone(),
-        None => format!("ssmbak-artifacts-{account}-{}", aws.region()),
+        None => artifacts::default_bucket(&account, &aws.region()),
     };
     let artifacts = Artifacts {
         aws: &aws,
@@ -128,9 +130,22 @@ pub(crate) async fn deploy(args: &DeployArgs, template: &str, zip: &[u8]) -> any
     artifacts.upload(&key, zip).await?;
 
     let mut given: BTreeMap<String, String> = args.params.iter().cloned().collect();
-    if plain_http() && !given.contains_key("EnforceTls") {
+    if artifacts::plain_http() && !given.contains_key("EnforceTls") {
         eprintln!("the S3 endpoint is plain HTTP (an emulator): deploying with EnforceTls=false");
         given.insert("EnforceTls".to_owned(), "false".to_owned());
+    }
+    let existing = stack::status(&aws, &args.stack).await?;
+    if let Some(role) = &args.role_arn {
+        let current = match existing {
+            Some(_) => stack::parameters(&aws, &args.stack).await?,
+            None => BTreeMap::new(),
+        };
+        let has_boundary = |v: Option<&String>| v.is_some_and(|v| !v.is_empty());
+        if !has_boundary(given.get(BOUNDARY_PARAM)) && !has_boundary(current.get(BOUNDARY_PARAM)) {
+            let boundary = boundary_for(role, &args.stack)?;
+            eprintln!("the stack's roles get the permissions boundary {boundary}");
+            given.insert(BOUNDARY_PARAM.to_owned(), boundary);
+        }
     }
     given.insert("ArtifactBucket".to_owned(), bucket);
     given.insert("ArtifactKey".to_owned(), key);
@@ -139,7 +154,6 @@ pub(crate) async fn deploy(args: &DeployArgs, template: &str, zip: &[u8]) -> any
         bail!("--param {unknown}: the template has no such parameter");
     }
 
-    let existing = stack::status(&aws, &args.stack).await?;
     // Its events are told from others' by this token, not by the local clock.
     let operation = stack::Operation::start("deploy");
     // UpdateStack replaces the whole tag set when Tags is given, and the change reaches every
@@ -163,6 +177,7 @@ pub(crate) async fn deploy(args: &DeployArgs, template: &str, zip: &[u8]) -> any
                 .stack_name(&args.stack)
                 .client_request_token(&operation.token)
                 .template_body(template)
+                .set_role_arn(args.role_arn.clone())
                 .set_parameters(Some(params))
                 .set_capabilities(Some(capabilities.to_vec()))
                 .set_tags(Some(tags))
@@ -191,6 +206,7 @@ pub(crate) async fn deploy(args: &DeployArgs, template: &str, zip: &[u8]) -> any
                 .stack_name(&args.stack)
                 .client_request_token(&operation.token)
                 .template_body(template)
+                .set_role_arn(args.role_arn.clone())
                 .set_parameters(Some(params))
                 .set_capabilities(Some(capabilities.to_vec()))
                 .set_tags(Some(tags))
@@ -213,11 +229,26 @@ pub(crate) async fn deploy(args: &DeployArgs, template: &str, zip: &[u8]) -> any
     stack::print_outputs(&aws, &args.stack).await
 }
 
-/// How long one upload attempt of `bytes` may take: sized to the object, so that a slow
-/// uplink (down to 256 kbit/s) still gets the zip through, not the 10 s other requests get.
-fn upload_timeout(bytes: usize) -> Duration {
-    const SLOWEST_BYTES_PER_SEC: u64 = 32 * 1024;
-    Duration::from_secs(30 + bytes as u64 / SLOWEST_BYTES_PER_SEC)
+/// The template parameter naming the roles' permissions boundary.
+const BOUNDARY_PARAM: &str = "PermissionsBoundaryArn";
+
+/// The boundary `cargo xtask iam` creates for `stack`, in the service role's account and
+/// partition: the execution role may create roles only with it.
+fn boundary_for(role_arn: &str, stack: &str) -> anyhow::Result<String> {
+    let parts: Vec<&str> = role_arn.splitn(6, ':').collect();
+    match parts.as_slice() {
+        ["arn", partition, "iam", "", account, resource]
+            if resource.starts_with("role/") && account.len() == 12 =>
+        {
+            Ok(format!(
+                "arn:{partition}:iam::{account}:policy/{}",
+                crate::iam::policy_name(stack, "backup-boundary")
+            ))
+        }
+        _ => {
+            bail!("--role-arn {role_arn:?} is not an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)")
+        }
+    }
 }
 
 /// The stack's tags after a deploy: what it has, then what was given, then ours.
@@ -240,184 +271,6 @@ fn stack_parameters<'a>(pairs: impl Iterator<Item = (&'a String, &'a String)>) -
                 .build()
         })
         .collect()
-}
-
-/// The artifact bucket, as ours alone. Its name is predictable, so anyone could create it
-/// first, in any account, and serve the code CloudFormation deploys: every call carries S3's
-/// bucket owner condition (`ExpectedBucketOwner`; S3 answers 403 when the bucket belongs to
-/// another account: S3 User Guide, "Verifying bucket ownership with bucket owner condition"),
-/// the hardening is re-applied on every deploy, and the uploaded zip's SHA-256 is checked by S3.
-struct Artifacts<'a> {
-    aws: &'a Aws,
-    bucket: &'a str,
-    /// The deploying account: the only acceptable owner.
-    owner: &'a str,
-}
-
-impl Artifacts<'_> {
-    async fn ensure_bucket(&self) -> anyhow::Result<()> {
-        let (aws, bucket, owner) = (self.aws, self.bucket, self.owner);
-        match aws
-            .s3
-            .head_bucket()
-            .bucket(bucket)
-            .expected_bucket_owner(owner)
-            .send()
-            .await
-        {
-            Ok(_) => {}
-            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => {
-                self.create().await?
-            }
-            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 403) => bail!(
-                "artifact bucket {bucket} is not owned by account {owner} (or is not readable by it): pass --artifact-bucket with a bucket of this account"
-            ),
-            Err(e) => return Err(describe(&format!("checking artifact bucket {bucket}"), &e)),
-        }
-        self.harden().await
-    }
-
-    async fn create(&self) -> anyhow::Result<()> {
-        let (aws, bucket) = (self.aws, self.bucket);
-        eprintln!("creating artifact bucket {bucket}");
-        let mut create = aws.s3.create_bucket().bucket(bucket);
-        let region = aws.region();
-        if region != "us-east-1" {
-            create = create.create_bucket_configuration(
-                CreateBucketConfiguration::builder()
-                    .location_constraint(BucketLocationConstraint::from(region.as_str()))
-                    .build(),
-            );
-        }
-        create
-            .send()
-            .await
-            .map_err(|e| describe(&format!("creating bucket {bucket}"), &e))?;
-        Ok(())
-    }
-
-    /// The same hardening as the backup bucket; idempotent, so applied on every deploy (a
-    /// failure half-way through one deploy is repaired by the next).
-    async fn harden(&self) -> anyhow::Result<()> {
-        let (aws, bucket, owner) = (self.aws, self.bucket, self.owner);
-        aws.s3
-            .put_public_access_block()
-            .bucket(bucket)
-            .expected_bucket_owner(owner)
-            .public_access_block_configuration(
-                PublicAccessBlockConfiguration::builder()
-                    .block_public_acls(true)
-                    .block_public_policy(true)
-                    .ignore_public_acls(true)
-                    .restrict_public_buckets(true)
-                    .build(),
-            )
-            .send()
-            .await
-            .map_err(|e| describe("blocking public access", &e))?;
-        aws.s3
-            .put_bucket_versioning()
-            .bucket(bucket)
-            .expected_bucket_owner(owner)
-            .versioning_configuration(
-                VersioningConfiguration::builder()
-                    .status(BucketVersioningStatus::Enabled)
-                    .build(),
-            )
-            .send()
-            .await
-            .map_err(|e| describe("enabling versioning", &e))?;
-        let rule = ServerSideEncryptionRule::builder()
-            .apply_server_side_encryption_by_default(
-                ServerSideEncryptionByDefault::builder()
-                    .sse_algorithm(ServerSideEncryption::Aes256)
-                    .build()
-                    .context("encryption rule")?,
-            )
-            .build();
-        aws.s3
-            .put_bucket_encryption()
-            .bucket(bucket)
-            .expected_bucket_owner(owner)
-            .server_side_encryption_configuration(
-                ServerSideEncryptionConfiguration::builder()
-                    .rules(rule)
-                    .build()
-                    .context("encryption")?,
-            )
-            .send()
-            .await
-            .map_err(|e| describe("enabling encryption", &e))?;
-        if plain_http() {
-            // A TLS-only policy would refuse every request made over the emulator's plain HTTP.
-            return Ok(());
-        }
-        let tls_only = serde_json::json!({
-            "Version": "2012-10-17",
-            "Statement": [{
-                "Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
-                "Resource": [format!("arn:aws:s3:::{bucket}"), format!("arn:aws:s3:::{bucket}/*")],
-                "Condition": {"Bool": {"aws:SecureTransport": "false"}}
-            }]
-        });
-        aws.s3
-            .put_bucket_policy()
-            .bucket(bucket)
-            .expected_bucket_owner(owner)
-            .policy(tls_only.to_string())
-            .send()
-            .await
-            .map_err(|e| describe("setting the TLS-only policy", &e))?;
-        Ok(())
-    }
-
-    /// Uploads `zip` under `key` unless an object with its SHA-256 is already there; S3
-    /// checks the upload against the SHA-256 sent with it (`x-amz-checksum-sha256`).
-    async fn upload(&self, key: &str, zip: &[u8]) -> anyhow::Result<()> {
-        let (aws, bucket, owner) = (self.aws, self.bucket, self.owner);
-        let checksum = aws_smithy_types::base64::encode(Sha256::digest(zip));
-        let existing = aws
-            .s3
-            .head_object()
-            .bucket(bucket)
-            .key(key)
-            .expected_bucket_owner(owner)
-            .checksum_mode(aws_sdk_s3::types::ChecksumMode::Enabled)
-            .send()
-            .await;
-        if existing
-            .as_ref()
-            .is_ok_and(|h| h.checksum_sha256() == Some(checksum.as_str()))
-        {
-            eprintln!("artifact s3://{bucket}/{key} already uploaded");
-            return Ok(());
-        }
-        eprintln!("uploading s3://{bucket}/{key}");
-        aws.s3
-            .put_object()
-            .bucket(bucket)
-            .key(key)
-            .expected_bucket_owner(owner)
-            .checksum_sha256(&checksum)
-            .body(zip.to_vec().into())
-            .customize()
-            .config_override(
-                aws_sdk_s3::config::Builder::default().timeout_config(
-                    aws_config::timeout::TimeoutConfig::builder()
-                        .operation_attempt_timeout(upload_timeout(zip.len()))
-                        .build(),
-                ),
-            )
-            .send()
-            .await
-            .map_err(|e| describe(&format!("uploading s3://{bucket}/{key}"), &e))?;
-        Ok(())
-    }
-}
-
-/// Whether S3 is reached over plain HTTP (an emulator), where TLS cannot be required.
-fn plain_http() -> bool {
-    ssmbak_core::client::endpoint_override("s3").is_some_and(|e| e.starts_with("http://"))
 }
 
 #[cfg(test)]
@@ -468,6 +321,7 @@ mod tests {
             stack: stack.clone(),
             region: None,
             artifact_bucket: None,
+            role_arn: None,
             params: params
                 .into_iter()
                 .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -545,7 +399,10 @@ mod tests {
         let unknown = run(args(vec![("NoSuchParam", "x")]), b"code v2");
         assert!(unknown.is_err_and(|e| e.to_string().contains("NoSuchParam")));
 
-        crate::aws::block_on(stack::delete_stack(&aws, &stack))
+        let admin = crate::aws::block_on(Aws::connect(None, "stack-admin"))
+            .expect("runtime")
+            .expect("clients");
+        crate::aws::block_on(stack::delete_stack(&admin, &stack))
             .expect("runtime")
             .expect("delete");
         let gone = crate::aws::block_on(stack::status(&aws, &stack))
@@ -566,91 +423,101 @@ mod tests {
         );
     }
 
-    /// Every call to the artifact bucket carries the owner condition, and a bucket another
-    /// account owns is refused with one line. moto ignores `x-amz-expected-bucket-owner`; S3
-    /// answers 403 Access Denied when the bucket's owner differs (S3 User Guide, "Verifying
-    /// bucket ownership with bucket owner condition"), which the proxy does for the foreign
-    /// bucket.
     #[test]
-    fn the_artifact_bucket_must_be_ours() {
-        use ssmbak_tests::fault_proxy::{Fault, FaultProxy};
-        use std::sync::{Arc, Mutex};
-
-        let Some(endpoint) = ssmbak_tests::emulator::endpoint() else {
-            return;
-        };
-        let proxy = FaultProxy::start(&endpoint);
-        let aws = crate::aws::block_on(Aws::with_s3_at(&proxy.endpoint))
-            .expect("runtime")
-            .expect("clients");
-        let owner = crate::aws::block_on(aws.account())
-            .expect("runtime")
-            .expect("account");
-        let ours = ssmbak_tests::emulator::unique("artifacts").to_ascii_lowercase();
-        let foreign = ssmbak_tests::emulator::unique("foreign").to_ascii_lowercase();
-        let unconditioned = Arc::new(Mutex::new(Vec::new()));
-        let (seen, bucket) = (Arc::clone(&unconditioned), format!("/{ours}"));
-        proxy.inject(usize::MAX, Fault::Denied, move |s| {
-            // CreateBucket takes no owner condition: the bucket is not there yet.
-            let query = s.path.split_once('?').map_or("", |(_, q)| q);
-            let create_bucket = s.method == "PUT"
-                && s.path_only().trim_end_matches('/') == bucket
-                && !["versioning", "encryption", "publicAccessBlock", "policy"]
-                    .iter()
-                    .any(|sub| query.contains(sub));
-            if s.path_only().starts_with(&bucket)
-                && !create_bucket
-                && !s.headers.contains_key("x-amz-expected-bucket-owner")
-            {
-                seen.lock().expect("lock").push(s.operation());
-            }
-            false
-        });
-        let foreign_path = format!("/{foreign}");
-        proxy.inject(usize::MAX, Fault::Denied, move |s| {
-            s.path_only().starts_with(&foreign_path)
-                && s.headers.contains_key("x-amz-expected-bucket-owner")
-        });
-
-        let artifacts = Artifacts {
-            aws: &aws,
-            bucket: &ours,
-            owner: &owner,
-        };
-        for _ in 0..2 {
-            crate::aws::block_on(async {
-                artifacts.ensure_bucket().await?;
-                artifacts.upload("ssmbak/lambda/x.zip", b"code").await
-            })
-            .expect("runtime")
-            .expect("deploys into our own bucket");
+    fn the_boundary_is_the_one_iam_creates_in_the_roles_account() {
+        assert_eq!(
+            boundary_for("arn:aws:iam::111122223333:role/prod-cfn-execution", "prod")
+                .expect("an IAM role"),
+            "arn:aws:iam::111122223333:policy/prod-backup-boundary"
+        );
+        assert_eq!(
+            boundary_for("arn:aws-cn:iam::111122223333:role/x", "s").expect("China"),
+            "arn:aws-cn:iam::111122223333:policy/s-backup-boundary"
+        );
+        for bad in [
+            "prod-cfn-execution",
+            "arn:aws:iam::1:role/x",
+            "arn:aws:s3:::b",
+        ] {
+            assert!(boundary_for(bad, "s").is_err(), "{bad}");
         }
-        assert_eq!(*unconditioned.lock().expect("lock"), Vec::<String>::new());
-        assert!(
-            proxy.counts().values().sum::<usize>() >= 8,
-            "the calls went through the proxy: {:?}",
-            proxy.counts()
-        );
-
-        let theirs = Artifacts {
-            aws: &aws,
-            bucket: &foreign,
-            owner: &owner,
-        };
-        let refused = crate::aws::block_on(theirs.ensure_bucket()).expect("runtime");
-        assert!(
-            refused
-                .as_ref()
-                .is_err_and(|e| e.to_string().contains("is not owned by account")),
-            "{refused:?}"
-        );
     }
 
+    /// `--role-arn`: CloudFormation drives the stack with the service role, and the role the
+    /// stack creates carries the boundary that role requires (cfn-execution.json lets it create
+    /// roles only with it). moto enforces neither; it stores both, which is what is shown.
     #[test]
-    fn an_upload_gets_time_for_its_size() {
-        assert_eq!(upload_timeout(0), Duration::from_secs(30));
-        // The ~4 MB zip over a 256 kbit/s uplink takes ~125 s.
-        assert!(upload_timeout(4_000_000) >= Duration::from_secs(125));
+    fn a_deploy_through_the_service_role_bounds_the_roles_it_creates() {
+        let Some(_endpoint) = ssmbak_tests::emulator::endpoint() else {
+            return;
+        };
+        let root = crate::util::project_root();
+        let template = std::fs::read_to_string(root.join("cfn/template.yml")).expect("template");
+        let stack = ssmbak_tests::emulator::unique("role");
+        let aws = crate::aws::block_on(Aws::connect(None, "deploy"))
+            .expect("runtime")
+            .expect("clients");
+        let account = crate::aws::block_on(aws.account())
+            .expect("runtime")
+            .expect("account");
+        let role = format!("arn:aws:iam::{account}:role/{stack}-cfn-execution");
+        let args = DeployArgs {
+            stack: stack.clone(),
+            region: None,
+            artifact_bucket: None,
+            role_arn: Some(role.clone()),
+            params: vec![
+                ("DiscoveryPrefix".to_owned(), format!("/{stack}/")),
+                ("ReconcileSchedule".to_owned(), String::new()),
+            ],
+            tags: Vec::new(),
+            timeout: 120,
+        };
+        crate::aws::block_on(deploy(&args, &template, b"code"))
+            .expect("runtime")
+            .expect("deploys");
+        // What the test looks at is not the deployer's to call.
+        let aws = crate::aws::block_on(Aws::connect(None, "test-inspection"))
+            .expect("runtime")
+            .expect("clients");
+        let described = crate::aws::block_on(aws.cfn.describe_stacks().stack_name(&stack).send())
+            .expect("runtime")
+            .expect("described");
+        assert_eq!(
+            described.stacks()[0].role_arn(),
+            Some(role.as_str()),
+            "the stack is driven by the service role"
+        );
+        let boundary = stack_parameters(&aws, &stack)
+            .get(BOUNDARY_PARAM)
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(boundary, boundary_for(&role, &stack).expect("boundary"));
+        // moto answers DescribeStackResource with a 500; the list has the same.
+        let resources =
+            crate::aws::block_on(aws.cfn.describe_stack_resources().stack_name(&stack).send())
+                .expect("runtime")
+                .expect("resources");
+        let role_name = resources
+            .stack_resources()
+            .iter()
+            .find(|r| r.logical_resource_id() == Some("FunctionRole"))
+            .and_then(|r| r.physical_resource_id())
+            .expect("the function's role")
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        let created = crate::aws::block_on(aws.iam.get_role().role_name(&role_name).send())
+            .expect("runtime")
+            .expect("the function's role");
+        assert_eq!(
+            created
+                .role()
+                .and_then(|r| r.permissions_boundary())
+                .and_then(|b| b.permissions_boundary_arn()),
+            Some(boundary.as_str())
+        );
     }
 
     #[test]

@@ -1,377 +1,526 @@
-//! Least privilege, checked against what the code really calls.
+//! `cargo xtask iam [--do-it]`: the policies in `policies/iam/` as customer-managed policies of
+//! the account (placeholders filled from the account and the stack), and the CloudFormation
+//! service role deploys run through. A dry run unless `--do-it`, like `seed-all`.
 //!
-//! `cargo xtask test` runs every test with `SSMBAK_RECORD_OPERATIONS` set, so each component
-//! (the Lambda, `ssmbak` previewing, `ssmbak` restoring, seed-all, deploy) records every AWS
-//! operation it calls (see `ssmbak_core::record`). Then each policy must grant the actions
-//! behind those operations, and grant nothing else unless a line below says why.
+//! A policy that changed gets a new default version; IAM keeps at most five versions of a
+//! managed policy (IAM User Guide, "Versioning IAM policies"), so the oldest non-default one
+//! is deleted first when five exist.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
+use aws_sdk_iam::error::ProvideErrorMetadata;
 
-/// Component (as recorded) → the policy that governs it.
-const POLICIES: [(&str, &str); 5] = [
-    ("lambda", "cfn/template.yml"),
-    ("operator-preview", "policies/iam/operator-preview.json"),
-    ("operator-restore", "policies/iam/operator-restore.json"),
-    ("seed-all", "policies/iam/seed-all.json"),
-    ("deploy", "policies/iam/deployer.json"),
-];
+use crate::aws::{describe, Aws};
+use crate::stack;
 
-/// Granted without being an API call of ours, and why.
-const JUSTIFIED: [(&str, &str, &str); 23] = [
-    (
-        "lambda",
-        "logs:CreateLogStream",
-        "the Lambda service writes the function's logs",
-    ),
-    (
-        "lambda",
-        "logs:PutLogEvents",
-        "the Lambda service writes the function's logs",
-    ),
-    (
-        "lambda",
-        "sqs:ReceiveMessage",
-        "the event source mapping polls the queue with the role",
-    ),
-    (
-        "lambda",
-        "sqs:DeleteMessage",
-        "the event source mapping deletes what succeeded",
-    ),
-    (
-        "lambda",
-        "sqs:GetQueueAttributes",
-        "the event source mapping reads the queue",
-    ),
-    (
-        "lambda",
-        "sqs:ChangeMessageVisibility",
-        "the event source mapping returns failed records",
-    ),
-    (
-        "lambda",
-        "kms:Decrypt",
-        "SSM decrypts SecureStrings with the caller's rights",
-    ),
-    (
-        "lambda",
-        "kms:GenerateDataKey",
-        "S3 encrypts with the bucket's KMS key, when one is set",
-    ),
-    (
-        "lambda",
-        "s3:ListBucket",
-        "HeadObject answers 404, not 403, for a missing key",
-    ),
-    (
-        "lambda",
-        "s3:PutObjectTagging",
-        "PutObject sends the tags in its x-amz-tagging header",
-    ),
-    (
-        "operator-preview",
-        "kms:Decrypt",
-        "SSM decrypts SecureStrings with the caller's rights",
-    ),
-    (
-        "operator-restore",
-        "kms:Decrypt",
-        "SSM decrypts SecureStrings with the caller's rights",
-    ),
-    (
-        "operator-restore",
-        "kms:Encrypt",
-        "SSM encrypts restored SecureStrings with the caller's rights",
-    ),
-    (
-        "operator-restore",
-        "kms:GenerateDataKey",
-        "SSM encrypts restored SecureStrings with the caller's rights",
-    ),
-    (
-        "operator-restore",
-        "cloudformation:DescribeStacks",
-        "--stack, as for previews",
-    ),
-    (
-        "seed-all",
-        "kms:Decrypt",
-        "SSM decrypts SecureStrings with the caller's rights",
-    ),
-    (
-        "seed-all",
-        "kms:GenerateDataKey",
-        "S3 encrypts new backups with the bucket's KMS key, when one is set",
-    ),
-    (
-        "seed-all",
-        "s3:ListBucket",
-        "HeadObject answers 404, not 403, for a missing key",
-    ),
-    (
-        "seed-all",
-        "s3:PutObjectTagging",
-        "PutObject sends the tags in its x-amz-tagging header",
-    ),
-    ("seed-all", "cloudformation:DescribeStacks", "--stack"),
-    (
-        "deploy",
-        "cloudformation:TagResource",
-        "the ssmbak:managed tag on create and update",
-    ),
-    (
-        "deploy",
-        "s3:GetObject",
-        "CloudFormation reads the artifact with the deployer's rights",
-    ),
-    (
-        "deploy",
-        "s3:PutBucketPolicy",
-        "the artifact bucket's TLS-only policy (skipped on a plain-HTTP emulator)",
-    ),
-];
+/// IAM keeps at most this many versions of a managed policy.
+const MAX_POLICY_VERSIONS: usize = 5;
 
-/// The IAM actions an operation needs: all of the groups, any action of a group.
-fn actions_for(service: &str, operation: &str) -> Vec<Vec<String>> {
-    let one = |a: &str| vec![vec![a.to_owned()]];
-    match (service.to_ascii_lowercase().as_str(), operation) {
-        ("s3", "GetObject" | "HeadObject") => {
-            vec![vec!["s3:GetObject".into(), "s3:GetObjectVersion".into()]]
+/// The template's default discovery prefix, for a stack that does not exist yet.
+const DEFAULT_DISCOVERY_PREFIX: &str = "/newvoll/ssmbak/";
+
+#[derive(clap::Args)]
+pub(crate) struct IamArgs {
+    /// The stack the policies are for; they are named after it (STACK-deployer, …).
+    #[arg(long, default_value = "ssmbak")]
+    pub(crate) stack: String,
+    /// AWS region of the stack (IAM itself is global).
+    #[arg(short, long)]
+    pub(crate) region: Option<String>,
+    /// SSM path of the stack's discovery parameters (default: the stack's, else the
+    /// template's default).
+    #[arg(long)]
+    pub(crate) discovery_prefix: Option<String>,
+    /// Apply the changes; without it, only print them.
+    #[arg(long)]
+    pub(crate) do_it: bool,
+}
+
+/// The managed policy made from `policies/iam/<stem>.json` for `stack`.
+pub(crate) fn policy_name(stack: &str, stem: &str) -> String {
+    format!("{stack}-{stem}")
+}
+
+/// The CloudFormation service role of `stack` (`deploy --role-arn`).
+pub(crate) fn execution_role_name(stack: &str) -> String {
+    format!("{stack}-cfn-execution")
+}
+
+/// What the policies' placeholders stand for.
+pub(crate) struct Placeholders {
+    pub(crate) account: String,
+    pub(crate) stack: String,
+    pub(crate) discovery_prefix: String,
+    /// The backup bucket, or the pattern CloudFormation's generated names follow.
+    pub(crate) backup_bucket: String,
+}
+
+impl Placeholders {
+    /// Example values, for checking the policies offline.
+    pub(crate) fn example() -> Self {
+        Placeholders {
+            account: "123456789012".to_owned(),
+            stack: "ssmbak".to_owned(),
+            discovery_prefix: DEFAULT_DISCOVERY_PREFIX.to_owned(),
+            backup_bucket: "ssmbak-bucket-1a2b3c4d5e6f".to_owned(),
         }
-        ("s3", "GetObjectTagging") => {
-            vec![vec![
-                "s3:GetObjectTagging".into(),
-                "s3:GetObjectVersionTagging".into(),
-            ]]
-        }
-        ("s3", "ListObjectVersions") => one("s3:ListBucketVersions"),
-        ("s3", "HeadBucket" | "ListObjectsV2") => one("s3:ListBucket"),
-        ("s3", "PutBucketEncryption") => one("s3:PutEncryptionConfiguration"),
-        ("s3", "PutPublicAccessBlock") => one("s3:PutBucketPublicAccessBlock"),
-        (service, op) => one(&format!("{service}:{op}")),
+    }
+
+    /// `text` with every placeholder replaced (longer names first: one contains another).
+    pub(crate) fn fill(&self, text: &str) -> String {
+        text.replace("STACK_NAME_LOWER", &self.stack.to_ascii_lowercase())
+            .replace("STACK_NAME", &self.stack)
+            .replace("ACCOUNT_ID", &self.account)
+            .replace("BACKUP_BUCKET", &self.backup_bucket)
+            .replace("DISCOVERY_PREFIX", &self.discovery_prefix)
+    }
+
+    /// The values for `stack` in the account `aws` reaches: from the stack when it exists.
+    pub(crate) async fn of(
+        aws: &Aws,
+        stack: &str,
+        discovery_prefix: Option<&str>,
+    ) -> anyhow::Result<Self> {
+        let account = aws.account().await?;
+        let exists = stack::status(aws, stack)
+            .await?
+            .is_some_and(|s| s.as_str() != "DELETE_COMPLETE");
+        let (params, outputs) = if exists {
+            (
+                stack::parameters(aws, stack).await?,
+                stack::outputs(aws, stack).await?,
+            )
+        } else {
+            Default::default()
+        };
+        let discovery_prefix = discovery_prefix
+            .map(str::to_owned)
+            .or_else(|| params.get("DiscoveryPrefix").cloned())
+            .unwrap_or_else(|| DEFAULT_DISCOVERY_PREFIX.to_owned());
+        // CloudFormation names the bucket STACK-LOGICALID-RANDOM, lower-cased.
+        let backup_bucket = outputs
+            .get("Bucketname")
+            .cloned()
+            .unwrap_or_else(|| format!("{}-bucket-*", stack.to_ascii_lowercase()));
+        Ok(Placeholders {
+            account,
+            stack: stack.to_owned(),
+            discovery_prefix,
+            backup_bucket,
+        })
     }
 }
 
-/// Every `service:Action` string in a policy (JSON) or in the template's FunctionRole.
-fn granted(root: &Path, policy: &str) -> anyhow::Result<BTreeMap<String, String>> {
-    let text = std::fs::read_to_string(root.join(policy)).with_context(|| policy.to_owned())?;
-    let mut out = BTreeMap::new();
-    if policy.ends_with(".json") {
-        let doc: serde_json::Value =
-            serde_json::from_str(&text).with_context(|| policy.to_owned())?;
-        for s in doc["Statement"].as_array().into_iter().flatten() {
-            let sid = s["Sid"].as_str().unwrap_or_default().to_owned();
-            let actions = match &s["Action"] {
-                serde_json::Value::String(a) => vec![a.clone()],
-                v => v
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|a| a.as_str().map(str::to_owned))
-                    .collect(),
-            };
-            for a in actions {
-                out.insert(a, sid.clone());
-            }
-        }
-    } else {
-        // The role's statements in the template: every `service:Action` string under
-        // FunctionRole (conditional statements included).
-        let role = text
-            .split("\n  FunctionRole:\n")
-            .nth(1)
-            .and_then(|rest| rest.split("\n  Function:\n").next())
-            .context("the template has no FunctionRole")?;
-        for token in role.split(|c: char| c.is_whitespace() || "[],".contains(c)) {
-            let is_action = token.split_once(':').is_some_and(|(svc, act)| {
-                !svc.is_empty()
-                    && svc
-                        .chars()
-                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-                    && act.chars().next().is_some_and(|c| c.is_ascii_uppercase())
-                    && act.chars().all(|c| c.is_ascii_alphanumeric())
-            });
-            if is_action && token != "sts:AssumeRole" {
-                out.insert(token.to_owned(), String::new());
-            }
+/// Every policy file: (stem, text).
+fn policy_files(root: &Path) -> anyhow::Result<Vec<(String, String)>> {
+    let dir = root.join("policies/iam");
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(&dir).with_context(|| dir.display().to_string())? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "json") {
+            let stem = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let text =
+                std::fs::read_to_string(&path).with_context(|| path.display().to_string())?;
+            out.push((stem, text));
         }
     }
+    out.sort();
     Ok(out)
 }
 
-/// The problems with the policies, given a recording (`component<TAB>Service:Operation` lines).
-pub(crate) fn problems(root: &Path, recording: &str) -> anyhow::Result<Vec<String>> {
-    let mut called: BTreeMap<&str, BTreeSet<(&str, &str)>> = BTreeMap::new();
-    for line in recording.lines() {
-        let Some((component, op)) = line.split_once('\t') else {
-            continue;
-        };
-        let Some((service, operation)) = op.split_once(':') else {
-            continue;
-        };
-        called
-            .entry(component)
-            .or_default()
-            .insert((service, operation));
+/// IAM, changing things only when `do_it`; every change (made or planned) is printed.
+pub(crate) struct Iam<'a> {
+    pub(crate) aws: &'a Aws,
+    pub(crate) account: String,
+    pub(crate) do_it: bool,
+}
+
+impl Iam<'_> {
+    fn say(&self, change: &str) {
+        let prefix = if self.do_it { "" } else { "would " };
+        eprintln!("iam: {prefix}{change}");
     }
-    let mut out = Vec::new();
-    for (component, policy) in POLICIES {
-        let Some(ops) = called.get(component) else {
-            out.push(format!(
-                "{component}: no recorded operations (did its tests run?)"
-            ));
-            continue;
+
+    pub(crate) fn policy_arn(&self, name: &str) -> String {
+        format!("arn:aws:iam::{}:policy/{name}", self.account)
+    }
+
+    /// The managed policy `name` holds `document`; returns its ARN.
+    pub(crate) async fn ensure_policy(
+        &self,
+        name: &str,
+        document: &str,
+        description: &str,
+    ) -> anyhow::Result<String> {
+        let iam = &self.aws.iam;
+        let arn = self.policy_arn(name);
+        let wanted: serde_json::Value =
+            serde_json::from_str(document).with_context(|| format!("policy {name}"))?;
+        let current = match iam.get_policy().policy_arn(&arn).send().await {
+            Ok(out) => out.policy,
+            Err(e) if is_no_such_entity(&e) => None,
+            Err(e) => return Err(describe(&format!("reading policy {name}"), &e)),
         };
-        let granted = granted(root, policy)?;
-        let mut used = BTreeSet::new();
-        for (service, operation) in ops {
-            for group in actions_for(service, operation) {
-                match group.iter().find(|a| granted.contains_key(*a)) {
-                    Some(a) => {
-                        used.insert(a.clone());
-                    }
-                    None => out.push(format!(
-                        "{policy} lacks {} ({component} calls {service}:{operation})",
-                        group.join(" or ")
-                    )),
+        let Some(current) = current else {
+            self.say(&format!("create policy {name}"));
+            if self.do_it {
+                iam.create_policy()
+                    .policy_name(name)
+                    .description(description)
+                    .policy_document(document)
+                    .send()
+                    .await
+                    .map_err(|e| describe(&format!("creating policy {name}"), &e))?;
+            }
+            return Ok(arn);
+        };
+        let default = current.default_version_id.unwrap_or_default();
+        let version = iam
+            .get_policy_version()
+            .policy_arn(&arn)
+            .version_id(&default)
+            .send()
+            .await
+            .map_err(|e| describe(&format!("reading policy {name}"), &e))?;
+        let document_now = version
+            .policy_version
+            .and_then(|v| v.document)
+            .unwrap_or_default();
+        if parse_iam_document(&document_now).as_ref() == Some(&wanted) {
+            eprintln!("iam: policy {name} is up to date");
+            return Ok(arn);
+        }
+        let versions = iam
+            .list_policy_versions()
+            .policy_arn(&arn)
+            .send()
+            .await
+            .map_err(|e| describe(&format!("listing versions of policy {name}"), &e))?
+            .versions
+            .unwrap_or_default();
+        if versions.len() >= MAX_POLICY_VERSIONS {
+            let oldest = versions
+                .iter()
+                .filter(|v| !v.is_default_version)
+                .min_by_key(|v| v.create_date.map(|d| (d.secs(), d.subsec_nanos())))
+                .and_then(|v| v.version_id.clone());
+            if let Some(oldest) = oldest {
+                self.say(&format!(
+                    "delete version {oldest} of policy {name} (IAM keeps {MAX_POLICY_VERSIONS})"
+                ));
+                if self.do_it {
+                    iam.delete_policy_version()
+                        .policy_arn(&arn)
+                        .version_id(&oldest)
+                        .send()
+                        .await
+                        .map_err(|e| describe(&format!("pruning policy {name}"), &e))?;
                 }
             }
         }
-        for (action, sid) in &granted {
-            let justified = JUSTIFIED.iter().any(|(c, a, _)| *c == component && a == action)
-                // The deployer's Stack* statements are what CloudFormation does on its behalf.
-                || (component == "deploy" && sid.starts_with("Stack"));
-            if !used.contains(action) && !justified {
-                out.push(format!(
-                    "{policy} grants {action}, which {component} never calls"
-                ));
+        self.say(&format!(
+            "update policy {name} (a new default version replaces {default})"
+        ));
+        if self.do_it {
+            iam.create_policy_version()
+                .policy_arn(&arn)
+                .policy_document(document)
+                .set_as_default(true)
+                .send()
+                .await
+                .map_err(|e| describe(&format!("updating policy {name}"), &e))?;
+        }
+        Ok(arn)
+    }
+
+    /// The role `name` trusts as `trust` says and has `policies` (ARNs) attached; returns its
+    /// ARN. Policies attached by others are left alone.
+    pub(crate) async fn ensure_role(
+        &self,
+        name: &str,
+        trust: &serde_json::Value,
+        policies: &[String],
+        description: &str,
+    ) -> anyhow::Result<String> {
+        let iam = &self.aws.iam;
+        let arn = format!("arn:aws:iam::{}:role/{name}", self.account);
+        let current = match iam.get_role().role_name(name).send().await {
+            Ok(out) => out.role,
+            Err(e) if is_no_such_entity(&e) => None,
+            Err(e) => return Err(describe(&format!("reading role {name}"), &e)),
+        };
+        let attached: Vec<String> = match &current {
+            None => {
+                self.say(&format!("create role {name}"));
+                if self.do_it {
+                    iam.create_role()
+                        .role_name(name)
+                        .description(description)
+                        .assume_role_policy_document(trust.to_string())
+                        .send()
+                        .await
+                        .map_err(|e| describe(&format!("creating role {name}"), &e))?;
+                }
+                Vec::new()
+            }
+            Some(role) => {
+                let trusted = role
+                    .assume_role_policy_document
+                    .as_deref()
+                    .and_then(parse_iam_document);
+                if trusted.as_ref() != Some(trust) {
+                    self.say(&format!("update the trust policy of role {name}"));
+                    if self.do_it {
+                        iam.update_assume_role_policy()
+                            .role_name(name)
+                            .policy_document(trust.to_string())
+                            .send()
+                            .await
+                            .map_err(|e| describe(&format!("updating role {name}"), &e))?;
+                    }
+                }
+                iam.list_attached_role_policies()
+                    .role_name(name)
+                    .send()
+                    .await
+                    .map_err(|e| describe(&format!("reading role {name}"), &e))?
+                    .attached_policies
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|p| p.policy_arn)
+                    .collect()
+            }
+        };
+        for policy in policies.iter().filter(|p| !attached.contains(p)) {
+            self.say(&format!("attach {policy} to role {name}"));
+            if self.do_it {
+                iam.attach_role_policy()
+                    .role_name(name)
+                    .policy_arn(policy)
+                    .send()
+                    .await
+                    .map_err(|e| describe(&format!("attaching {policy} to {name}"), &e))?;
             }
         }
+        if current.is_some() && policies.iter().all(|p| attached.contains(p)) {
+            eprintln!("iam: role {name} is up to date");
+        }
+        Ok(arn)
     }
-    Ok(out)
 }
 
-/// `cargo xtask test`'s final check.
-pub(crate) fn check(root: &Path, recording: &Path) -> anyhow::Result<()> {
-    let text =
-        std::fs::read_to_string(recording).with_context(|| recording.display().to_string())?;
-    let found = problems(root, &text)?;
-    for p in &found {
-        eprintln!("least privilege: {p}");
+/// A policy document as IAM returns it: URL-encoded (RFC 3986) JSON.
+pub(crate) fn parse_iam_document(text: &str) -> Option<serde_json::Value> {
+    let decoded = percent_encoding::percent_decode_str(text)
+        .decode_utf8()
+        .ok()?;
+    serde_json::from_str(&decoded)
+        .ok()
+        .or_else(|| serde_json::from_str(text).ok())
+}
+
+fn is_no_such_entity<E: ProvideErrorMetadata, R>(e: &aws_sdk_iam::error::SdkError<E, R>) -> bool {
+    e.as_service_error()
+        .is_some_and(|s| s.code() == Some("NoSuchEntity"))
+}
+
+/// The service role's trust: CloudFormation, nothing else.
+fn execution_trust() -> serde_json::Value {
+    serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudformation.amazonaws.com"},
+            "Action": "sts:AssumeRole"
+        }]
+    })
+}
+
+/// Every policy of `policies/iam/`, filled for the stack, and the CloudFormation service role
+/// with `cfn-execution` attached. Returns the policies' ARNs by stem.
+pub(crate) async fn apply(
+    iam: &Iam<'_>,
+    root: &Path,
+    placeholders: &Placeholders,
+) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
+    let stack = &placeholders.stack;
+    let mut arns = std::collections::BTreeMap::new();
+    for (stem, text) in policy_files(root)? {
+        let name = policy_name(stack, &stem);
+        let description = format!("ssmbak stack {stack}: policies/iam/{stem}.json");
+        let arn = iam
+            .ensure_policy(&name, &placeholders.fill(&text), &description)
+            .await?;
+        arns.insert(stem, arn);
     }
-    if !found.is_empty() {
-        bail!(
-            "the IAM policies do not match what the code calls ({} problem(s))",
-            found.len()
-        );
-    }
-    eprintln!("least privilege: every policy grants exactly what its component calls");
-    Ok(())
+    let execution = arns
+        .get("cfn-execution")
+        .cloned()
+        .context("policies/iam/cfn-execution.json is missing")?;
+    let role = iam
+        .ensure_role(
+            &execution_role_name(stack),
+            &execution_trust(),
+            &[execution],
+            &format!("CloudFormation deploys ssmbak stack {stack} with this role"),
+        )
+        .await?;
+    println!("{role}");
+    Ok(arns)
+}
+
+pub(crate) fn run(root: &Path, args: &IamArgs) -> anyhow::Result<()> {
+    crate::aws::block_on(async {
+        let aws = Aws::connect(args.region.clone(), "iam-admin").await?;
+        let placeholders =
+            Placeholders::of(&aws, &args.stack, args.discovery_prefix.as_deref()).await?;
+        let iam = Iam {
+            aws: &aws,
+            account: placeholders.account.clone(),
+            do_it: args.do_it,
+        };
+        apply(&iam, root, &placeholders).await?;
+        if !args.do_it {
+            eprintln!("iam: dry run; pass --do-it to apply");
+        }
+        Ok(())
+    })?
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::util::project_root;
-
-    /// A stack with `BucketKmsKeyArn` encrypts the backups with that key: whoever reads them
-    /// needs kms:Decrypt on it through S3, whoever writes them kms:GenerateDataKey (S3 user
-    /// guide, "Using server-side encryption with AWS KMS keys": "you must have kms:Decrypt
-    /// permission" to download, kms:GenerateDataKey to upload).
-    #[test]
-    fn the_bucket_key_is_usable_by_who_reads_and_writes_backups() {
-        for (policy, action) in [
-            ("policies/iam/operator-preview.json", "kms:Decrypt"),
-            ("policies/iam/operator-restore.json", "kms:Decrypt"),
-            ("policies/iam/seed-all.json", "kms:GenerateDataKey"),
-        ] {
-            let text = std::fs::read_to_string(project_root().join(policy)).expect("policy");
-            let doc: serde_json::Value = serde_json::from_str(&text).expect("JSON");
-            let through_s3 = doc["Statement"]
-                .as_array()
-                .expect("statements")
-                .iter()
-                .any(|s| {
-                    s["Action"]
-                        .as_array()
-                        .is_some_and(|a| a.iter().any(|x| x == action))
-                        && s["Condition"]["StringLike"]["kms:ViaService"] == "s3.*.amazonaws.com"
-                        && s["Condition"]["StringLike"]["kms:EncryptionContext:aws:s3:arn"][1]
-                            == "arn:aws:s3:::BACKUP_BUCKET/*"
-                });
-            assert!(
-                through_s3,
-                "{policy} lacks {action} on the bucket's key through S3"
-            );
-        }
-    }
 
     #[test]
-    fn named_actions_on_named_resources() {
-        const NO_RESOURCE_LEVEL: [&str; 7] = [
-            "ssm:DescribeParameters",
-            "sts:GetCallerIdentity",
-            "logs:DescribeLogGroups",
-            "lambda:CreateEventSourceMapping",
-            "lambda:UpdateEventSourceMapping",
-            "lambda:DeleteEventSourceMapping",
-            "lambda:GetEventSourceMapping",
-        ];
-        for (_, policy) in POLICIES.iter().filter(|(_, p)| p.ends_with(".json")) {
-            let text = std::fs::read_to_string(project_root().join(policy)).expect("policy");
-            let doc: serde_json::Value = serde_json::from_str(&text).expect("JSON");
-            assert_eq!(doc["Version"], "2012-10-17", "{policy}");
-            for s in doc["Statement"].as_array().expect("statements") {
-                let actions: Vec<&str> = s["Action"]
-                    .as_array()
-                    .expect("a list")
-                    .iter()
-                    .filter_map(|a| a.as_str())
-                    .collect();
-                assert!(
-                    actions.iter().all(|a| !a.contains('*')),
-                    "{policy}: {actions:?}"
-                );
-                if s["Resource"] == "*" {
-                    assert!(
-                        actions.iter().all(|a| NO_RESOURCE_LEVEL.contains(a)),
-                        "{policy}: {actions:?} on *"
-                    );
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn the_check_finds_missing_and_unused_grants() {
-        let root = project_root();
-        let recording = "operator-preview\tSSM:PutParameter\nlambda\tS3:HeadObject\n";
-        let found = problems(&root, recording).expect("runs");
-        let has = |needle: &str| found.iter().any(|p| p.contains(needle));
-        assert!(
-            has("operator-preview.json lacks ssm:PutParameter"),
-            "{found:?}"
+    fn placeholders_fill_longest_first() {
+        let p = Placeholders {
+            account: "111122223333".to_owned(),
+            stack: "Prod".to_owned(),
+            discovery_prefix: "/a/b/".to_owned(),
+            backup_bucket: "prod-bucket-*".to_owned(),
+        };
+        assert_eq!(
+            p.fill("arn:aws:s3:::STACK_NAME_LOWER-bucket-*|STACK_NAME|ACCOUNT_ID|parameterDISCOVERY_PREFIX*|BACKUP_BUCKET"),
+            "arn:aws:s3:::prod-bucket-*|Prod|111122223333|parameter/a/b/*|prod-bucket-*"
         );
-        assert!(has("operator-preview.json grants ssm:GetParametersByPath, which operator-preview never calls"), "{found:?}");
-        assert!(has("seed-all: no recorded operations"), "{found:?}");
-        assert!(!has("cfn/template.yml lacks"), "{found:?}");
     }
 
     #[test]
-    fn reads_the_lambda_role_from_the_template() {
-        let granted = granted(&project_root(), "cfn/template.yml").expect("reads");
-        for a in [
-            "ssm:GetParameterHistory",
-            "s3:PutObject",
-            "kms:Decrypt",
-            "sqs:ReceiveMessage",
-            "kms:GenerateDataKey",
-        ] {
-            assert!(granted.contains_key(a), "{a} in {granted:?}");
-        }
-        assert!(!granted.contains_key("sts:AssumeRole"));
+    fn reads_url_encoded_documents() {
+        let doc = parse_iam_document("%7B%22Version%22%3A%222012-10-17%22%7D").expect("parses");
+        assert_eq!(doc["Version"], "2012-10-17");
+        assert!(parse_iam_document(r#"{"a": "100%"}"#).is_some());
+    }
+
+    /// Dry run, apply, re-apply (nothing to do), then six changes of one policy: always one
+    /// default version, never more than IAM's five.
+    #[test]
+    fn applies_the_policies_idempotently_on_the_emulator() {
+        let Some(_endpoint) = ssmbak_tests::emulator::endpoint() else {
+            return;
+        };
+        let root = crate::util::project_root();
+        let stack = ssmbak_tests::emulator::unique("iam");
+        crate::aws::block_on(async {
+            let aws = Aws::connect(None, "iam-admin").await.expect("clients");
+            let placeholders = Placeholders::of(&aws, &stack, None).await.expect("values");
+            let dry = Iam {
+                aws: &aws,
+                account: placeholders.account.clone(),
+                do_it: false,
+            };
+            apply(&dry, &root, &placeholders).await.expect("dry run");
+            let deployer = dry.policy_arn(&policy_name(&stack, "deployer"));
+            assert!(
+                aws.iam
+                    .get_policy()
+                    .policy_arn(&deployer)
+                    .send()
+                    .await
+                    .is_err(),
+                "a dry run changes nothing"
+            );
+
+            let real = Iam { do_it: true, ..dry };
+            let arns = apply(&real, &root, &placeholders).await.expect("apply");
+            assert_eq!(arns.len(), policy_files(&root).expect("files").len());
+            let version = |arn: String| {
+                let aws = &aws;
+                async move {
+                    let v = aws
+                        .iam
+                        .get_policy()
+                        .policy_arn(arn)
+                        .send()
+                        .await
+                        .expect("policy")
+                        .policy
+                        .expect("policy");
+                    v.default_version_id.expect("default")
+                }
+            };
+            assert_eq!(version(deployer.clone()).await, "v1");
+            // Placeholders are filled from the account and the stack.
+            let document = aws
+                .iam
+                .get_policy_version()
+                .policy_arn(&deployer)
+                .version_id("v1")
+                .send()
+                .await
+                .expect("version")
+                .policy_version
+                .and_then(|v| v.document)
+                .expect("document");
+            let document = parse_iam_document(&document).expect("JSON").to_string();
+            assert!(
+                document.contains(&format!("stack/{stack}/*")) && !document.contains("ACCOUNT_ID"),
+                "{document}"
+            );
+            let role = aws
+                .iam
+                .list_attached_role_policies()
+                .role_name(execution_role_name(&stack))
+                .send()
+                .await
+                .expect("role");
+            assert_eq!(
+                role.attached_policies()
+                    .iter()
+                    .filter_map(|p| p.policy_arn())
+                    .collect::<Vec<_>>(),
+                [real.policy_arn(&policy_name(&stack, "cfn-execution"))]
+            );
+
+            apply(&real, &root, &placeholders).await.expect("re-apply");
+            assert_eq!(version(deployer.clone()).await, "v1", "nothing changed");
+
+            let name = policy_name(&stack, "deployer");
+            for n in 0..6 {
+                let doc = serde_json::json!({"Version": "2012-10-17", "Statement": [{
+                    "Sid": format!("Change{n}"), "Effect": "Allow",
+                    "Action": ["sts:GetCallerIdentity"], "Resource": "*"}]});
+                real.ensure_policy(&name, &doc.to_string(), "test")
+                    .await
+                    .expect("update");
+            }
+            let versions = aws
+                .iam
+                .list_policy_versions()
+                .policy_arn(&deployer)
+                .send()
+                .await
+                .expect("versions")
+                .versions
+                .unwrap_or_default();
+            assert!(versions.len() <= MAX_POLICY_VERSIONS, "{versions:?}");
+            assert_eq!(versions.iter().filter(|v| v.is_default_version).count(), 1);
+            assert_eq!(version(deployer).await, "v7");
+        })
+        .expect("runtime");
     }
 }

@@ -3,15 +3,19 @@
 //! One file per command. Everything the project needs (the emulator included) is installed
 //! by these commands under `target/`, so a fresh machine needs only cargo and python3.
 
+mod artifacts;
 mod aws;
 mod bench;
 mod build_lambda;
+mod ci_role;
 mod demo;
 mod deploy;
 mod elf;
 mod iam;
+mod least_privilege;
 mod lint;
 mod moto;
+mod registry;
 mod seed_all;
 mod stack;
 mod test;
@@ -58,6 +62,12 @@ enum Command {
     Status(stack::StackArgs),
     /// Delete the stack (the backup bucket is retained).
     Delete(stack::StackArgs),
+    /// Apply policies/iam/*.json as the account's managed policies and create the
+    /// CloudFormation service role (dry run unless --do-it).
+    Iam(iam::IamArgs),
+    /// Set up GitHub Actions deploys: iam, the artifact bucket, GitHub's OIDC provider and a
+    /// role only that repository's branch can assume (dry run unless --do-it).
+    CiRole(ci_role::CiRoleArgs),
     /// Back up the parameters that exist now (dry run unless --do-it).
     SeedAll(seed_all::SeedArgs),
     /// Benchmark ours against the original ssmbak 0.5.2 on the emulator (see BENCHMARKS.md).
@@ -87,6 +97,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Lambdaname(args) => stack::run(stack::Query::Lambdaname, &args),
         Command::Status(args) => stack::run(stack::Query::Status, &args),
         Command::Delete(args) => stack::run(stack::Query::Delete, &args),
+        Command::Iam(args) => iam::run(&root, &args),
+        Command::CiRole(args) => ci_role::run(&root, &args),
         Command::SeedAll(args) => seed_all::run(&args),
         Command::Bench => bench::run(&root),
     }

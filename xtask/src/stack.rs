@@ -31,7 +31,13 @@ pub(crate) enum Query {
 
 pub(crate) fn run(query: Query, args: &StackArgs) -> anyhow::Result<()> {
     crate::aws::block_on(async {
-        let aws = Aws::connect(args.region.clone(), "deploy").await?;
+        // Deleting is not the CI deployer's to do (policies/iam/deployer.json has no
+        // DeleteStack): an operator's, recorded apart.
+        let component = match query {
+            Query::Delete => "stack-admin",
+            _ => "deploy",
+        };
+        let aws = Aws::connect(args.region.clone(), component).await?;
         let name = &args.stack;
         match query {
             Query::Outputs => print_outputs(&aws, name).await,

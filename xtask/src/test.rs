@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::{build_lambda, iam, lint, moto, util};
+use crate::{build_lambda, least_privilege, lint, moto, util};
 
 #[derive(clap::Args)]
 pub(crate) struct TestArgs {
@@ -44,7 +44,7 @@ pub(crate) fn run(root: &Path, args: &TestArgs) -> anyhow::Result<()> {
     result?;
     // With a test filter, not every component ran.
     if args.cargo_test_args.is_empty() {
-        iam::check(root, &recording)?;
+        least_privilege::check(root, &recording)?;
         lint::check(root)?;
     }
     Ok(())

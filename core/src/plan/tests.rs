@@ -297,3 +297,32 @@ fn writes_fit_what_ssm_accepts() {
         }
     }
 }
+
+#[test]
+fn data_types_ssm_will_not_change_in_place_are_replaced() {
+    let current = |data_type: Option<&str>| CurrentParam {
+        data_type: data_type.map(str::to_owned),
+        ..CurrentParam::from_snapshot(&ParameterSnapshot::new("/p", "v", ParameterType::String))
+    };
+    let target = |data_type: Option<&str>| {
+        let mut s = ParameterSnapshot::new("/p", "v", ParameterType::String);
+        s.data_type = data_type.map(str::to_owned);
+        s
+    };
+    for (wanted, now, replaced) in [
+        (Some("text"), Some("aws:ec2:image"), true),
+        (Some("aws:ec2:image"), None, true),
+        (Some("aws:ssm:integration"), Some("text"), true),
+        (Some("aws:ec2:image"), Some("aws:ec2:image"), false),
+        // Other data types change in place.
+        (Some("text"), None, false),
+        // A backup that recorded none says nothing.
+        (None, Some("aws:ec2:image"), false),
+    ] {
+        assert_eq!(
+            needs_replacement(&target(wanted), &current(now)),
+            replaced,
+            "{wanted:?} over {now:?}"
+        );
+    }
+}

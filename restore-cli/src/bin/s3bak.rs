@@ -105,6 +105,9 @@ struct Target {
     /// Output format for listings.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     output: Format,
+    /// Pay for the requests: the bucket is requester-pays (`x-amz-request-payer: requester`).
+    #[arg(long)]
+    request_payer: bool,
 }
 
 impl Target {
@@ -146,7 +149,17 @@ async fn connect(t: &Target) -> anyhow::Result<Session> {
     .await?;
     let s3 = client::s3(&sdk, COMPONENT);
     let s3 = bucket::client_in_region_of(&sdk, s3, &t.bucket, COMPONENT).await?;
-    bucket::check_versioned(&s3, &t.bucket).await?;
+    let s3 = if t.request_payer {
+        client::paying_requester(&s3)
+    } else {
+        s3
+    };
+    bucket::check_versioned(&s3, &t.bucket).await.map_err(|e| {
+        match e.to_string().contains("AccessDenied") && !t.request_payer {
+            true => anyhow::anyhow!("{e:#} (a requester-pays bucket needs --request-payer)"),
+            false => e,
+        }
+    })?;
     Ok(Session {
         reader: BucketReader::new(s3.clone(), t.bucket.clone()),
         s3,
@@ -326,7 +339,7 @@ async fn stream_version(
         .version_id(version_id)
         .send()
         .await
-        .map_err(|e| aws_error(&format!("reading {key} version {version_id}"), &e))?;
+        .map_err(|e| s3_error(&format!("reading {key} version {version_id}"), &e))?;
     let mut body = object.body;
     let mut written = 0;
     while let Some(chunk) = body
@@ -356,7 +369,7 @@ async fn readable(session: &Session, key: &str, entry: &Listed) -> anyhow::Resul
         .version_id(&entry.version_id)
         .send()
         .await
-        .map_err(|e| aws_error(&format!("reading {key} version {}", entry.version_id), &e))?;
+        .map_err(|e| s3_error(&format!("reading {key} version {}", entry.version_id), &e))?;
     Ok(objects::restored_copy_ready(head.restore()))
 }
 
@@ -490,11 +503,16 @@ async fn download_tree(
         );
     }
     let bar = progress(files.len());
+    // A refusal every key would get alike stops the downloads not yet started.
+    let stop = std::sync::atomic::AtomicBool::new(false);
     let results: Vec<(String, anyhow::Result<u64>)> = stream::iter(files)
         .map(|(key, entry)| {
-            let bar = &bar;
+            let (bar, stop) = (&bar, &stop);
             async move {
                 let result = async {
+                    if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        anyhow::bail!("not attempted");
+                    }
                     let path = download::target(dir, &t.key, key, flat)?;
                     if !readable(session, key, entry).await? {
                         anyhow::bail!(
@@ -505,6 +523,9 @@ async fn download_tree(
                     download_to_file(session, key, &entry.version_id, &path).await
                 }
                 .await;
+                if result.as_ref().is_err_and(objects::is_bucket_wide) {
+                    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
                 bar.inc(1);
                 (key.to_owned(), result)
             }
@@ -513,6 +534,12 @@ async fn download_tree(
         .collect()
         .await;
     bar.finish_and_clear();
+    if let Some((_, Err(refusal))) = results
+        .iter()
+        .find(|(_, r)| r.as_ref().is_err_and(objects::is_bucket_wide))
+    {
+        anyhow::bail!("{refusal}");
+    }
     let mut failed = 0;
     let mut bytes = 0;
     for (key, r) in &results {
@@ -580,7 +607,7 @@ async fn current_elsewhere(
             size: h.content_length().unwrap_or_default(),
         })),
         Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(None),
-        Err(e) => Err(aws_error(&format!("checking s3://{bucket}/{key}"), &e)),
+        Err(e) => Err(s3_error(&format!("checking s3://{bucket}/{key}"), &e)),
     }
 }
 
@@ -599,6 +626,29 @@ struct Described {
     tags: Vec<(String, String)>,
 }
 
+/// What a copy of this version must be told to keep (see [`objects::KeptOnCopy`]).
+async fn kept_on_copy(
+    session: &Session,
+    bucket: &str,
+    key: &str,
+    version_id: &str,
+) -> anyhow::Result<objects::KeptOnCopy> {
+    let head = session
+        .s3
+        .head_object()
+        .bucket(bucket)
+        .key(key)
+        .version_id(version_id)
+        .send()
+        .await
+        .map_err(|e| s3_error(&format!("reading {key} version {version_id}"), &e))?;
+    Ok(objects::KeptOnCopy::of(
+        head.server_side_encryption(),
+        head.ssekms_key_id(),
+        head.storage_class(),
+    ))
+}
+
 /// What an object (a version of it, with `version_id`) serves with besides its bytes.
 async fn described(
     session: &Session,
@@ -615,7 +665,7 @@ async fn described(
         .set_version_id(version_id.map(str::to_owned))
         .send()
         .await
-        .map_err(|e| aws_error(&format!("reading s3://{bucket}/{key}"), &e))?;
+        .map_err(|e| s3_error(&format!("reading s3://{bucket}/{key}"), &e))?;
     let mut tags = Vec::new();
     if !options.no_tags {
         let set = session
@@ -626,7 +676,7 @@ async fn described(
             .set_version_id(version_id.map(str::to_owned))
             .send()
             .await
-            .map_err(|e| aws_error(&format!("reading the tags of s3://{bucket}/{key}"), &e))?;
+            .map_err(|e| s3_error(&format!("reading the tags of s3://{bucket}/{key}"), &e))?;
         tags = set
             .tag_set()
             .iter()
@@ -720,7 +770,8 @@ async fn restore(
                     None
                 } else {
                     let r = apply(session, t, dest, &key, &dest_key, &action, options).await;
-                    if r.is_err() && !keep_going {
+                    let bucket_wide = r.as_ref().is_err_and(objects::is_bucket_wide);
+                    if r.is_err() && (!keep_going || bucket_wide) {
                         stop.store(true, std::sync::atomic::Ordering::Relaxed);
                     }
                     Some(r)
@@ -731,6 +782,14 @@ async fn restore(
         })
         .await;
     bar.finish_and_clear();
+    if let Some(refusal) = results.iter().find_map(|(_, _, _, r)| {
+        r.as_ref()?
+            .as_ref()
+            .err()
+            .filter(|e| objects::is_bucket_wide(e))
+    }) {
+        anyhow::bail!("{refusal}");
+    }
 
     let (mut copied, mut deleted, mut unchanged, mut archived, mut failed, mut skipped) =
         (0, 0, 0, 0, 0, 0);
@@ -788,7 +847,26 @@ async fn restore(
     })
 }
 
-/// `bucket/key?versionId=v`, the key percent-encoded as CopySource wants it.
+/// One line for a failed request on an object; a refusal that every key would get alike
+/// (a version encrypted with a customer-provided key) is [`objects::BucketWide`].
+fn s3_error<E>(
+    doing: &str,
+    e: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+) -> anyhow::Error
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    use aws_sdk_s3::error::ProvideErrorMetadata;
+    let status = e.raw_response().map_or(0, |r| r.status().as_u16());
+    if objects::needs_customer_key(status, e.code(), e.message()) {
+        return objects::BucketWide(format!(
+            "{doing}: the object is encrypted with a customer-provided key (SSE-C), which s3bak does not take; nothing more was attempted"
+        ))
+        .into();
+    }
+    aws_error(doing, e)
+}
+
 /// The part size for a multipart copy of `size` bytes: [`PART_SIZE`], or larger when that
 /// would take more than S3's 10,000 parts (5 TiB objects need about 525 MiB parts).
 fn part_size(size: i64) -> i64 {
@@ -807,6 +885,7 @@ fn long_copy() -> aws_sdk_s3::config::Builder {
     )
 }
 
+/// `bucket/key?versionId=v`, the key percent-encoded as CopySource wants it.
 fn copy_source(bucket: &str, key: &str, version_id: &str) -> String {
     const KEEP: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
         .remove(b'/')
@@ -843,12 +922,17 @@ async fn apply(
             multipart_copy(session, t, dest, key, dest_key, version_id, *size, options).await?;
         }
         ObjectAction::Copy { version_id, .. } => {
-            // Metadata and content headers are copied with the object; tags too unless asked.
+            // Metadata and content headers are copied with the object; tags too unless asked;
+            // its KMS key and storage class when set.
+            let kept = kept_on_copy(session, &t.bucket, key, version_id).await?;
             let mut copy = s3
                 .copy_object()
                 .bucket(&dest.bucket)
                 .key(dest_key)
-                .copy_source(copy_source(&t.bucket, key, version_id));
+                .copy_source(copy_source(&t.bucket, key, version_id))
+                .set_server_side_encryption(kept.encryption)
+                .set_ssekms_key_id(kept.kms_key_id)
+                .set_storage_class(kept.storage_class);
             if options.no_tags {
                 copy = copy.tagging_directive(aws_sdk_s3::types::TaggingDirective::Replace);
             }
@@ -856,7 +940,7 @@ async fn apply(
                 .config_override(long_copy())
                 .send()
                 .await
-                .map_err(|e| aws_error(&format!("copying {key} version {version_id}"), &e))?;
+                .map_err(|e| s3_error(&format!("copying {key} version {version_id}"), &e))?;
         }
         ObjectAction::Unchanged | ObjectAction::Archived { .. } | ObjectAction::NoVersion => {}
     }
@@ -877,10 +961,14 @@ async fn multipart_copy(
 ) -> anyhow::Result<()> {
     let s3 = &session.s3;
     let source = described(session, &t.bucket, key, Some(version_id), options).await?;
+    let kept = kept_on_copy(session, &t.bucket, key, version_id).await?;
     let mut create = s3
         .create_multipart_upload()
         .bucket(&dest.bucket)
         .key(dest_key)
+        .set_server_side_encryption(kept.encryption)
+        .set_ssekms_key_id(kept.kms_key_id)
+        .set_storage_class(kept.storage_class)
         .set_metadata(Some(source.metadata.into_iter().collect()))
         .set_content_type(source.content_type)
         .set_content_encoding(source.content_encoding)
@@ -915,7 +1003,7 @@ async fn multipart_copy(
                 .config_override(long_copy())
                 .send()
                 .await
-                .map_err(|e| aws_error(&format!("copying part {number} of {key}"), &e))?;
+                .map_err(|e| s3_error(&format!("copying part {number} of {key}"), &e))?;
             parts.push(
                 aws_sdk_s3::types::CompletedPart::builder()
                     .part_number(number)

@@ -44,6 +44,10 @@ enum Command {
         /// Apply the rest of the plan when one parameter fails (exit code 3 then).
         #[arg(long)]
         keep_going: bool,
+        /// Seconds a replacement waits between deleting and creating a parameter (SSM asks
+        /// for 30).
+        #[arg(long, default_value_t = apply::RECREATE_PAUSE.as_secs(), hide = true)]
+        recreate_pause: u64,
     },
     /// What changed between T1 and T2 (or now, in SSM).
     Diff {
@@ -188,7 +192,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             to,
             key_id,
             keep_going,
-        } => restore(target, to, key_id, keep_going).await,
+            recreate_pause,
+        } => {
+            let pause = std::time::Duration::from_secs(recreate_pause);
+            restore(target, to, key_id, keep_going, pause).await
+        }
         Command::Diff {
             path,
             t1,
@@ -240,6 +248,7 @@ async fn restore(
     to: Option<String>,
     key_id: Option<String>,
     keep_going: bool,
+    recreate_pause: std::time::Duration,
 ) -> anyhow::Result<ExitCode> {
     let c = &target.common;
     let scope = Scope::new(&target.path, target.recursive);
@@ -259,7 +268,7 @@ async fn restore(
             println!("{table}");
         }
     }
-    let applied = apply::apply(&session.ssm, &plan, keep_going).await;
+    let applied = apply::apply(&session.ssm, &plan, keep_going, recreate_pause).await;
     let summary = Summary::of(&applied, plan.unchanged);
     for a in &applied {
         if let Some(Err(e)) = &a.result {

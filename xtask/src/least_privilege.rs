@@ -1,0 +1,419 @@
+//! Least privilege, checked against what the code really calls.
+//!
+//! `cargo xtask test` runs every test with `SSMBAK_RECORD_OPERATIONS` set, so each component
+//! (the Lambda, `ssmbak` previewing, `ssmbak` restoring, seed-all, deploy) records every AWS
+//! operation it calls (see `ssmbak_core::record`). Then each policy must grant the actions
+//! behind those operations, and grant nothing else unless a line below says why.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use anyhow::{bail, Context};
+
+/// Component (as recorded) → the policy that governs it.
+const POLICIES: [(&str, &str); 5] = [
+    ("lambda", "cfn/template.yml"),
+    ("operator-preview", "policies/iam/operator-preview.json"),
+    ("operator-restore", "policies/iam/operator-restore.json"),
+    ("seed-all", "policies/iam/seed-all.json"),
+    ("deploy", "policies/iam/deployer.json"),
+];
+
+/// Granted without being an API call of ours, and why.
+const JUSTIFIED: [(&str, &str, &str); 23] = [
+    (
+        "lambda",
+        "logs:CreateLogStream",
+        "the Lambda service writes the function's logs",
+    ),
+    (
+        "lambda",
+        "logs:PutLogEvents",
+        "the Lambda service writes the function's logs",
+    ),
+    (
+        "lambda",
+        "sqs:ReceiveMessage",
+        "the event source mapping polls the queue with the role",
+    ),
+    (
+        "lambda",
+        "sqs:DeleteMessage",
+        "the event source mapping deletes what succeeded",
+    ),
+    (
+        "lambda",
+        "sqs:GetQueueAttributes",
+        "the event source mapping reads the queue",
+    ),
+    (
+        "lambda",
+        "sqs:ChangeMessageVisibility",
+        "the event source mapping returns failed records",
+    ),
+    (
+        "lambda",
+        "kms:Decrypt",
+        "SSM decrypts SecureStrings with the caller's rights",
+    ),
+    (
+        "lambda",
+        "kms:GenerateDataKey",
+        "S3 encrypts with the bucket's KMS key, when one is set",
+    ),
+    (
+        "lambda",
+        "s3:ListBucket",
+        "HeadObject answers 404, not 403, for a missing key",
+    ),
+    (
+        "lambda",
+        "s3:PutObjectTagging",
+        "PutObject sends the tags in its x-amz-tagging header",
+    ),
+    (
+        "operator-preview",
+        "kms:Decrypt",
+        "SSM decrypts SecureStrings with the caller's rights",
+    ),
+    (
+        "operator-restore",
+        "kms:Decrypt",
+        "SSM decrypts SecureStrings with the caller's rights",
+    ),
+    (
+        "operator-restore",
+        "kms:Encrypt",
+        "SSM encrypts restored SecureStrings with the caller's rights",
+    ),
+    (
+        "operator-restore",
+        "kms:GenerateDataKey",
+        "SSM encrypts restored SecureStrings with the caller's rights",
+    ),
+    (
+        "operator-restore",
+        "cloudformation:DescribeStacks",
+        "--stack, as for previews",
+    ),
+    (
+        "seed-all",
+        "kms:Decrypt",
+        "SSM decrypts SecureStrings with the caller's rights",
+    ),
+    (
+        "seed-all",
+        "kms:GenerateDataKey",
+        "S3 encrypts new backups with the bucket's KMS key, when one is set",
+    ),
+    (
+        "seed-all",
+        "s3:ListBucket",
+        "HeadObject answers 404, not 403, for a missing key",
+    ),
+    (
+        "seed-all",
+        "s3:PutObjectTagging",
+        "PutObject sends the tags in its x-amz-tagging header",
+    ),
+    ("seed-all", "cloudformation:DescribeStacks", "--stack"),
+    (
+        "deploy",
+        "cloudformation:TagResource",
+        "the ssmbak:managed tag on create and update",
+    ),
+    (
+        "deploy",
+        "s3:GetBucketPolicy",
+        "the artifact bucket's TLS-only policy is checked over HTTPS only (the emulator is plain HTTP)",
+    ),
+    (
+        "deploy",
+        "iam:PassRole",
+        "--role-arn hands the CloudFormation service role to CloudFormation",
+    ),
+];
+
+/// Called by a component but deliberately not granted to it, and why: the code meets the
+/// refusal with one line saying who must do it.
+const WITHHELD: [(&str, &str, &str); 5] = [
+    (
+        "deploy",
+        "s3:CreateBucket",
+        "the artifact bucket is set up by `cargo xtask ci-role`; the CI deployer only checks it",
+    ),
+    (
+        "deploy",
+        "s3:PutBucketPublicAccessBlock",
+        "artifact bucket repair is for `cargo xtask ci-role`",
+    ),
+    (
+        "deploy",
+        "s3:PutBucketVersioning",
+        "artifact bucket repair is for `cargo xtask ci-role`",
+    ),
+    (
+        "deploy",
+        "s3:PutEncryptionConfiguration",
+        "artifact bucket repair is for `cargo xtask ci-role`",
+    ),
+    (
+        "deploy",
+        "s3:PutBucketPolicy",
+        "a resource policy is a privilege escalation (parliament); repair is for `cargo xtask ci-role`",
+    ),
+];
+
+/// The IAM actions an operation needs: all of the groups, any action of a group.
+fn actions_for(service: &str, operation: &str) -> Vec<Vec<String>> {
+    let one = |a: &str| vec![vec![a.to_owned()]];
+    match (service.to_ascii_lowercase().as_str(), operation) {
+        ("s3", "GetObject" | "HeadObject") => {
+            vec![vec!["s3:GetObject".into(), "s3:GetObjectVersion".into()]]
+        }
+        ("s3", "GetObjectTagging") => {
+            vec![vec![
+                "s3:GetObjectTagging".into(),
+                "s3:GetObjectVersionTagging".into(),
+            ]]
+        }
+        ("s3", "ListObjectVersions") => one("s3:ListBucketVersions"),
+        ("s3", "HeadBucket" | "ListObjectsV2") => one("s3:ListBucket"),
+        ("s3", "PutBucketEncryption") => one("s3:PutEncryptionConfiguration"),
+        ("s3", "GetBucketEncryption") => one("s3:GetEncryptionConfiguration"),
+        ("s3", "PutPublicAccessBlock") => one("s3:PutBucketPublicAccessBlock"),
+        ("s3", "GetPublicAccessBlock") => one("s3:GetBucketPublicAccessBlock"),
+        (service, op) => one(&format!("{service}:{op}")),
+    }
+}
+
+/// Every `service:Action` string in a policy (JSON) or in the template's FunctionRole.
+fn granted(root: &Path, policy: &str) -> anyhow::Result<BTreeMap<String, String>> {
+    let text = std::fs::read_to_string(root.join(policy)).with_context(|| policy.to_owned())?;
+    let mut out = BTreeMap::new();
+    if policy.ends_with(".json") {
+        let doc: serde_json::Value =
+            serde_json::from_str(&text).with_context(|| policy.to_owned())?;
+        for s in doc["Statement"].as_array().into_iter().flatten() {
+            let sid = s["Sid"].as_str().unwrap_or_default().to_owned();
+            let actions = match &s["Action"] {
+                serde_json::Value::String(a) => vec![a.clone()],
+                v => v
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|a| a.as_str().map(str::to_owned))
+                    .collect(),
+            };
+            for a in actions {
+                out.insert(a, sid.clone());
+            }
+        }
+    } else {
+        // The role's statements in the template: every `service:Action` string under
+        // FunctionRole (conditional statements included).
+        let role = text
+            .split("\n  FunctionRole:\n")
+            .nth(1)
+            .and_then(|rest| rest.split("\n  Function:\n").next())
+            .context("the template has no FunctionRole")?;
+        for token in role.split(|c: char| c.is_whitespace() || "[],".contains(c)) {
+            let is_action = token.split_once(':').is_some_and(|(svc, act)| {
+                !svc.is_empty()
+                    && svc
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                    && act.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+                    && act.chars().all(|c| c.is_ascii_alphanumeric())
+            });
+            if is_action && token != "sts:AssumeRole" {
+                out.insert(token.to_owned(), String::new());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The problems with the policies, given a recording (`component<TAB>Service:Operation` lines).
+pub(crate) fn problems(root: &Path, recording: &str) -> anyhow::Result<Vec<String>> {
+    let mut called: BTreeMap<&str, BTreeSet<(&str, &str)>> = BTreeMap::new();
+    for line in recording.lines() {
+        let Some((component, op)) = line.split_once('\t') else {
+            continue;
+        };
+        let Some((service, operation)) = op.split_once(':') else {
+            continue;
+        };
+        called
+            .entry(component)
+            .or_default()
+            .insert((service, operation));
+    }
+    let mut out = Vec::new();
+    for (component, policy) in POLICIES {
+        let Some(ops) = called.get(component) else {
+            out.push(format!(
+                "{component}: no recorded operations (did its tests run?)"
+            ));
+            continue;
+        };
+        let granted = granted(root, policy)?;
+        let mut used = BTreeSet::new();
+        for (service, operation) in ops {
+            for group in actions_for(service, operation) {
+                let withheld =
+                    |a: &String| WITHHELD.iter().any(|(c, w, _)| *c == component && w == a);
+                match group.iter().find(|a| granted.contains_key(*a)) {
+                    Some(a) => {
+                        used.insert(a.clone());
+                    }
+                    None if group.iter().any(withheld) => {}
+                    None => out.push(format!(
+                        "{policy} lacks {} ({component} calls {service}:{operation})",
+                        group.join(" or ")
+                    )),
+                }
+            }
+        }
+        for action in granted.keys() {
+            let justified = JUSTIFIED
+                .iter()
+                .any(|(c, a, _)| *c == component && a == action);
+            if WITHHELD
+                .iter()
+                .any(|(c, a, _)| *c == component && a == action)
+            {
+                out.push(format!(
+                    "{policy} grants {action}, which is withheld from {component} on purpose"
+                ));
+            } else if !used.contains(action) && !justified {
+                out.push(format!(
+                    "{policy} grants {action}, which {component} never calls"
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `cargo xtask test`'s final check.
+pub(crate) fn check(root: &Path, recording: &Path) -> anyhow::Result<()> {
+    let text =
+        std::fs::read_to_string(recording).with_context(|| recording.display().to_string())?;
+    let found = problems(root, &text)?;
+    for p in &found {
+        eprintln!("least privilege: {p}");
+    }
+    if !found.is_empty() {
+        bail!(
+            "the IAM policies do not match what the code calls ({} problem(s))",
+            found.len()
+        );
+    }
+    eprintln!("least privilege: every policy grants exactly what its component calls");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::util::project_root;
+
+    /// A stack with `BucketKmsKeyArn` encrypts the backups with that key: whoever reads them
+    /// needs kms:Decrypt on it through S3, whoever writes them kms:GenerateDataKey (S3 user
+    /// guide, "Using server-side encryption with AWS KMS keys": "you must have kms:Decrypt
+    /// permission" to download, kms:GenerateDataKey to upload).
+    #[test]
+    fn the_bucket_key_is_usable_by_who_reads_and_writes_backups() {
+        for (policy, action) in [
+            ("policies/iam/operator-preview.json", "kms:Decrypt"),
+            ("policies/iam/operator-restore.json", "kms:Decrypt"),
+            ("policies/iam/seed-all.json", "kms:GenerateDataKey"),
+        ] {
+            let text = std::fs::read_to_string(project_root().join(policy)).expect("policy");
+            let doc: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+            let through_s3 = doc["Statement"]
+                .as_array()
+                .expect("statements")
+                .iter()
+                .any(|s| {
+                    s["Action"]
+                        .as_array()
+                        .is_some_and(|a| a.iter().any(|x| x == action))
+                        && s["Condition"]["StringLike"]["kms:ViaService"] == "s3.*.amazonaws.com"
+                        && s["Condition"]["StringLike"]["kms:EncryptionContext:aws:s3:arn"][1]
+                            == "arn:aws:s3:::BACKUP_BUCKET/*"
+                });
+            assert!(
+                through_s3,
+                "{policy} lacks {action} on the bucket's key through S3"
+            );
+        }
+    }
+
+    #[test]
+    fn named_actions_on_named_resources() {
+        const NO_RESOURCE_LEVEL: [&str; 7] = [
+            "ssm:DescribeParameters",
+            "sts:GetCallerIdentity",
+            "logs:DescribeLogGroups",
+            "lambda:CreateEventSourceMapping",
+            "lambda:UpdateEventSourceMapping",
+            "lambda:DeleteEventSourceMapping",
+            "lambda:GetEventSourceMapping",
+        ];
+        for (_, policy) in POLICIES.iter().filter(|(_, p)| p.ends_with(".json")) {
+            let text = std::fs::read_to_string(project_root().join(policy)).expect("policy");
+            let doc: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+            assert_eq!(doc["Version"], "2012-10-17", "{policy}");
+            for s in doc["Statement"].as_array().expect("statements") {
+                let actions: Vec<&str> = s["Action"]
+                    .as_array()
+                    .expect("a list")
+                    .iter()
+                    .filter_map(|a| a.as_str())
+                    .collect();
+                assert!(
+                    actions.iter().all(|a| !a.contains('*')),
+                    "{policy}: {actions:?}"
+                );
+                if s["Resource"] == "*" {
+                    assert!(
+                        actions.iter().all(|a| NO_RESOURCE_LEVEL.contains(a)),
+                        "{policy}: {actions:?} on *"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_check_finds_missing_and_unused_grants() {
+        let root = project_root();
+        let recording = "operator-preview\tSSM:PutParameter\nlambda\tS3:HeadObject\n";
+        let found = problems(&root, recording).expect("runs");
+        let has = |needle: &str| found.iter().any(|p| p.contains(needle));
+        assert!(
+            has("operator-preview.json lacks ssm:PutParameter"),
+            "{found:?}"
+        );
+        assert!(has("operator-preview.json grants ssm:GetParametersByPath, which operator-preview never calls"), "{found:?}");
+        assert!(has("seed-all: no recorded operations"), "{found:?}");
+        assert!(!has("cfn/template.yml lacks"), "{found:?}");
+    }
+
+    #[test]
+    fn reads_the_lambda_role_from_the_template() {
+        let granted = granted(&project_root(), "cfn/template.yml").expect("reads");
+        for a in [
+            "ssm:GetParameterHistory",
+            "s3:PutObject",
+            "kms:Decrypt",
+            "sqs:ReceiveMessage",
+            "kms:GenerateDataKey",
+        ] {
+            assert!(granted.contains_key(a), "{a} in {granted:?}");
+        }
+        assert!(!granted.contains_key("sts:AssumeRole"));
+    }
+}
