@@ -10,10 +10,9 @@ use ssmbak_tests::fault_proxy::{Fault, FaultProxy};
 use ssmbak_tests::pipeline::{now_secs, Pipeline};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the moto emulator: `cargo xtask test` runs it"]
 async fn ssmbak_restore_absorbs_throttling_and_reports_a_hard_failure_by_name() {
-    let Some(p) = Pipeline::start().await else {
-        return;
-    };
+    let p = Pipeline::start().await;
     let names: Vec<String> = ["a", "b", "c", "d"].iter().map(|l| p.name(l)).collect();
     for n in &names {
         p.put(n, "good", ParameterType::String, None).await;
@@ -95,10 +94,9 @@ async fn ssmbak_restore_absorbs_throttling_and_reports_a_hard_failure_by_name() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the moto emulator: `cargo xtask test` runs it"]
 async fn an_interrupted_s3bak_restore_is_finished_by_a_rerun() {
-    let Some(endpoint) = emulator::endpoint() else {
-        return;
-    };
+    let endpoint = emulator::required_endpoint();
     let aws = Clients::new(&endpoint).await;
     let bucket = unique("s3bak-int").to_ascii_lowercase();
     ssmbak_tests::emulator::versioned_bucket(&aws.s3, &bucket).await;
@@ -181,10 +179,9 @@ async fn an_interrupted_s3bak_restore_is_finished_by_a_rerun() {
 /// recorded as Standard, restored over a parameter that is Advanced now, keeps Advanced and
 /// says so, instead of failing the same way on every re-run.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the moto emulator: `cargo xtask test` runs it"]
 async fn a_restore_keeps_an_advanced_parameter_advanced() {
-    let Some(p) = Pipeline::start().await else {
-        return;
-    };
+    let p = Pipeline::start().await;
     let name = p.name("tiered");
     p.put(&name, "standard value", ParameterType::String, None)
         .await;
@@ -257,7 +254,7 @@ async fn a_restore_keeps_an_advanced_parameter_advanced() {
 /// A versioned bucket with one key `k` (`v1` at the returned time, `v2` now), and a proxy to
 /// the emulator; `None` without an emulator.
 async fn two_versions_behind_a_proxy(prefix: &str) -> Option<(String, String, FaultProxy)> {
-    let endpoint = emulator::endpoint()?;
+    let endpoint = emulator::required_endpoint();
     let aws = Clients::new(&endpoint).await;
     let (bucket, then) = two_versions(&aws, prefix, &["k"]).await;
     Some((bucket, then, FaultProxy::start(&endpoint)))
@@ -304,6 +301,7 @@ async fn two_versions(aws: &Clients, prefix: &str, keys: &[&str]) -> (String, St
 /// never does, so the proxy answers so for every request not signed for `eu-west-1`. s3bak
 /// finds the region and works, instead of failing with a bare redirect.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the moto emulator: `cargo xtask test` runs it"]
 async fn s3bak_finds_a_bucket_in_another_region() {
     let Some((bucket, then, proxy)) = two_versions_behind_a_proxy("far").await else {
         return;
@@ -324,6 +322,7 @@ async fn s3bak_finds_a_bucket_in_another_region() {
 /// (CopyObject "can take a while", S3 API reference; a 200 can even carry an error). A copy
 /// that takes 12 s must not be cut off and retried.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the moto emulator: `cargo xtask test` runs it"]
 async fn a_slow_copy_is_not_cut_off() {
     let Some((bucket, then, proxy)) = two_versions_behind_a_proxy("slowcopy").await else {
         return;
@@ -343,10 +342,9 @@ async fn a_slow_copy_is_not_cut_off() {
 /// reference), which moto never does: the proxy answers so twice, and the restore retries with
 /// backoff as it does throttling, instead of failing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the moto emulator: `cargo xtask test` runs it"]
 async fn too_many_updates_is_retried() {
-    let Some(p) = Pipeline::start().await else {
-        return;
-    };
+    let p = Pipeline::start().await;
     let name = p.name("busy");
     p.put(&name, "good", ParameterType::String, None).await;
     p.publish(&name, "Create", "String", now_secs()).await;
@@ -389,11 +387,10 @@ async fn ssm_value(p: &Pipeline, name: &str) -> Option<String> {
 /// write with a 200 and drops it, as SSM does with an AMI id that fails the check: the restore
 /// must not count it as done.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the moto emulator: `cargo xtask test` runs it"]
 async fn an_ami_parameter_write_is_confirmed_before_it_counts() {
     use ssmbak_core::format::{BackupRecord, ParameterSnapshot, ParameterType as Type};
-    let Some(p) = Pipeline::start().await else {
-        return;
-    };
+    let p = Pipeline::start().await;
     let name = p.name("ami");
     let record = BackupRecord::Value {
         event_time: now_secs() - 5,
@@ -466,10 +463,9 @@ fn url_encoded_listing(_: &ssmbak_tests::fault_proxy::Seen, body: &[u8]) -> Vec<
 /// (without `encoding-type=url`, moto's answer is as unparseable as S3's); keys with spaces,
 /// `+` and `&` come back exactly.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the moto emulator: `cargo xtask test` runs it"]
 async fn keys_xml_cannot_carry_are_listed() {
-    let Some(endpoint) = emulator::endpoint() else {
-        return;
-    };
+    let endpoint = emulator::required_endpoint();
     let aws = Clients::new(&endpoint).await;
     let bucket = unique("s3bak-xml").to_ascii_lowercase();
     ssmbak_tests::emulator::versioned_bucket(&aws.s3, &bucket).await;
@@ -518,10 +514,9 @@ async fn keys_xml_cannot_carry_are_listed() {
 /// User Guide, "Downloading objects from Requester Pays buckets"; moto does not enforce it,
 /// the proxy does): one line that names the flag, and with it every request carries it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the moto emulator: `cargo xtask test` runs it"]
 async fn a_requester_pays_bucket_is_named_and_paid_for() {
-    let Some(endpoint) = emulator::endpoint() else {
-        return;
-    };
+    let endpoint = emulator::required_endpoint();
     let aws = Clients::new(&endpoint).await;
     let (bucket, at) = two_versions(&aws, "s3bak-rp", &["rp/a", "rp/b"]).await;
     let proxy = FaultProxy::start(&endpoint);
@@ -571,10 +566,9 @@ async fn a_requester_pays_bucket_is_named_and_paid_for() {
 /// customer-provided keys"), played by the proxy for the keys under sse-c/. Every key would
 /// get it alike, so the run stops at the first, with one line and exit 1.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the moto emulator: `cargo xtask test` runs it"]
 async fn customer_key_encryption_stops_the_run_with_one_line() {
-    let Some(endpoint) = emulator::endpoint() else {
-        return;
-    };
+    let endpoint = emulator::required_endpoint();
     let aws = Clients::new(&endpoint).await;
     let keys = ["ssec/1", "ssec/2", "ssec/3", "ssec/4"];
     let (bucket, at) = two_versions(&aws, "s3bak-ssec", &keys).await;
@@ -631,13 +625,12 @@ async fn customer_key_encryption_stops_the_run_with_one_line() {
 /// of these data types"); moto does, so the proxy refuses such a PutParameter while the
 /// parameter exists. The restore plans it as a replacement, says so, and gets it done.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the moto emulator: `cargo xtask test` runs it"]
 async fn a_data_type_ssm_will_not_change_in_place_is_replaced() {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
 
-    let Some(p) = Pipeline::start().await else {
-        return;
-    };
+    let p = Pipeline::start().await;
     let name = p.name("image");
     p.put(&name, "plain text", ParameterType::String, None)
         .await;

@@ -89,14 +89,12 @@ async fn history(aws: &Clients) -> (String, i64) {
 
 macro_rules! emulator {
     () => {
-        match emulator::endpoint() {
-            Some(e) => Clients::new(&e).await,
-            None => return,
-        }
+        Clients::new(&emulator::required_endpoint()).await
     };
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the moto emulator: `cargo xtask test` runs it"]
 async fn preview_and_download() {
     let aws = emulator!();
     let (bucket, t1) = history(&aws).await;
@@ -189,6 +187,7 @@ async fn preview_and_download() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the moto emulator: `cargo xtask test` runs it"]
 async fn keys_never_escape_the_download_directory() {
     let aws = emulator!();
     let bucket = unique("s3bak-esc").to_ascii_lowercase();
@@ -214,6 +213,7 @@ async fn keys_never_escape_the_download_directory() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the moto emulator: `cargo xtask test` runs it"]
 async fn restore_in_place_is_minimal_and_idempotent() {
     let aws = emulator!();
     let (bucket, t1) = history(&aws).await;
@@ -297,6 +297,7 @@ async fn restore_in_place_is_minimal_and_idempotent() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the moto emulator: `cargo xtask test` runs it"]
 async fn restore_to_another_bucket_and_prefix_in_parts() {
     let aws = emulator!();
     let (bucket, t1) = history(&aws).await;
@@ -372,6 +373,7 @@ async fn restore_to_another_bucket_and_prefix_in_parts() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the moto emulator: `cargo xtask test` runs it"]
 async fn bad_inputs_get_one_clear_line_and_their_exit_code() {
     let aws = emulator!();
     let plain = unique("s3bak-plain").to_ascii_lowercase();
@@ -417,6 +419,7 @@ async fn bad_inputs_get_one_clear_line_and_their_exit_code() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the moto emulator: `cargo xtask test` runs it"]
 async fn archived_versions_are_reported_and_event_time_can_decide() {
     let aws = emulator!();
     let bucket = unique("s3bak-arch").to_ascii_lowercase();
@@ -525,6 +528,7 @@ async fn archived_versions_are_reported_and_event_time_can_decide() {
 /// second: S3 lists both in whole seconds and versions apart from markers, so only `IsLatest`
 /// says which came last. A restore to now changes neither.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the moto emulator: `cargo xtask test` runs it"]
 async fn same_second_delete_and_put_read_in_write_order() {
     let aws = emulator!();
     let bucket = unique("same").to_ascii_lowercase();
@@ -577,6 +581,7 @@ async fn same_second_delete_and_put_read_in_write_order() {
 /// `index.s3bak-partial` for all three, and the renames published mixed bytes). Nothing
 /// temporary is left behind.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the moto emulator: `cargo xtask test` runs it"]
 async fn downloads_of_similar_names_never_mix() {
     let aws = emulator!();
     let bucket = unique("mix").to_ascii_lowercase();
@@ -623,6 +628,7 @@ async fn downloads_of_similar_names_never_mix() {
 /// `a` beside `a/b`) are refused before anything is written, naming them; console folder
 /// placeholders (empty keys ending in `/`) are skipped, not failures.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the moto emulator: `cargo xtask test` runs it"]
 async fn colliding_keys_are_named_before_anything_is_written() {
     let aws = emulator!();
     let bucket = unique("clash").to_ascii_lowercase();
@@ -666,6 +672,7 @@ async fn colliding_keys_are_named_before_anything_is_written() {
 /// whose content type, metadata or tags differ from the current object's, is copied back, so
 /// the key serves as it did; a re-run then leaves it alone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the moto emulator: `cargo xtask test` runs it"]
 async fn same_bytes_with_other_headers_are_restored() {
     let aws = emulator!();
     let bucket = unique("headers").to_ascii_lowercase();
@@ -712,6 +719,7 @@ async fn same_bytes_with_other_headers_are_restored() {
 /// otherwise (S3 API reference, CopyObject): a restored version keeps its KMS key and its
 /// storage class.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the moto emulator: `cargo xtask test` runs it"]
 async fn a_restored_version_keeps_its_kms_key_and_storage_class() {
     let aws = emulator!();
     let bucket = unique("s3bak-kms").to_ascii_lowercase();

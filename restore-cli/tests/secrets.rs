@@ -15,10 +15,9 @@ fn output(args: &[&str], bucket: &str) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the moto emulator: `cargo xtask test` runs it"]
 async fn no_command_shows_a_secret_unless_asked() {
-    let Some(p) = Pipeline::start().await else {
-        return;
-    };
+    let p = Pipeline::start().await;
     let name = p.name("db/password");
     let secret = ssmbak_tests::sentinel::secret();
     let newer = ssmbak_tests::sentinel::secret();

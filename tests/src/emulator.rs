@@ -8,8 +8,8 @@ use aws_config::{BehaviorVersion, Region};
 pub const ENDPOINT_VAR: &str = "SSMBAK_TEST_ENDPOINT";
 pub const REGION: &str = "us-east-1";
 
-/// The emulator endpoint, or `None` when the tests run outside `cargo xtask test` (they then
-/// skip; CI always runs them through the xtask).
+/// The emulator endpoint, or `None` outside `cargo xtask test` (for the demo and bench
+/// binaries, which say so).
 ///
 /// Panics on an endpoint that is not loopback: a test must never reach real AWS.
 pub fn endpoint() -> Option<String> {
@@ -19,6 +19,18 @@ pub fn endpoint() -> Option<String> {
         "refusing to run tests against {endpoint}: only loopback endpoints are allowed"
     );
     Some(endpoint)
+}
+
+/// Why the end-to-end tests are `#[ignore]`d: plain `cargo test` lists them as ignored with
+/// this reason; `cargo xtask test` starts the emulator and runs them (`--include-ignored`).
+pub const NEEDS_EMULATOR: &str = "needs the moto emulator: `cargo xtask test` runs it";
+
+/// The emulator endpoint, for a test that needs it; run without one (an ignored test run
+/// by hand), it fails with one line saying how to run it.
+pub fn required_endpoint() -> String {
+    endpoint().unwrap_or_else(|| {
+        panic!("{ENDPOINT_VAR} is not set: this test needs the emulator; run `cargo xtask test`")
+    })
 }
 
 /// True for `http://127.x.y.z[:port]`, `http://[::1][:port]` and `http://localhost[:port]`.

@@ -140,30 +140,29 @@ pub fn now_secs() -> i64 {
 }
 
 impl Pipeline {
-    /// Sets up a pipeline, or `None` when no emulator is configured (outside `cargo xtask
-    /// test`, where the end-to-end tests skip).
-    pub async fn start() -> Option<Self> {
+    /// Sets up a pipeline on the emulator (see [`emulator::required_endpoint`]).
+    pub async fn start() -> Self {
         Self::start_with_env(&[]).await
     }
 
     /// With extra Lambda environment; `{prefix}` in a value becomes this test's prefix.
-    pub async fn start_with_env(extra_env: &[(&str, &str)]) -> Option<Self> {
+    pub async fn start_with_env(extra_env: &[(&str, &str)]) -> Self {
         Self::start_custom(extra_env, false, None, None).await
     }
 
     /// With the Lambda talking to the emulator through a [`FaultProxy`] (`self.proxy`).
-    pub async fn start_with_proxy() -> Option<Self> {
+    pub async fn start_with_proxy() -> Self {
         Self::start_custom(&[], true, None, None).await
     }
 
     /// With a dead-letter queue after `max_receive` receives (`self.dead_letter_url`).
-    pub async fn start_with_dead_letters(max_receive: u32) -> Option<Self> {
+    pub async fn start_with_dead_letters(max_receive: u32) -> Self {
         Self::start_custom(&[], false, Some(max_receive), None).await
     }
 
     /// With S3 Object Lock on the bucket: every version kept `days` in `mode` (the template's
     /// ObjectLockMode / ObjectLockRetentionDays).
-    pub async fn start_with_object_lock(mode: &str, days: i32) -> Option<Self> {
+    pub async fn start_with_object_lock(mode: &str, days: i32) -> Self {
         Self::start_custom(&[], false, None, Some((mode, days))).await
     }
 
@@ -172,16 +171,8 @@ impl Pipeline {
         proxied: bool,
         redrive: Option<u32>,
         object_lock: Option<(&str, i32)>,
-    ) -> Option<Self> {
-        let Some(endpoint) = emulator::endpoint() else {
-            assert!(
-                std::env::var_os("SSMBAK_TEST_REQUIRE_EMULATOR").is_none(),
-                "{} is not set",
-                emulator::ENDPOINT_VAR
-            );
-            eprintln!("skipped: no emulator; run `cargo xtask test`");
-            return None;
-        };
+    ) -> Self {
+        let endpoint = emulator::required_endpoint();
         let zip = std::env::var(lambda::ZIP_VAR)
             .unwrap_or_else(|_| panic!("{} is not set", lambda::ZIP_VAR));
         let aws = Clients::new(&endpoint).await;
@@ -311,7 +302,7 @@ impl Pipeline {
             .as_ref()
             .map_or(endpoint.clone(), |p| p.endpoint.clone());
         let lambda = Bootstrap::spawn(&binary, &api, &lambda_endpoint, &env);
-        Some(Pipeline {
+        Pipeline {
             aws,
             bucket,
             queue_url,
@@ -325,7 +316,7 @@ impl Pipeline {
             lambda_endpoint,
             proxy,
             dead_letter_url,
-        })
+        }
     }
 
     /// A parameter name under this test's prefix.

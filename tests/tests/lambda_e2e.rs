@@ -8,10 +8,7 @@ use ssmbak_tests::pipeline::{now_secs, History, Pipeline, VISIBILITY_TIMEOUT};
 
 macro_rules! pipeline {
     () => {
-        match Pipeline::start().await {
-            Some(p) => p,
-            None => return,
-        }
+        Pipeline::start().await
     };
 }
 
@@ -45,6 +42,7 @@ fn original_reader(h: &History, at: i64) -> Result<Option<String>, String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the moto emulator: `cargo xtask test` runs it"]
 async fn create_update_delete_are_recorded_in_the_original_layout() {
     let p = pipeline!();
     let name = p.name("app/db");
@@ -145,10 +143,9 @@ async fn created_then_deleted(p: &Pipeline, name: &str) -> (i64, i64) {
 /// delete is a delete marker, which the lock allows; and no version can be erased before its
 /// retention ends. moto enforces all three.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the moto emulator: `cargo xtask test` runs it"]
 async fn backups_under_object_lock_are_written_and_cannot_be_erased() {
-    let Some(p) = Pipeline::start_with_object_lock("GOVERNANCE", 1).await else {
-        return;
-    };
+    let p = Pipeline::start_with_object_lock("GOVERNANCE", 1).await;
     let name = p.name("locked");
     let (t1, t2) = created_then_deleted(&p, &name).await;
     let batches = p.drain().await;
@@ -178,6 +175,7 @@ async fn backups_under_object_lock_are_written_and_cannot_be_erased() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the moto emulator: `cargo xtask test` runs it"]
 async fn a_delete_keeps_its_event_time_when_processed_late() {
     let p = pipeline!();
     let name = p.name("late-delete");
@@ -215,6 +213,7 @@ async fn a_delete_keeps_its_event_time_when_processed_late() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the moto emulator: `cargo xtask test` runs it"]
 async fn root_level_names_get_their_slash() {
     let p = pipeline!();
     // A root-level parameter: events name it without the leading slash.
@@ -232,6 +231,7 @@ async fn root_level_names_get_their_slash() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the moto emulator: `cargo xtask test` runs it"]
 async fn secure_strings_are_stored_decrypted_and_never_logged() {
     let p = pipeline!();
     let name = p.name("secret");
@@ -258,6 +258,7 @@ async fn secure_strings_are_stored_decrypted_and_never_logged() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the moto emulator: `cargo xtask test` runs it"]
 async fn quick_updates_processed_late_keep_their_own_values() {
     let p = pipeline!();
     let name = p.name("burst");
@@ -312,6 +313,7 @@ async fn quick_updates_processed_late_keep_their_own_values() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the moto emulator: `cargo xtask test` runs it"]
 async fn duplicate_deliveries_add_no_versions() {
     let p = pipeline!();
     let name = p.name("dup");
@@ -344,6 +346,7 @@ async fn duplicate_deliveries_add_no_versions() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the moto emulator: `cargo xtask test` runs it"]
 async fn out_of_order_processing_does_not_change_what_a_restore_sees() {
     let p = pipeline!();
     let name = p.name("ooo");
@@ -366,6 +369,7 @@ async fn out_of_order_processing_does_not_change_what_a_restore_sees() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the moto emulator: `cargo xtask test` runs it"]
 async fn a_parameter_deleted_before_processing_is_skipped() {
     let p = pipeline!();
     let name = p.name("gone");
@@ -383,6 +387,7 @@ async fn a_parameter_deleted_before_processing_is_skipped() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the moto emulator: `cargo xtask test` runs it"]
 async fn other_operations_are_logged_and_skipped() {
     let p = pipeline!();
     let name = p.name("labelled");
@@ -396,6 +401,7 @@ async fn other_operations_are_logged_and_skipped() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the moto emulator: `cargo xtask test` runs it"]
 async fn a_malformed_record_fails_alone() {
     let p = pipeline!();
     let name = p.name("good");
@@ -437,10 +443,9 @@ async fn a_malformed_record_fails_alone() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the moto emulator: `cargo xtask test` runs it"]
 async fn the_scheduled_reconcile_backs_up_what_the_events_missed() {
-    let Some(p) = reconciling_pipeline().await else {
-        return;
-    };
+    let p = reconciling_pipeline().await;
     let (seen, missed) = (p.name("seen"), p.name("missed/deep"));
     let missed_value = ssmbak_tests::sentinel::secret();
     p.put(&seen, "v1", ParameterType::String, None).await;
@@ -486,7 +491,7 @@ async fn the_scheduled_reconcile_backs_up_what_the_events_missed() {
 }
 
 /// A pipeline whose Lambda's scheduled reconcile covers this test's prefix.
-async fn reconciling_pipeline() -> Option<Pipeline> {
+async fn reconciling_pipeline() -> Pipeline {
     Pipeline::start_with_env(&[("SSMBAK_RECONCILE_PATHS", "{prefix}")]).await
 }
 
@@ -518,10 +523,9 @@ fn reconcile(p: &Pipeline, timeout_secs: u64) -> (serde_json::Value, String) {
 /// A delete whose event never arrived: the parameter is gone from SSM while its newest backup
 /// is a value. The reconcile records the delete at the time it found it gone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the moto emulator: `cargo xtask test` runs it"]
 async fn the_reconcile_records_a_delete_the_events_missed() {
-    let Some(p) = reconciling_pipeline().await else {
-        return;
-    };
+    let p = reconciling_pipeline().await;
     let (kept, gone) = (p.name("kept"), p.name("gone/deep"));
     backed_up(&p, &[&kept, &gone]).await;
     p.delete(&gone).await;
@@ -560,10 +564,9 @@ async fn the_reconcile_records_a_delete_the_events_missed() {
 
 /// A run that cannot list everything before its deadline checks nothing, and says so.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the moto emulator: `cargo xtask test` runs it"]
 async fn a_reconcile_out_of_time_says_so() {
-    let Some(p) = reconciling_pipeline().await else {
-        return;
-    };
+    let p = reconciling_pipeline().await;
     p.put(&p.name("a"), "v1", ParameterType::String, None).await;
     // Less time than the margin the reconcile keeps: nothing may start.
     let (summary, _) = reconcile(&p, 5);
@@ -583,6 +586,7 @@ async fn a_reconcile_out_of_time_says_so() {
 /// event, not a Delete change (SSM User Guide, Parameter Store events). moto runs no policies
 /// and sends no events, so the test deletes the parameter and publishes the event as SSM would.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the moto emulator: `cargo xtask test` runs it"]
 async fn an_expiry_is_recorded_as_a_delete_once_ssm_confirms_it() {
     let p = pipeline!();
     let (expired, still_there) = (p.name("expired"), p.name("still-there"));

@@ -377,13 +377,12 @@ mod tests {
     /// bucket ownership with bucket owner condition"), which the proxy does for the foreign
     /// bucket.
     #[test]
+    #[ignore = "needs the moto emulator: `cargo xtask test` runs it"]
     fn the_artifact_bucket_must_be_ours() {
         use ssmbak_tests::fault_proxy::{Fault, FaultProxy};
         use std::sync::{Arc, Mutex};
 
-        let Some(endpoint) = ssmbak_tests::emulator::endpoint() else {
-            return;
-        };
+        let endpoint = ssmbak_tests::emulator::required_endpoint();
         let proxy = FaultProxy::start(&endpoint);
         let aws = crate::aws::block_on(Aws::with_s3_at(&proxy.endpoint))
             .expect("runtime")
@@ -455,12 +454,11 @@ mod tests {
     /// them, nor create the bucket: S3 answers 403 (the proxy plays it, moto enforces no IAM).
     /// A bucket already hardened needs no write; one that is not gets one line naming who must.
     #[test]
+    #[ignore = "needs the moto emulator: `cargo xtask test` runs it"]
     fn a_deployer_that_may_not_repair_says_who_must() {
         use ssmbak_tests::fault_proxy::{Fault, FaultProxy};
 
-        let Some(endpoint) = ssmbak_tests::emulator::endpoint() else {
-            return;
-        };
+        let endpoint = ssmbak_tests::emulator::required_endpoint();
         let proxy = FaultProxy::start(&endpoint);
         // Every bucket write (PUT/DELETE on the bucket itself, not on an object) is refused.
         proxy.inject(usize::MAX, Fault::Denied, |s| {
