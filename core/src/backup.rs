@@ -19,10 +19,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::types::EncodingType;
 use aws_sdk_ssm::types::ParameterHistory;
 
+use crate::aws_error::AwsError;
 use crate::format::{self, BackupRecord, ParameterSnapshot, ParameterType, StoredFields};
 use crate::rate::RateLimit;
 use crate::reader::listed_key;
@@ -99,24 +100,11 @@ impl Outcome {
     }
 }
 
-/// A failed AWS call. The message carries the service's error code and text.
+/// A failed backup: an AWS call, or a stored object that cannot be read back.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BackupError {
-    #[error("SSM {operation} {name} failed: {message}")]
-    Ssm {
-        operation: &'static str,
-        name: String,
-        code: Option<String>,
-        message: String,
-    },
-    #[error("S3 {operation} s3://{bucket}{key} failed: {message}")]
-    S3 {
-        operation: &'static str,
-        bucket: String,
-        key: String,
-        code: Option<String>,
-        message: String,
-    },
+    #[error(transparent)]
+    Aws(#[from] AwsError),
     #[error("stored object s3://{bucket}{key} is unreadable: {source}")]
     Unreadable {
         bucket: String,
@@ -129,7 +117,7 @@ impl BackupError {
     /// The AWS error code (`ThrottlingException`, `SlowDown`, `AccessDenied`, ...), if any.
     pub fn code(&self) -> Option<&str> {
         match self {
-            BackupError::Ssm { code, .. } | BackupError::S3 { code, .. } => code.as_deref(),
+            BackupError::Aws(e) => e.code(),
             BackupError::Unreadable { .. } => None,
         }
     }
@@ -404,14 +392,7 @@ impl Backup {
                 Err(e)
                     if e.as_service_error()
                         .is_some_and(|s| s.is_parameter_not_found()) => {}
-                Err(e) => {
-                    return Err(BackupError::Ssm {
-                        operation: "GetParameterHistory",
-                        name: name.to_owned(),
-                        code: e.code().map(str::to_owned),
-                        message: DisplayErrorContext(&e).to_string(),
-                    })
-                }
+                Err(e) => return Err(AwsError::new("SSM", "GetParameterHistory", name, &e).into()),
             }
         }
         Ok(None)
@@ -485,23 +466,16 @@ impl Backup {
         Ok(())
     }
 
-    fn s3_error<E, R>(
+    fn s3_error<E>(
         &self,
         operation: &'static str,
         key: &str,
-        e: &aws_sdk_s3::error::SdkError<E, R>,
+        e: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
     ) -> BackupError
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug,
     {
-        BackupError::S3 {
-            operation,
-            bucket: self.bucket.clone(),
-            key: key.to_owned(),
-            code: e.code().map(str::to_owned),
-            message: DisplayErrorContext(e).to_string(),
-        }
+        AwsError::new("S3", operation, &format!("s3://{}{key}", self.bucket), e).into()
     }
 }
 

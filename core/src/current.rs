@@ -3,32 +3,19 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_ssm::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_ssm::error::ProvideErrorMetadata;
 use aws_sdk_ssm::types::{Parameter, ParameterMetadata, ParameterStringFilter};
 
+use crate::aws_error::AwsError;
 use crate::format::ParameterType;
 use crate::plan::CurrentParam;
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("SSM {operation} {name} failed: {message}")]
-pub struct SsmReadError {
-    pub operation: &'static str,
-    pub name: String,
-    pub code: Option<String>,
-    pub message: String,
-}
-
-fn ssm_error<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
+fn ssm_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
     operation: &'static str,
     name: &str,
-    e: &aws_sdk_ssm::error::SdkError<E, R>,
-) -> SsmReadError {
-    SsmReadError {
-        operation,
-        name: name.to_owned(),
-        code: e.code().map(str::to_owned),
-        message: DisplayErrorContext(e).to_string(),
-    }
+    e: &aws_sdk_ssm::error::SdkError<E, aws_sdk_ssm::config::http::HttpResponse>,
+) -> AwsError {
+    AwsError::new("SSM", operation, name, e)
 }
 
 fn param_type(t: Option<&aws_sdk_ssm::types::ParameterType>) -> ParameterType {
@@ -77,18 +64,13 @@ fn describe_filter(
     key: &str,
     option: &str,
     value: &str,
-) -> Result<ParameterStringFilter, SsmReadError> {
+) -> Result<ParameterStringFilter, AwsError> {
     ParameterStringFilter::builder()
         .key(key)
         .option(option)
         .values(value)
         .build()
-        .map_err(|e| SsmReadError {
-            operation: "DescribeParameters",
-            name: value.to_owned(),
-            code: None,
-            message: e.to_string(),
-        })
+        .map_err(|e| AwsError::local(&format!("SSM DescribeParameters {value}"), e))
 }
 
 /// The parameters under `path` (direct children, or every depth with `recursive`).
@@ -100,7 +82,7 @@ pub async fn tree(
     ssm: &aws_sdk_ssm::Client,
     path: &str,
     recursive: bool,
-) -> Result<BTreeMap<String, CurrentParam>, SsmReadError> {
+) -> Result<BTreeMap<String, CurrentParam>, AwsError> {
     // SSM wants the path without its trailing slash (except the root).
     let ssm_path = if path.len() > 1 {
         path.trim_end_matches('/')
@@ -148,10 +130,7 @@ pub async fn tree(
 }
 
 /// One parameter, if it exists (its value and its metadata, read side by side).
-pub async fn key(
-    ssm: &aws_sdk_ssm::Client,
-    name: &str,
-) -> Result<Option<CurrentParam>, SsmReadError> {
+pub async fn key(ssm: &aws_sdk_ssm::Client, name: &str) -> Result<Option<CurrentParam>, AwsError> {
     let value = async {
         match ssm
             .get_parameter()

@@ -1,5 +1,6 @@
 //! ssmbak-core: what the Lambda, `seed-all` and the restore CLIs share.
 //!
+//! * [`aws_error`]: one shape for a failed AWS call, printed one way.
 //! * [`format`]: the bucket-format contract (key, body, tags, metadata, tombstones).
 //! * [`pit`]: which stored version describes a parameter at a point in time.
 //! * [`backup`]: back up one SSM change, exactly as it was at the event.
@@ -9,6 +10,7 @@
 //! * [`plan`]: what a restore must change.
 //! * [`seed`]: back up what exists and is not backed up yet (seed-all, reconcile).
 
+pub mod aws_error;
 pub mod backup;
 pub mod bounded;
 pub mod client;

@@ -21,10 +21,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::types::EncodingType;
 use futures::future::try_join_all;
 
+use crate::aws_error::AwsError;
 use crate::format::{self, meta, ParameterSnapshot, StoredFields};
 use crate::pit::{self, StateAt, VersionEntry};
 
@@ -66,14 +67,8 @@ pub enum BackupState {
 /// A failed read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ReadError {
-    #[error("S3 {operation} s3://{bucket}/{key} failed: {message}")]
-    S3 {
-        operation: &'static str,
-        bucket: String,
-        key: String,
-        code: Option<String>,
-        message: String,
-    },
+    #[error(transparent)]
+    Aws(#[from] AwsError),
     #[error("s3://{bucket}/{key} version {version_id} is unreadable: {source}")]
     Unreadable {
         bucket: String,
@@ -87,7 +82,7 @@ impl ReadError {
     /// The AWS error code, if any (`NoSuchBucket`, `AccessDenied`, ...).
     pub fn code(&self) -> Option<&str> {
         match self {
-            ReadError::S3 { code, .. } => code.as_deref(),
+            ReadError::Aws(e) => e.code(),
             ReadError::Unreadable { .. } => None,
         }
     }
@@ -136,19 +131,13 @@ impl BucketReader {
         &self.bucket
     }
 
-    fn error<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
+    fn error<E: ProvideErrorMetadata + std::error::Error + 'static>(
         &self,
         operation: &'static str,
         key: &str,
-        e: &aws_sdk_s3::error::SdkError<E, R>,
+        e: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
     ) -> ReadError {
-        ReadError::S3 {
-            operation,
-            bucket: self.bucket.clone(),
-            key: key.to_owned(),
-            code: e.code().map(str::to_owned),
-            message: DisplayErrorContext(e).to_string(),
-        }
+        AwsError::new("S3", operation, &format!("s3://{}/{key}", self.bucket), e).into()
     }
 
     /// Every version and delete marker under `prefix`, by key.
@@ -359,13 +348,7 @@ impl BucketReader {
             .body
             .collect()
             .await
-            .map_err(|e| ReadError::S3 {
-                operation: "GetObject",
-                bucket: self.bucket.clone(),
-                key: key.to_owned(),
-                code: None,
-                message: e.to_string(),
-            })?
+            .map_err(|e| AwsError::local(&format!("S3 GetObject s3://{}/{key}", self.bucket), e))?
             .into_bytes()
             .to_vec();
         Ok((metadata, body))

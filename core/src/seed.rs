@@ -2,7 +2,7 @@
 //! version the bucket does not hold yet. `cargo xtask seed-all` and the Lambda's scheduled
 //! reconcile both run this, through the same [`Backup`] as every change event.
 
-use aws_sdk_ssm::error::{DisplayErrorContext, ProvideErrorMetadata};
+use crate::aws_error::AwsError;
 use aws_sdk_ssm::types::ParameterStringFilter;
 
 use crate::backup::{Backup, BackupError, Change, Operation, Outcome};
@@ -37,12 +37,11 @@ pub async fn list_within(
             let p = p.trim_end_matches('/');
             filter = filter.values(if p.is_empty() { "/" } else { p });
         }
-        filters.push(filter.build().map_err(|e| BackupError::Ssm {
-            operation: "DescribeParameters",
-            name: paths.join(","),
-            code: None,
-            message: e.to_string(),
-        })?);
+        filters.push(
+            filter
+                .build()
+                .map_err(|e| AwsError::local("SSM DescribeParameters", e))?,
+        );
     }
     let mut pages = ssm
         .describe_parameters()
@@ -55,12 +54,8 @@ pub async fn list_within(
         if stop_by.is_some_and(|t| std::time::Instant::now() >= t) {
             return Ok(None);
         }
-        let page = page.map_err(|e| BackupError::Ssm {
-            operation: "DescribeParameters",
-            name: paths.join(","),
-            code: e.code().map(str::to_owned),
-            message: DisplayErrorContext(&e).to_string(),
-        })?;
+        let page =
+            page.map_err(|e| AwsError::new("SSM", "DescribeParameters", &paths.join(","), &e))?;
         for p in page.parameters() {
             if let Some(name) = p.name() {
                 out.push(Listed {
@@ -76,6 +71,23 @@ pub async fn list_within(
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(Some(out))
+}
+
+/// Backs up `p` unless the bucket's newest backup holds its current version already (`None`
+/// then); with `dry_run`, only says what it would store. The step seed-all and the scheduled
+/// reconcile share.
+pub async fn ensure(
+    backup: &Backup,
+    p: &Listed,
+    dry_run: bool,
+) -> Result<Option<Outcome>, BackupError> {
+    if is_backed_up(backup, p).await? {
+        return Ok(None);
+    }
+    if dry_run {
+        return Ok(Some(Outcome::Stored { version: p.version }));
+    }
+    back_up(backup, p).await.map(Some)
 }
 
 /// Whether the bucket's newest backup of `p` already holds its current version.

@@ -132,13 +132,7 @@ async fn run(
             if past() {
                 return None;
             }
-            let result = async {
-                if seed::is_backed_up(backup, p).await? {
-                    return Ok(None);
-                }
-                seed::back_up(backup, p).await.map(Some)
-            }
-            .await;
+            let result = seed::ensure(backup, p, false).await;
             match &result {
                 Ok(Some(Outcome::Stored { version })) => {
                     warn!(name = %p.name, ssm_version = version, outcome = "repaired", "a change the events missed, backed up")

@@ -12,6 +12,8 @@ use ssmbak_core::bounded::map_in_order;
 use ssmbak_core::format::{ParameterSnapshot, ParameterType};
 use ssmbak_core::plan::{Action, Change, Plan};
 
+use ssmbak_core::aws_error::AwsError;
+
 use crate::output::aws_error;
 
 /// Puts in flight at once: SSM's write throughput is low, retries do the rest.
@@ -134,11 +136,11 @@ async fn put(ssm: &aws_sdk_ssm::Client, s: &ParameterSnapshot) -> Result<(), Str
     let mut attempt = 1;
     let version = loop {
         match put_once(ssm, s).await {
-            Err(e) if e.contains("TooManyUpdates") && attempt < TOO_MANY_UPDATES_ATTEMPTS => {
+            Err(e) if e.code() == Some("TooManyUpdates") && attempt < TOO_MANY_UPDATES_ATTEMPTS => {
                 tokio::time::sleep(std::time::Duration::from_millis(200 << attempt)).await;
                 attempt += 1;
             }
-            result => break result?,
+            result => break result.map_err(|e| e.to_string())?,
         }
     };
     if s.data_type.as_deref() == Some(AMI_DATA_TYPE) {
@@ -200,7 +202,7 @@ async fn confirm(
 
 /// Writes `s`, which the plan has already fitted to what SSM accepts (`plan::fit_to_ssm`);
 /// the version SSM says it wrote.
-async fn put_once(ssm: &aws_sdk_ssm::Client, s: &ParameterSnapshot) -> Result<i64, String> {
+async fn put_once(ssm: &aws_sdk_ssm::Client, s: &ParameterSnapshot) -> Result<i64, AwsError> {
     let tier = s.tier.as_deref().map(ParameterTier::from);
     // Policies are restored only when they are what PutParameter takes: a JSON array.
     let policies = s
@@ -225,7 +227,7 @@ async fn put_once(ssm: &aws_sdk_ssm::Client, s: &ParameterSnapshot) -> Result<i6
         .send()
         .await
         .map(|out| out.version)
-        .map_err(|e| format!("{:#}", aws_error("PutParameter", &e)))
+        .map_err(|e| AwsError::doing("PutParameter", &e))
 }
 
 /// Counts for the summary line.

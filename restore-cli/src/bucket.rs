@@ -1,4 +1,5 @@
-//! Which bucket to read: `-b`, else `SSMBAK_BUCKET`, else the SSM parameter the stack writes.
+//! Which bucket holds the backups: `-b`, else `--stack`'s output, else `SSMBAK_BUCKET`, else the
+//! SSM parameter the stack writes. The one resolver of `ssmbak` and `cargo xtask seed-all`.
 
 use anyhow::{bail, Context};
 use aws_sdk_s3::error::ProvideErrorMetadata;
@@ -8,13 +9,23 @@ pub const BUCKET_VAR: &str = "SSMBAK_BUCKET";
 /// Where the stack records its bucket (the original's name, so existing stacks keep working).
 pub const DISCOVERY_PARAM: &str = "/newvoll/ssmbak/bucketname";
 
-/// Resolves the bucket name; `verbose` says where it came from on stderr.
+/// Resolves the bucket name: `flag`, else the Bucketname output of `stack` (with the client
+/// to read it), else the environment, else the discovery parameter; `verbose` says where it
+/// came from on stderr.
 pub async fn resolve(
     flag: Option<String>,
+    stack: Option<(&aws_sdk_cloudformation::Client, &str)>,
     ssm: &aws_sdk_ssm::Client,
     verbose: bool,
 ) -> anyhow::Result<String> {
     if let Some(b) = flag.filter(|b| !b.is_empty()) {
+        return Ok(b);
+    }
+    if let Some((cfn, stack)) = stack {
+        let b = from_stack(cfn, stack).await?;
+        if verbose {
+            eprintln!("bucket {b} from stack {stack}");
+        }
         return Ok(b);
     }
     if let Some(b) = std::env::var(BUCKET_VAR).ok().filter(|b| !b.is_empty()) {
@@ -60,10 +71,7 @@ pub async fn check_versioned(s3: &aws_sdk_s3::Client, bucket: &str) -> anyhow::R
 }
 
 /// The bucket of an ssmbak stack, from its `Bucketname` output.
-pub async fn from_stack(
-    cfn: &aws_sdk_cloudformation::Client,
-    stack: &str,
-) -> anyhow::Result<String> {
+async fn from_stack(cfn: &aws_sdk_cloudformation::Client, stack: &str) -> anyhow::Result<String> {
     let described = cfn
         .describe_stacks()
         .stack_name(stack)

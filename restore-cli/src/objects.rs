@@ -32,7 +32,8 @@ pub fn is_bucket_wide(e: &anyhow::Error) -> bool {
 /// (SSE-C) the request did not carry: `400 InvalidRequest`, "The object was stored using a
 /// form of Server Side Encryption. The correct parameters must be provided to retrieve the
 /// object." (S3 User Guide, "Using server-side encryption with customer-provided keys
-/// (SSE-C)"); a HEAD gets the 400 without a body, so without the message.
+/// (SSE-C)"); a HEAD gets the 400 without a body, so without the message. The code is S3's
+/// generic `InvalidRequest`: the message is the only thing that tells this refusal apart.
 pub fn needs_customer_key(status: u16, code: Option<&str>, message: Option<&str>) -> bool {
     status == 400
         && match message {

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
 use serde_json::json;
+use ssmbak_core::aws_error::AwsError;
 use ssmbak_core::format::ParameterType;
 use ssmbak_core::plan::{Action, Change, CurrentParam, Plan};
 use ssmbak_core::reader::HistoryEntry;
@@ -20,31 +21,16 @@ pub enum Format {
     Json,
 }
 
-/// One line for an AWS error: what we were doing, the service's code and message.
-pub fn aws_error<E, R>(doing: &str, e: &aws_sdk_s3::error::SdkError<E, R>) -> anyhow::Error
+/// One line for an AWS error: what we were doing, the service's code and message (an
+/// [`AwsError`], for callers that branch on its code).
+pub fn aws_error<E>(
+    doing: &str,
+    e: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+) -> anyhow::Error
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + 'static,
 {
-    match (e.code(), e.message()) {
-        (Some(code), Some(message)) => anyhow::anyhow!("{doing}: {code}: {message}"),
-        (Some(code), None) => anyhow::anyhow!("{doing}: {code}"),
-        _ => anyhow::anyhow!("{doing}: {}", error_chain(e)),
-    }
-}
-
-/// An error and its sources on one line (the SDK's own context dump spans many).
-pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts = vec![e.to_string()];
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        source = s.source();
-    }
-    parts.join(": ").replace('\n', " ")
+    AwsError::doing(doing, e).into()
 }
 
 fn new_table<const N: usize>(header: [&str; N]) -> Table {

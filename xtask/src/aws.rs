@@ -3,6 +3,7 @@
 
 use anyhow::Context;
 use aws_sdk_s3::error::ProvideErrorMetadata;
+use ssmbak_core::aws_error::AwsError;
 use ssmbak_core::client::{self, ClientOptions};
 
 pub(crate) struct Aws {
@@ -80,17 +81,15 @@ impl Aws {
     }
 }
 
-/// One line for an AWS error.
-pub(crate) fn describe<E, R>(doing: &str, e: &aws_sdk_s3::error::SdkError<E, R>) -> anyhow::Error
+/// One line for an AWS error, as the CLIs print it ([`AwsError`]).
+pub(crate) fn describe<E>(
+    doing: &str,
+    e: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+) -> anyhow::Error
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug,
 {
-    match (e.code(), e.message()) {
-        (Some(code), Some(message)) => anyhow::format_err!("{doing}: {code}: {message}"),
-        (Some(code), None) => anyhow::format_err!("{doing}: {code}"),
-        _ => anyhow::format_err!("{doing}: {}", aws_sdk_s3::error::DisplayErrorContext(e)),
-    }
+    AwsError::doing(doing, e).into()
 }
 
 /// A single-threaded runtime for one command.

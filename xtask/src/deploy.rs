@@ -216,6 +216,8 @@ pub(crate) async fn deploy(args: &DeployArgs, template: &str, zip: &[u8]) -> any
                 let text = aws_sdk_s3::error::ProvideErrorMetadata::message(&e)
                     .unwrap_or_default()
                     .to_owned();
+                // A ValidationError like any other refusal: only the message tells "nothing to
+                // do" apart (the AWS CLI's `deploy --no-fail-on-empty-changeset` does the same).
                 if text.contains("No updates are to be performed") {
                     eprintln!("stack {} is up to date", args.stack);
                     return stack::print_outputs(&aws, &args.stack).await;

@@ -6,7 +6,7 @@
 //! `/application`; each parameter is recorded at its own LastModifiedDate, not at "now"; and
 //! what is already backed up is not written again.
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use ssmbak_core::backup::{Backup, Outcome};
 use ssmbak_core::bounded::map_in_order;
@@ -19,7 +19,8 @@ pub(crate) struct SeedArgs {
     /// Only parameters under this path (repeatable).
     #[arg(short = 'p', long = "prefix")]
     pub(crate) prefixes: Vec<String>,
-    /// The backup bucket (default: SSMBAK_BUCKET, or --stack's).
+    /// The backup bucket (default: --stack's, else SSMBAK_BUCKET, else the stack's discovery
+    /// parameter).
     #[arg(short, long)]
     pub(crate) bucket: Option<String>,
     /// Read the bucket from this stack's outputs.
@@ -58,17 +59,8 @@ pub(crate) fn run(args: &SeedArgs) -> anyhow::Result<()> {
 
 pub(crate) async fn seed_all(args: &SeedArgs) -> anyhow::Result<Summary> {
     let aws = Aws::connect(args.region.clone(), "seed-all").await?;
-    let bucket = match (&args.bucket, &args.stack) {
-        (Some(b), _) => b.clone(),
-        (None, Some(stack)) => crate::stack::outputs(&aws, stack)
-            .await?
-            .remove("Bucketname")
-            .with_context(|| format!("stack {stack} has no Bucketname output"))?,
-        (None, None) => std::env::var("SSMBAK_BUCKET")
-            .ok()
-            .filter(|b| !b.is_empty())
-            .context("no bucket: pass -b/--bucket or --stack, or set SSMBAK_BUCKET")?,
-    };
+    let stack = args.stack.as_deref().map(|s| (&aws.cfn, s));
+    let bucket = ssmbak_cli::bucket::resolve(args.bucket.clone(), stack, &aws.ssm, true).await?;
     let backup = Backup::new(aws.ssm.clone(), aws.s3.clone(), bucket.clone());
     let params = seed::list(&aws.ssm, &args.prefixes).await?;
     let bar =
@@ -81,17 +73,9 @@ pub(crate) async fn seed_all(args: &SeedArgs) -> anyhow::Result<Summary> {
         map_in_order(&params, CONCURRENCY, |p| {
             let (backup, bar) = (&backup, &bar);
             async move {
-                let result = async {
-                    if seed::is_backed_up(backup, p).await? {
-                        return Ok(None);
-                    }
-                    if !args.do_it {
-                        return Ok(Some(Outcome::Stored { version: p.version }));
-                    }
-                    seed::back_up(backup, p).await.map(Some)
-                }
-                .await
-                .map_err(|e| e.to_string());
+                let result = seed::ensure(backup, p, !args.do_it)
+                    .await
+                    .map_err(|e| e.to_string());
                 bar.inc(1);
                 (p.name.clone(), result)
             }

@@ -59,6 +59,8 @@ pub(crate) fn run(query: Query, args: &StackArgs) -> anyhow::Result<()> {
 pub(crate) async fn status(aws: &Aws, stack: &str) -> anyhow::Result<Option<StackStatus>> {
     match aws.cfn.describe_stacks().stack_name(stack).send().await {
         Ok(out) => Ok(out.stacks().first().and_then(|s| s.stack_status().cloned())),
+        // CloudFormation's code for a missing stack is the generic ValidationError: its
+        // message is what tells (the AWS CLI decides the same way).
         Err(e) if e.message().is_some_and(|m| m.contains("does not exist")) => Ok(None),
         Err(e) => Err(describe(&format!("describing stack {stack}"), &e)),
     }

@@ -10,6 +10,7 @@ use ssmbak_cli::exit::{self, ExitCode, UsageError};
 use ssmbak_cli::objects::{self, Current, ObjectAction};
 use ssmbak_cli::output::{aws_error, Format};
 use ssmbak_cli::{bucket, checktime, download};
+use ssmbak_core::aws_error::AwsError;
 use ssmbak_core::bounded::map_in_order;
 use ssmbak_core::client::{self, ClientOptions};
 use ssmbak_core::reader::{self, BucketReader, Listed, Listing};
@@ -155,7 +156,8 @@ async fn connect(t: &Target) -> anyhow::Result<Session> {
         s3
     };
     bucket::check_versioned(&s3, &t.bucket).await.map_err(|e| {
-        match e.to_string().contains("AccessDenied") && !t.request_payer {
+        let code = e.downcast_ref::<AwsError>().and_then(AwsError::code);
+        match code == Some("AccessDenied") && !t.request_payer {
             true => anyhow::anyhow!("{e:#} (a requester-pays bucket needs --request-payer)"),
             false => e,
         }

@@ -134,20 +134,13 @@ async fn connect(common: &Common, component: &'static str) -> anyhow::Result<Ses
     }
     let ssm = client::ssm(&sdk, component);
     let s3 = client::s3(&sdk, component);
-    let bucket = match &common.stack {
-        Some(stack) => {
-            let mut cfn = aws_sdk_cloudformation::config::Builder::from(&sdk);
-            if let Some(r) = ssmbak_core::record::recorder(component) {
-                cfn = cfn.interceptor(r);
-            }
-            bucket::from_stack(
-                &aws_sdk_cloudformation::Client::from_conf(cfn.build()),
-                stack,
-            )
-            .await?
-        }
-        None => bucket::resolve(common.bucket.clone(), &ssm, common.verbose).await?,
-    };
+    let mut cfn = aws_sdk_cloudformation::config::Builder::from(&sdk);
+    if let Some(r) = ssmbak_core::record::recorder(component) {
+        cfn = cfn.interceptor(r);
+    }
+    let cfn = aws_sdk_cloudformation::Client::from_conf(cfn.build());
+    let stack = common.stack.as_deref().map(|s| (&cfn, s));
+    let bucket = bucket::resolve(common.bucket.clone(), stack, &ssm, common.verbose).await?;
     bucket::check_versioned(&s3, &bucket).await?;
     Ok(Session {
         ssm,
