@@ -53,7 +53,7 @@ impl Operation {
 
 /// One change to back up.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Change {
+pub struct ChangeEvent {
     /// The parameter name as the event gives it (a root-level name may lack its `/`).
     pub name: String,
     pub operation: Operation,
@@ -246,7 +246,7 @@ impl Backup {
     }
 
     /// Records one change in the bucket.
-    pub async fn apply(&self, change: &Change) -> Result<Outcome, BackupError> {
+    pub async fn apply(&self, change: &ChangeEvent) -> Result<Outcome, BackupError> {
         let key = format::object_key(&change.name);
         match change.operation {
             Operation::Delete => self.record_delete(change, key).await,
@@ -260,7 +260,11 @@ impl Backup {
         }
     }
 
-    async fn record_value(&self, change: &Change, key: String) -> Result<Outcome, BackupError> {
+    async fn record_value(
+        &self,
+        change: &ChangeEvent,
+        key: String,
+    ) -> Result<Outcome, BackupError> {
         let Some(history) = self.history(&change.name, &key).await? else {
             return Ok(Outcome::DeletedBeforeBackup);
         };
@@ -287,7 +291,11 @@ impl Backup {
         Ok(Outcome::Stored { version })
     }
 
-    async fn record_delete(&self, change: &Change, key: String) -> Result<Outcome, BackupError> {
+    async fn record_delete(
+        &self,
+        change: &ChangeEvent,
+        key: String,
+    ) -> Result<Outcome, BackupError> {
         let outcome = match self.current(&key).await? {
             // Already deleted in the bucket: a duplicate delivery, or a delete we missed the
             // re-creation before. Either way the backup already says "deleted".
@@ -346,7 +354,7 @@ impl Backup {
         }
     }
 
-    async fn put_tombstone(&self, change: &Change, key: &str) -> Result<(), BackupError> {
+    async fn put_tombstone(&self, change: &ChangeEvent, key: &str) -> Result<(), BackupError> {
         self.put(&BackupRecord::Tombstone {
             name: key.to_owned(),
             event_time: change.event_time,

@@ -210,7 +210,8 @@ pub fn state_at(entries: &[VersionEntry], at: i64) -> StateAt {
         .zip(effective_times(entries, &pair_markers(entries)))
         .enumerate()
         .filter(|(_, (_, (t, _)))| *t <= at)
-        .max_by_key(|(_, (e, (t, rank)))| (*t, e.ssm_version.unwrap_or(i64::MIN), *rank));
+        // Option's order puts an unknown SSM version below every known one.
+        .max_by_key(|(_, (e, (t, rank)))| (*t, e.ssm_version, *rank));
     match best {
         None => StateAt::NoVersion,
         Some((index, (entry, (t, _)))) if entry.is_deleted_state() => {

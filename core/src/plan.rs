@@ -70,7 +70,7 @@ impl Action {
 
 /// One change the restore would make.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Change {
+pub struct PlannedChange {
     pub name: String,
     pub action: Action,
     /// The backed-up state to write (create and update), as SSM will take it (see
@@ -170,7 +170,7 @@ pub fn fit_to_ssm(
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Plan {
     /// Sorted by name.
-    pub changes: Vec<Change>,
+    pub changes: Vec<PlannedChange>,
     /// Tracked parameters already as they were.
     pub unchanged: usize,
 }
@@ -254,7 +254,7 @@ pub fn plan(
                 differs
                     .as_ref()
                     .is_none_or(|d| !d.is_empty())
-                    .then(|| Change {
+                    .then(|| PlannedChange {
                         name: name.clone(),
                         action,
                         target: Some(target),
@@ -264,16 +264,16 @@ pub fn plan(
                         refused,
                     })
             }
-            (BackupState::Deleted { at }, Some(_)) => Some(Change {
+            (BackupState::Deleted { at }, Some(_)) => Some(PlannedChange {
                 name: name.clone(),
                 action: Action::Delete,
                 backup_time: Some(*at),
-                ..Change::default()
+                ..PlannedChange::default()
             }),
-            (BackupState::NoVersion, Some(_)) => Some(Change {
+            (BackupState::NoVersion, Some(_)) => Some(PlannedChange {
                 name: name.clone(),
                 action: Action::Delete,
-                ..Change::default()
+                ..PlannedChange::default()
             }),
             (BackupState::Deleted { .. } | BackupState::NoVersion, None) => None,
             // Not an ssmbak backup: neither restored from nor deleted for.

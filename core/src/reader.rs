@@ -31,7 +31,7 @@ use crate::pit::{self, StateAt, VersionEntry};
 
 /// One listed version or delete marker, before anything else is known about it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Listed {
+pub struct ListedVersion {
     pub version_id: String,
     pub last_modified_ms: i64,
     pub is_delete_marker: bool,
@@ -43,7 +43,7 @@ pub struct Listed {
 }
 
 /// A key's listing: versions newest first, then delete markers newest first (S3's order).
-pub type Listing = BTreeMap<String, Vec<Listed>>;
+pub type Listing = BTreeMap<String, Vec<ListedVersion>>;
 
 /// What the backup says about one key at a point in time.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -159,7 +159,7 @@ impl BucketReader {
             let encoded = page.encoding_type() == Some(&EncodingType::Url);
             let key = |k: Option<&str>| k.map(|k| listed_key(k, encoded));
             let versions = page.versions().iter().filter_map(|v| {
-                let listed = Listed {
+                let listed = ListedVersion {
                     version_id: v.version_id()?.to_owned(),
                     last_modified_ms: millis(v.last_modified()),
                     is_delete_marker: false,
@@ -171,12 +171,12 @@ impl BucketReader {
                 Some((key(v.key())?, listed))
             });
             let markers = page.delete_markers().iter().filter_map(|m| {
-                let listed = Listed {
+                let listed = ListedVersion {
                     version_id: m.version_id()?.to_owned(),
                     last_modified_ms: millis(m.last_modified()),
                     is_delete_marker: true,
                     is_latest: m.is_latest() == Some(true),
-                    ..Listed::default()
+                    ..ListedVersion::default()
                 };
                 Some((key(m.key())?, listed))
             });
@@ -202,7 +202,7 @@ impl BucketReader {
     pub async fn state_at(
         &self,
         key: &str,
-        listed: &[Listed],
+        listed: &[ListedVersion],
         at: i64,
         known_value: Option<&str>,
     ) -> Result<BackupState, ReadError> {
@@ -262,7 +262,7 @@ impl BucketReader {
     pub async fn select_by_event_time(
         &self,
         key: &str,
-        listed: &[Listed],
+        listed: &[ListedVersion],
         at: i64,
     ) -> Result<Option<usize>, ReadError> {
         let mut fetched: HashMap<usize, Fetched> = HashMap::new();
@@ -279,7 +279,7 @@ impl BucketReader {
     async fn fetch_into(
         &self,
         key: &str,
-        listed: &[Listed],
+        listed: &[ListedVersion],
         which: &[usize],
         fetched: &mut HashMap<usize, Fetched>,
         depth: Depth,
@@ -484,7 +484,7 @@ pub fn listed_key(raw: &str, url_encoded: bool) -> String {
         .into_owned()
 }
 
-pub fn merge_pages(pages: impl IntoIterator<Item = Vec<(String, Listed)>>) -> Listing {
+pub fn merge_pages(pages: impl IntoIterator<Item = Vec<(String, ListedVersion)>>) -> Listing {
     let mut versions: Listing = BTreeMap::new();
     let mut markers: Listing = BTreeMap::new();
     for page in pages {
@@ -511,12 +511,12 @@ fn millis(t: Option<&aws_smithy_types::DateTime>) -> i64 {
 /// or `None` when nothing was written by then. Within one second a version and a delete marker
 /// are ordered only when one of them is the key's newest (`IsLatest`); otherwise the version
 /// wins, so a restore never deletes an object that may have been put after the delete.
-pub fn by_last_modified(listed: &[Listed], at: i64) -> Option<usize> {
+pub fn by_last_modified(listed: &[ListedVersion], at: i64) -> Option<usize> {
     let entries: Vec<VersionEntry> = listed.iter().map(placeholder).collect();
     pit::state_at(&entries, at).index()
 }
 
-fn placeholder(l: &Listed) -> VersionEntry {
+fn placeholder(l: &ListedVersion) -> VersionEntry {
     VersionEntry {
         version_id: l.version_id.clone(),
         last_modified_ms: l.last_modified_ms,
@@ -530,7 +530,7 @@ fn placeholder(l: &Listed) -> VersionEntry {
 
 /// Entries for [`pit`]: fetched versions with their fields; unfetched versions as old
 /// ordinary versions that cannot win (the algorithm only leaves out what cannot).
-fn entries(listed: &[Listed], known: &HashMap<usize, &StoredFields>) -> Vec<VersionEntry> {
+fn entries(listed: &[ListedVersion], known: &HashMap<usize, &StoredFields>) -> Vec<VersionEntry> {
     listed
         .iter()
         .enumerate()
@@ -558,7 +558,7 @@ fn fields_of(fetched: &HashMap<usize, Fetched>) -> HashMap<usize, &StoredFields>
 /// answer from what was fetched (see the module documentation).
 #[derive(Debug, Clone)]
 pub struct LazyRead<'a> {
-    listed: &'a [Listed],
+    listed: &'a [ListedVersion],
     at: i64,
     /// The listing alone, as [`pit`] entries.
     bare: Vec<VersionEntry>,
@@ -568,7 +568,7 @@ pub struct LazyRead<'a> {
 }
 
 impl<'a> LazyRead<'a> {
-    pub fn new(listed: &'a [Listed], at: i64) -> Self {
+    pub fn new(listed: &'a [ListedVersion], at: i64) -> Self {
         let before = |marker: bool| {
             // Each list is newest first.
             (0..listed.len()).find(|&i| {
@@ -658,7 +658,7 @@ impl BucketReader {
     pub async fn history(
         &self,
         key: &str,
-        listed: &[Listed],
+        listed: &[ListedVersion],
     ) -> Result<Vec<HistoryEntry>, ReadError> {
         let mut fetched = HashMap::new();
         let all: Vec<usize> = (0..listed.len()).collect();
@@ -698,15 +698,7 @@ impl BucketReader {
             });
         }
         // Event order, not write order: late-processed changes take their place.
-        out.sort_by_key(|e| {
-            (
-                e.at,
-                e.snapshot
-                    .as_ref()
-                    .and_then(|s| s.version)
-                    .unwrap_or(i64::MIN),
-            )
-        });
+        out.sort_by_key(|e| (e.at, e.snapshot.as_ref().and_then(|s| s.version)));
         Ok(out)
     }
 }

@@ -5,11 +5,11 @@
 use crate::aws_error::AwsError;
 use aws_sdk_ssm::types::ParameterStringFilter;
 
-use crate::backup::{Backup, BackupError, Change, Operation, Outcome};
+use crate::backup::{Backup, BackupError, ChangeEvent, Operation, Outcome};
 
 /// A parameter as `DescribeParameters` lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Listed {
+pub struct ListedParameter {
     pub name: String,
     pub version: i64,
     /// LastModifiedDate, epoch milliseconds.
@@ -18,7 +18,10 @@ pub struct Listed {
 
 /// Every parameter, or those under `paths` (each a path: `/app` covers `/app/x`, never
 /// `/application`).
-pub async fn list(ssm: &aws_sdk_ssm::Client, paths: &[String]) -> Result<Vec<Listed>, BackupError> {
+pub async fn list(
+    ssm: &aws_sdk_ssm::Client,
+    paths: &[String],
+) -> Result<Vec<ListedParameter>, BackupError> {
     Ok(list_within(ssm, paths, None).await?.unwrap_or_default())
 }
 
@@ -27,7 +30,7 @@ pub async fn list_within(
     ssm: &aws_sdk_ssm::Client,
     paths: &[String],
     stop_by: Option<std::time::Instant>,
-) -> Result<Option<Vec<Listed>>, BackupError> {
+) -> Result<Option<Vec<ListedParameter>>, BackupError> {
     let mut filters = Vec::new();
     if !paths.is_empty() {
         let mut filter = ParameterStringFilter::builder()
@@ -58,7 +61,7 @@ pub async fn list_within(
             page.map_err(|e| AwsError::new("SSM", "DescribeParameters", &paths.join(","), &e))?;
         for p in page.parameters() {
             if let Some(name) = p.name() {
-                out.push(Listed {
+                out.push(ListedParameter {
                     name: name.to_owned(),
                     version: p.version(),
                     last_modified_ms: p
@@ -78,7 +81,7 @@ pub async fn list_within(
 /// reconcile share.
 pub async fn ensure(
     backup: &Backup,
-    p: &Listed,
+    p: &ListedParameter,
     dry_run: bool,
 ) -> Result<Option<Outcome>, BackupError> {
     if is_backed_up(backup, p).await? {
@@ -91,14 +94,14 @@ pub async fn ensure(
 }
 
 /// Whether the bucket's newest backup of `p` already holds its current version.
-pub async fn is_backed_up(backup: &Backup, p: &Listed) -> Result<bool, BackupError> {
+pub async fn is_backed_up(backup: &Backup, p: &ListedParameter) -> Result<bool, BackupError> {
     Ok(backup.latest_version(&p.name).await? == Some(p.version))
 }
 
 /// Backs up `p` as of its last modification (its current version).
-pub async fn back_up(backup: &Backup, p: &Listed) -> Result<Outcome, BackupError> {
+pub async fn back_up(backup: &Backup, p: &ListedParameter) -> Result<Outcome, BackupError> {
     backup
-        .apply(&Change {
+        .apply(&ChangeEvent {
             name: p.name.clone(),
             operation: Operation::Update,
             event_time: p.last_modified_ms.div_euclid(1000),

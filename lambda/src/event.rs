@@ -24,7 +24,7 @@
 //! NoChangeNotification) change nothing and are skipped.
 
 use serde::Deserialize;
-use ssmbak_core::backup::{Change, Operation};
+use ssmbak_core::backup::{ChangeEvent, Operation};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -56,7 +56,7 @@ pub enum EventError {
 /// What a record asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Parsed {
-    Change(Change),
+    ChangeEvent(ChangeEvent),
     /// A Parameter Store Change that changes no value (`LabelParameterVersion`, ...).
     Skip {
         name: String,
@@ -138,7 +138,7 @@ pub fn parse(body: Option<&str>) -> Result<Parsed, EventError> {
         (true, "Expiration") => Operation::Removed,
         _ => return Ok(Parsed::Skip { name, operation }),
     };
-    Ok(Parsed::Change(Change {
+    Ok(Parsed::ChangeEvent(ChangeEvent {
         name,
         operation,
         event_time,

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::stream::{self, StreamExt};
-use ssmbak_core::backup::{Backup, Change, Outcome};
+use ssmbak_core::backup::{Backup, ChangeEvent, Outcome};
 use ssmbak_core::format::object_key;
 use tokio::time::Instant;
 use tracing::{error, info, warn};
@@ -41,14 +41,14 @@ pub async fn handle_batch(
 ) -> Result<SqsBatchResponse, NoMessageId> {
     let mut failed: Vec<String> = Vec::new();
     // Key -> [(message id, change)], so one parameter's changes stay in order.
-    let mut by_key: BTreeMap<String, Vec<(String, Change)>> = BTreeMap::new();
+    let mut by_key: BTreeMap<String, Vec<(String, ChangeEvent)>> = BTreeMap::new();
     for record in batch.records {
         let SqsMessage {
             message_id, body, ..
         } = record;
         let id = message_id.filter(|id| !id.is_empty()).ok_or(NoMessageId)?;
         match event::parse(body.as_deref()) {
-            Ok(Parsed::Change(change)) => by_key
+            Ok(Parsed::ChangeEvent(change)) => by_key
                 .entry(object_key(&change.name))
                 .or_default()
                 .push((id, change)),
@@ -106,7 +106,7 @@ pub async fn handle_batch(
 }
 
 /// Backs up one change and logs one line about it; `None` when it failed.
-async fn back_up(backup: &Backup, id: &str, change: &Change) -> Option<Outcome> {
+async fn back_up(backup: &Backup, id: &str, change: &ChangeEvent) -> Option<Outcome> {
     let name = object_key(&change.name);
     let operation = change.operation.as_str();
     match backup.apply(change).await {

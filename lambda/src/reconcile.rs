@@ -30,10 +30,10 @@ use std::collections::BTreeSet;
 use std::time::Instant;
 
 use serde::Serialize;
-use ssmbak_core::backup::{Backup, Change, Operation, Outcome};
+use ssmbak_core::backup::{Backup, ChangeEvent, Operation, Outcome};
 use ssmbak_core::bounded::map_in_order;
 use ssmbak_core::format::object_key;
-use ssmbak_core::seed::{self, Listed};
+use ssmbak_core::seed::{self, ListedParameter};
 use tracing::{error, info, warn};
 
 use crate::metrics;
@@ -43,7 +43,7 @@ const CONCURRENCY: usize = 8;
 
 /// What one reconcile run did; also the invocation's response.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
-pub struct Summary {
+pub struct ReconcileSummary {
     pub checked: usize,
     pub repaired: usize,
     /// Deletes the events missed, now recorded.
@@ -61,7 +61,7 @@ pub async fn reconcile(
     backup: &Backup,
     paths: &[String],
     stop_by: Option<Instant>,
-) -> Result<Summary, String> {
+) -> Result<ReconcileSummary, String> {
     let summary = run(backup, paths, stop_by).await?;
     info!(
         checked = summary.checked,
@@ -88,7 +88,7 @@ async fn run(
     backup: &Backup,
     paths: &[String],
     stop_by: Option<Instant>,
-) -> Result<Summary, String> {
+) -> Result<ReconcileSummary, String> {
     let past = || stop_by.is_some_and(|t| Instant::now() >= t);
     let Some(params) = seed::list_within(backup.ssm(), paths, stop_by)
         .await
@@ -99,7 +99,7 @@ async fn run(
     let Some(keys) = current_keys(backup, paths, stop_by).await? else {
         return Ok(incomplete());
     };
-    let mut summary = Summary::default();
+    let mut summary = ReconcileSummary::default();
 
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     for key in vanished(&keys, &params) {
@@ -107,7 +107,7 @@ async fn run(
             summary.deferred += 1;
             continue;
         }
-        let change = Change {
+        let change = ChangeEvent {
             name: name_of_key(&key),
             operation: Operation::Removed,
             event_time: now,
@@ -176,20 +176,20 @@ async fn run(
     Ok(summary)
 }
 
-fn incomplete() -> Summary {
+fn incomplete() -> ReconcileSummary {
     error!(
         outcome = "incomplete",
         "the reconcile could not list everything before its deadline; raise the function's timeout"
     );
-    Summary {
+    ReconcileSummary {
         incomplete: true,
-        ..Summary::default()
+        ..ReconcileSummary::default()
     }
 }
 
 /// The parameters in the order this run checks them: by name, starting just after `cursor`
 /// (the last one the previous run checked), wrapping around.
-pub fn rotate<'a>(params: &'a [Listed], cursor: Option<&str>) -> Vec<&'a Listed> {
+pub fn rotate<'a>(params: &'a [ListedParameter], cursor: Option<&str>) -> Vec<&'a ListedParameter> {
     let start = cursor
         .filter(|c| !c.is_empty())
         .map_or(0, |c| params.partition_point(|p| p.name.as_str() <= c));
@@ -198,7 +198,7 @@ pub fn rotate<'a>(params: &'a [Listed], cursor: Option<&str>) -> Vec<&'a Listed>
 
 /// Keys whose newest backup is a value (the bucket's current objects) while SSM lists no such
 /// parameter.
-pub fn vanished(keys: &[String], params: &[Listed]) -> Vec<String> {
+pub fn vanished(keys: &[String], params: &[ListedParameter]) -> Vec<String> {
     let present: BTreeSet<String> = params.iter().map(|p| object_key(&p.name)).collect();
     keys.iter()
         .filter(|k| !present.contains(*k))
@@ -252,10 +252,10 @@ async fn current_keys(
 mod tests {
     use super::*;
 
-    fn listed(names: &[&str]) -> Vec<Listed> {
+    fn listed(names: &[&str]) -> Vec<ListedParameter> {
         names
             .iter()
-            .map(|n| Listed {
+            .map(|n| ListedParameter {
                 name: (*n).to_owned(),
                 version: 1,
                 last_modified_ms: 0,
@@ -263,7 +263,7 @@ mod tests {
             .collect()
     }
 
-    fn names(order: Vec<&Listed>) -> Vec<&str> {
+    fn names(order: Vec<&ListedParameter>) -> Vec<&str> {
         order.into_iter().map(|p| p.name.as_str()).collect()
     }
 

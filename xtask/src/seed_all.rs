@@ -39,7 +39,7 @@ const CONCURRENCY: usize = 8;
 
 /// What a seed run did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub(crate) struct Summary {
+pub(crate) struct SeedSummary {
     pub(crate) to_back_up: Vec<String>,
     pub(crate) backed_up: usize,
     pub(crate) already: usize,
@@ -57,10 +57,11 @@ pub(crate) fn run(args: &SeedArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub(crate) async fn seed_all(args: &SeedArgs) -> anyhow::Result<Summary> {
+pub(crate) async fn seed_all(args: &SeedArgs) -> anyhow::Result<SeedSummary> {
     let aws = Aws::connect(args.region.clone(), "seed-all").await?;
     let stack = args.stack.as_deref().map(|s| (&aws.cfn, s));
-    let bucket = ssmbak_cli::bucket::resolve(args.bucket.clone(), stack, &aws.ssm, true).await?;
+    let bucket =
+        ssmbak_cli::common::bucket::resolve(args.bucket.clone(), stack, &aws.ssm, true).await?;
     let backup = Backup::new(aws.ssm.clone(), aws.s3.clone(), bucket.clone());
     let params = seed::list(&aws.ssm, &args.prefixes).await?;
     let bar =
@@ -83,7 +84,7 @@ pub(crate) async fn seed_all(args: &SeedArgs) -> anyhow::Result<Summary> {
         .await;
     bar.finish_and_clear();
 
-    let mut summary = Summary::default();
+    let mut summary = SeedSummary::default();
     for (name, result) in results {
         match result {
             Ok(None) | Ok(Some(Outcome::Duplicate { .. })) => summary.already += 1,

@@ -30,9 +30,12 @@ fn write() -> impl Strategy<Value = Write> {
 }
 
 /// The listing (as the SDK returns it) and every version's fields.
-fn history(writes: &[(i64, Write)], coarse: bool) -> (Vec<Listed>, Vec<Option<StoredFields>>) {
+fn history(
+    writes: &[(i64, Write)],
+    coarse: bool,
+) -> (Vec<ListedVersion>, Vec<Option<StoredFields>>) {
     let mut clock_ms = 1_700_000_000_000_i64;
-    let mut written: Vec<(Listed, Option<StoredFields>)> = Vec::new();
+    let mut written: Vec<(ListedVersion, Option<StoredFields>)> = Vec::new();
     for (n, (gap_ms, w)) in writes.iter().enumerate() {
         clock_ms += gap_ms;
         let lm = if coarse {
@@ -41,11 +44,11 @@ fn history(writes: &[(i64, Write)], coarse: bool) -> (Vec<Listed>, Vec<Option<St
             clock_ms
         };
         let lm_secs = lm.div_euclid(1000);
-        let listed = |marker: bool, suffix: &str| Listed {
+        let listed = |marker: bool, suffix: &str| ListedVersion {
             version_id: format!("w{n}{suffix}"),
             last_modified_ms: lm,
             is_delete_marker: marker,
-            ..Listed::default()
+            ..ListedVersion::default()
         };
         match w {
             Write::Value {
@@ -82,7 +85,7 @@ fn history(writes: &[(i64, Write)], coarse: bool) -> (Vec<Listed>, Vec<Option<St
     versions.into_iter().unzip()
 }
 
-fn full_answer(listed: &[Listed], fields: &[Option<StoredFields>], at: i64) -> StateAt {
+fn full_answer(listed: &[ListedVersion], fields: &[Option<StoredFields>], at: i64) -> StateAt {
     let known: HashMap<usize, &StoredFields> = fields
         .iter()
         .enumerate()
@@ -103,7 +106,11 @@ fn fetch<'f>(
     }
 }
 
-fn lazy_answer(listed: &[Listed], fields: &[Option<StoredFields>], at: i64) -> (StateAt, usize) {
+fn lazy_answer(
+    listed: &[ListedVersion],
+    fields: &[Option<StoredFields>],
+    at: i64,
+) -> (StateAt, usize) {
     let lazy = LazyRead::new(listed, at);
     let mut known: HashMap<usize, &StoredFields> = HashMap::new();
     fetch(fields, lazy.first_round(), &mut known);
@@ -166,7 +173,7 @@ fn fetches_the_candidate_and_only_what_was_written_after_it() {
 
 /// A listing of several keys as S3 returns it in one piece: keys in order, each key's versions
 /// newest first, then (in the XML, interleaved; in the SDK, separately) its delete markers.
-fn multi_key_listing() -> impl Strategy<Value = Vec<(String, Listed)>> {
+fn multi_key_listing() -> impl Strategy<Value = Vec<(String, ListedVersion)>> {
     prop::collection::vec(
         (
             prop::sample::select(vec!["a", "a/b", "ab", "b"]),
@@ -176,15 +183,15 @@ fn multi_key_listing() -> impl Strategy<Value = Vec<(String, Listed)>> {
         0..30,
     )
     .prop_map(|entries| {
-        let mut out: Vec<(String, Listed)> = entries
+        let mut out: Vec<(String, ListedVersion)> = entries
             .into_iter()
             .enumerate()
             .map(|(n, (key, marker, t))| {
-                let listed = Listed {
+                let listed = ListedVersion {
                     version_id: format!("v{n}"),
                     last_modified_ms: t * 1000,
                     is_delete_marker: marker,
-                    ..Listed::default()
+                    ..ListedVersion::default()
                 };
                 (key.to_owned(), listed)
             })
@@ -214,7 +221,7 @@ proptest! {
         let whole = merge_pages([entries.clone()]);
         // Versions and markers are cut independently, as S3 fills a page with both.
         let (markers, versions): (Vec<_>, Vec<_>) = entries.into_iter().partition(|(_, l)| l.is_delete_marker);
-        let split = |list: Vec<(String, Listed)>, cuts: &[usize]| {
+        let split = |list: Vec<(String, ListedVersion)>, cuts: &[usize]| {
             let mut pages = vec![Vec::new()];
             for (i, e) in list.into_iter().enumerate() {
                 if cuts.contains(&i) {
@@ -229,7 +236,7 @@ proptest! {
         let vpages = split(versions, &cuts);
         let mpages = split(markers, &cuts.iter().map(|c| c / 2).collect::<Vec<_>>());
         let n = vpages.len().max(mpages.len());
-        let pages: Vec<Vec<(String, Listed)>> = (0..n)
+        let pages: Vec<Vec<(String, ListedVersion)>> = (0..n)
             .map(|i| vpages.get(i).cloned().unwrap_or_default().into_iter().chain(mpages.get(i).cloned().unwrap_or_default()).collect())
             .collect();
         let merged = merge_pages(pages);
@@ -237,9 +244,9 @@ proptest! {
         for (key, listed) in &whole {
             // The newest second at or before T; in it, the latest entry if it is there, else a
             // version before a marker (the order of those two is unknown: never a delete).
-            let eligible: Vec<&Listed> = listed.iter().filter(|l| l.last_modified_ms.div_euclid(1000) <= at).collect();
+            let eligible: Vec<&ListedVersion> = listed.iter().filter(|l| l.last_modified_ms.div_euclid(1000) <= at).collect();
             let newest = eligible.iter().map(|l| l.last_modified_ms).max();
-            let group: Vec<&&Listed> = eligible.iter().filter(|l| Some(l.last_modified_ms) == newest).collect();
+            let group: Vec<&&ListedVersion> = eligible.iter().filter(|l| Some(l.last_modified_ms) == newest).collect();
             let brute = group
                 .iter()
                 .find(|l| l.is_latest)

@@ -15,7 +15,7 @@ fn fixture(name: &str) -> &'static str {
 }
 
 fn change(name: &str, operation: Operation, event_time: i64, ty: ParameterType) -> Parsed {
-    Parsed::Change(Change {
+    Parsed::ChangeEvent(ChangeEvent {
         name: name.to_owned(),
         operation,
         event_time,
@@ -179,7 +179,7 @@ fn times_with_fractions_and_offsets_truncate_to_the_second() {
         ("2022-08-03T21:09:31.999Z", 1_659_560_971),
         ("2022-08-03T23:09:31+02:00", 1_659_560_971),
     ] {
-        let Ok(Parsed::Change(c)) = parse(Some(&ok.replace("2022-08-03T21:09:31Z", t))) else {
+        let Ok(Parsed::ChangeEvent(c)) = parse(Some(&ok.replace("2022-08-03T21:09:31Z", t))) else {
             panic!("{t} should parse");
         };
         assert_eq!(c.event_time, expected, "{t}");
@@ -189,7 +189,7 @@ fn times_with_fractions_and_offsets_truncate_to_the_second() {
 #[test]
 fn unknown_type_names_do_not_stop_a_backup() {
     let body = fixture("create").replace("\"type\":\"String\"", "\"type\":\"Mystery\"");
-    let Ok(Parsed::Change(c)) = parse(Some(&body)) else {
+    let Ok(Parsed::ChangeEvent(c)) = parse(Some(&body)) else {
         panic!("should parse");
     };
     assert_eq!(c.param_type, None);

@@ -1,7 +1,7 @@
 //! `s3bak`: what to do with each object of a generic versioned bucket to bring it back to a
 //! point in time, with the fewest operations and without ever deleting data permanently.
 
-use ssmbak_core::reader::Listed;
+use ssmbak_core::reader::ListedVersion;
 
 /// Storage classes whose versions must be restored (thawed) before they can be read or copied.
 const ARCHIVED: [&str; 2] = ["GLACIER", "DEEP_ARCHIVE"];
@@ -128,7 +128,7 @@ pub struct Current {
 /// then), `current` the destination's object now; `in_place` when the destination is the
 /// source key itself; `tree` for a prefix restore (a key that did not exist then is deleted).
 pub fn plan(
-    selected: Option<&Listed>,
+    selected: Option<&ListedVersion>,
     current: Option<&Current>,
     in_place: bool,
     tree: bool,
@@ -169,7 +169,7 @@ pub fn plan(
 }
 
 /// The current object of a key from its own listing (in-place restores need no other request).
-pub fn current_of(listed: &[Listed]) -> Option<Current> {
+pub fn current_of(listed: &[ListedVersion]) -> Option<Current> {
     listed
         .iter()
         .find(|l| l.is_latest && !l.is_delete_marker)
@@ -225,21 +225,21 @@ mod tests {
         assert!(!restored_copy_ready(None));
     }
 
-    fn version(id: &str, etag: &str, latest: bool) -> Listed {
-        Listed {
+    fn version(id: &str, etag: &str, latest: bool) -> ListedVersion {
+        ListedVersion {
             version_id: id.to_owned(),
             etag: Some(etag.to_owned()),
             size: 3,
             is_latest: latest,
-            ..Listed::default()
+            ..ListedVersion::default()
         }
     }
 
-    fn marker(id: &str) -> Listed {
-        Listed {
+    fn marker(id: &str) -> ListedVersion {
+        ListedVersion {
             version_id: id.to_owned(),
             is_delete_marker: true,
-            ..Listed::default()
+            ..ListedVersion::default()
         }
     }
 
@@ -250,12 +250,19 @@ mod tests {
         let same_content = version("v3", "e2", false);
         let now = current_of(&[v2_latest.clone(), v1.clone()]);
         let deleted = marker("m");
-        let glacier = Listed {
+        let glacier = ListedVersion {
             storage_class: Some("DEEP_ARCHIVE".to_owned()),
             ..v1.clone()
         };
         // (what, selected, current, in place, tree, expected)
-        let cases: Vec<(&str, Option<&Listed>, Option<Current>, bool, bool, &str)> = vec![
+        let cases: Vec<(
+            &str,
+            Option<&ListedVersion>,
+            Option<Current>,
+            bool,
+            bool,
+            &str,
+        )> = vec![
             (
                 "already that version",
                 Some(&v2_latest),

@@ -1,48 +1,19 @@
-//! Listings as a table (for people) or JSON (for programs), and error lines.
+//! `ssmbak`'s reports: plans, diffs and logs as a table (for people) or JSON (for programs).
 
 use std::collections::BTreeMap;
 
-use aws_sdk_s3::error::ProvideErrorMetadata;
-use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
 use serde_json::json;
-use ssmbak_core::aws_error::AwsError;
 use ssmbak_core::format::ParameterType;
-use ssmbak_core::plan::{Action, Change, CurrentParam, Plan};
+use ssmbak_core::plan::{Action, CurrentParam, Plan, PlannedChange};
 use ssmbak_core::reader::HistoryEntry;
 
-use crate::checktime;
+use crate::common::checktime;
+use crate::common::output::new_table;
 
 /// Shown instead of a SecureString value unless `--show-secrets`.
 pub const MASK: &str = "(secret hidden)";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    Table,
-    Json,
-}
-
-/// One line for an AWS error: what we were doing, the service's code and message (an
-/// [`AwsError`], for callers that branch on its code).
-pub fn aws_error<E>(
-    doing: &str,
-    e: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
-) -> anyhow::Error
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    AwsError::doing(doing, e).into()
-}
-
-fn new_table<const N: usize>(header: [&str; N]) -> Table {
-    let mut table = Table::new();
-    table
-        .load_preset(UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header(header);
-    table
-}
-
-fn value_shown(change: &Change, show_secrets: bool) -> Option<String> {
+fn value_shown(change: &PlannedChange, show_secrets: bool) -> Option<String> {
     let t = change.target.as_ref()?;
     Some(
         if t.param_type == ParameterType::SecureString && !show_secrets {
@@ -86,7 +57,7 @@ pub fn plan_table(plan: &Plan, show_secrets: bool) -> Option<String> {
 }
 
 /// What differs, then what SSM forces on the write, then why SSM would refuse it.
-fn differs_and_notes(c: &Change) -> String {
+fn differs_and_notes(c: &PlannedChange) -> String {
     let mut parts = vec![c.differs.join(", ")];
     parts.extend(c.notes.iter().map(|n| (*n).to_owned()));
     parts.extend(c.refused.map(|r| format!("REFUSED: {r}")));
@@ -142,7 +113,7 @@ fn shown(value: &str, param_type: ParameterType, show_secrets: bool) -> String {
 }
 
 fn sides(
-    c: &Change,
+    c: &PlannedChange,
     after: &BTreeMap<String, CurrentParam>,
     show_secrets: bool,
 ) -> (Option<String>, Option<String>) {

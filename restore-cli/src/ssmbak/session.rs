@@ -7,9 +7,9 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use ssmbak_core::current;
 use ssmbak_core::format::ParameterType;
 use ssmbak_core::plan::{self, CurrentParam, Plan};
-use ssmbak_core::reader::{BackupState, BucketReader, HistoryEntry, Listed, Listing};
+use ssmbak_core::reader::{BackupState, BucketReader, HistoryEntry, ListedVersion, Listing};
 
-use crate::scope::Scope;
+use crate::ssmbak::scope::Scope;
 
 /// Keys read from the bucket at once: enough to hide a round trip of tens of milliseconds behind
 /// the others (S3 serves thousands of GETs a second per prefix).
@@ -102,7 +102,7 @@ impl Session {
             .filter(|(k, _)| scope.contains(k))
             .collect();
         let known_value = &known_value;
-        let read = |(key, listed): (String, Vec<Listed>)| async move {
+        let read = |(key, listed): (String, Vec<ListedVersion>)| async move {
             let state = self
                 .reader
                 .state_at(&key, &listed, at, known_value(&key))

@@ -48,7 +48,7 @@ pub async fn resolve(
         Err(e) if e.as_service_error().is_some_and(|s| s.is_parameter_not_found()) => bail!(
             "no bucket: pass -b/--bucket, set {BUCKET_VAR}, or deploy the stack (SSM parameter {DISCOVERY_PARAM} not found)"
         ),
-        Err(e) => Err(crate::output::aws_error("reading the bucket's SSM parameter", &e)),
+        Err(e) => Err(crate::common::output::aws_error("reading the bucket's SSM parameter", &e)),
     }
 }
 
@@ -58,7 +58,7 @@ pub async fn check_versioned(s3: &aws_sdk_s3::Client, bucket: &str) -> anyhow::R
         Ok(status) => status.is_some(),
         Err(e) if e.code() == Some("NoSuchBucket") => bail!("bucket {bucket} does not exist"),
         Err(e) => {
-            return Err(crate::output::aws_error(
+            return Err(crate::common::output::aws_error(
                 &format!("checking bucket {bucket}"),
                 &e,
             ))
@@ -77,7 +77,7 @@ async fn from_stack(cfn: &aws_sdk_cloudformation::Client, stack: &str) -> anyhow
         .stack_name(stack)
         .send()
         .await
-        .map_err(|e| crate::output::aws_error(&format!("reading stack {stack}"), &e))?;
+        .map_err(|e| crate::common::output::aws_error(&format!("reading stack {stack}"), &e))?;
     described
         .stacks()
         .iter()

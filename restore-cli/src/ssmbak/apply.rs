@@ -10,11 +10,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use aws_sdk_ssm::types::{ParameterTier, ParameterType as SsmType};
 use ssmbak_core::bounded::map_in_order;
 use ssmbak_core::format::{ParameterSnapshot, ParameterType};
-use ssmbak_core::plan::{Action, Change, Plan};
+use ssmbak_core::plan::{Action, Plan, PlannedChange};
 
 use ssmbak_core::aws_error::AwsError;
 
-use crate::output::aws_error;
+use crate::common::output::aws_error;
 
 /// Puts in flight at once: SSM's write throughput is low, retries do the rest.
 const PUT_CONCURRENCY: usize = 4;
@@ -44,7 +44,7 @@ pub async fn apply(
 ) -> Vec<Applied> {
     let stop = AtomicBool::new(false);
     let mut out = Vec::new();
-    let deletes: Vec<&Change> = plan
+    let deletes: Vec<&PlannedChange> = plan
         .changes
         .iter()
         .filter(|c| c.action == Action::Delete)
@@ -232,7 +232,7 @@ async fn put_once(ssm: &aws_sdk_ssm::Client, s: &ParameterSnapshot) -> Result<i6
 
 /// Counts for the summary line.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Summary {
+pub struct RestoreSummary {
     pub created: usize,
     pub updated: usize,
     pub replaced: usize,
@@ -242,11 +242,11 @@ pub struct Summary {
     pub not_attempted: usize,
 }
 
-impl Summary {
+impl RestoreSummary {
     pub fn of(applied: &[Applied], unchanged: usize) -> Self {
-        let mut s = Summary {
+        let mut s = RestoreSummary {
             unchanged,
-            ..Summary::default()
+            ..RestoreSummary::default()
         };
         for a in applied {
             match (&a.result, a.action) {
@@ -262,7 +262,7 @@ impl Summary {
     }
 }
 
-impl Summary {
+impl RestoreSummary {
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
             "created": self.created, "updated": self.updated, "replaced": self.replaced,
@@ -272,7 +272,7 @@ impl Summary {
     }
 }
 
-impl std::fmt::Display for Summary {
+impl std::fmt::Display for RestoreSummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,

@@ -99,5 +99,5 @@ where
 /// CHECKTIME as clap parses it: relative to now.
 pub fn parse_checktime(s: &str) -> Result<i64, String> {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    crate::checktime::parse(s, now).map_err(|e| e.to_string())
+    crate::common::checktime::parse(s, now).map_err(|e| e.to_string())
 }

@@ -1,0 +1,168 @@
+//! `s3bak`'s arguments and what each command does with them.
+
+use super::copy::MULTIPART_COPY_THRESHOLD;
+use super::download::{download_one, download_tree};
+use super::preview::preview;
+use super::restore::{restore, CopyOptions, Destination};
+use super::session::{connect, select};
+use crate::common::exit::{self, ExitCode, UsageError};
+use crate::common::output::Format;
+use crate::common::{bucket, checktime};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "s3bak",
+    version,
+    about = "Preview, download and restore any versioned S3 bucket as it was at a point in time",
+    after_help = "CHECKTIME: YYYY-MM-DDTHH:MM:SS (UTC), RFC 3339 (…Z, …+01:00), \"2h ago\", \"now\".\n\
+                  A KEY ending in / (or --recursive) covers every key under it.\n\
+                  Exit codes: 0 done, 1 AWS or runtime failure, 2 usage, 3 only part done, 130 interrupted."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum Command {
+    /// The version each key had at CHECKTIME.
+    Preview(Target),
+    /// Download the version(s) of CHECKTIME: one key to a file (or - for stdout), a prefix to a directory.
+    Body {
+        #[command(flatten)]
+        target: Target,
+        /// Destination file, `-` for stdout, or a directory for a prefix.
+        #[arg(short, long = "outfile")]
+        outfile: Option<PathBuf>,
+        /// Put every file directly in the directory (the key's last component), not under its key path.
+        #[arg(long)]
+        flat: bool,
+    },
+    /// Make the current state equal to the state at CHECKTIME (delete markers, never permanent deletes).
+    Restore {
+        #[command(flatten)]
+        target: Target,
+        /// Restore into this bucket instead.
+        #[arg(long)]
+        to_bucket: Option<String>,
+        /// Restore under this prefix instead (replacing the KEY/prefix part).
+        #[arg(long)]
+        to_prefix: Option<String>,
+        /// Show what would be done, do nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Go on with the other keys when one fails (exit code 3 then).
+        #[arg(long)]
+        keep_going: bool,
+        /// Do not copy the versions' tags.
+        #[arg(long)]
+        no_tags: bool,
+        /// Copies above this size (bytes) are multipart.
+        #[arg(long, default_value_t = MULTIPART_COPY_THRESHOLD, hide = true)]
+        multipart_threshold: i64,
+    },
+}
+
+#[derive(Args)]
+pub(crate) struct Target {
+    /// An object key, or a prefix ending in `/`.
+    pub(crate) key: String,
+    /// The point in time (see below).
+    #[arg(value_parser = exit::parse_checktime)]
+    pub(crate) checktime: i64,
+    /// The versioned bucket.
+    #[arg(short, long)]
+    pub(crate) bucket: String,
+    /// AWS region (default: the standard chain).
+    #[arg(short, long)]
+    pub(crate) region: Option<String>,
+    /// Treat KEY as a prefix even without a trailing `/`.
+    #[arg(long)]
+    pub(crate) recursive: bool,
+    /// Use the ssmbakTime tag (event time) instead of LastModified.
+    #[arg(long)]
+    pub(crate) ssmbak_time: bool,
+    /// Keys worked on at once.
+    #[arg(long, default_value_t = 8)]
+    pub(crate) concurrency: usize,
+    /// Output format for listings.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub(crate) output: Format,
+    /// Pay for the requests: the bucket is requester-pays (`x-amz-request-payer: requester`).
+    #[arg(long)]
+    pub(crate) request_payer: bool,
+}
+
+impl Target {
+    pub(crate) fn is_tree(&self) -> bool {
+        self.recursive || self.key.ends_with('/') || self.key.is_empty()
+    }
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Preview(t) => {
+            let session = connect(&t).await?;
+            let selected = select(&session, &t).await?;
+            preview(&t, &selected)?;
+            let nothing = !t.is_tree() && selected.iter().all(|s| s.entry().is_none());
+            if nothing {
+                anyhow::bail!(
+                    "no version of {} at or before {}",
+                    t.key,
+                    checktime::format(t.checktime)
+                );
+            }
+            Ok(ExitCode::Success)
+        }
+        Command::Body {
+            target,
+            outfile,
+            flat,
+        } => {
+            let Some(out) = outfile else {
+                return Err(UsageError(
+                    "body needs -o/--outfile (a file, - for stdout, or a directory for a prefix)"
+                        .to_owned(),
+                )
+                .into());
+            };
+            let session = connect(&target).await?;
+            let selected = select(&session, &target).await?;
+            if target.is_tree() {
+                download_tree(&session, &target, &selected, &out, flat).await
+            } else {
+                download_one(&session, &target, &selected, &out).await
+            }
+        }
+        Command::Restore {
+            target,
+            to_bucket,
+            to_prefix,
+            dry_run,
+            keep_going,
+            no_tags,
+            multipart_threshold,
+        } => {
+            let session = connect(&target).await?;
+            let dest = Destination {
+                bucket: to_bucket.clone().unwrap_or_else(|| target.bucket.clone()),
+                prefix: to_prefix,
+            };
+            if to_bucket.is_some() {
+                bucket::check_versioned(&session.s3, &dest.bucket).await?;
+            }
+            let selected = select(&session, &target).await?;
+            let options = CopyOptions {
+                no_tags,
+                multipart_threshold,
+            };
+            restore(
+                &session, &target, &selected, &dest, dry_run, keep_going, &options,
+            )
+            .await
+        }
+    }
+}

@@ -1,0 +1,256 @@
+//! `s3bak body`: a version's exact bytes, to a file, stdout or a directory tree.
+
+use super::cli::Target;
+use super::session::{progress, s3_error, Selected, Session};
+use crate::common::checktime;
+use crate::common::exit::{ExitCode, UsageError};
+use crate::s3bak::objects::{self};
+use crate::s3bak::paths as download;
+use anyhow::Context;
+use futures::stream::{self, StreamExt};
+use ssmbak_core::reader::ListedVersion;
+use std::path::Path;
+
+/// Streams one version's bytes into `out`, never holding it in memory.
+pub(crate) async fn stream_version(
+    session: &Session,
+    key: &str,
+    version_id: &str,
+    out: &mut (dyn std::io::Write + Send),
+) -> anyhow::Result<u64> {
+    let object = session
+        .s3
+        .get_object()
+        .bucket(session.reader.bucket())
+        .key(key)
+        .version_id(version_id)
+        .send()
+        .await
+        .map_err(|e| s3_error(&format!("reading {key} version {version_id}"), &e))?;
+    let mut body = object.body;
+    let mut written = 0;
+    while let Some(chunk) = body
+        .try_next()
+        .await
+        .with_context(|| format!("reading {key}"))?
+    {
+        out.write_all(&chunk)
+            .with_context(|| format!("writing {key}"))?;
+        written += chunk.len() as u64;
+    }
+    out.flush()?;
+    Ok(written)
+}
+
+/// Whether a version's bytes can be read now: not archived, or archived with a finished
+/// restore request (the version keeps its archive class; a temporary copy serves reads).
+pub(crate) async fn readable(
+    session: &Session,
+    key: &str,
+    entry: &ListedVersion,
+) -> anyhow::Result<bool> {
+    if !objects::is_archived(entry.storage_class.as_deref()) {
+        return Ok(true);
+    }
+    let head = session
+        .s3
+        .head_object()
+        .bucket(session.reader.bucket())
+        .key(key)
+        .version_id(&entry.version_id)
+        .send()
+        .await
+        .map_err(|e| s3_error(&format!("reading {key} version {}", entry.version_id), &e))?;
+    Ok(objects::restored_copy_ready(head.restore()))
+}
+
+/// Writes through a temporary file next to `path`, renamed into place when complete.
+///
+/// The temporary file's name is unique (`.NAME.XXXXXX.s3bak-partial`, created 0600): keys such
+/// as `d/index.html`, `d/index.js` and `d/index` download side by side without sharing one.
+/// It is removed when the download fails or the command is interrupted (the file goes with
+/// the dropped future).
+pub(crate) async fn download_to_file(
+    session: &Session,
+    key: &str,
+    version_id: &str,
+    path: &Path,
+) -> anyhow::Result<u64> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut partial = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".s3bak-partial")
+        .tempfile_in(dir)
+        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
+    let written = stream_version(session, key, version_id, partial.as_file_mut()).await?;
+    // The finished file is readable as any other download, not private like the partial one.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        partial
+            .as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    partial
+        .persist(path)
+        .map_err(|e| e.error)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(written)
+}
+
+pub(crate) async fn download_one(
+    session: &Session,
+    t: &Target,
+    selected: &[Selected],
+    out: &Path,
+) -> anyhow::Result<ExitCode> {
+    let when = checktime::format(t.checktime);
+    let Some(entry) = selected.first().and_then(Selected::entry) else {
+        anyhow::bail!("no version of {} at or before {when}", t.key);
+    };
+    if entry.is_delete_marker {
+        anyhow::bail!(
+            "{} was deleted at {when} (delete marker {})",
+            t.key,
+            entry.version_id
+        );
+    }
+    if !readable(session, &t.key, entry).await? {
+        anyhow::bail!(
+            "{} version {} is archived ({}): request a restore first (or wait for the one under way)",
+            t.key,
+            entry.version_id,
+            entry.storage_class.clone().unwrap_or_default()
+        );
+    }
+    eprintln!(
+        "Found version {} from {} ({} bytes)",
+        entry.version_id,
+        checktime::format(entry.last_modified_ms.div_euclid(1000)),
+        entry.size
+    );
+    if out == Path::new("-") {
+        // Stdout (not its lock, which cannot cross threads), with no newline added.
+        let mut stdout = std::io::stdout();
+        stream_version(session, &t.key, &entry.version_id, &mut stdout).await?;
+    } else {
+        download_to_file(session, &t.key, &entry.version_id, out).await?;
+    }
+    Ok(ExitCode::Success)
+}
+
+pub(crate) async fn download_tree(
+    session: &Session,
+    t: &Target,
+    selected: &[Selected],
+    dir: &Path,
+    flat: bool,
+) -> anyhow::Result<ExitCode> {
+    if dir == Path::new("-") {
+        return Err(
+            UsageError("a prefix downloads to a directory, not to stdout".to_owned()).into(),
+        );
+    }
+    let present: Vec<(&str, &ListedVersion)> = selected
+        .iter()
+        .filter_map(|s| Some((s.key.as_str(), s.entry().filter(|e| !e.is_delete_marker)?)))
+        .collect();
+    let (placeholders, files): (Vec<_>, Vec<_>) = present
+        .into_iter()
+        .partition(|(key, entry)| download::is_placeholder(key, entry.size));
+    if !placeholders.is_empty() {
+        eprintln!(
+            "skipped {} folder placeholder(s) (empty keys ending in /)",
+            placeholders.len()
+        );
+    }
+    // Where every key goes, all checked before anything is written.
+    let targets: Vec<(String, std::path::PathBuf)> = files
+        .iter()
+        .filter_map(|(key, _)| {
+            Some((
+                (*key).to_owned(),
+                download::target(dir, &t.key, key, flat).ok()?,
+            ))
+        })
+        .collect();
+    let clashes = download::collisions(&targets);
+    if !clashes.is_empty() {
+        let shown: Vec<String> = clashes.iter().take(5).map(ToString::to_string).collect();
+        anyhow::bail!(
+            "{} key(s) cannot be written side by side, nothing downloaded: {}{}",
+            clashes.len(),
+            shown.join("; "),
+            if clashes.len() > 5 { "; ..." } else { "" }
+        );
+    }
+    let bar = progress(files.len());
+    // A refusal every key would get alike stops the downloads not yet started.
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let results: Vec<(String, anyhow::Result<u64>)> = stream::iter(files)
+        .map(|(key, entry)| {
+            let (bar, stop) = (&bar, &stop);
+            async move {
+                let result = async {
+                    if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        anyhow::bail!("not attempted");
+                    }
+                    let path = download::target(dir, &t.key, key, flat)?;
+                    if !readable(session, key, entry).await? {
+                        anyhow::bail!(
+                            "archived ({}): request a restore first (or wait for the one under way)",
+                            entry.storage_class.clone().unwrap_or_default()
+                        );
+                    }
+                    download_to_file(session, key, &entry.version_id, &path).await
+                }
+                .await;
+                if result.as_ref().is_err_and(objects::is_bucket_wide) {
+                    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+                bar.inc(1);
+                (key.to_owned(), result)
+            }
+        })
+        .buffer_unordered(t.concurrency.max(1))
+        .collect()
+        .await;
+    bar.finish_and_clear();
+    if let Some((_, Err(refusal))) = results
+        .iter()
+        .find(|(_, r)| r.as_ref().is_err_and(objects::is_bucket_wide))
+    {
+        anyhow::bail!("{refusal}");
+    }
+    let mut failed = 0;
+    let mut bytes = 0;
+    for (key, r) in &results {
+        match r {
+            Ok(n) => bytes += n,
+            Err(e) => {
+                failed += 1;
+                eprintln!("failed: {key}: {e:#}");
+            }
+        }
+    }
+    println!(
+        "downloaded {} of {} keys ({bytes} bytes) into {}",
+        results.len() - failed,
+        results.len(),
+        dir.display()
+    );
+    Ok(if failed > 0 {
+        ExitCode::Partial
+    } else {
+        ExitCode::Success
+    })
+}

@@ -1,0 +1,108 @@
+//! Connecting to the bucket (in its own region, versioned) and selecting each key's version in force at the time.
+
+use super::cli::Target;
+use crate::common::bucket;
+use crate::common::output::aws_error;
+use crate::s3bak::objects::{self};
+use indicatif::{ProgressBar, ProgressDrawTarget};
+use ssmbak_core::aws_error::AwsError;
+use ssmbak_core::bounded::map_in_order;
+use ssmbak_core::client::{self, ClientOptions};
+use ssmbak_core::reader::{self, BucketReader, ListedVersion, Listing};
+
+pub(crate) const COMPONENT: &str = "s3bak";
+
+/// One key in scope and the entry of its listing in force at the time.
+pub(crate) struct Selected {
+    pub(crate) key: String,
+    pub(crate) listed: Vec<ListedVersion>,
+    pub(crate) index: Option<usize>,
+}
+
+impl Selected {
+    pub(crate) fn entry(&self) -> Option<&ListedVersion> {
+        self.index.and_then(|i| self.listed.get(i))
+    }
+}
+
+pub(crate) struct Session {
+    pub(crate) s3: aws_sdk_s3::Client,
+    pub(crate) reader: BucketReader,
+}
+
+pub(crate) async fn connect(t: &Target) -> anyhow::Result<Session> {
+    let sdk = client::load(&ClientOptions {
+        region: t.region.clone(),
+        max_attempts: 8,
+        adaptive_retry: true,
+        ..ClientOptions::default()
+    })
+    .await?;
+    let s3 = client::s3(&sdk, COMPONENT);
+    let s3 = bucket::client_in_region_of(&sdk, s3, &t.bucket, COMPONENT).await?;
+    let s3 = if t.request_payer {
+        client::paying_requester(&s3)
+    } else {
+        s3
+    };
+    bucket::check_versioned(&s3, &t.bucket).await.map_err(|e| {
+        let code = e.downcast_ref::<AwsError>().and_then(AwsError::code);
+        match code == Some("AccessDenied") && !t.request_payer {
+            true => anyhow::anyhow!("{e:#} (a requester-pays bucket needs --request-payer)"),
+            false => e,
+        }
+    })?;
+    Ok(Session {
+        reader: BucketReader::new(s3.clone(), t.bucket.clone()),
+        s3,
+    })
+}
+
+/// Every key in scope with its selected entry, sorted by key.
+pub(crate) async fn select(session: &Session, t: &Target) -> anyhow::Result<Vec<Selected>> {
+    let listing: Listing = session.reader.list(&t.key).await?;
+    let tree = t.is_tree();
+    let keys: Vec<(String, Vec<ListedVersion>)> = listing
+        .into_iter()
+        .filter(|(k, _)| tree || *k == t.key)
+        .collect();
+    let selected: Vec<anyhow::Result<Selected>> =
+        map_in_order(keys, t.concurrency, |(key, listed)| async move {
+            let index = if t.ssmbak_time {
+                session
+                    .reader
+                    .select_by_event_time(&key, &listed, t.checktime)
+                    .await?
+            } else {
+                reader::by_last_modified(&listed, t.checktime)
+            };
+            Ok(Selected { key, listed, index })
+        })
+        .await;
+    selected.into_iter().collect()
+}
+
+pub(crate) fn progress(len: usize) -> ProgressBar {
+    // Drawn only on a terminal.
+    ProgressBar::with_draw_target(Some(len as u64), ProgressDrawTarget::stderr())
+}
+
+/// One line for a failed request on an object; a refusal that every key would get alike
+/// (a version encrypted with a customer-provided key) is [`objects::BucketWide`].
+pub(crate) fn s3_error<E>(
+    doing: &str,
+    e: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+) -> anyhow::Error
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    use aws_sdk_s3::error::ProvideErrorMetadata;
+    let status = e.raw_response().map_or(0, |r| r.status().as_u16());
+    if objects::needs_customer_key(status, e.code(), e.message()) {
+        return objects::BucketWide(format!(
+            "{doing}: the object is encrypted with a customer-provided key (SSE-C), which s3bak does not take; nothing more was attempted"
+        ))
+        .into();
+    }
+    aws_error(doing, e)
+}

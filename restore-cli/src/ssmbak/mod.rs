@@ -1,0 +1,9 @@
+//! `ssmbak`: SSM parameters at a point in time, from the backups the Lambda writes.
+
+pub mod apply;
+mod cli;
+pub mod report;
+pub mod scope;
+pub mod session;
+
+pub use cli::{run, Cli};
