@@ -485,7 +485,6 @@ async fn the_bucket_can_come_from_a_stack() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-
 async fn ctrl_c_exits_130() {
     // An endpoint that accepts connections and never answers: the CLI waits on it.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");

@@ -89,7 +89,6 @@ fn a_missing_bucket_is_a_clear_start_up_error() {
 }
 
 #[test]
-
 fn glibc_scan_reads_symbol_versions() {
     assert_eq!(
         glibc_versions(b"..GLIBC_2.2.5\0GLIBC_2.34\0GLIBC_2.17\0GLIBC_PRIVATE"),

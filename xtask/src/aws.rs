@@ -2,8 +2,6 @@
 //! and the original's `AWS_ENDPOINT` work here too).
 
 use anyhow::Context;
-use aws_sdk_s3::error::ProvideErrorMetadata;
-use ssmbak_core::aws_error::AwsError;
 use ssmbak_core::client::{self, ClientOptions};
 
 pub(crate) struct Aws {
@@ -81,16 +79,8 @@ impl Aws {
     }
 }
 
-/// One line for an AWS error, as the CLIs print it ([`AwsError`]).
-pub(crate) fn describe<E>(
-    doing: &str,
-    e: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
-) -> anyhow::Error
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    AwsError::doing(doing, e).into()
-}
+/// One line for an AWS error, as the CLIs print it.
+pub(crate) use ssmbak_cli::common::output::aws_error as describe;
 
 /// A single-threaded runtime for one command.
 pub(crate) fn block_on<F: std::future::Future>(f: F) -> anyhow::Result<F::Output> {

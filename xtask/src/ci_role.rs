@@ -188,7 +188,6 @@ mod tests {
     use super::*;
 
     #[test]
-
     fn only_the_branch_of_the_repository_is_trusted() {
         let trust = ci_trust("arn:aws:iam::1:oidc-provider/x", "acme/infra", "main");
         let condition = &trust["Statement"][0]["Condition"]["StringEquals"];

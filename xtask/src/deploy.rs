@@ -280,7 +280,6 @@ mod tests {
     use super::*;
 
     #[test]
-
     fn reads_the_template_parameter_names() {
         let template =
             std::fs::read_to_string(crate::util::project_root().join("cfn/template.yml"))
@@ -425,8 +424,75 @@ mod tests {
         );
     }
 
+    /// An arm64 stack: the deploy builds for `--param Architecture=arm64`, and on an update
+    /// without it for the stack's own Architecture; the function's code (the template's
+    /// `Code.S3Key`, the zip's content address) is the arm64 zip, byte for byte.
     #[test]
+    #[ignore = "needs the moto emulator and the arm64 release zip: `cargo xtask test` runs it"]
+    fn an_arm64_stack_gets_the_arm64_zip() {
+        let _endpoint = ssmbak_tests::emulator::required_endpoint();
+        let path = std::env::var(build_lambda::ARM64_ZIP_VAR).expect("the arm64 zip");
+        let zip = std::fs::read(path).expect("the arm64 zip");
+        let root = crate::util::project_root();
+        let template = std::fs::read_to_string(root.join("cfn/template.yml")).expect("template");
+        let stack = ssmbak_tests::emulator::unique("arm");
+        let args = |params: &[(&str, &str)]| DeployArgs {
+            stack: stack.clone(),
+            region: None,
+            artifact_bucket: None,
+            role_arn: None,
+            params: params
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            tags: Vec::new(),
+            timeout: 120,
+        };
+        let prefix = format!("/{stack}/");
+        let create = args(&[
+            ("Architecture", "arm64"),
+            ("DiscoveryPrefix", &prefix),
+            ("ReconcileSchedule", ""),
+        ]);
+        let arch = |a: &DeployArgs| {
+            crate::aws::block_on(architecture(a))
+                .expect("runtime")
+                .expect("architecture")
+        };
+        assert_eq!(arch(&create), build_lambda::Arch::Arm64);
+        crate::aws::block_on(deploy(&create, &template, &zip))
+            .expect("runtime")
+            .expect("deploys");
+        assert_eq!(
+            arch(&args(&[])),
+            build_lambda::Arch::Arm64,
+            "an update builds for the stack's own Architecture"
+        );
 
+        let aws = crate::aws::block_on(Aws::connect(None, "test-inspection"))
+            .expect("runtime")
+            .expect("clients");
+        let params = stack_parameters(&aws, &stack);
+        assert_eq!(
+            params.get("Architecture").map(String::as_str),
+            Some("arm64")
+        );
+        let key = format!("ssmbak/lambda/{:x}.zip", Sha256::digest(&zip));
+        assert_eq!(params.get("ArtifactKey"), Some(&key));
+        let account = crate::aws::block_on(aws.account())
+            .expect("runtime")
+            .expect("account");
+        let bucket = artifacts::default_bucket(&account, &aws.region());
+        let uploaded = crate::aws::block_on(async {
+            let object = aws.s3.get_object().bucket(&bucket).key(&key).send().await?;
+            anyhow::Ok(object.body.collect().await?.into_bytes().to_vec())
+        })
+        .expect("runtime")
+        .expect("the uploaded artifact");
+        assert!(uploaded == zip, "the function's code is the arm64 zip");
+    }
+
+    #[test]
     fn the_boundary_is_the_one_iam_creates_in_the_roles_account() {
         assert_eq!(
             boundary_for("arn:aws:iam::111122223333:role/prod-cfn-execution", "prod")

@@ -396,7 +396,6 @@ mod tests {
     use super::*;
 
     #[test]
-
     fn placeholders_fill_longest_first() {
         let p = Placeholders {
             account: "111122223333".to_owned(),
@@ -411,7 +410,6 @@ mod tests {
     }
 
     #[test]
-
     fn reads_url_encoded_documents() {
         let doc = parse_iam_document("%7B%22Version%22%3A%222012-10-17%22%7D").expect("parses");
         assert_eq!(doc["Version"], "2012-10-17");

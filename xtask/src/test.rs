@@ -12,8 +12,16 @@ pub(crate) struct TestArgs {
 }
 
 pub(crate) fn run(root: &Path, args: &TestArgs) -> anyhow::Result<()> {
-    // The end-to-end tests drive the real release artifact.
+    // The end-to-end tests drive the real release artifact; the arm64 one is checked too,
+    // when the aarch64 standard library is there or rustup can add it (it needs the network).
     let zip = build_lambda::run(root, build_lambda::Arch::X86_64)?;
+    let arm64 = match crate::zig::ensure_rust_target(build_lambda::Arch::Arm64.triple()) {
+        Ok(()) => Some(build_lambda::run(root, build_lambda::Arch::Arm64)?),
+        Err(e) => {
+            eprintln!("arm64 artifact not built, its tests are skipped: {e:#}");
+            None
+        }
+    };
     let moto = moto::start(root)?;
     eprintln!("moto on {} (log: {})", moto.endpoint, moto.log.display());
     // Every component records the AWS operations it calls, for the least-privilege check.
@@ -32,8 +40,17 @@ pub(crate) fn run(root: &Path, args: &TestArgs) -> anyhow::Result<()> {
         .arg("--")
         .arg("--include-ignored")
         .args(harness_args)
+        .args(if arm64.is_none() {
+            &["--skip", "arm64"][..]
+        } else {
+            &[]
+        })
         .env("SSMBAK_TEST_ENDPOINT", &moto.endpoint)
         .env("SSMBAK_TEST_BOOTSTRAP_ZIP", &zip)
+        .env(
+            build_lambda::ARM64_ZIP_VAR,
+            arm64.as_deref().unwrap_or(std::path::Path::new("")),
+        )
         // Nothing in a test may reach real AWS: the SDK's own endpoint setting points at the
         // emulator too, credentials are fake and no profile or instance role is consulted.
         .env("AWS_ENDPOINT_URL", &moto.endpoint)

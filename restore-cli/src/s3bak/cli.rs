@@ -16,9 +16,11 @@ use std::path::PathBuf;
     name = "s3bak",
     version,
     about = "Preview, download and restore any versioned S3 bucket as it was at a point in time",
-    after_help = "CHECKTIME: YYYY-MM-DDTHH:MM:SS (UTC), RFC 3339 (…Z, …+01:00), \"2h ago\", \"now\".\n\
-                  A KEY ending in / (or --recursive) covers every key under it.\n\
-                  Exit codes: 0 done, 1 AWS or runtime failure, 2 usage, 3 only part done, 130 interrupted."
+    after_help = concat!(
+        "CHECKTIME: YYYY-MM-DDTHH:MM:SS (UTC), RFC 3339 (…Z, …+01:00), \"2h ago\", \"now\".\n",
+        crate::path_rule!(),
+        "\nExit codes: 0 done, 1 AWS or runtime failure, 2 usage, 3 only part done, 130 interrupted."
+    )
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -78,8 +80,8 @@ pub(crate) struct Target {
     /// AWS region (default: the standard chain).
     #[arg(short, long)]
     pub(crate) region: Option<String>,
-    /// Treat KEY as a prefix even without a trailing `/`.
-    #[arg(long)]
+    /// Treat KEY as a prefix even without a trailing `/` (see PATH/KEY below).
+    #[arg(short = 'R', long)]
     pub(crate) recursive: bool,
     /// Use the ssmbakTime tag (event time) instead of LastModified.
     #[arg(long)]

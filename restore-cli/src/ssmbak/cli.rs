@@ -18,9 +18,12 @@ use ssmbak_core::reader::BucketReader;
     name = "ssmbak",
     version,
     about = "Preview and restore SSM parameters as they were at a point in time",
-    after_help = "CHECKTIME: YYYY-MM-DDTHH:MM:SS (UTC), RFC 3339 (2026-11-27T09:15:00Z, …+01:00), \"2h ago\", \"now\".\n\
-                  Exit codes: 0 done (also nothing to do), 1 AWS or runtime failure, 2 usage, \
-                  3 restore applied only part of its plan, 130 interrupted."
+    after_help = concat!(
+        "CHECKTIME: YYYY-MM-DDTHH:MM:SS (UTC), RFC 3339 (2026-11-27T09:15:00Z, …+01:00), \"2h ago\", \"now\".\n",
+        crate::path_rule!(),
+        "\nExit codes: 0 done (also nothing to do), 1 AWS or runtime failure, 2 usage, \
+         3 restore applied only part of its plan, 130 interrupted."
+    )
 )]
 pub struct Cli {
     #[command(subcommand)]
