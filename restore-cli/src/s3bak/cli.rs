@@ -105,16 +105,16 @@ impl Target {
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Preview(t) => {
-            let session = connect(&t).await?;
-            let selected = select(&session, &t).await?;
-            preview(&t, &selected)?;
-            let nothing = !t.is_tree() && selected.iter().all(|s| s.entry().is_none());
+        Command::Preview(target) => {
+            let session = connect(&target).await?;
+            let selected = select(&session, &target).await?;
+            preview(&target, &selected)?;
+            let nothing = !target.is_tree() && selected.iter().all(|s| s.entry().is_none());
             if nothing {
                 anyhow::bail!(
                     "no version of {} at or before {}",
-                    t.key,
-                    checktime::format(t.checktime)
+                    target.key,
+                    checktime::format(target.checktime)
                 );
             }
             Ok(ExitCode::Success)

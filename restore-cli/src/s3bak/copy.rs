@@ -53,7 +53,7 @@ pub(crate) fn copy_source(bucket: &str, key: &str, version_id: &str) -> String {
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn multipart_copy(
     session: &Session,
-    t: &Target,
+    target: &Target,
     dest: &Destination,
     key: &str,
     dest_key: &str,
@@ -62,8 +62,8 @@ pub(crate) async fn multipart_copy(
     options: &CopyOptions,
 ) -> anyhow::Result<()> {
     let s3 = &session.s3;
-    let source = described(session, &t.bucket, key, Some(version_id), options).await?;
-    let kept = kept_on_copy(session, &t.bucket, key, version_id).await?;
+    let source = described(session, &target.bucket, key, Some(version_id), options).await?;
+    let kept = kept_on_copy(session, &target.bucket, key, version_id).await?;
     let mut create = s3
         .create_multipart_upload()
         .bucket(&dest.bucket)
@@ -99,7 +99,7 @@ pub(crate) async fn multipart_copy(
                 .key(dest_key)
                 .upload_id(&upload_id)
                 .part_number(number)
-                .copy_source(copy_source(&t.bucket, key, version_id))
+                .copy_source(copy_source(&target.bucket, key, version_id))
                 .copy_source_range(format!("bytes={start}-{end}"))
                 .customize()
                 .config_override(long_copy())

@@ -109,25 +109,25 @@ pub(crate) async fn download_to_file(
 
 pub(crate) async fn download_one(
     session: &Session,
-    t: &Target,
+    target: &Target,
     selected: &[Selected],
     out: &Path,
 ) -> anyhow::Result<ExitCode> {
-    let when = checktime::format(t.checktime);
+    let when = checktime::format(target.checktime);
     let Some(entry) = selected.first().and_then(Selected::entry) else {
-        anyhow::bail!("no version of {} at or before {when}", t.key);
+        anyhow::bail!("no version of {} at or before {when}", target.key);
     };
     if entry.is_delete_marker {
         anyhow::bail!(
             "{} was deleted at {when} (delete marker {})",
-            t.key,
+            target.key,
             entry.version_id
         );
     }
-    if !readable(session, &t.key, entry).await? {
+    if !readable(session, &target.key, entry).await? {
         anyhow::bail!(
             "{} version {} is archived ({}): request a restore first (or wait for the one under way)",
-            t.key,
+            target.key,
             entry.version_id,
             entry.storage_class.clone().unwrap_or_default()
         );
@@ -141,16 +141,16 @@ pub(crate) async fn download_one(
     if out == Path::new("-") {
         // Stdout (not its lock, which cannot cross threads), with no newline added.
         let mut stdout = std::io::stdout();
-        stream_version(session, &t.key, &entry.version_id, &mut stdout).await?;
+        stream_version(session, &target.key, &entry.version_id, &mut stdout).await?;
     } else {
-        download_to_file(session, &t.key, &entry.version_id, out).await?;
+        download_to_file(session, &target.key, &entry.version_id, out).await?;
     }
     Ok(ExitCode::Success)
 }
 
 pub(crate) async fn download_tree(
     session: &Session,
-    t: &Target,
+    target: &Target,
     selected: &[Selected],
     dir: &Path,
     flat: bool,
@@ -179,7 +179,7 @@ pub(crate) async fn download_tree(
         .filter_map(|(key, _)| {
             Some((
                 (*key).to_owned(),
-                download::target(dir, &t.key, key, flat).ok()?,
+                download::target(dir, &target.key, key, flat).ok()?,
             ))
         })
         .collect();
@@ -204,7 +204,7 @@ pub(crate) async fn download_tree(
                     if stop.load(std::sync::atomic::Ordering::Relaxed) {
                         anyhow::bail!("not attempted");
                     }
-                    let path = download::target(dir, &t.key, key, flat)?;
+                    let path = download::target(dir, &target.key, key, flat)?;
                     if !readable(session, key, entry).await? {
                         anyhow::bail!(
                             "archived ({}): request a restore first (or wait for the one under way)",
@@ -221,7 +221,7 @@ pub(crate) async fn download_tree(
                 (key.to_owned(), result)
             }
         })
-        .buffer_unordered(t.concurrency.max(1))
+        .buffer_unordered(target.concurrency.max(1))
         .collect()
         .await;
     bar.finish_and_clear();

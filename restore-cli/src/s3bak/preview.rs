@@ -7,12 +7,12 @@ use crate::common::output::Format;
 use anyhow::Context;
 use ssmbak_core::reader::ListedVersion;
 
-pub(crate) fn preview(t: &Target, selected: &[Selected]) -> anyhow::Result<()> {
+pub(crate) fn preview(target: &Target, selected: &[Selected]) -> anyhow::Result<()> {
     let rows: Vec<(String, Option<&ListedVersion>)> = selected
         .iter()
         .map(|s| (s.key.clone(), s.entry()))
         .collect();
-    match t.output {
+    match target.output {
         Format::Json => {
             let keys: Vec<serde_json::Value> = rows
                 .iter()
@@ -28,7 +28,7 @@ pub(crate) fn preview(t: &Target, selected: &[Selected]) -> anyhow::Result<()> {
                     })
                 })
                 .collect();
-            let doc = serde_json::json!({"bucket": t.bucket, "time": checktime::format(t.checktime), "keys": keys});
+            let doc = serde_json::json!({"bucket": target.bucket, "time": checktime::format(target.checktime), "keys": keys});
             println!(
                 "{}",
                 serde_json::to_string_pretty(&doc).context("JSON output")?

@@ -21,12 +21,15 @@ pub(crate) struct CopyOptions {
 }
 
 impl Destination {
-    /// The destination key of `key` (in scope `t`).
-    pub(crate) fn key(&self, t: &Target, key: &str) -> String {
+    /// The destination key of `key` (in scope `target`).
+    pub(crate) fn key(&self, target: &Target, key: &str) -> String {
         match &self.prefix {
             None => key.to_owned(),
-            Some(p) if t.is_tree() => {
-                format!("{p}{}", key.strip_prefix(t.key.as_str()).unwrap_or(key))
+            Some(p) if target.is_tree() => {
+                format!(
+                    "{p}{}",
+                    key.strip_prefix(target.key.as_str()).unwrap_or(key)
+                )
             }
             Some(p) => format!("{p}{}", key.rsplit('/').next().unwrap_or(key)),
         }
@@ -126,7 +129,7 @@ pub(crate) async fn described(
         tags = set
             .tag_set()
             .iter()
-            .map(|t| (t.key().to_owned(), t.value().to_owned()))
+            .map(|tag| (tag.key().to_owned(), tag.value().to_owned()))
             .collect();
         tags.sort();
     }
@@ -151,23 +154,28 @@ pub(crate) async fn described(
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn restore(
     session: &Session,
-    t: &Target,
+    target: &Target,
     selected: &[Selected],
     dest: &Destination,
     dry_run: bool,
     keep_going: bool,
     options: &CopyOptions,
 ) -> anyhow::Result<ExitCode> {
-    let in_place_bucket = dest.bucket == t.bucket && dest.prefix.is_none();
+    let in_place_bucket = dest.bucket == target.bucket && dest.prefix.is_none();
     let mut plan = Vec::new();
     for s in selected {
-        let dest_key = dest.key(t, &s.key);
+        let dest_key = dest.key(target, &s.key);
         let current = if in_place_bucket {
             objects::current_of(&s.listed)
         } else {
             current_elsewhere(session, &dest.bucket, &dest_key).await?
         };
-        let mut action = objects::plan(s.entry(), current.as_ref(), in_place_bucket, t.is_tree());
+        let mut action = objects::plan(
+            s.entry(),
+            current.as_ref(),
+            in_place_bucket,
+            target.is_tree(),
+        );
         // An archived version whose restore request has finished is copied like any other.
         if let (ObjectAction::Archived { .. }, Some(entry)) = (&action, s.entry()) {
             if readable(session, &s.key, entry).await? {
@@ -184,7 +192,13 @@ pub(crate) async fn restore(
             let already_it = in_place_bucket && same_version;
             if !entry.is_delete_marker && !already_it {
                 let (source, now) = futures::try_join!(
-                    described(session, &t.bucket, &s.key, Some(&entry.version_id), options),
+                    described(
+                        session,
+                        &target.bucket,
+                        &s.key,
+                        Some(&entry.version_id),
+                        options
+                    ),
                     described(session, &dest.bucket, &dest_key, None, options),
                 )?;
                 if source != now {
@@ -198,24 +212,24 @@ pub(crate) async fn restore(
         plan.push((s.key.clone(), dest_key, action));
     }
     let single_key_without_version =
-        !t.is_tree() && plan.iter().all(|(_, _, a)| *a == ObjectAction::NoVersion);
+        !target.is_tree() && plan.iter().all(|(_, _, a)| *a == ObjectAction::NoVersion);
     if single_key_without_version {
         anyhow::bail!(
             "no version of {} at or before {}",
-            t.key,
-            checktime::format(t.checktime)
+            target.key,
+            checktime::format(target.checktime)
         );
     }
     let bar = progress(plan.len());
     let stop = std::sync::atomic::AtomicBool::new(false);
     let results: Vec<(String, String, ObjectAction, Option<anyhow::Result<()>>)> =
-        map_in_order(plan, t.concurrency, |(key, dest_key, action)| {
+        map_in_order(plan, target.concurrency, |(key, dest_key, action)| {
             let (bar, stop) = (&bar, &stop);
             async move {
                 let result = if dry_run || stop.load(std::sync::atomic::Ordering::Relaxed) {
                     None
                 } else {
-                    let r = apply(session, t, dest, &key, &dest_key, &action, options).await;
+                    let r = apply(session, target, dest, &key, &dest_key, &action, options).await;
                     let bucket_wide = r.as_ref().is_err_and(objects::is_bucket_wide);
                     if r.is_err() && (!keep_going || bucket_wide) {
                         stop.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -240,7 +254,7 @@ pub(crate) async fn restore(
     let (mut copied, mut deleted, mut unchanged, mut archived, mut failed, mut skipped) =
         (0, 0, 0, 0, 0, 0);
     for (key, dest_key, action, result) in &results {
-        let target = if key == dest_key && dest.bucket == t.bucket {
+        let written_to = if key == dest_key && dest.bucket == target.bucket {
             key.clone()
         } else {
             format!("s3://{}/{dest_key}", dest.bucket)
@@ -258,7 +272,7 @@ pub(crate) async fn restore(
                 eprintln!("needs a restore request: {key} version {version_id} is {storage_class}");
             }
             (ObjectAction::NoVersion, _) => {}
-            (_, None) if dry_run => println!("would {}: {key} -> {target}", action.as_str()),
+            (_, None) if dry_run => println!("would {}: {key} -> {written_to}", action.as_str()),
             (_, None) => skipped += 1,
             (_, Some(Err(e))) => {
                 failed += 1;
@@ -267,8 +281,8 @@ pub(crate) async fn restore(
             (ObjectAction::Copy { .. }, Some(Ok(()))) => copied += 1,
             (ObjectAction::Delete, Some(Ok(()))) => {
                 deleted += 1;
-                if t.is_tree() {
-                    println!("deleted (delete marker): {target}");
+                if target.is_tree() {
+                    println!("deleted (delete marker): {written_to}");
                 }
             }
         }
@@ -295,7 +309,7 @@ pub(crate) async fn restore(
 
 pub(crate) async fn apply(
     session: &Session,
-    t: &Target,
+    target: &Target,
     dest: &Destination,
     key: &str,
     dest_key: &str,
@@ -313,17 +327,20 @@ pub(crate) async fn apply(
                 .map_err(|e| aws_error(&format!("deleting {dest_key}"), &e))?;
         }
         ObjectAction::Copy { version_id, size } if *size > options.multipart_threshold => {
-            multipart_copy(session, t, dest, key, dest_key, version_id, *size, options).await?;
+            multipart_copy(
+                session, target, dest, key, dest_key, version_id, *size, options,
+            )
+            .await?;
         }
         ObjectAction::Copy { version_id, .. } => {
             // Metadata and content headers are copied with the object; tags too unless asked;
             // its KMS key and storage class when set.
-            let kept = kept_on_copy(session, &t.bucket, key, version_id).await?;
+            let kept = kept_on_copy(session, &target.bucket, key, version_id).await?;
             let mut copy = s3
                 .copy_object()
                 .bucket(&dest.bucket)
                 .key(dest_key)
-                .copy_source(copy_source(&t.bucket, key, version_id))
+                .copy_source(copy_source(&target.bucket, key, version_id))
                 .set_server_side_encryption(kept.encryption)
                 .set_ssekms_key_id(kept.kms_key_id)
                 .set_storage_class(kept.storage_class);

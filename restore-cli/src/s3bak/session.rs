@@ -30,51 +30,53 @@ pub(crate) struct Session {
     pub(crate) reader: BucketReader,
 }
 
-pub(crate) async fn connect(t: &Target) -> anyhow::Result<Session> {
+pub(crate) async fn connect(target: &Target) -> anyhow::Result<Session> {
     let sdk = client::load(&ClientOptions {
-        region: t.region.clone(),
+        region: target.region.clone(),
         max_attempts: 8,
         adaptive_retry: true,
         ..ClientOptions::default()
     })
     .await?;
     let s3 = client::s3(&sdk, COMPONENT);
-    let s3 = bucket::client_in_region_of(&sdk, s3, &t.bucket, COMPONENT).await?;
-    let s3 = if t.request_payer {
+    let s3 = bucket::client_in_region_of(&sdk, s3, &target.bucket, COMPONENT).await?;
+    let s3 = if target.request_payer {
         client::paying_requester(&s3)
     } else {
         s3
     };
-    bucket::check_versioned(&s3, &t.bucket).await.map_err(|e| {
-        let code = e.downcast_ref::<AwsError>().and_then(AwsError::code);
-        match code == Some("AccessDenied") && !t.request_payer {
-            true => anyhow::anyhow!("{e:#} (a requester-pays bucket needs --request-payer)"),
-            false => e,
-        }
-    })?;
+    bucket::check_versioned(&s3, &target.bucket)
+        .await
+        .map_err(|e| {
+            let code = e.downcast_ref::<AwsError>().and_then(AwsError::code);
+            match code == Some("AccessDenied") && !target.request_payer {
+                true => anyhow::anyhow!("{e:#} (a requester-pays bucket needs --request-payer)"),
+                false => e,
+            }
+        })?;
     Ok(Session {
-        reader: BucketReader::new(s3.clone(), t.bucket.clone()),
+        reader: BucketReader::new(s3.clone(), target.bucket.clone()),
         s3,
     })
 }
 
 /// Every key in scope with its selected entry, sorted by key.
-pub(crate) async fn select(session: &Session, t: &Target) -> anyhow::Result<Vec<Selected>> {
-    let listing: Listing = session.reader.list(&t.key).await?;
-    let tree = t.is_tree();
+pub(crate) async fn select(session: &Session, target: &Target) -> anyhow::Result<Vec<Selected>> {
+    let listing: Listing = session.reader.list(&target.key).await?;
+    let tree = target.is_tree();
     let keys: Vec<(String, Vec<ListedVersion>)> = listing
         .into_iter()
-        .filter(|(k, _)| tree || *k == t.key)
+        .filter(|(k, _)| tree || *k == target.key)
         .collect();
     let selected: Vec<anyhow::Result<Selected>> =
-        map_in_order(keys, t.concurrency, |(key, listed)| async move {
-            let index = if t.ssmbak_time {
+        map_in_order(keys, target.concurrency, |(key, listed)| async move {
+            let index = if target.ssmbak_time {
                 session
                     .reader
-                    .select_by_event_time(&key, &listed, t.checktime)
+                    .select_by_event_time(&key, &listed, target.checktime)
                     .await?
             } else {
-                reader::by_last_modified(&listed, t.checktime)
+                reader::by_last_modified(&listed, target.checktime)
             };
             Ok(Selected { key, listed, index })
         })
