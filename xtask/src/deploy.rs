@@ -135,11 +135,12 @@ pub(crate) async fn deploy(args: &DeployArgs, template: &str, zip: &[u8]) -> any
         given.insert("EnforceTls".to_owned(), "false".to_owned());
     }
     let existing = stack::status(&aws, &args.stack).await?;
+    // Read once: the boundary below and the update's kept values both need them.
+    let current = match existing {
+        Some(_) => stack::parameters(&aws, &args.stack).await?,
+        None => BTreeMap::new(),
+    };
     if let Some(role) = &args.role_arn {
-        let current = match existing {
-            Some(_) => stack::parameters(&aws, &args.stack).await?,
-            None => BTreeMap::new(),
-        };
         let has_boundary = |v: Option<&String>| v.is_some_and(|v| !v.is_empty());
         if !has_boundary(given.get(BOUNDARY_PARAM)) && !has_boundary(current.get(BOUNDARY_PARAM)) {
             let boundary = boundary_for(role, &args.stack)?;
@@ -197,7 +198,7 @@ pub(crate) async fn deploy(args: &DeployArgs, template: &str, zip: &[u8]) -> any
             // values are passed back explicitly rather than with UsePreviousValue, which moto
             // cannot do for a parameter left at its default (the template has no NoEcho
             // parameter, whose value would read back masked).
-            let mut values = stack::parameters(&aws, &args.stack).await?;
+            let mut values = current;
             values.extend(given);
             let params = stack_parameters(known.iter().filter_map(|k| Some((k, values.get(k)?))));
             let result = aws

@@ -1,7 +1,7 @@
 //! Server-side copies of one version: whole, or in parts for large objects.
 
 use super::cli::Target;
-use super::restore::{described, kept_on_copy, CopyOptions, Destination};
+use super::restore::{described_by, head, kept_on_copy, CopyOptions, Destination};
 use super::session::{s3_error, Session};
 use crate::common::output::aws_error;
 use anyhow::Context;
@@ -62,8 +62,19 @@ pub(crate) async fn multipart_copy(
     options: &CopyOptions,
 ) -> anyhow::Result<()> {
     let s3 = &session.s3;
-    let source = described(session, &target.bucket, key, Some(version_id), options).await?;
-    let kept = kept_on_copy(session, &target.bucket, key, version_id).await?;
+    // One HeadObject of the source version serves both what it serves with and what the
+    // copy must keep.
+    let head = head(session, &target.bucket, key, Some(version_id)).await?;
+    let source = described_by(
+        session,
+        &head,
+        &target.bucket,
+        key,
+        Some(version_id),
+        options,
+    )
+    .await?;
+    let kept = kept_on_copy(&head);
     let mut create = s3
         .create_multipart_upload()
         .bucket(&dest.bucket)

@@ -8,6 +8,7 @@ use crate::common::checktime;
 use crate::common::exit::ExitCode;
 use crate::common::output::aws_error;
 use crate::s3bak::objects::{self, Current, ObjectAction};
+use aws_sdk_s3::operation::head_object::HeadObjectOutput;
 use ssmbak_core::bounded::map_in_order;
 
 pub(crate) struct Destination {
@@ -75,27 +76,32 @@ pub(crate) struct Described {
     pub(crate) tags: Vec<(String, String)>,
 }
 
-/// What a copy of this version must be told to keep (see [`objects::KeptOnCopy`]).
-pub(crate) async fn kept_on_copy(
+/// HeadObject of `key` (a version of it, with `version_id`).
+pub(crate) async fn head(
     session: &Session,
     bucket: &str,
     key: &str,
-    version_id: &str,
-) -> anyhow::Result<objects::KeptOnCopy> {
-    let head = session
+    version_id: Option<&str>,
+) -> anyhow::Result<HeadObjectOutput> {
+    session
         .s3
         .head_object()
         .bucket(bucket)
         .key(key)
-        .version_id(version_id)
+        .set_version_id(version_id.map(str::to_owned))
         .send()
         .await
-        .map_err(|e| s3_error(&format!("reading {key} version {version_id}"), &e))?;
-    Ok(objects::KeptOnCopy::of(
+        .map_err(|e| s3_error(&format!("reading s3://{bucket}/{key}"), &e))
+}
+
+/// What a copy of the version `head` answered for must be told to keep (see
+/// [`objects::KeptOnCopy`]).
+pub(crate) fn kept_on_copy(head: &HeadObjectOutput) -> objects::KeptOnCopy {
+    objects::KeptOnCopy::of(
         head.server_side_encryption(),
         head.ssekms_key_id(),
         head.storage_class(),
-    ))
+    )
 }
 
 /// What an object (a version of it, with `version_id`) serves with besides its bytes.
@@ -106,15 +112,19 @@ pub(crate) async fn described(
     version_id: Option<&str>,
     options: &CopyOptions,
 ) -> anyhow::Result<Described> {
-    let head = session
-        .s3
-        .head_object()
-        .bucket(bucket)
-        .key(key)
-        .set_version_id(version_id.map(str::to_owned))
-        .send()
-        .await
-        .map_err(|e| s3_error(&format!("reading s3://{bucket}/{key}"), &e))?;
+    let head = head(session, bucket, key, version_id).await?;
+    described_by(session, &head, bucket, key, version_id, options).await
+}
+
+/// [`described`], from the HeadObject answer already in hand.
+pub(crate) async fn described_by(
+    session: &Session,
+    head: &HeadObjectOutput,
+    bucket: &str,
+    key: &str,
+    version_id: Option<&str>,
+    options: &CopyOptions,
+) -> anyhow::Result<Described> {
     let mut tags = Vec::new();
     if !options.no_tags {
         let set = session
@@ -335,7 +345,7 @@ pub(crate) async fn apply(
         ObjectAction::Copy { version_id, .. } => {
             // Metadata and content headers are copied with the object; tags too unless asked;
             // its KMS key and storage class when set.
-            let kept = kept_on_copy(session, &target.bucket, key, version_id).await?;
+            let kept = kept_on_copy(&head(session, &target.bucket, key, Some(version_id)).await?);
             let mut copy = s3
                 .copy_object()
                 .bucket(&dest.bucket)
