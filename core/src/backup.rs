@@ -24,7 +24,10 @@ use aws_sdk_s3::types::EncodingType;
 use aws_sdk_ssm::types::ParameterHistory;
 
 use crate::aws_error::AwsError;
-use crate::format::{self, BackupRecord, ParameterSnapshot, ParameterType, StoredFields};
+use crate::current;
+use crate::format::{
+    self, Attributes, BackupRecord, ParameterSnapshot, ParameterType, StoredFields,
+};
 use crate::rate::RateLimit;
 use crate::reader::listed_key;
 
@@ -240,7 +243,7 @@ impl Backup {
     /// The SSM version the key's newest backup holds (`None`: none, deleted, or not ours).
     pub async fn latest_version(&self, name: &str) -> Result<Option<i64>, BackupError> {
         Ok(match self.current(&format::object_key(name)).await? {
-            Current::Version(f) if !f.is_tombstone() => f.version,
+            Current::Version(f) if !f.is_tombstone() => f.attributes.version,
             _ => None,
         })
     }
@@ -269,7 +272,9 @@ impl Backup {
             return Ok(Outcome::DeletedBeforeBackup);
         };
         let stored = match self.current(&key).await? {
-            Current::Version(f) if !f.is_tombstone() => f.version.map(|v| (v, f.event_time)),
+            Current::Version(f) if !f.is_tombstone() => {
+                f.attributes.version.map(|v| (v, f.event_time))
+            }
             _ => None,
         };
         let dates: Vec<(i64, Option<i64>)> =
@@ -577,27 +582,21 @@ fn millis(h: &ParameterHistory) -> Option<i64> {
 }
 
 fn snapshot_of(key: &str, h: &ParameterHistory) -> ParameterSnapshot {
-    let policies = h.policies();
     ParameterSnapshot {
         name: key.to_owned(),
         value: h.value().unwrap_or_default().to_owned(),
-        param_type: match h.r#type() {
-            Some(aws_sdk_ssm::types::ParameterType::StringList) => ParameterType::StringList,
-            Some(aws_sdk_ssm::types::ParameterType::SecureString) => ParameterType::SecureString,
-            _ => ParameterType::String,
+        param_type: current::param_type(h.r#type()),
+        attributes: Attributes {
+            version: Some(h.version()),
+            last_modified_ms: millis(h),
+            description: h.description().map(str::to_owned),
+            key_id: h.key_id().map(str::to_owned),
+            tier: h.tier().map(|t| t.as_str().to_owned()),
+            data_type: h.data_type().map(str::to_owned),
+            allowed_pattern: h.allowed_pattern().map(str::to_owned),
+            policies: current::policies_json(h.policies()),
+            unknown: Vec::new(),
         },
-        description: h.description().map(str::to_owned),
-        version: Some(h.version()),
-        last_modified_ms: millis(h),
-        key_id: h.key_id().map(str::to_owned),
-        tier: h.tier().map(|t| t.as_str().to_owned()),
-        data_type: h.data_type().map(str::to_owned),
-        allowed_pattern: h.allowed_pattern().map(str::to_owned),
-        policies: (!policies.is_empty()).then(|| {
-            let texts: Vec<&str> = policies.iter().filter_map(|p| p.policy_text()).collect();
-            format!("[{}]", texts.join(","))
-        }),
-        omitted: Vec::new(),
     }
 }
 

@@ -4,11 +4,12 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_ssm::error::ProvideErrorMetadata;
-use aws_sdk_ssm::types::{Parameter, ParameterMetadata, ParameterStringFilter};
+use aws_sdk_ssm::types::{
+    Parameter, ParameterInlinePolicy, ParameterMetadata, ParameterStringFilter,
+};
 
 use crate::aws_error::AwsError;
-use crate::format::ParameterType;
-use crate::plan::CurrentParam;
+use crate::format::{Attributes, ParameterSnapshot, ParameterType};
 
 fn ssm_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
     operation: &'static str,
@@ -18,7 +19,8 @@ fn ssm_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
     AwsError::new("SSM", operation, name, e)
 }
 
-fn param_type(t: Option<&aws_sdk_ssm::types::ParameterType>) -> ParameterType {
+/// SSM's parameter type as ours (an unknown one reads as String, SSM's default).
+pub(crate) fn param_type(t: Option<&aws_sdk_ssm::types::ParameterType>) -> ParameterType {
     match t {
         Some(aws_sdk_ssm::types::ParameterType::StringList) => ParameterType::StringList,
         Some(aws_sdk_ssm::types::ParameterType::SecureString) => ParameterType::SecureString,
@@ -26,37 +28,40 @@ fn param_type(t: Option<&aws_sdk_ssm::types::ParameterType>) -> ParameterType {
     }
 }
 
-fn from_parameter(p: &Parameter) -> Option<CurrentParam> {
-    Some(CurrentParam {
-        name: p.name()?.to_owned(),
-        value: p.value().unwrap_or_default().to_owned(),
-        param_type: param_type(p.r#type()),
-        version: p.version(),
-        description: None,
-        key_id: None,
-        tier: None,
-        data_type: p.data_type().map(str::to_owned),
-        allowed_pattern: None,
-        policies: None,
+/// A parameter's policies as the JSON array `PutParameter` takes (`None` for none).
+pub(crate) fn policies_json(policies: &[ParameterInlinePolicy]) -> Option<String> {
+    (!policies.is_empty()).then(|| {
+        let texts: Vec<&str> = policies.iter().filter_map(|p| p.policy_text()).collect();
+        format!("[{}]", texts.join(","))
     })
 }
 
-fn add_metadata(params: &mut BTreeMap<String, CurrentParam>, m: &ParameterMetadata) {
+fn from_parameter(p: &Parameter) -> Option<ParameterSnapshot> {
+    Some(ParameterSnapshot {
+        name: p.name()?.to_owned(),
+        value: p.value().unwrap_or_default().to_owned(),
+        param_type: param_type(p.r#type()),
+        attributes: Attributes {
+            version: Some(p.version()),
+            data_type: p.data_type().map(str::to_owned),
+            ..Attributes::default()
+        },
+    })
+}
+
+fn add_metadata(params: &mut BTreeMap<String, ParameterSnapshot>, m: &ParameterMetadata) {
     let Some(p) = m.name().and_then(|n| params.get_mut(n)) else {
         return;
     };
-    p.description = m.description().map(str::to_owned);
-    p.key_id = m.key_id().map(str::to_owned);
-    p.tier = m.tier().map(|t| t.as_str().to_owned());
-    p.allowed_pattern = m.allowed_pattern().map(str::to_owned);
+    let a = &mut p.attributes;
+    a.description = m.description().map(str::to_owned);
+    a.key_id = m.key_id().map(str::to_owned);
+    a.tier = m.tier().map(|t| t.as_str().to_owned());
+    a.allowed_pattern = m.allowed_pattern().map(str::to_owned);
     if m.data_type().is_some() {
-        p.data_type = m.data_type().map(str::to_owned);
+        a.data_type = m.data_type().map(str::to_owned);
     }
-    let policies = m.policies();
-    if !policies.is_empty() {
-        let texts: Vec<&str> = policies.iter().filter_map(|p| p.policy_text()).collect();
-        p.policies = Some(format!("[{}]", texts.join(",")));
-    }
+    a.policies = policies_json(m.policies());
 }
 
 /// A `DescribeParameters` filter.
@@ -82,7 +87,7 @@ pub async fn tree(
     ssm: &aws_sdk_ssm::Client,
     path: &str,
     recursive: bool,
-) -> Result<BTreeMap<String, CurrentParam>, AwsError> {
+) -> Result<BTreeMap<String, ParameterSnapshot>, AwsError> {
     // SSM wants the path without its trailing slash (except the root).
     let ssm_path = if path.len() > 1 {
         path.trim_end_matches('/')
@@ -130,7 +135,10 @@ pub async fn tree(
 }
 
 /// One parameter, if it exists (its value and its metadata, read side by side).
-pub async fn key(ssm: &aws_sdk_ssm::Client, name: &str) -> Result<Option<CurrentParam>, AwsError> {
+pub async fn key(
+    ssm: &aws_sdk_ssm::Client,
+    name: &str,
+) -> Result<Option<ParameterSnapshot>, AwsError> {
     let value = async {
         match ssm
             .get_parameter()

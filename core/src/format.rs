@@ -86,21 +86,22 @@ pub const RECONCILE_CURSOR_KEY: &str = ".ssmbak/reconcile-cursor";
 /// The longest description tag the original writes.
 pub const DESCRIPTION_TAG_MAX: usize = 256;
 
-/// Metadata key names, without the `x-amz-meta-` prefix S3 adds (S3 lowercases them).
-pub mod meta {
-    pub const FORMAT: &str = "ssmbak-format";
-    pub const TIME: &str = "ssmbak-time";
-    pub const TYPE: &str = "ssmbak-type";
-    pub const VERSION: &str = "ssmbak-version";
-    pub const MODIFIED_MS: &str = "ssmbak-modified-ms";
-    pub const DESCRIPTION: &str = "ssmbak-description";
-    pub const KEY_ID: &str = "ssmbak-key-id";
-    pub const TIER: &str = "ssmbak-tier";
-    pub const DATA_TYPE: &str = "ssmbak-data-type";
-    pub const ALLOWED_PATTERN: &str = "ssmbak-allowed-pattern";
-    pub const POLICIES: &str = "ssmbak-policies";
-    pub const DELETED: &str = "ssmbak-deleted";
-    pub const OMITTED: &str = "ssmbak-omitted";
+/// Metadata key names, without the `x-amz-meta-` prefix S3 adds (S3 lowercases them). Only
+/// this module knows them: the rest of the workspace speaks of [`Attribute`]s.
+mod meta {
+    pub(super) const FORMAT: &str = "ssmbak-format";
+    pub(super) const TIME: &str = "ssmbak-time";
+    pub(super) const TYPE: &str = "ssmbak-type";
+    pub(super) const VERSION: &str = "ssmbak-version";
+    pub(super) const MODIFIED_MS: &str = "ssmbak-modified-ms";
+    pub(super) const DESCRIPTION: &str = "ssmbak-description";
+    pub(super) const KEY_ID: &str = "ssmbak-key-id";
+    pub(super) const TIER: &str = "ssmbak-tier";
+    pub(super) const DATA_TYPE: &str = "ssmbak-data-type";
+    pub(super) const ALLOWED_PATTERN: &str = "ssmbak-allowed-pattern";
+    pub(super) const POLICIES: &str = "ssmbak-policies";
+    pub(super) const DELETED: &str = "ssmbak-deleted";
+    pub(super) const OMITTED: &str = "ssmbak-omitted";
 }
 
 /// The version of the metadata layout above.
@@ -158,27 +159,107 @@ impl FromStr for ParameterType {
     }
 }
 
-/// One version of a parameter as SSM had it: the value and everything a restore needs.
-#[derive(Clone, PartialEq, Eq)]
-pub struct ParameterSnapshot {
-    pub name: String,
-    pub value: String,
-    pub param_type: ParameterType,
-    pub description: Option<String>,
+/// An attribute of a parameter that a stored version may not record: the original's format
+/// keeps none of them (and the description only sanitised), and our writer leaves the largest
+/// out when S3's metadata limit is hit. Not recorded means unknown, never absent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Attribute {
+    Description,
+    KeyId,
+    Tier,
+    DataType,
+    AllowedPattern,
+    Policies,
+}
+
+impl Attribute {
+    pub const ALL: [Attribute; 6] = [
+        Attribute::Description,
+        Attribute::KeyId,
+        Attribute::Tier,
+        Attribute::DataType,
+        Attribute::AllowedPattern,
+        Attribute::Policies,
+    ];
+
+    /// Its metadata key (also its name in `ssmbak-omitted`).
+    fn meta_key(self) -> &'static str {
+        match self {
+            Attribute::Description => meta::DESCRIPTION,
+            Attribute::KeyId => meta::KEY_ID,
+            Attribute::Tier => meta::TIER,
+            Attribute::DataType => meta::DATA_TYPE,
+            Attribute::AllowedPattern => meta::ALLOWED_PATTERN,
+            Attribute::Policies => meta::POLICIES,
+        }
+    }
+
+    fn from_meta_key(key: &str) -> Option<Attribute> {
+        Attribute::ALL.into_iter().find(|a| a.meta_key() == key)
+    }
+}
+
+/// Everything SSM holds for a parameter at one version besides its name, value and type: what
+/// `PutParameter` sets, and how SSM numbered and dated the version. The same whether it comes
+/// from SSM now ([`crate::current`]), from a stored version ([`StoredFields`]) or goes into a
+/// restore ([`crate::plan`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Attributes {
     pub version: Option<i64>,
     pub last_modified_ms: Option<i64>,
+    pub description: Option<String>,
     pub key_id: Option<String>,
     pub tier: Option<String>,
     pub data_type: Option<String>,
     pub allowed_pattern: Option<String>,
     /// The parameter's policies as the JSON array `PutParameter` takes.
     pub policies: Option<String>,
-    /// Fields the writer had to leave out (metadata limit): unknown, not absent.
-    pub omitted: Vec<String>,
+    /// Attributes the stored version does not record: unknown, not absent.
+    pub unknown: Vec<Attribute>,
+}
+
+impl Attributes {
+    /// Whether `attribute` is known (recorded, possibly as absent).
+    pub fn knows(&self, attribute: Attribute) -> bool {
+        !self.unknown.contains(&attribute)
+    }
+
+    /// The recorded value of a free-text attribute.
+    fn text(&self, attribute: Attribute) -> &Option<String> {
+        match attribute {
+            Attribute::Description => &self.description,
+            Attribute::KeyId => &self.key_id,
+            Attribute::Tier => &self.tier,
+            Attribute::DataType => &self.data_type,
+            Attribute::AllowedPattern => &self.allowed_pattern,
+            Attribute::Policies => &self.policies,
+        }
+    }
+
+    fn text_mut(&mut self, attribute: Attribute) -> &mut Option<String> {
+        match attribute {
+            Attribute::Description => &mut self.description,
+            Attribute::KeyId => &mut self.key_id,
+            Attribute::Tier => &mut self.tier,
+            Attribute::DataType => &mut self.data_type,
+            Attribute::AllowedPattern => &mut self.allowed_pattern,
+            Attribute::Policies => &mut self.policies,
+        }
+    }
+}
+
+/// A parameter at one version: its name, value, type and [`Attributes`]. What SSM holds now,
+/// what a backup recorded and what a restore writes are all this one type.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ParameterSnapshot {
+    pub name: String,
+    pub value: String,
+    pub param_type: ParameterType,
+    pub attributes: Attributes,
 }
 
 impl ParameterSnapshot {
-    /// A parameter with only a name, a value and a type known; every other field unset.
+    /// A parameter with only a name, a value and a type known; every attribute unset.
     pub fn new(
         name: impl Into<String>,
         value: impl Into<String>,
@@ -188,16 +269,14 @@ impl ParameterSnapshot {
             name: name.into(),
             value: value.into(),
             param_type,
-            description: None,
-            version: None,
-            last_modified_ms: None,
-            key_id: None,
-            tier: None,
-            data_type: None,
-            allowed_pattern: None,
-            policies: None,
-            omitted: Vec::new(),
+            attributes: Attributes::default(),
         }
+    }
+
+    /// The same parameter with `edit` applied to its attributes, to build one in an expression.
+    pub fn with_attributes(mut self, edit: impl FnOnce(&mut Attributes)) -> Self {
+        edit(&mut self.attributes);
+        self
     }
 }
 
@@ -208,15 +287,7 @@ impl fmt::Debug for ParameterSnapshot {
             .field("name", &self.name)
             .field("value", &format_args!("<{} bytes>", self.value.len()))
             .field("param_type", &self.param_type)
-            .field("description", &self.description)
-            .field("version", &self.version)
-            .field("last_modified_ms", &self.last_modified_ms)
-            .field("key_id", &self.key_id)
-            .field("tier", &self.tier)
-            .field("data_type", &self.data_type)
-            .field("allowed_pattern", &self.allowed_pattern)
-            .field("policies", &self.policies)
-            .field("omitted", &self.omitted)
+            .field("attributes", &self.attributes)
             .finish()
     }
 }
@@ -334,14 +405,15 @@ impl BackupRecord {
 }
 
 fn encode_value(event_time: i64, s: &ParameterSnapshot) -> EncodedObject {
+    let a = &s.attributes;
     let mut tags = vec![
         (TAG_TIME, event_time.to_string()),
         (TAG_TYPE, s.param_type.as_str().to_owned()),
     ];
-    if let Some(d) = &s.description {
+    if let Some(d) = &a.description {
         tags.push((TAG_DESCRIPTION, sanitize_description(d)));
     }
-    if let Some(v) = s.version {
+    if let Some(v) = a.version {
         tags.push((TAG_VERSION, v.to_string()));
     }
 
@@ -352,27 +424,28 @@ fn encode_value(event_time: i64, s: &ParameterSnapshot) -> EncodedObject {
     put(meta::FORMAT, FORMAT_VERSION.to_owned());
     put(meta::TIME, event_time.to_string());
     put(meta::TYPE, s.param_type.as_str().to_owned());
-    if let Some(v) = s.version {
+    if let Some(v) = a.version {
         put(meta::VERSION, v.to_string());
     }
-    if let Some(ms) = s.last_modified_ms {
+    if let Some(ms) = a.last_modified_ms {
         put(meta::MODIFIED_MS, ms.to_string());
     }
     // Optional free-text fields, in the order they are given up if the metadata limit is hit.
     let optional = [
-        (meta::POLICIES, &s.policies),
-        (meta::ALLOWED_PATTERN, &s.allowed_pattern),
-        (meta::DESCRIPTION, &s.description),
-        (meta::KEY_ID, &s.key_id),
-        (meta::TIER, &s.tier),
-        (meta::DATA_TYPE, &s.data_type),
-    ];
-    for (k, v) in optional {
-        if let Some(v) = v {
-            put(k, encode_component(v));
+        Attribute::Policies,
+        Attribute::AllowedPattern,
+        Attribute::Description,
+        Attribute::KeyId,
+        Attribute::Tier,
+        Attribute::DataType,
+    ]
+    .map(Attribute::meta_key);
+    for attribute in Attribute::ALL {
+        if let Some(v) = a.text(attribute) {
+            put(attribute.meta_key(), encode_component(v));
         }
     }
-    let omitted = fit_metadata(&mut metadata, &optional.map(|(k, _)| k));
+    let omitted = fit_metadata(&mut metadata, &optional);
     if !omitted.is_empty() {
         metadata.insert(meta::OMITTED.to_owned(), omitted.join(","));
     }
@@ -420,15 +493,7 @@ pub struct StoredFields {
     /// A tombstone's delete event time.
     pub deleted_at: Option<i64>,
     pub param_type: Option<ParameterType>,
-    pub description: Option<String>,
-    pub version: Option<i64>,
-    pub last_modified_ms: Option<i64>,
-    pub key_id: Option<String>,
-    pub tier: Option<String>,
-    pub data_type: Option<String>,
-    pub allowed_pattern: Option<String>,
-    pub policies: Option<String>,
-    pub omitted: Vec<String>,
+    pub attributes: Attributes,
 }
 
 /// A stored tag or metadata value that does not parse.
@@ -460,49 +525,39 @@ impl StoredFields {
                 TAG_TIME => f.event_time = Some(parse_int(TAG_TIME, v)?),
                 TAG_DELETED => f.deleted_at = Some(parse_int(TAG_DELETED, v)?),
                 TAG_TYPE => f.param_type = Some(parse_type(TAG_TYPE, v)?),
-                TAG_DESCRIPTION => f.description = Some(v.to_owned()),
-                TAG_VERSION => f.version = Some(parse_int(TAG_VERSION, v)?),
+                TAG_DESCRIPTION => f.attributes.description = Some(v.to_owned()),
+                TAG_VERSION => f.attributes.version = Some(parse_int(TAG_VERSION, v)?),
                 _ => {}
             }
         }
         let mut metadata_seen = false;
         for (k, v) in metadata {
-            match k.to_ascii_lowercase().as_str() {
+            let k = k.to_ascii_lowercase();
+            if let Some(attribute) = Attribute::from_meta_key(&k) {
+                *f.attributes.text_mut(attribute) = Some(decode_component(v));
+                continue;
+            }
+            match k.as_str() {
                 meta::FORMAT => metadata_seen = true,
                 meta::TIME => f.event_time = Some(parse_int(meta::TIME, v)?),
                 meta::DELETED => f.deleted_at = Some(parse_int(meta::DELETED, v)?),
                 meta::TYPE => f.param_type = Some(parse_type(meta::TYPE, v)?),
-                meta::VERSION => f.version = Some(parse_int(meta::VERSION, v)?),
-                meta::MODIFIED_MS => f.last_modified_ms = Some(parse_int(meta::MODIFIED_MS, v)?),
-                meta::DESCRIPTION => f.description = Some(decode_component(v)),
-                meta::KEY_ID => f.key_id = Some(decode_component(v)),
-                meta::TIER => f.tier = Some(decode_component(v)),
-                meta::DATA_TYPE => f.data_type = Some(decode_component(v)),
-                meta::ALLOWED_PATTERN => f.allowed_pattern = Some(decode_component(v)),
-                meta::POLICIES => f.policies = Some(decode_component(v)),
+                meta::VERSION => f.attributes.version = Some(parse_int(meta::VERSION, v)?),
+                meta::MODIFIED_MS => {
+                    f.attributes.last_modified_ms = Some(parse_int(meta::MODIFIED_MS, v)?)
+                }
+                // A name this version of the format does not know is left out of the list.
                 meta::OMITTED => {
-                    f.omitted = v
-                        .split(',')
-                        .filter(|s| !s.is_empty())
-                        .map(str::to_owned)
-                        .collect()
+                    f.attributes.unknown =
+                        v.split(',').filter_map(Attribute::from_meta_key).collect()
                 }
                 _ => {}
             }
         }
-        if f.omitted.is_empty() && !metadata_seen {
+        if f.attributes.unknown.is_empty() && !metadata_seen {
             // The original's objects (or metadata not fetched): only the tags are known, and
             // the description only in sanitised form.
-            f.omitted = [
-                meta::DESCRIPTION,
-                meta::KEY_ID,
-                meta::TIER,
-                meta::DATA_TYPE,
-                meta::ALLOWED_PATTERN,
-                meta::POLICIES,
-            ]
-            .map(str::to_owned)
-            .to_vec();
+            f.attributes.unknown = Attribute::ALL.to_vec();
         }
         Ok(f)
     }
@@ -523,16 +578,13 @@ impl StoredFields {
             name: name.to_owned(),
             value: String::from_utf8_lossy(&body).into_owned(),
             param_type: self.param_type?,
-            description: self.description.clone(),
-            version: self.version,
-            last_modified_ms: self.last_modified_ms,
-            key_id: self.key_id.clone(),
-            tier: self.tier.clone(),
-            data_type: self.data_type.clone(),
-            allowed_pattern: self.allowed_pattern.clone(),
-            policies: self.policies.clone(),
-            omitted: self.omitted.clone(),
+            attributes: self.attributes.clone(),
         })
+    }
+
+    /// Whether this version was written by this tool, so its metadata holds more than the tags.
+    pub fn is_ours(metadata: &std::collections::HashMap<String, String>) -> bool {
+        metadata.contains_key(meta::FORMAT)
     }
 }
 

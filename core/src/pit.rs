@@ -52,6 +52,10 @@ pub struct VersionEntry {
     pub deleted_at: Option<i64>,
     /// The SSM version a value version holds, if recorded.
     pub ssm_version: Option<i64>,
+    /// A version whose tags and metadata were not read: it keeps its place in write order but
+    /// is never the answer. A reader leaves unread only versions that cannot win (see
+    /// [`crate::reader::LazyRead`]).
+    pub unread: bool,
 }
 
 impl VersionEntry {
@@ -59,7 +63,8 @@ impl VersionEntry {
         self.is_delete_marker || self.deleted_at.is_some()
     }
 
-    fn second(&self) -> i64 {
+    /// Its LastModified, in whole seconds (what listings give).
+    pub fn second(&self) -> i64 {
         self.last_modified_ms.div_euclid(1000)
     }
 
@@ -209,7 +214,7 @@ pub fn state_at(entries: &[VersionEntry], at: i64) -> StateAt {
         .iter()
         .zip(effective_times(entries, &pair_markers(entries)))
         .enumerate()
-        .filter(|(_, (_, (t, _)))| *t <= at)
+        .filter(|(_, (e, (t, _)))| !e.unread && *t <= at)
         // Option's order puts an unknown SSM version below every known one.
         .max_by_key(|(_, (e, (t, rank)))| (*t, e.ssm_version, *rank));
     match best {

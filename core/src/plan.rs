@@ -18,34 +18,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::format::{meta, sanitize_description, ParameterSnapshot, ParameterType};
+use crate::format::{sanitize_description, Attribute, ParameterSnapshot, ParameterType};
 use crate::reader::BackupState;
-
-/// A parameter as SSM holds it now.
-#[derive(Clone, PartialEq, Eq)]
-pub struct CurrentParam {
-    pub name: String,
-    pub value: String,
-    pub param_type: ParameterType,
-    pub version: i64,
-    pub description: Option<String>,
-    pub key_id: Option<String>,
-    pub tier: Option<String>,
-    pub data_type: Option<String>,
-    pub allowed_pattern: Option<String>,
-    pub policies: Option<String>,
-}
-
-impl std::fmt::Debug for CurrentParam {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CurrentParam")
-            .field("name", &self.name)
-            .field("value", &format_args!("<{} bytes>", self.value.len()))
-            .field("param_type", &self.param_type)
-            .field("version", &self.version)
-            .finish_non_exhaustive()
-    }
-}
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Action {
@@ -108,15 +82,16 @@ const FIXED_DATA_TYPES: [&str; 2] = ["aws:ec2:image", "aws:ssm:integration"];
 
 /// Whether writing `target` over `current` changes a data type SSM will not change in place.
 /// A backup that recorded no data type says nothing about it.
-pub fn needs_replacement(target: &ParameterSnapshot, current: &CurrentParam) -> bool {
+pub fn needs_replacement(target: &ParameterSnapshot, current: &ParameterSnapshot) -> bool {
     let Some(wanted) = target
+        .attributes
         .data_type
         .as_deref()
-        .filter(|_| known(target, meta::DATA_TYPE))
+        .filter(|_| target.attributes.knows(Attribute::DataType))
     else {
         return false;
     };
-    let now = current.data_type.as_deref().unwrap_or("text");
+    let now = current.attributes.data_type.as_deref().unwrap_or("text");
     wanted != now && (FIXED_DATA_TYPES.contains(&wanted) || FIXED_DATA_TYPES.contains(&now))
 }
 
@@ -132,19 +107,20 @@ pub fn needs_replacement(target: &ParameterSnapshot, current: &CurrentParam) -> 
 /// * No tier holds a value over 8 KB.
 pub fn fit_to_ssm(
     target: &mut ParameterSnapshot,
-    current: Option<&CurrentParam>,
+    current: Option<&ParameterSnapshot>,
 ) -> (Vec<&'static str>, Option<&'static str>) {
     let mut notes = Vec::new();
-    if target.key_id.is_some() && target.param_type != ParameterType::SecureString {
-        target.key_id = None;
+    let wanted = &mut target.attributes;
+    if wanted.key_id.is_some() && target.param_type != ParameterType::SecureString {
+        wanted.key_id = None;
         notes.push(NOTE_KEY_ID);
     }
     let advanced = |tier: Option<&str>| tier == Some("Advanced");
-    if !advanced(target.tier.as_deref()) {
-        let has_policies = target.policies.as_deref().is_some_and(|p| {
+    if !advanced(wanted.tier.as_deref()) {
+        let has_policies = wanted.policies.as_deref().is_some_and(|p| {
             serde_json::from_str::<Vec<serde_json::Value>>(p).is_ok_and(|v| !v.is_empty())
         });
-        let reason = if current.is_some_and(|c| advanced(c.tier.as_deref())) {
+        let reason = if current.is_some_and(|c| advanced(c.attributes.tier.as_deref())) {
             Some(NOTE_STAYS_ADVANCED)
         } else if target.value.len() > STANDARD_VALUE_MAX {
             Some(NOTE_LARGE_VALUE)
@@ -156,10 +132,10 @@ pub fn fit_to_ssm(
         if let Some(reason) = reason {
             // A backup that recorded no tier says nothing to keep: only a recorded Standard
             // is worth a note.
-            if target.tier.is_some() || reason != NOTE_STAYS_ADVANCED {
+            if wanted.tier.is_some() || reason != NOTE_STAYS_ADVANCED {
                 notes.push(reason);
             }
-            target.tier = Some("Advanced".to_owned());
+            wanted.tier = Some("Advanced".to_owned());
         }
     }
     let refused = (target.value.len() > ADVANCED_VALUE_MAX).then_some(REFUSED_TOO_LARGE);
@@ -175,12 +151,8 @@ pub struct Plan {
     pub unchanged: usize,
 }
 
-fn known(snapshot: &ParameterSnapshot, field: &str) -> bool {
-    !snapshot.omitted.iter().any(|o| o == field)
-}
-
 /// The fields in which `current` differs from `backup`.
-pub fn differences(backup: &ParameterSnapshot, current: &CurrentParam) -> Vec<&'static str> {
+pub fn differences(backup: &ParameterSnapshot, current: &ParameterSnapshot) -> Vec<&'static str> {
     let mut out = Vec::new();
     if backup.value != current.value {
         out.push("value");
@@ -188,9 +160,10 @@ pub fn differences(backup: &ParameterSnapshot, current: &CurrentParam) -> Vec<&'
     if backup.param_type != current.param_type {
         out.push("type");
     }
-    let current_description = current.description.clone().unwrap_or_default();
-    let backup_description = backup.description.clone().unwrap_or_default();
-    let description_differs = if known(backup, meta::DESCRIPTION) {
+    let (b, c) = (&backup.attributes, &current.attributes);
+    let current_description = c.description.clone().unwrap_or_default();
+    let backup_description = b.description.clone().unwrap_or_default();
+    let description_differs = if b.knows(Attribute::Description) {
         backup_description != current_description
     } else {
         backup_description != sanitize_description(&current_description)
@@ -199,31 +172,21 @@ pub fn differences(backup: &ParameterSnapshot, current: &CurrentParam) -> Vec<&'
         out.push("description");
     }
     let optional = [
-        ("key id", meta::KEY_ID, &backup.key_id, &current.key_id),
-        ("tier", meta::TIER, &backup.tier, &current.tier),
-        (
-            "data type",
-            meta::DATA_TYPE,
-            &backup.data_type,
-            &current.data_type,
-        ),
+        ("key id", Attribute::KeyId, &b.key_id, &c.key_id),
+        ("tier", Attribute::Tier, &b.tier, &c.tier),
+        ("data type", Attribute::DataType, &b.data_type, &c.data_type),
         (
             "allowed pattern",
-            meta::ALLOWED_PATTERN,
-            &backup.allowed_pattern,
-            &current.allowed_pattern,
+            Attribute::AllowedPattern,
+            &b.allowed_pattern,
+            &c.allowed_pattern,
         ),
-        (
-            "policies",
-            meta::POLICIES,
-            &backup.policies,
-            &current.policies,
-        ),
+        ("policies", Attribute::Policies, &b.policies, &c.policies),
     ];
-    for (label, field, b, c) in optional {
+    for (label, attribute, wanted, now) in optional {
         // Compared only where the backup recorded the field: an original-format version, or
         // a field left out for size, says nothing about it.
-        if known(backup, field) && b.is_some() && b != c {
+        if b.knows(attribute) && wanted.is_some() && wanted != now {
             out.push(label);
         }
     }
@@ -233,7 +196,7 @@ pub fn differences(backup: &ParameterSnapshot, current: &CurrentParam) -> Vec<&'
 /// Plans the restore of every tracked key in `backups` against `current`.
 pub fn plan(
     backups: &BTreeMap<String, BackupState>,
-    current: &BTreeMap<String, CurrentParam>,
+    current: &BTreeMap<String, ParameterSnapshot>,
 ) -> Plan {
     let mut plan = Plan::default();
     for (name, state) in backups {
@@ -289,21 +252,3 @@ pub fn plan(
 
 #[cfg(test)]
 mod tests;
-
-impl CurrentParam {
-    /// A backed-up state seen as "current", to compare two points in time.
-    pub fn from_snapshot(s: &ParameterSnapshot) -> Self {
-        CurrentParam {
-            name: s.name.clone(),
-            value: s.value.clone(),
-            param_type: s.param_type,
-            version: s.version.unwrap_or_default(),
-            description: s.description.clone(),
-            key_id: s.key_id.clone(),
-            tier: s.tier.clone(),
-            data_type: s.data_type.clone(),
-            allowed_pattern: s.allowed_pattern.clone(),
-            policies: s.policies.clone(),
-        }
-    }
-}

@@ -11,8 +11,9 @@
 //!    answer's.
 //! 2. Only entries with LastModified at or after e can beat it (anything older has an effective
 //!    time before e): fetch those, and the versions each such delete marker may follow.
-//! 3. Decide with [`pit::state_at`] over everything, unfetched entries standing in as versions
-//!    that cannot win.
+//! 3. Decide with [`pit::state_at`] over everything, unfetched entries marked unread (they keep
+//!    their place in write order and never win). Should an unread version still be able to win
+//!    (it cannot, by 2.), every version is read before answering: no answer from a guess.
 //!
 //! For a restore point in the past with prompt processing that is one `GetObject` per key (it
 //! returns the body with our metadata), plus one per version written after T.
@@ -26,7 +27,7 @@ use aws_sdk_s3::types::EncodingType;
 use futures::future::try_join_all;
 
 use crate::aws_error::AwsError;
-use crate::format::{self, meta, ParameterSnapshot, StoredFields};
+use crate::format::{self, ParameterSnapshot, StoredFields};
 use crate::pit::{self, StateAt, VersionEntry};
 
 /// One listed version or delete marker, before anything else is known about it.
@@ -228,10 +229,7 @@ impl BucketReader {
             .await?;
         self.fetch_into(key, listed, &full, &mut fetched, Depth::Full)
             .await?;
-        let second = plan.second_round(&fields_of(&fetched));
-        self.fetch_into(key, listed, &second, &mut fetched, Depth::Tags)
-            .await?;
-        Ok(match plan.decide(&fields_of(&fetched)) {
+        Ok(match self.settle(key, listed, &plan, &mut fetched).await? {
             StateAt::NoVersion => BackupState::NoVersion,
             StateAt::Deleted { at, .. } => BackupState::Deleted { at },
             StateAt::Present { at, index } => {
@@ -269,10 +267,31 @@ impl BucketReader {
         let plan = LazyRead::new(listed, at);
         self.fetch_into(key, listed, &plan.first_round(), &mut fetched, Depth::Tags)
             .await?;
-        let second = plan.second_round(&fields_of(&fetched));
-        self.fetch_into(key, listed, &second, &mut fetched, Depth::Tags)
+        Ok(self.settle(key, listed, &plan, &mut fetched).await?.index())
+    }
+
+    /// The lazy read's second round and its answer, after the first round was fetched; reads
+    /// every version if the answer is not settled by then (see [`LazyRead::decide`]).
+    async fn settle(
+        &self,
+        key: &str,
+        listed: &[ListedVersion],
+        plan: &LazyRead<'_>,
+        fetched: &mut HashMap<usize, Fetched>,
+    ) -> Result<StateAt, ReadError> {
+        let second = plan.second_round(&fields_of(fetched));
+        self.fetch_into(key, listed, &second, fetched, Depth::Tags)
             .await?;
-        Ok(plan.decide(&fields_of(&fetched)).index())
+        if let Some(state) = plan.decide(&fields_of(fetched)) {
+            return Ok(state);
+        }
+        let all: Vec<usize> = (0..listed.len()).collect();
+        self.fetch_into(key, listed, &all, fetched, Depth::Tags)
+            .await?;
+        Ok(pit::state_at(
+            &entries(listed, &fields_of(fetched)),
+            plan.at,
+        ))
     }
 
     /// Fetches the given entries that are versions and not yet known to `depth`, concurrently.
@@ -397,7 +416,7 @@ impl BucketReader {
     async fn fetch_fields(&self, key: &str, version_id: &str) -> Result<Fetched, ReadError> {
         if self.guess.expects_ours() {
             let metadata = self.head(key, version_id).await?;
-            let ours = metadata.contains_key(meta::FORMAT);
+            let ours = StoredFields::is_ours(&metadata);
             self.guess.saw(ours);
             let tags = if ours {
                 Vec::new()
@@ -428,7 +447,7 @@ impl BucketReader {
                 futures::try_join!(self.get(key, version_id), self.tags(key, version_id))?;
             (metadata, body, Some(tags))
         };
-        let ours = metadata.contains_key(meta::FORMAT);
+        let ours = StoredFields::is_ours(&metadata);
         self.guess.saw(ours);
         let tags = match (ours, tags) {
             (true, _) => Vec::new(),
@@ -525,11 +544,12 @@ fn placeholder(l: &ListedVersion) -> VersionEntry {
         event_time: None,
         deleted_at: None,
         ssm_version: None,
+        unread: false,
     }
 }
 
-/// Entries for [`pit`]: fetched versions with their fields; unfetched versions as old
-/// ordinary versions that cannot win (the algorithm only leaves out what cannot).
+/// Entries for [`pit`]: fetched versions with their fields; the others marked unread (they keep
+/// their place in write order and never win).
 fn entries(listed: &[ListedVersion], known: &HashMap<usize, &StoredFields>) -> Vec<VersionEntry> {
     listed
         .iter()
@@ -540,10 +560,9 @@ fn entries(listed: &[ListedVersion], known: &HashMap<usize, &StoredFields>) -> V
                 Some(f) => {
                     e.event_time = f.event_time;
                     e.deleted_at = f.deleted_at;
-                    e.ssm_version = f.version;
+                    e.ssm_version = f.attributes.version;
                 }
-                None if !l.is_delete_marker => e.event_time = Some(i64::MIN),
-                None => {}
+                None => e.unread = !l.is_delete_marker,
             }
             e
         })
@@ -633,9 +652,21 @@ impl<'a> LazyRead<'a> {
         versions.chain(marker).filter(|&t| t <= self.at).max()
     }
 
-    /// The answer, from the fields of the fetched versions.
-    pub fn decide(&self, known: &HashMap<usize, &StoredFields>) -> StateAt {
-        pit::state_at(&entries(self.listed, known), self.at)
+    /// The answer, from the fields of the fetched versions; `None` when a version left unread
+    /// could still be it. The rounds above leave unread only versions written before the
+    /// answer's effective time (and a version's effective time is never after its
+    /// LastModified), so `None` means that reasoning failed: the caller then reads everything
+    /// rather than answer from a guess.
+    pub fn decide(&self, known: &HashMap<usize, &StoredFields>) -> Option<StateAt> {
+        let entries = entries(self.listed, known);
+        let state = pit::state_at(&entries, self.at);
+        let answer_time = match state {
+            StateAt::NoVersion => None,
+            StateAt::Deleted { at, .. } | StateAt::Present { at, .. } => Some(at),
+        };
+        let could_win = |e: &VersionEntry| answer_time.is_none_or(|t| e.second() >= t);
+        let settled = !entries.iter().any(|e| e.unread && could_win(e));
+        settled.then_some(state)
     }
 }
 
@@ -698,7 +729,7 @@ impl BucketReader {
             });
         }
         // Event order, not write order: late-processed changes take their place.
-        out.sort_by_key(|e| (e.at, e.snapshot.as_ref().and_then(|s| s.version)));
+        out.sort_by_key(|e| (e.at, e.snapshot.as_ref().and_then(|s| s.attributes.version)));
         Ok(out)
     }
 }

@@ -394,11 +394,11 @@ async fn an_ami_parameter_write_is_confirmed_before_it_counts() {
     let name = p.name("ami");
     let record = BackupRecord::Value {
         event_time: now_secs() - 5,
-        snapshot: ParameterSnapshot {
-            version: Some(1),
-            data_type: Some("aws:ec2:image".to_owned()),
-            ..ParameterSnapshot::new(&name, "ami-0123456789abcdef0", Type::String)
-        },
+        snapshot: ParameterSnapshot::new(&name, "ami-0123456789abcdef0", Type::String)
+            .with_attributes(|a| {
+                a.version = Some(1);
+                a.data_type = Some("aws:ec2:image".to_owned());
+            }),
     };
     emulator::put_encoded(&p.aws.s3, &p.bucket, record.encode()).await;
     let proxy = FaultProxy::start(&p.aws.endpoint);

@@ -86,13 +86,12 @@ fn count(requests: &BTreeMap<String, usize>, op: &str) -> usize {
 }
 
 fn snapshot(name: String, value: &str, description: &str) -> ParameterSnapshot {
-    ParameterSnapshot {
-        description: Some(description.to_owned()),
-        version: Some(1),
-        tier: Some("Standard".to_owned()),
-        data_type: Some("text".to_owned()),
-        ..ParameterSnapshot::new(name, value, ParameterType::String)
-    }
+    ParameterSnapshot::new(name, value, ParameterType::String).with_attributes(|a| {
+        a.description = Some(description.to_owned());
+        a.version = Some(1);
+        a.tier = Some("Standard".to_owned());
+        a.data_type = Some("text".to_owned());
+    })
 }
 
 fn secs_now() -> i64 {

@@ -616,10 +616,8 @@ async fn the_reader_orders_a_tombstone_marker_and_value_of_one_second() {
         let t0 = now_secs();
         let old = BackupRecord::Value {
             event_time: t0,
-            snapshot: ParameterSnapshot {
-                version: Some(1),
-                ..ParameterSnapshot::new(&key, "old", Type::String)
-            },
+            snapshot: ParameterSnapshot::new(&key, "old", Type::String)
+                .with_attributes(|a| a.version = Some(1)),
         };
         ssmbak_tests::emulator::put_encoded(&p.aws.s3, &p.bucket, old.encode()).await;
         p.put(&key, "new", ParameterType::String, None).await;
@@ -630,10 +628,8 @@ async fn the_reader_orders_a_tombstone_marker_and_value_of_one_second() {
         };
         let new = BackupRecord::Value {
             event_time: t0 + 2,
-            snapshot: ParameterSnapshot {
-                version: Some(1),
-                ..ParameterSnapshot::new(&key, "new", Type::String)
-            },
+            snapshot: ParameterSnapshot::new(&key, "new", Type::String)
+                .with_attributes(|a| a.version = Some(1)),
         };
         sleep_secs(2.1).await;
         ssmbak_tests::emulator::start_of_a_second().await;

@@ -121,7 +121,8 @@ impl History {
                     is_latest: s.is_latest,
                     event_time: f.event_time,
                     deleted_at: f.deleted_at,
-                    ssm_version: f.version,
+                    ssm_version: f.attributes.version,
+                    unread: false,
                 }
             })
             .collect();

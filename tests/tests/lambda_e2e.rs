@@ -75,7 +75,7 @@ async fn create_update_delete_are_recorded_in_the_original_layout() {
         "sanitised as the original"
     );
     assert_eq!(v.tag("ssmbakVersion"), Some("1"));
-    let f = v.fields();
+    let f = v.fields().attributes;
     assert_eq!(
         f.description.as_deref(),
         Some("fancy (desc) é!"),

@@ -4,10 +4,13 @@ use super::*;
 
 fn snapshot(name: &str, value: &str) -> ParameterSnapshot {
     ParameterSnapshot {
-        version: Some(3),
-        last_modified_ms: Some(1_718_309_456_123),
-        tier: Some("Standard".to_owned()),
-        data_type: Some("text".to_owned()),
+        attributes: Attributes {
+            version: Some(3),
+            last_modified_ms: Some(1_718_309_456_123),
+            tier: Some("Standard".to_owned()),
+            data_type: Some("text".to_owned()),
+            ..Attributes::default()
+        },
         ..ParameterSnapshot::new(name, value, ParameterType::String)
     }
 }
@@ -54,7 +57,7 @@ fn sanitize_description_as_the_original() {
 #[test]
 fn tags_keep_the_original_names_order_and_encoding() {
     let mut s = snapshot("/app/db", "v");
-    s.description = Some("fancy description".to_owned());
+    s.attributes.description = Some("fancy description".to_owned());
     let record = BackupRecord::Value {
         event_time: 1_718_309_456,
         snapshot: s,
@@ -93,15 +96,18 @@ fn original_objects_read_back() {
     .expect("reads");
     assert_eq!(f.event_time, Some(1_718_309_456));
     assert_eq!(f.param_type, Some(ParameterType::SecureString));
-    assert_eq!(f.description.as_deref(), Some("fancy description"));
+    assert_eq!(
+        f.attributes.description.as_deref(),
+        Some("fancy description")
+    );
     assert!(!f.is_tombstone());
     let snap = f
         .snapshot("/k", b"  v  ".to_vec())
         .expect("a value version");
     assert_eq!(snap.value, "  v  ");
-    assert_eq!(snap.version, None);
+    assert_eq!(snap.attributes.version, None);
     assert!(
-        snap.omitted.iter().any(|o| o == meta::DESCRIPTION),
+        !snap.attributes.knows(Attribute::Description),
         "only the sanitised form is known"
     );
 }
@@ -161,10 +167,10 @@ fn tombstone_has_no_original_tags() {
 #[test]
 fn metadata_never_exceeds_the_s3_limit() {
     let mut s = snapshot("/big", "v");
-    s.description = Some("é".repeat(1024));
-    s.allowed_pattern = Some("^[a-z]+$".repeat(128));
-    s.policies = Some(format!("[{}]", "{\"Type\":\"Expiration\"}".repeat(40)));
-    s.key_id = Some("arn:aws:kms:us-east-1:123456789012:key/0000".to_owned());
+    s.attributes.description = Some("é".repeat(1024));
+    s.attributes.allowed_pattern = Some("^[a-z]+$".repeat(128));
+    s.attributes.policies = Some(format!("[{}]", "{\"Type\":\"Expiration\"}".repeat(40)));
+    s.attributes.key_id = Some("arn:aws:kms:us-east-1:123456789012:key/0000".to_owned());
     let obj = BackupRecord::Value {
         event_time: 1,
         snapshot: s,
@@ -172,13 +178,13 @@ fn metadata_never_exceeds_the_s3_limit() {
     .encode();
     assert!(metadata_size(&obj.metadata) <= METADATA_LIMIT);
     let f = read_back(&obj);
-    assert!(!f.omitted.is_empty());
+    assert!(!f.attributes.unknown.is_empty());
     // What could not be kept is named, and what is kept is exact.
     assert_eq!(
-        f.key_id.as_deref(),
+        f.attributes.key_id.as_deref(),
         Some("arn:aws:kms:us-east-1:123456789012:key/0000")
     );
-    assert_eq!(f.version, Some(3));
+    assert_eq!(f.attributes.version, Some(3));
 }
 
 fn arb_text() -> impl Strategy<Value = String> {
@@ -205,10 +211,10 @@ proptest! {
     ) {
         let mut s = snapshot(&name, &value);
         s.param_type = ty;
-        s.description = description.clone();
-        s.allowed_pattern = allowed_pattern;
-        s.key_id = key_id;
-        s.version = version;
+        s.attributes.description = description.clone();
+        s.attributes.allowed_pattern = allowed_pattern;
+        s.attributes.key_id = key_id;
+        s.attributes.version = version;
         let obj = BackupRecord::Value { event_time, snapshot: s.clone() }.encode();
         prop_assert!(obj.tagging.is_ascii());
         prop_assert!(obj.metadata.values().all(|v| v.bytes().all(|b| b.is_ascii_graphic())));

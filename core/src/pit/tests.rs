@@ -11,6 +11,7 @@ fn value(id: &str, lm_ms: i64, event_time: Option<i64>, ssm_version: Option<i64>
         event_time,
         deleted_at: None,
         ssm_version,
+        unread: false,
     }
 }
 
@@ -23,6 +24,7 @@ fn marker(id: &str, lm_ms: i64) -> VersionEntry {
         event_time: None,
         deleted_at: None,
         ssm_version: None,
+        unread: false,
     }
 }
 

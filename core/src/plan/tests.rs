@@ -1,29 +1,26 @@
 use super::*;
+use crate::format::Attributes;
 
 fn snap(name: &str, value: &str) -> ParameterSnapshot {
     ParameterSnapshot {
-        description: Some("fancy description".to_owned()),
-        version: Some(1),
-        last_modified_ms: Some(0),
-        tier: Some("Standard".to_owned()),
-        data_type: Some("text".to_owned()),
+        attributes: Attributes {
+            description: Some("fancy description".to_owned()),
+            version: Some(1),
+            last_modified_ms: Some(0),
+            tier: Some("Standard".to_owned()),
+            data_type: Some("text".to_owned()),
+            ..Attributes::default()
+        },
         ..ParameterSnapshot::new(name, value, ParameterType::String)
     }
 }
 
-fn current(name: &str, value: &str) -> CurrentParam {
-    CurrentParam {
-        name: name.to_owned(),
-        value: value.to_owned(),
-        param_type: ParameterType::String,
-        version: 7,
-        description: Some("fancy description".to_owned()),
-        key_id: None,
-        tier: Some("Standard".to_owned()),
-        data_type: Some("text".to_owned()),
-        allowed_pattern: None,
-        policies: None,
-    }
+/// What SSM holds now: as a backup would record it, at a later version.
+fn current(name: &str, value: &str) -> ParameterSnapshot {
+    let mut now = snap(name, value);
+    now.attributes.version = Some(7);
+    now.attributes.last_modified_ms = None;
+    now
 }
 
 fn present(s: ParameterSnapshot) -> BackupState {
@@ -47,7 +44,7 @@ fn the_original_rules_table() {
     let cases: Vec<(
         &str,
         Option<BackupState>,
-        Option<CurrentParam>,
+        Option<ParameterSnapshot>,
         Option<&str>,
     )> = vec![
         (
@@ -77,7 +74,7 @@ fn the_original_rules_table() {
         (
             "type differs: update",
             Some(present(snap("/a", "v"))),
-            Some(CurrentParam {
+            Some(ParameterSnapshot {
                 param_type: ParameterType::StringList,
                 ..current("/a", "v")
             }),
@@ -86,9 +83,10 @@ fn the_original_rules_table() {
         (
             "description differs: update",
             Some(present(snap("/a", "v"))),
-            Some(CurrentParam {
-                description: None,
-                ..current("/a", "v")
+            Some({
+                let mut c = current("/a", "v");
+                c.attributes.description = None;
+                c
             }),
             Some("update"),
         ),
@@ -132,7 +130,7 @@ fn the_original_rules_table() {
     for (what, backup, now, expected) in cases {
         let backups: BTreeMap<String, BackupState> =
             backup.into_iter().map(|b| ("/a".to_owned(), b)).collect();
-        let current: BTreeMap<String, CurrentParam> =
+        let current: BTreeMap<String, ParameterSnapshot> =
             now.into_iter().map(|c| ("/a".to_owned(), c)).collect();
         let p = plan(&backups, &current);
         assert_eq!(
@@ -146,32 +144,28 @@ fn the_original_rules_table() {
 #[test]
 fn original_format_descriptions_compare_sanitised() {
     let mut s = snap("/a", "v");
-    s.description = Some("ssmbak bucket auto-discovered".to_owned());
-    s.omitted = vec![
-        meta::DESCRIPTION.to_owned(),
-        meta::TIER.to_owned(),
-        meta::DATA_TYPE.to_owned(),
-    ];
+    s.attributes.description = Some("ssmbak bucket auto-discovered".to_owned());
+    s.attributes.unknown = vec![Attribute::Description, Attribute::Tier, Attribute::DataType];
     let mut c = current("/a", "v");
-    c.description = Some("ssmbak bucket (auto-discovered)".to_owned());
-    c.tier = Some("Advanced".to_owned());
+    c.attributes.description = Some("ssmbak bucket (auto-discovered)".to_owned());
+    c.attributes.tier = Some("Advanced".to_owned());
     assert_eq!(
         differences(&s, &c),
         Vec::<&str>::new(),
         "sanitised forms match; tier unknown"
     );
-    c.description = Some("another text".to_owned());
+    c.attributes.description = Some("another text".to_owned());
     assert_eq!(differences(&s, &c), vec!["description"]);
 }
 
 #[test]
 fn recorded_metadata_is_compared() {
     let mut s = snap("/a", "v");
-    s.key_id = Some("alias/app".to_owned());
+    s.attributes.key_id = Some("alias/app".to_owned());
     let c = current("/a", "v");
     assert_eq!(differences(&s, &c), vec!["key id"]);
     let mut c2 = current("/a", "v");
-    c2.tier = Some("Advanced".to_owned());
+    c2.attributes.tier = Some("Advanced".to_owned());
     assert_eq!(differences(&snap("/a", "v"), &c2), vec!["tier"]);
 }
 
@@ -186,7 +180,7 @@ fn changes_are_sorted_and_unchanged_counted() {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
-    let current: BTreeMap<String, CurrentParam> = [
+    let current: BTreeMap<String, ParameterSnapshot> = [
         current("/m", "same"),
         current("/d", "x"),
         current("/z", "old"),
@@ -202,25 +196,25 @@ fn changes_are_sorted_and_unchanged_counted() {
 /// What SSM will not do is planned around, or refused before anything is written.
 #[test]
 fn writes_fit_what_ssm_accepts() {
-    let advanced = |mut c: CurrentParam| {
-        c.tier = Some("Advanced".to_owned());
+    let advanced = |mut c: ParameterSnapshot| {
+        c.attributes.tier = Some("Advanced".to_owned());
         c
     };
     let big = "x".repeat(STANDARD_VALUE_MAX + 1);
     let too_big = "x".repeat(ADVANCED_VALUE_MAX + 1);
     let with_policies = |mut s: ParameterSnapshot| {
-        s.policies = Some(r#"[{"Type":"Expiration","Version":"1.0","Attributes":{"Timestamp":"2030-01-01T00:00:00Z"}}]"#.to_owned());
+        s.attributes.policies = Some(r#"[{"Type":"Expiration","Version":"1.0","Attributes":{"Timestamp":"2030-01-01T00:00:00Z"}}]"#.to_owned());
         s
     };
     let with_key = |mut s: ParameterSnapshot| {
-        s.key_id = Some("alias/app".to_owned());
+        s.attributes.key_id = Some("alias/app".to_owned());
         s
     };
     // (what, backup, SSM now, action, tier written, notes, refused)
     let cases: Vec<(
         &str,
         ParameterSnapshot,
-        Option<CurrentParam>,
+        Option<ParameterSnapshot>,
         Option<&str>,
         Option<&str>,
         Vec<&str>,
@@ -283,30 +277,31 @@ fn writes_fit_what_ssm_accepts() {
     ];
     for (what, backup, now, action, tier, notes, refused) in cases {
         let backups = BTreeMap::from([("/a".to_owned(), present(backup))]);
-        let current: BTreeMap<String, CurrentParam> =
+        let current: BTreeMap<String, ParameterSnapshot> =
             now.into_iter().map(|c| (c.name.clone(), c)).collect();
         let p = plan(&backups, &current);
         let change = p.changes.first();
         assert_eq!(change.map(|c| c.action.as_str()), action, "{what}");
         if let Some(c) = change {
             let t = c.target.as_ref();
-            assert_eq!(t.and_then(|t| t.tier.as_deref()), tier, "{what}");
+            assert_eq!(t.and_then(|t| t.attributes.tier.as_deref()), tier, "{what}");
             assert_eq!(c.notes, notes, "{what}");
             assert_eq!(c.refused, refused, "{what}");
-            assert!(t.is_some_and(|t| t.key_id.is_none()), "{what}");
+            assert!(t.is_some_and(|t| t.attributes.key_id.is_none()), "{what}");
         }
     }
 }
 
 #[test]
 fn data_types_ssm_will_not_change_in_place_are_replaced() {
-    let current = |data_type: Option<&str>| CurrentParam {
-        data_type: data_type.map(str::to_owned),
-        ..CurrentParam::from_snapshot(&ParameterSnapshot::new("/p", "v", ParameterType::String))
+    let current = |data_type: Option<&str>| {
+        let mut now = ParameterSnapshot::new("/p", "v", ParameterType::String);
+        now.attributes.data_type = data_type.map(str::to_owned);
+        now
     };
     let target = |data_type: Option<&str>| {
         let mut s = ParameterSnapshot::new("/p", "v", ParameterType::String);
-        s.data_type = data_type.map(str::to_owned);
+        s.attributes.data_type = data_type.map(str::to_owned);
         s
     };
     for (wanted, now, replaced) in [

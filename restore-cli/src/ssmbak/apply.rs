@@ -143,7 +143,7 @@ async fn put(ssm: &aws_sdk_ssm::Client, s: &ParameterSnapshot) -> Result<(), Str
             result => break result.map_err(|e| e.to_string())?,
         }
     };
-    if s.data_type.as_deref() == Some(AMI_DATA_TYPE) {
+    if s.attributes.data_type.as_deref() == Some(AMI_DATA_TYPE) {
         confirm(ssm, s, version).await?;
     }
     Ok(())
@@ -203,9 +203,10 @@ async fn confirm(
 /// Writes `s`, which the plan has already fitted to what SSM accepts (`plan::fit_to_ssm`);
 /// the version SSM says it wrote.
 async fn put_once(ssm: &aws_sdk_ssm::Client, s: &ParameterSnapshot) -> Result<i64, AwsError> {
-    let tier = s.tier.as_deref().map(ParameterTier::from);
+    let a = &s.attributes;
+    let tier = a.tier.as_deref().map(ParameterTier::from);
     // Policies are restored only when they are what PutParameter takes: a JSON array.
-    let policies = s
+    let policies = a
         .policies
         .clone()
         .filter(|p| serde_json::from_str::<Vec<serde_json::Value>>(p).is_ok());
@@ -218,11 +219,11 @@ async fn put_once(ssm: &aws_sdk_ssm::Client, s: &ParameterSnapshot) -> Result<i6
             ParameterType::SecureString => SsmType::SecureString,
         })
         .overwrite(true)
-        .set_description(s.description.clone())
-        .set_key_id(s.key_id.clone())
+        .set_description(a.description.clone())
+        .set_key_id(a.key_id.clone())
         .set_tier(tier)
-        .set_data_type(s.data_type.clone())
-        .set_allowed_pattern(s.allowed_pattern.clone())
+        .set_data_type(a.data_type.clone())
+        .set_allowed_pattern(a.allowed_pattern.clone())
         .set_policies(policies)
         .send()
         .await

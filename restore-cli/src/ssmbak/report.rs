@@ -3,8 +3,9 @@
 use std::collections::BTreeMap;
 
 use serde_json::json;
+use ssmbak_core::format::ParameterSnapshot;
 use ssmbak_core::format::ParameterType;
-use ssmbak_core::plan::{Action, CurrentParam, Plan, PlannedChange};
+use ssmbak_core::plan::{Action, Plan, PlannedChange};
 use ssmbak_core::reader::HistoryEntry;
 
 use crate::common::checktime;
@@ -46,7 +47,8 @@ pub fn plan_table(plan: &Plan, show_secrets: bool) -> Option<String> {
             t.map(|t| t.param_type.as_str().to_owned())
                 .unwrap_or_default(),
             value_shown(c, show_secrets).unwrap_or_default(),
-            t.and_then(|t| t.description.clone()).unwrap_or_default(),
+            t.and_then(|t| t.attributes.description.clone())
+                .unwrap_or_default(),
             c.backup_time
                 .map(checktime::format)
                 .unwrap_or_else(|| "(not yet created)".to_owned()),
@@ -77,8 +79,8 @@ pub fn plan_json(plan: &Plan, bucket: &str, at: i64, show_secrets: bool) -> serd
                 "action": c.action.as_str(),
                 "type": t.map(|t| t.param_type.as_str()),
                 "value": value_shown(c, show_secrets),
-                "description": t.and_then(|t| t.description.clone()),
-                "ssm_version": t.and_then(|t| t.version),
+                "description": t.and_then(|t| t.attributes.description.clone()),
+                "ssm_version": t.and_then(|t| t.attributes.version),
                 "backup_time": c.backup_time.map(checktime::format),
                 "differs": c.differs,
                 "notes": c.notes,
@@ -114,7 +116,7 @@ fn shown(value: &str, param_type: ParameterType, show_secrets: bool) -> String {
 
 fn sides(
     c: &PlannedChange,
-    after: &BTreeMap<String, CurrentParam>,
+    after: &BTreeMap<String, ParameterSnapshot>,
     show_secrets: bool,
 ) -> (Option<String>, Option<String>) {
     let before = c
@@ -130,7 +132,7 @@ fn sides(
 /// `diff` as a table; `None` when nothing changed.
 pub fn diff_table(
     plan: &Plan,
-    after: &BTreeMap<String, CurrentParam>,
+    after: &BTreeMap<String, ParameterSnapshot>,
     show_secrets: bool,
 ) -> Option<String> {
     if plan.changes.is_empty() {
@@ -152,7 +154,7 @@ pub fn diff_table(
 
 pub fn diff_json(
     plan: &Plan,
-    after: &BTreeMap<String, CurrentParam>,
+    after: &BTreeMap<String, ParameterSnapshot>,
     t1: i64,
     t2: Option<i64>,
     show_secrets: bool,
@@ -193,10 +195,10 @@ fn log_fields(
 ) -> (Option<i64>, Option<String>, String, Option<String>) {
     match &e.snapshot {
         Some(s) => (
-            s.version,
+            s.attributes.version,
             Some(s.param_type.as_str().to_owned()),
             shown(&s.value, s.param_type, show_secrets),
-            s.description.clone(),
+            s.attributes.description.clone(),
         ),
         None if e.foreign => (None, None, "(not an ssmbak backup)".to_owned(), None),
         None => (None, None, "(deleted)".to_owned(), None),

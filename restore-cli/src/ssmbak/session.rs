@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use anyhow::Context;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use ssmbak_core::current;
-use ssmbak_core::format::ParameterType;
-use ssmbak_core::plan::{self, CurrentParam, Plan};
+use ssmbak_core::format::{Attribute, ParameterSnapshot, ParameterType};
+use ssmbak_core::plan::{self, Plan};
 use ssmbak_core::reader::{BackupState, BucketReader, HistoryEntry, ListedVersion, Listing};
 
 use crate::ssmbak::scope::Scope;
@@ -65,10 +65,9 @@ impl Remap {
                 if let BackupState::Present { snapshot, .. } = &mut state {
                     snapshot.name = new_name.clone();
                     if snapshot.param_type == ParameterType::SecureString && self.key_id.is_some() {
-                        snapshot.key_id = self.key_id.clone();
-                        snapshot
-                            .omitted
-                            .retain(|o| o != ssmbak_core::format::meta::KEY_ID);
+                        let wanted = &mut snapshot.attributes;
+                        wanted.key_id = self.key_id.clone();
+                        wanted.unknown.retain(|a| *a != Attribute::KeyId);
                     }
                 }
                 (new_name, state)
@@ -129,13 +128,16 @@ impl Session {
         &self,
         scope: &Scope,
         ssm_scope: &Scope,
-    ) -> anyhow::Result<(Listing, BTreeMap<String, CurrentParam>)> {
+    ) -> anyhow::Result<(Listing, BTreeMap<String, ParameterSnapshot>)> {
         let listing = async { anyhow::Ok(self.reader.list(scope.prefix()).await?) };
         tokio::try_join!(listing, self.current(ssm_scope)).context("reading the backup and SSM")
     }
 
     /// What SSM holds now in scope.
-    pub async fn current(&self, scope: &Scope) -> anyhow::Result<BTreeMap<String, CurrentParam>> {
+    pub async fn current(
+        &self,
+        scope: &Scope,
+    ) -> anyhow::Result<BTreeMap<String, ParameterSnapshot>> {
         Ok(match scope {
             Scope::Key(k) => current::key(&self.ssm, k)
                 .await?
@@ -171,7 +173,7 @@ impl Session {
         scope: &Scope,
         t1: i64,
         t2: Option<i64>,
-    ) -> anyhow::Result<(Plan, BTreeMap<String, CurrentParam>)> {
+    ) -> anyhow::Result<(Plan, BTreeMap<String, ParameterSnapshot>)> {
         let (before, after) = match t2 {
             None => {
                 let (listing, current) = self.listing_and_current(scope, scope).await?;
@@ -188,9 +190,7 @@ impl Session {
                 let after = after
                     .into_iter()
                     .filter_map(|(name, state)| match state {
-                        BackupState::Present { snapshot, .. } => {
-                            Some((name, CurrentParam::from_snapshot(&snapshot)))
-                        }
+                        BackupState::Present { snapshot, .. } => Some((name, snapshot)),
                         _ => None,
                     })
                     .collect();
