@@ -42,13 +42,6 @@ impl<O: Outcome> Summary<O> {
         }
     }
 
-    pub fn count(&self, outcome: O) -> usize {
-        self.counts
-            .iter()
-            .find(|(o, _)| *o == outcome)
-            .map_or(0, |&(_, count)| count)
-    }
-
     /// Partial when any outcome that leaves work undone was counted.
     pub fn exit_code(&self) -> ExitCode {
         if self

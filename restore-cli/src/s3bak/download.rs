@@ -5,6 +5,7 @@ use super::session::{s3_error, Selected, Session};
 use crate::common::checktime;
 use crate::common::execute::{Attempt, Executor};
 use crate::common::exit::{ExitCode, UsageError};
+use crate::common::output::{print_lines, Line};
 use crate::s3bak::objects::{self};
 use crate::s3bak::paths as download;
 use anyhow::Context;
@@ -213,31 +214,81 @@ pub(crate) async fn download_tree(
     if let Some(refusal) = executor.stopped_everything_by(&attempts) {
         anyhow::bail!("{refusal}");
     }
+    let keys: Vec<&str> = files.iter().map(|&(key, _)| key).collect();
+    let (lines, exit) = tree_report(&keys, &attempts, dir);
+    print_lines(&lines);
+    Ok(exit)
+}
+
+/// What a prefix download prints and how it exits, from what became of each key (`attempts`,
+/// in the order of `keys`): its failures, then how many were downloaded.
+fn tree_report(
+    keys: &[&str],
+    attempts: &[Attempt<u64, anyhow::Error>],
+    dir: &Path,
+) -> (Vec<Line>, ExitCode) {
+    let mut lines = Vec::new();
     let mut failed = 0;
     let mut bytes = 0;
-    for ((key, _), attempt) in files.iter().zip(&attempts) {
+    for (key, attempt) in keys.iter().zip(attempts) {
         match attempt {
             Attempt::Succeeded(n) => bytes += n,
             Attempt::Failed(e) => {
                 failed += 1;
-                eprintln!("failed: {key}: {e:#}");
+                lines.push(Line::Stderr(format!("failed: {key}: {e:#}")));
             }
-            // Only after a refusal that stops everything, which ended the command above.
+            // Only after a refusal that stops everything, which ends the command before this.
             Attempt::NotAttempted => {
                 failed += 1;
-                eprintln!("failed: {key}: not attempted");
+                lines.push(Line::Stderr(format!("failed: {key}: not attempted")));
             }
         }
     }
-    println!(
+    lines.push(Line::Stdout(format!(
         "downloaded {} of {} keys ({bytes} bytes) into {}",
         attempts.len() - failed,
         attempts.len(),
         dir.display()
-    );
-    Ok(if failed > 0 {
+    )));
+    let exit = if failed > 0 {
         ExitCode::Partial
     } else {
         ExitCode::Success
-    })
+    };
+    (lines, exit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tree_download_names_its_failures_and_counts_the_rest() {
+        let dir = Path::new("out");
+        let (lines, exit) = tree_report(
+            &["d/a", "d/b", "d/c"],
+            &[
+                Attempt::Succeeded(3),
+                Attempt::Failed(anyhow::anyhow!("AccessDenied: no").context("reading d/b")),
+                Attempt::Succeeded(4),
+            ],
+            dir,
+        );
+        assert_eq!(
+            lines,
+            [
+                Line::Stderr("failed: d/b: reading d/b: AccessDenied: no".to_owned()),
+                Line::Stdout("downloaded 2 of 3 keys (7 bytes) into out".to_owned()),
+            ]
+        );
+        assert_eq!(exit, ExitCode::Partial);
+        let (lines, exit) = tree_report(&[], &[], dir);
+        assert_eq!(
+            lines,
+            [Line::Stdout(
+                "downloaded 0 of 0 keys (0 bytes) into out".to_owned()
+            )]
+        );
+        assert_eq!(exit, ExitCode::Success);
+    }
 }

@@ -10,7 +10,7 @@ use super::session::{s3_error, Selected, Session};
 use crate::common::checktime;
 use crate::common::execute::{Attempt, Executor};
 use crate::common::exit::ExitCode;
-use crate::common::output::aws_error;
+use crate::common::output::{aws_error, print_lines, Line};
 use crate::common::summary::{Outcome, Summary};
 use crate::s3bak::objects::{self, Current, ObjectAction};
 use aws_sdk_s3::operation::head_object::HeadObjectOutput;
@@ -354,13 +354,6 @@ impl Outcome for ObjectOutcome {
     }
 }
 
-/// A line of output, on the stream it goes to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Line {
-    Stdout(String),
-    Stderr(String),
-}
-
 /// What a restore prints, in order, and the counts its exit code comes from.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct RestoreReport {
@@ -370,12 +363,7 @@ pub(crate) struct RestoreReport {
 
 impl RestoreReport {
     fn print(&self) {
-        for line in &self.lines {
-            match line {
-                Line::Stdout(text) => println!("{text}"),
-                Line::Stderr(text) => eprintln!("{text}"),
-            }
-        }
+        print_lines(&self.lines);
     }
 
     pub(crate) fn exit_code(&self) -> ExitCode {
