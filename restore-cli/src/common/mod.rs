@@ -1,9 +1,12 @@
-//! What `ssmbak` and `s3bak` share: time parsing, exit codes, the bucket, output.
+//! What `ssmbak` and `s3bak` share: time parsing, exit codes, the bucket, output, running a
+//! plan and summing it up.
 
 pub mod bucket;
 pub mod checktime;
+pub mod execute;
 pub mod exit;
 pub mod output;
+pub mod summary;
 
 /// What a PATH (ssmbak) or KEY (s3bak) argument covers: one rule for both tools, in both
 /// `--help`s and the README.

@@ -22,6 +22,23 @@ where
     AwsError::doing(doing, e).into()
 }
 
+/// A line of a command's report, on the stream it goes to: reports are built by pure
+/// functions and printed in one go, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Line {
+    Stdout(String),
+    Stderr(String),
+}
+
+pub fn print_lines(lines: &[Line]) {
+    for line in lines {
+        match line {
+            Line::Stdout(text) => println!("{text}"),
+            Line::Stderr(text) => eprintln!("{text}"),
+        }
+    }
+}
+
 pub(crate) fn new_table<const N: usize>(header: [&str; N]) -> Table {
     let mut table = Table::new();
     table

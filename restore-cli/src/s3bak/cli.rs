@@ -3,7 +3,7 @@
 use super::copy::MULTIPART_COPY_THRESHOLD;
 use super::download::{download_one, download_tree};
 use super::preview::preview;
-use super::restore::{restore, CopyOptions, Destination};
+use super::restore::{restore, CopyOptions, Destination, RestoreContext};
 use super::session::{connect, select};
 use crate::common::exit::{self, ExitCode, UsageError};
 use crate::common::output::Format;
@@ -161,10 +161,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 no_tags,
                 multipart_threshold,
             };
-            restore(
-                &session, &target, &selected, &dest, dry_run, keep_going, &options,
-            )
-            .await
+            let ctx = RestoreContext {
+                session: &session,
+                target: &target,
+                dest: &dest,
+                options: &options,
+            };
+            restore(&ctx, &selected, dry_run, keep_going).await
         }
     }
 }

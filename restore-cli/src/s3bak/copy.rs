@@ -1,8 +1,7 @@
 //! Server-side copies of one version: whole, or in parts for large objects.
 
-use super::cli::Target;
-use super::restore::{described_by, head, kept_on_copy, CopyOptions, Destination};
-use super::session::{s3_error, Session};
+use super::restore::{described_by, head, kept_on_copy, RestoreContext};
+use super::session::s3_error;
 use crate::common::output::aws_error;
 use anyhow::Context;
 
@@ -50,17 +49,19 @@ pub(crate) fn copy_source(bucket: &str, key: &str, version_id: &str) -> String {
 }
 
 /// Copies a version too large for CopyObject in parts, keeping its headers, metadata and tags.
-#[allow(clippy::too_many_arguments)]
 pub(crate) async fn multipart_copy(
-    session: &Session,
-    target: &Target,
-    dest: &Destination,
+    ctx: &RestoreContext<'_>,
     key: &str,
     dest_key: &str,
     version_id: &str,
     size: i64,
-    options: &CopyOptions,
 ) -> anyhow::Result<()> {
+    let RestoreContext {
+        session,
+        target,
+        dest,
+        options,
+    } = *ctx;
     let s3 = &session.s3;
     // One HeadObject of the source version serves both what it serves with and what the
     // copy must keep.

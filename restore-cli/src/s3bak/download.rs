@@ -1,13 +1,14 @@
 //! `s3bak body`: a version's exact bytes, to a file, stdout or a directory tree.
 
 use super::cli::Target;
-use super::session::{progress, s3_error, Selected, Session};
+use super::session::{s3_error, Selected, Session};
 use crate::common::checktime;
+use crate::common::execute::{Attempt, Executor};
 use crate::common::exit::{ExitCode, UsageError};
+use crate::common::output::{print_lines, Line};
 use crate::s3bak::objects::{self};
 use crate::s3bak::paths as download;
 use anyhow::Context;
-use futures::stream::{self, StreamExt};
 use ssmbak_core::reader::ListedVersion;
 use std::path::Path;
 
@@ -193,64 +194,101 @@ pub(crate) async fn download_tree(
             if clashes.len() > 5 { "; ..." } else { "" }
         );
     }
-    let bar = progress(files.len());
-    // A refusal every key would get alike stops the downloads not yet started.
-    let stop = std::sync::atomic::AtomicBool::new(false);
-    let results: Vec<(String, anyhow::Result<u64>)> = stream::iter(files)
-        .map(|(key, entry)| {
-            let (bar, stop) = (&bar, &stop);
-            async move {
-                let result = async {
-                    if stop.load(std::sync::atomic::Ordering::Relaxed) {
-                        anyhow::bail!("not attempted");
-                    }
-                    let path = download::target(dir, &target.key, key, flat)?;
-                    if !readable(session, key, entry).await? {
-                        anyhow::bail!(
-                            "archived ({}): request a restore first (or wait for the one under way)",
-                            entry.storage_class.clone().unwrap_or_default()
-                        );
-                    }
-                    download_to_file(session, key, &entry.version_id, &path).await
-                }
-                .await;
-                if result.as_ref().is_err_and(objects::is_bucket_wide) {
-                    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-                }
-                bar.inc(1);
-                (key.to_owned(), result)
+    // Every key is tried (a failed download is reported and the others go on), but a
+    // refusal every key would get alike stops the downloads not yet started.
+    let executor = Executor::new(true)
+        .stopping_everything_on(objects::is_bucket_wide)
+        .with_progress();
+    let attempts = executor
+        .run(&files, target.concurrency, |&(key, entry)| async move {
+            let path = download::target(dir, &target.key, key, flat)?;
+            if !readable(session, key, entry).await? {
+                anyhow::bail!(
+                    "archived ({}): request a restore first (or wait for the one under way)",
+                    entry.storage_class.clone().unwrap_or_default()
+                );
             }
+            download_to_file(session, key, &entry.version_id, &path).await
         })
-        .buffer_unordered(target.concurrency.max(1))
-        .collect()
         .await;
-    bar.finish_and_clear();
-    if let Some((_, Err(refusal))) = results
-        .iter()
-        .find(|(_, r)| r.as_ref().is_err_and(objects::is_bucket_wide))
-    {
+    if let Some(refusal) = executor.stopped_everything_by(&attempts) {
         anyhow::bail!("{refusal}");
     }
+    let keys: Vec<&str> = files.iter().map(|&(key, _)| key).collect();
+    let (lines, exit) = tree_report(&keys, &attempts, dir);
+    print_lines(&lines);
+    Ok(exit)
+}
+
+/// What a prefix download prints and how it exits, from what became of each key (`attempts`,
+/// in the order of `keys`): its failures, then how many were downloaded.
+fn tree_report(
+    keys: &[&str],
+    attempts: &[Attempt<u64, anyhow::Error>],
+    dir: &Path,
+) -> (Vec<Line>, ExitCode) {
+    let mut lines = Vec::new();
     let mut failed = 0;
     let mut bytes = 0;
-    for (key, r) in &results {
-        match r {
-            Ok(n) => bytes += n,
-            Err(e) => {
+    for (key, attempt) in keys.iter().zip(attempts) {
+        match attempt {
+            Attempt::Succeeded(n) => bytes += n,
+            Attempt::Failed(e) => {
                 failed += 1;
-                eprintln!("failed: {key}: {e:#}");
+                lines.push(Line::Stderr(format!("failed: {key}: {e:#}")));
+            }
+            // Only after a refusal that stops everything, which ends the command before this.
+            Attempt::NotAttempted => {
+                failed += 1;
+                lines.push(Line::Stderr(format!("failed: {key}: not attempted")));
             }
         }
     }
-    println!(
+    lines.push(Line::Stdout(format!(
         "downloaded {} of {} keys ({bytes} bytes) into {}",
-        results.len() - failed,
-        results.len(),
+        attempts.len() - failed,
+        attempts.len(),
         dir.display()
-    );
-    Ok(if failed > 0 {
+    )));
+    let exit = if failed > 0 {
         ExitCode::Partial
     } else {
         ExitCode::Success
-    })
+    };
+    (lines, exit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tree_download_names_its_failures_and_counts_the_rest() {
+        let dir = Path::new("out");
+        let (lines, exit) = tree_report(
+            &["d/a", "d/b", "d/c"],
+            &[
+                Attempt::Succeeded(3),
+                Attempt::Failed(anyhow::anyhow!("AccessDenied: no").context("reading d/b")),
+                Attempt::Succeeded(4),
+            ],
+            dir,
+        );
+        assert_eq!(
+            lines,
+            [
+                Line::Stderr("failed: d/b: reading d/b: AccessDenied: no".to_owned()),
+                Line::Stdout("downloaded 2 of 3 keys (7 bytes) into out".to_owned()),
+            ]
+        );
+        assert_eq!(exit, ExitCode::Partial);
+        let (lines, exit) = tree_report(&[], &[], dir);
+        assert_eq!(
+            lines,
+            [Line::Stdout(
+                "downloaded 0 of 0 keys (0 bytes) into out".to_owned()
+            )]
+        );
+        assert_eq!(exit, ExitCode::Success);
+    }
 }

@@ -4,7 +4,6 @@ use super::cli::Target;
 use crate::common::bucket;
 use crate::common::output::aws_error;
 use crate::s3bak::objects::{self};
-use indicatif::{ProgressBar, ProgressDrawTarget};
 use ssmbak_core::aws_error::AwsError;
 use ssmbak_core::bounded::map_in_order;
 use ssmbak_core::client::{self, ClientOptions};
@@ -82,11 +81,6 @@ pub(crate) async fn select(session: &Session, target: &Target) -> anyhow::Result
         })
         .await;
     selected.into_iter().collect()
-}
-
-pub(crate) fn progress(len: usize) -> ProgressBar {
-    // Drawn only on a terminal.
-    ProgressBar::with_draw_target(Some(len as u64), ProgressDrawTarget::stderr())
 }
 
 /// One line for a failed request on an object; a refusal that every key would get alike

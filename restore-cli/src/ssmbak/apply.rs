@@ -5,16 +5,15 @@
 //! without `--keep-going` nothing new starts after it. Applying is idempotent: re-planning and
 //! re-applying after a partial run finishes the job.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use aws_sdk_ssm::types::{ParameterTier, ParameterType as SsmType};
-use ssmbak_core::bounded::map_in_order;
 use ssmbak_core::format::{ParameterSnapshot, ParameterType};
 use ssmbak_core::plan::{Action, Plan, PlannedChange};
 
 use ssmbak_core::aws_error::AwsError;
 
+use crate::common::execute::{Attempt, Executor};
 use crate::common::output::aws_error;
+use crate::common::summary::{Outcome, Summary};
 
 /// Puts in flight at once: SSM's write throughput is low, retries do the rest.
 const PUT_CONCURRENCY: usize = 4;
@@ -26,8 +25,8 @@ const DELETE_BATCH: usize = 10;
 pub struct Applied {
     pub name: String,
     pub action: Action,
-    /// `None` when it was not attempted (an earlier failure stopped the run).
-    pub result: Option<Result<(), String>>,
+    /// Not attempted when an earlier failure stopped the run.
+    pub result: Attempt<(), String>,
 }
 
 /// How long a replacement waits between deleting a parameter and creating it again: "After
@@ -42,70 +41,67 @@ pub async fn apply(
     keep_going: bool,
     recreate_pause: std::time::Duration,
 ) -> Vec<Applied> {
-    let stop = AtomicBool::new(false);
-    let mut out = Vec::new();
+    // One executor for both phases: without --keep-going a failed delete leaves the puts
+    // unattempted too.
+    let executor = Executor::new(keep_going);
     let deletes: Vec<&PlannedChange> = plan
         .changes
         .iter()
         .filter(|c| c.action == Action::Delete)
         .collect();
-    for batch in deletes.chunks(DELETE_BATCH) {
-        let names: Vec<String> = batch.iter().map(|c| c.name.clone()).collect();
-        let result = if stop.load(Ordering::Relaxed) {
-            None
-        } else {
+    // One batch at a time.
+    let deleted = executor
+        .run(deletes.chunks(DELETE_BATCH), 1, |batch| async move {
+            let names: Vec<String> = batch.iter().map(|c| c.name.clone()).collect();
             // Names SSM no longer has come back as InvalidParameters: already done.
-            let r = ssm
-                .delete_parameters()
-                .set_names(Some(names.clone()))
+            ssm.delete_parameters()
+                .set_names(Some(names))
                 .send()
                 .await
                 .map(|_| ())
-                .map_err(|e| format!("{:#}", aws_error("DeleteParameters", &e)));
-            if r.is_err() && !keep_going {
-                stop.store(true, Ordering::Relaxed);
-            }
-            Some(r)
-        };
-        out.extend(names.into_iter().map(|name| Applied {
-            name,
-            action: Action::Delete,
-            result: result.clone(),
-        }));
-    }
-    let puts = plan
+                .map_err(|e| format!("{:#}", aws_error("DeleteParameters", &e)))
+        })
+        .await;
+    let mut out: Vec<Applied> = deletes
+        .chunks(DELETE_BATCH)
+        .zip(deleted)
+        .flat_map(|(batch, result)| batch.iter().map(move |c| applied(c, result.clone())))
+        .collect();
+    let puts: Vec<(&PlannedChange, &ParameterSnapshot)> = plan
         .changes
         .iter()
-        .filter_map(|c| Some((c, c.target.as_ref()?)));
-    let put_results = map_in_order(puts, PUT_CONCURRENCY, |(c, target)| {
-        let stop = &stop;
-        async move {
-            let result = if stop.load(Ordering::Relaxed) {
-                None
-            } else {
+        .filter_map(|c| Some((c, c.target.as_ref()?)))
+        .collect();
+    let put = executor
+        .run(
+            puts.iter().copied(),
+            PUT_CONCURRENCY,
+            |(c, target)| async move {
                 // The plan already knows SSM would refuse it: reported, never sent.
-                let r = match c.refused {
+                match c.refused {
                     Some(reason) => Err(format!("PutParameter: not sent: {reason}")),
                     None if c.action == Action::Replace => {
                         replace(ssm, target, recreate_pause).await
                     }
                     None => put(ssm, target).await,
-                };
-                if r.is_err() && !keep_going {
-                    stop.store(true, Ordering::Relaxed);
                 }
-                Some(r)
-            };
-            Applied {
-                name: c.name.clone(),
-                action: c.action,
-                result,
-            }
-        }
-    })
-    .await;
-    out.extend(put_results);
+            },
+        )
+        .await;
+    out.extend(
+        puts.iter()
+            .zip(put)
+            .map(|(&(c, _), result)| applied(c, result)),
+    );
     out
+}
+
+fn applied(change: &PlannedChange, result: Attempt<(), String>) -> Applied {
+    Applied {
+        name: change.name.clone(),
+        action: change.action,
+        result,
+    }
 }
 
 /// Deletes the parameter, waits `pause`, writes `s`. A re-run after a failure between the two
@@ -231,61 +227,146 @@ async fn put_once(ssm: &aws_sdk_ssm::Client, s: &ParameterSnapshot) -> Result<i6
         .map_err(|e| AwsError::doing("PutParameter", &e))
 }
 
+/// What became of one parameter, as the summary counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParameterOutcome {
+    Created,
+    Updated,
+    Replaced,
+    Deleted,
+    Unchanged,
+    Failed,
+    NotAttempted,
+}
+
+impl Outcome for ParameterOutcome {
+    const ALL: &'static [Self] = &[
+        ParameterOutcome::Created,
+        ParameterOutcome::Updated,
+        ParameterOutcome::Replaced,
+        ParameterOutcome::Deleted,
+        ParameterOutcome::Unchanged,
+        ParameterOutcome::Failed,
+        ParameterOutcome::NotAttempted,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            ParameterOutcome::Created => "created",
+            ParameterOutcome::Updated => "updated",
+            ParameterOutcome::Replaced => "replaced",
+            ParameterOutcome::Deleted => "deleted",
+            ParameterOutcome::Unchanged => "unchanged",
+            ParameterOutcome::Failed => "failed",
+            ParameterOutcome::NotAttempted => "not attempted",
+        }
+    }
+
+    /// Replacements and changes left unattempted are exceptional: named only when there were
+    /// some.
+    fn always_shown(self) -> bool {
+        !matches!(
+            self,
+            ParameterOutcome::Replaced | ParameterOutcome::NotAttempted
+        )
+    }
+
+    fn leaves_work_undone(self) -> bool {
+        matches!(
+            self,
+            ParameterOutcome::Failed | ParameterOutcome::NotAttempted
+        )
+    }
+}
+
 /// Counts for the summary line.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RestoreSummary {
-    pub created: usize,
-    pub updated: usize,
-    pub replaced: usize,
-    pub deleted: usize,
-    pub unchanged: usize,
-    pub failed: usize,
-    pub not_attempted: usize,
-}
+pub type RestoreSummary = Summary<ParameterOutcome>;
 
-impl RestoreSummary {
+impl Summary<ParameterOutcome> {
     pub fn of(applied: &[Applied], unchanged: usize) -> Self {
-        let mut s = RestoreSummary {
-            unchanged,
-            ..RestoreSummary::default()
-        };
+        let mut summary = RestoreSummary::default();
+        summary.add_many(ParameterOutcome::Unchanged, unchanged);
         for a in applied {
-            match (&a.result, a.action) {
-                (None, _) => s.not_attempted += 1,
-                (Some(Err(_)), _) => s.failed += 1,
-                (Some(Ok(())), Action::Create) => s.created += 1,
-                (Some(Ok(())), Action::Update) => s.updated += 1,
-                (Some(Ok(())), Action::Delete) => s.deleted += 1,
-                (Some(Ok(())), Action::Replace) => s.replaced += 1,
-            }
+            summary.add(match (&a.result, a.action) {
+                (Attempt::NotAttempted, _) => ParameterOutcome::NotAttempted,
+                (Attempt::Failed(_), _) => ParameterOutcome::Failed,
+                (Attempt::Succeeded(()), Action::Create) => ParameterOutcome::Created,
+                (Attempt::Succeeded(()), Action::Update) => ParameterOutcome::Updated,
+                (Attempt::Succeeded(()), Action::Delete) => ParameterOutcome::Deleted,
+                (Attempt::Succeeded(()), Action::Replace) => ParameterOutcome::Replaced,
+            });
         }
-        s
+        summary
     }
 }
 
-impl RestoreSummary {
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "created": self.created, "updated": self.updated, "replaced": self.replaced,
-            "deleted": self.deleted,
-            "unchanged": self.unchanged, "failed": self.failed, "not_attempted": self.not_attempted,
-        })
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl std::fmt::Display for RestoreSummary {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "created {}, updated {}, deleted {}, unchanged {}, failed {}",
-            self.created, self.updated, self.deleted, self.unchanged, self.failed
-        )?;
-        if self.replaced > 0 {
-            write!(f, ", replaced {}", self.replaced)?;
+    fn applied(action: Action, result: Attempt<(), String>) -> Applied {
+        Applied {
+            name: "/app/x".to_owned(),
+            action,
+            result,
         }
-        if self.not_attempted > 0 {
-            write!(f, ", not attempted {}", self.not_attempted)?;
-        }
-        Ok(())
+    }
+
+    #[test]
+    fn the_summary_line_shows_replaced_and_not_attempted_only_when_there_are_some() {
+        let ok = || Attempt::Succeeded(());
+        let clean = RestoreSummary::of(
+            &[
+                applied(Action::Create, ok()),
+                applied(Action::Update, ok()),
+                applied(Action::Update, ok()),
+                applied(Action::Delete, ok()),
+            ],
+            5,
+        );
+        assert_eq!(
+            clean.to_string(),
+            "created 1, updated 2, deleted 1, unchanged 5, failed 0"
+        );
+        assert_eq!(clean.exit_code(), crate::common::exit::ExitCode::Success);
+
+        let partial = RestoreSummary::of(
+            &[
+                applied(Action::Replace, ok()),
+                applied(
+                    Action::Delete,
+                    Attempt::Failed("DeleteParameters: x".to_owned()),
+                ),
+                applied(Action::Create, Attempt::NotAttempted),
+                applied(Action::Replace, Attempt::NotAttempted),
+            ],
+            0,
+        );
+        assert_eq!(
+            partial.to_string(),
+            "created 0, updated 0, deleted 0, unchanged 0, failed 1, replaced 1, not attempted 2"
+        );
+        assert_eq!(partial.exit_code(), crate::common::exit::ExitCode::Partial);
+    }
+
+    #[test]
+    fn the_summary_json_has_every_count_zeros_too() {
+        let summary = RestoreSummary::of(
+            &[
+                applied(Action::Update, Attempt::Succeeded(())),
+                applied(
+                    Action::Create,
+                    Attempt::Failed("PutParameter: x".to_owned()),
+                ),
+            ],
+            3,
+        );
+        assert_eq!(
+            summary.to_json(),
+            serde_json::json!({
+                "created": 0, "updated": 1, "replaced": 0, "deleted": 0,
+                "unchanged": 3, "failed": 1, "not_attempted": 0,
+            })
+        );
     }
 }

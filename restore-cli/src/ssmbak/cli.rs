@@ -8,6 +8,7 @@ use super::report as output;
 use super::scope::Scope;
 use super::session::{Remap, Session};
 use crate::common::bucket;
+use crate::common::execute::Attempt;
 use crate::common::exit::{self, ExitCode, UsageError};
 use crate::common::output::Format;
 use ssmbak_core::client::{self, ClientOptions};
@@ -263,7 +264,7 @@ async fn restore(
     let applied = apply::apply(&session.ssm, &plan, keep_going, recreate_pause).await;
     let summary = RestoreSummary::of(&applied, plan.unchanged);
     for a in &applied {
-        if let Some(Err(e)) = &a.result {
+        if let Attempt::Failed(e) = &a.result {
             eprintln!("failed: {} ({}): {e}", a.name, a.action.as_str());
         }
     }
@@ -280,9 +281,5 @@ async fn restore(
             print_json(&json)?;
         }
     }
-    Ok(if summary.failed + summary.not_attempted > 0 {
-        ExitCode::Partial
-    } else {
-        ExitCode::Success
-    })
+    Ok(summary.exit_code())
 }
