@@ -595,6 +595,7 @@ fn snapshot_of(key: &str, h: &ParameterHistory) -> ParameterSnapshot {
             data_type: h.data_type().map(str::to_owned),
             allowed_pattern: h.allowed_pattern().map(str::to_owned),
             policies: current::policies_json(h.policies()),
+            last_modified_user: h.last_modified_user().map(str::to_owned),
             unknown: Vec::new(),
         },
     }

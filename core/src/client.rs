@@ -20,6 +20,9 @@ pub const LEGACY_ENDPOINT_VAR: &str = "AWS_ENDPOINT";
 pub struct ClientOptions {
     /// Overrides the region chain (the CLIs' `-r`).
     pub region: Option<String>,
+    /// A named profile of the shared config and credentials files instead of the default
+    /// chain's (the CLIs' `--to-profile`).
+    pub profile: Option<String>,
     /// Total attempts per request, first one included (standard retry mode, with backoff).
     pub max_attempts: u32,
     /// Limit on one attempt, so a hung connection turns into a retry, not a stall.
@@ -32,6 +35,7 @@ impl Default for ClientOptions {
     fn default() -> Self {
         ClientOptions {
             region: None,
+            profile: None,
             max_attempts: 5,
             attempt_timeout: Duration::from_secs(10),
             adaptive_retry: false,
@@ -69,6 +73,20 @@ pub async fn load(options: &ClientOptions) -> Result<SdkConfig, ConfigError> {
                 .operation_attempt_timeout(options.attempt_timeout)
                 .build(),
         );
+    if let Some(profile) = &options.profile {
+        loader = loader.profile_name(profile);
+        // A named profile stands for where to work: its region wins over the environment's
+        // (which, in the SDK's chain, comes first) unless a region is given.
+        if options.region.is_none() {
+            use aws_config::meta::region::ProvideRegion;
+            let named = aws_config::profile::ProfileFileRegionProvider::builder()
+                .profile_name(profile)
+                .build();
+            if let Some(region) = named.region().await {
+                loader = loader.region(region);
+            }
+        }
+    }
     if let Some(region) = &options.region {
         loader = loader.region(Region::new(region.clone()));
     }

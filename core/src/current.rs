@@ -62,6 +62,7 @@ fn add_metadata(params: &mut BTreeMap<String, ParameterSnapshot>, m: &ParameterM
         a.data_type = m.data_type().map(str::to_owned);
     }
     a.policies = policies_json(m.policies());
+    a.last_modified_user = m.last_modified_user().map(str::to_owned);
 }
 
 /// A `DescribeParameters` filter.

@@ -17,7 +17,8 @@
 //!
 //! Every version we write also carries user metadata (`x-amz-meta-ssmbak-*`) with what a
 //! faithful restore needs: the SSM version, its LastModifiedDate in milliseconds, KeyId, Tier,
-//! DataType, AllowedPattern, Policies and the raw description, percent-encoded. Metadata comes
+//! DataType, AllowedPattern, Policies, the raw description and who made the version (SSM's
+//! `LastModifiedUser`, an IAM ARN), percent-encoded. Metadata comes
 //! back with every `GetObject`/`HeadObject`, so a reader gets the value and all of it in one
 //! request. We also tag `ssmbakVersion`, so a tag reader can order versions of one second.
 //!
@@ -100,6 +101,7 @@ mod meta {
     pub(super) const DATA_TYPE: &str = "ssmbak-data-type";
     pub(super) const ALLOWED_PATTERN: &str = "ssmbak-allowed-pattern";
     pub(super) const POLICIES: &str = "ssmbak-policies";
+    pub(super) const MODIFIED_BY: &str = "ssmbak-modified-by";
     pub(super) const DELETED: &str = "ssmbak-deleted";
     pub(super) const OMITTED: &str = "ssmbak-omitted";
 }
@@ -170,16 +172,19 @@ pub enum Attribute {
     DataType,
     AllowedPattern,
     Policies,
+    /// Who made the version: SSM's `LastModifiedUser`.
+    ModifiedBy,
 }
 
 impl Attribute {
-    pub const ALL: [Attribute; 6] = [
+    pub const ALL: [Attribute; 7] = [
         Attribute::Description,
         Attribute::KeyId,
         Attribute::Tier,
         Attribute::DataType,
         Attribute::AllowedPattern,
         Attribute::Policies,
+        Attribute::ModifiedBy,
     ];
 
     /// Its metadata key (also its name in `ssmbak-omitted`).
@@ -191,6 +196,7 @@ impl Attribute {
             Attribute::DataType => meta::DATA_TYPE,
             Attribute::AllowedPattern => meta::ALLOWED_PATTERN,
             Attribute::Policies => meta::POLICIES,
+            Attribute::ModifiedBy => meta::MODIFIED_BY,
         }
     }
 
@@ -214,6 +220,9 @@ pub struct Attributes {
     pub allowed_pattern: Option<String>,
     /// The parameter's policies as the JSON array `PutParameter` takes.
     pub policies: Option<String>,
+    /// Who made this version: SSM's `LastModifiedUser` (an IAM ARN). Not something a restore
+    /// writes: PutParameter records the restorer.
+    pub last_modified_user: Option<String>,
     /// Attributes the stored version does not record: unknown, not absent.
     pub unknown: Vec<Attribute>,
 }
@@ -233,6 +242,7 @@ impl Attributes {
             Attribute::DataType => &self.data_type,
             Attribute::AllowedPattern => &self.allowed_pattern,
             Attribute::Policies => &self.policies,
+            Attribute::ModifiedBy => &self.last_modified_user,
         }
     }
 
@@ -244,6 +254,7 @@ impl Attributes {
             Attribute::DataType => &mut self.data_type,
             Attribute::AllowedPattern => &mut self.allowed_pattern,
             Attribute::Policies => &mut self.policies,
+            Attribute::ModifiedBy => &mut self.last_modified_user,
         }
     }
 }
@@ -430,8 +441,10 @@ fn encode_value(event_time: i64, s: &ParameterSnapshot) -> EncodedObject {
     if let Some(ms) = a.last_modified_ms {
         put(meta::MODIFIED_MS, ms.to_string());
     }
-    // Optional free-text fields, in the order they are given up if the metadata limit is hit.
+    // Optional free-text fields, in the order they are given up if the metadata limit is hit:
+    // who made the version first (a restore does not need it).
     let optional = [
+        Attribute::ModifiedBy,
         Attribute::Policies,
         Attribute::AllowedPattern,
         Attribute::Description,

@@ -58,6 +58,8 @@ pub struct PlannedChange {
     pub notes: Vec<&'static str>,
     /// Why SSM would refuse this write: it is reported, never sent.
     pub refused: Option<&'static str>,
+    /// Who made the version SSM holds now (its `LastModifiedUser`), when it holds one.
+    pub current_modified_by: Option<String>,
 }
 
 /// The most a Standard-tier value holds; Advanced holds [`ADVANCED_VALUE_MAX`] (PutParameter,
@@ -193,6 +195,10 @@ pub fn differences(backup: &ParameterSnapshot, current: &ParameterSnapshot) -> V
     out
 }
 
+fn modified_by(now: Option<&ParameterSnapshot>) -> Option<String> {
+    now?.attributes.last_modified_user.clone()
+}
+
 /// Plans the restore of every tracked key in `backups` against `current`.
 pub fn plan(
     backups: &BTreeMap<String, BackupState>,
@@ -225,17 +231,20 @@ pub fn plan(
                         differs: differs.unwrap_or_default(),
                         notes,
                         refused,
+                        current_modified_by: modified_by(now),
                     })
             }
             (BackupState::Deleted { at }, Some(_)) => Some(PlannedChange {
                 name: name.clone(),
                 action: Action::Delete,
                 backup_time: Some(*at),
+                current_modified_by: modified_by(now),
                 ..PlannedChange::default()
             }),
             (BackupState::NoVersion, Some(_)) => Some(PlannedChange {
                 name: name.clone(),
                 action: Action::Delete,
+                current_modified_by: modified_by(now),
                 ..PlannedChange::default()
             }),
             (BackupState::Deleted { .. } | BackupState::NoVersion, None) => None,

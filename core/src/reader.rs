@@ -691,9 +691,24 @@ impl BucketReader {
         key: &str,
         listed: &[ListedVersion],
     ) -> Result<Vec<HistoryEntry>, ReadError> {
+        self.history_since(key, listed, None).await
+    }
+
+    /// [`Self::history`] from `since` (epoch seconds, inclusive) on: only versions written
+    /// then or later are read, since a change is never recorded before it happens.
+    pub async fn history_since(
+        &self,
+        key: &str,
+        listed: &[ListedVersion],
+        since: Option<i64>,
+    ) -> Result<Vec<HistoryEntry>, ReadError> {
         let mut fetched = HashMap::new();
-        let all: Vec<usize> = (0..listed.len()).collect();
-        self.fetch_into(key, listed, &all, &mut fetched, Depth::Full)
+        let in_window =
+            |l: &ListedVersion| since.is_none_or(|s| l.last_modified_ms.div_euclid(1000) >= s);
+        let window: Vec<usize> = (0..listed.len())
+            .filter(|&i| in_window(&listed[i]))
+            .collect();
+        self.fetch_into(key, listed, &window, &mut fetched, Depth::Full)
             .await?;
         let entries = entries(listed, &fields_of(&fetched));
         let pairs = pit::pair_markers(&entries);
@@ -704,6 +719,9 @@ impl BucketReader {
         for i in write_order {
             let l = &listed[i];
             let (at, _) = times[i];
+            if entries[i].unread || since.is_some_and(|s| at < s) {
+                continue;
+            }
             if l.is_delete_marker {
                 // A marker that follows its tombstone is part of that delete's entry.
                 if pairs[i].is_none() {

@@ -79,16 +79,7 @@ async fn ssmbak_restore_absorbs_throttling_and_reports_a_hard_failure_by_name() 
         again.stdout
     );
     for n in &names {
-        let v = p
-            .aws
-            .ssm
-            .get_parameter()
-            .name(n)
-            .send()
-            .await
-            .expect("get")
-            .parameter
-            .and_then(|p| p.value);
+        let v = p.aws.parameter_value(n).await;
         assert_eq!(v.as_deref(), Some("good"), "{n}");
     }
 }
@@ -236,7 +227,7 @@ async fn a_restore_keeps_an_advanced_parameter_advanced() {
     assert_eq!(restore.code, 0, "{}\n{}", restore.stdout, restore.stderr);
     let now = emulator::describe_parameter(&p.aws.ssm, &name).await;
     assert_eq!(now.tier().map(|t| t.as_str()), Some("Advanced"));
-    let value = ssm_value(&p, &name).await;
+    let value = p.aws.parameter_value(&name).await;
     assert_eq!(value.as_deref(), Some("standard value"));
     let again = run(
         ssmbak,
@@ -364,21 +355,8 @@ async fn too_many_updates_is_retried() {
     );
     assert_eq!(restore.code, 0, "{}\n{}", restore.stdout, restore.stderr);
     assert_eq!(proxy.injected(), 2);
-    let value = ssm_value(&p, &name).await;
+    let value = p.aws.parameter_value(&name).await;
     assert_eq!(value.as_deref(), Some("good"));
-}
-
-/// The parameter's value in SSM now.
-async fn ssm_value(p: &Pipeline, name: &str) -> Option<String> {
-    p.aws
-        .ssm
-        .get_parameter()
-        .name(name)
-        .send()
-        .await
-        .expect("get")
-        .parameter
-        .and_then(|p| p.value)
 }
 
 /// SSM validates an `aws:ec2:image` value after PutParameter has answered 200 ("a successful

@@ -81,30 +81,7 @@ impl Fixture {
     }
 
     async fn put(&self, name: &str, value: &str, ty: ParameterType, description: Option<&str>) {
-        self.aws
-            .ssm
-            .put_parameter()
-            .name(name)
-            .value(value)
-            .r#type(ty)
-            .set_description(description.map(str::to_owned))
-            .overwrite(true)
-            .send()
-            .await
-            .expect("put parameter");
-    }
-
-    async fn value(&self, name: &str) -> Option<String> {
-        self.aws
-            .ssm
-            .get_parameter()
-            .name(name)
-            .with_decryption(true)
-            .send()
-            .await
-            .ok()
-            .and_then(|o| o.parameter)
-            .and_then(|p| p.value)
+        self.aws.put_parameter(name, value, ty, description).await;
     }
 
     fn ssmbak(&self, args: &[&str]) -> (i32, serde_json::Value, String) {
@@ -254,11 +231,20 @@ async fn the_original_preview_rules_on_an_original_bucket() {
     let (code, json, stderr) = f.ssmbak(&["restore", &path, &when, "-R"]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(json["summary"]["failed"], 0, "{json}");
-    assert_eq!(f.value(&f.name("value")).await.as_deref(), Some("old"));
-    assert_eq!(f.value(&f.name("deleted-now")).await.as_deref(), Some("v"));
-    assert_eq!(f.value(&f.name("recreated")).await, None);
     assert_eq!(
-        f.value(&f.name("untracked")).await.as_deref(),
+        f.aws.parameter_value(&f.name("value")).await.as_deref(),
+        Some("old")
+    );
+    assert_eq!(
+        f.aws
+            .parameter_value(&f.name("deleted-now"))
+            .await
+            .as_deref(),
+        Some("v")
+    );
+    assert_eq!(f.aws.parameter_value(&f.name("recreated")).await, None);
+    assert_eq!(
+        f.aws.parameter_value(&f.name("untracked")).await.as_deref(),
         Some("never backed up")
     );
     assert_eq!(f.preview(&path, at, true), pairs(&[]));
@@ -348,9 +334,12 @@ async fn regions_are_isolated() {
     let when = iso(now_secs());
     let (code, _, stderr) = away.ssmbak(&["restore", &key, &when]);
     assert_eq!(code, 0, "{stderr}");
-    assert_eq!(away.value(&key).await.as_deref(), Some("from eu"));
     assert_eq!(
-        home.value(&key).await,
+        away.aws.parameter_value(&key).await.as_deref(),
+        Some("from eu")
+    );
+    assert_eq!(
+        home.aws.parameter_value(&key).await,
         None,
         "nothing written in the home region"
     );
@@ -367,7 +356,10 @@ async fn a_value_over_4_kb_restores_as_advanced() {
     let (code, json, stderr) = f.ssmbak(&["restore", &key, &when]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(json["summary"]["created"], 1, "{json}");
-    assert_eq!(f.value(&key).await.map(|v| v.len()), Some(5000));
+    assert_eq!(
+        f.aws.parameter_value(&key).await.map(|v| v.len()),
+        Some(5000)
+    );
     let described = ssmbak_tests::emulator::describe_parameter(&f.aws.ssm, &key).await;
     assert_eq!(described.tier().map(|t| t.as_str()), Some("Advanced"));
 }

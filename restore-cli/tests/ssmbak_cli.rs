@@ -30,19 +30,6 @@ async fn change(p: &Pipeline, name: &str, value: &str, ty: ParameterType, op: &s
     p.publish(name, op, &type_name, now_secs()).await;
 }
 
-async fn value(p: &Pipeline, name: &str) -> Option<String> {
-    p.aws
-        .ssm
-        .get_parameter()
-        .name(name)
-        .with_decryption(true)
-        .send()
-        .await
-        .ok()
-        .and_then(|o| o.parameter)
-        .and_then(|p| p.value)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the moto emulator: `cargo xtask test` runs it"]
 async fn preview_and_restore_a_tree() {
@@ -144,14 +131,14 @@ async fn preview_and_restore_a_tree() {
         "{}",
         restore.stdout
     );
-    assert_eq!(value(&p, &a).await.as_deref(), Some("a1"));
+    assert_eq!(p.aws.parameter_value(&a).await.as_deref(), Some("a1"));
     assert_eq!(
-        value(&p, &secret).await.as_deref(),
+        p.aws.parameter_value(&secret).await.as_deref(),
         Some(secret_value.as_str())
     );
-    assert_eq!(value(&p, &deep).await.as_deref(), Some("c1"));
+    assert_eq!(p.aws.parameter_value(&deep).await.as_deref(), Some("c1"));
     assert_eq!(
-        value(&p, &sibling).await.as_deref(),
+        p.aws.parameter_value(&sibling).await.as_deref(),
         Some("never backed up")
     );
 
@@ -202,8 +189,8 @@ async fn a_key_deleted_then_and_recreated_now_is_deleted_and_siblings_are_not_to
 
     let restore = ssmbak(&["restore", &key, &when, "-b", &p.bucket], &[]);
     assert_eq!(restore.code, 0, "{}", restore.stderr);
-    assert_eq!(value(&p, &key).await, None);
-    assert_eq!(value(&p, &sibling).await.as_deref(), Some("s2"));
+    assert_eq!(p.aws.parameter_value(&key).await, None);
+    assert_eq!(p.aws.parameter_value(&sibling).await.as_deref(), Some("s2"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -409,19 +396,28 @@ async fn log_diff_and_restore_under_another_prefix() {
         run.stdout
     );
     assert_eq!(
-        value(&p, &format!("{staging}a")).await.as_deref(),
+        p.aws
+            .parameter_value(&format!("{staging}a"))
+            .await
+            .as_deref(),
         Some("a1")
     );
     assert_eq!(
-        value(&p, &format!("{staging}b")).await.as_deref(),
+        p.aws
+            .parameter_value(&format!("{staging}b"))
+            .await
+            .as_deref(),
         Some("b1")
     );
     assert_eq!(
-        value(&p, &format!("{staging}s")).await.as_deref(),
+        p.aws
+            .parameter_value(&format!("{staging}s"))
+            .await
+            .as_deref(),
         Some(s1.as_str())
     );
     assert_eq!(
-        value(&p, &a).await.as_deref(),
+        p.aws.parameter_value(&a).await.as_deref(),
         Some("a2"),
         "the source tree is not touched"
     );
@@ -559,7 +555,7 @@ async fn delete_and_recreate_in_one_batch_leaves_the_parameter() {
     process_in_one_batch(&p).await;
 
     nothing_to_restore_now(&key, &env);
-    assert_eq!(value(&p, &key).await.as_deref(), Some("new"));
+    assert_eq!(p.aws.parameter_value(&key).await.as_deref(), Some("new"));
     assert_eq!(logged_states(&key, &env), ["old", "deleted", "new"]);
 
     // The writer keeps the new value out of the marker's second, so that readers which order
@@ -599,7 +595,7 @@ async fn update_then_delete_in_one_batch_stays_deleted() {
 
     nothing_to_restore_now(&key, &env);
     assert_eq!(logged_states(&key, &env), ["v1", "deleted"]);
-    assert_eq!(value(&p, &key).await, None);
+    assert_eq!(p.aws.parameter_value(&key).await, None);
 }
 
 /// The reader alone, on writes that do share one second (as a writer without the one-second
@@ -655,7 +651,7 @@ async fn the_reader_orders_a_tombstone_marker_and_value_of_one_second() {
             continue;
         }
         nothing_to_restore_now(&key, &env);
-        assert_eq!(value(&p, &key).await.as_deref(), Some("new"));
+        assert_eq!(p.aws.parameter_value(&key).await.as_deref(), Some("new"));
         assert_eq!(logged_states(&key, &env), ["old", "deleted", "new"]);
         let deleted = json_of(&ssmbak(
             &[
@@ -671,4 +667,87 @@ async fn the_reader_orders_a_tombstone_marker_and_value_of_one_second() {
         return;
     }
     panic!("five attempts never wrote three objects within one second");
+}
+
+/// A restore into another region (`--to-region`) or account (`--to-profile`): the backups are
+/// read as usual, the plan is made against the destination's SSM and written there; the source
+/// is left alone. moto keeps each region's parameters apart, as SSM does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the moto emulator: `cargo xtask test` runs it"]
+async fn restore_into_another_region_or_account() {
+    let p = pipeline!();
+    let key = p.name("dr/db");
+    change(&p, &key, "primary", ParameterType::String, "Create").await;
+    p.drain().await;
+    sleep_secs(1.1).await;
+    let when = ssmbak_cli_time(now_secs());
+    sleep_secs(1.1).await;
+    p.put(&key, "changed since", ParameterType::String, None)
+        .await;
+    let west = ssmbak_tests::emulator::Clients::new_in(&p.aws.endpoint, "us-west-2").await;
+    let bucket = ["-b", p.bucket.as_str()];
+
+    let preview = ssmbak(
+        &[
+            &[
+                "preview",
+                &key,
+                &when,
+                "--to-region",
+                "us-west-2",
+                "--output",
+                "json",
+            ][..],
+            &bucket,
+        ]
+        .concat(),
+        &[],
+    );
+    assert_eq!(preview.code, 0, "{}", preview.stderr);
+    assert!(preview.stdout.contains("\"create\""), "{}", preview.stdout);
+    assert!(
+        preview.stderr.contains("us-west-2"),
+        "says where: {}",
+        preview.stderr
+    );
+    let restore = ssmbak(
+        &[
+            &["restore", &key, &when, "--to-region", "us-west-2"][..],
+            &bucket,
+        ]
+        .concat(),
+        &[],
+    );
+    assert_eq!(restore.code, 0, "{}", restore.stderr);
+    assert_eq!(west.parameter_value(&key).await.as_deref(), Some("primary"));
+
+    // Another account: a profile of the shared config file, with its own region.
+    let config = std::env::temp_dir().join(ssmbak_tests::emulator::unique("ssmbak-profile"));
+    std::fs::write(
+        &config,
+        "[profile dr]\nregion = eu-west-1\naws_access_key_id = testing\naws_secret_access_key = testing\n",
+    )
+    .expect("config file");
+    let config_path = config.to_str().expect("utf-8");
+    let restore = ssmbak(
+        &[&["restore", &key, &when, "--to-profile", "dr"][..], &bucket].concat(),
+        &[("AWS_CONFIG_FILE", config_path)],
+    );
+    let _ = std::fs::remove_file(&config);
+    assert_eq!(restore.code, 0, "{}", restore.stderr);
+    assert!(
+        restore.stderr.contains("eu-west-1, profile dr"),
+        "{}",
+        restore.stderr
+    );
+    let ireland = ssmbak_tests::emulator::Clients::new_in(&p.aws.endpoint, "eu-west-1").await;
+    assert_eq!(
+        ireland.parameter_value(&key).await.as_deref(),
+        Some("primary")
+    );
+    // The source region is left as it is.
+    assert_eq!(
+        p.aws.parameter_value(&key).await.as_deref(),
+        Some("changed since")
+    );
 }

@@ -90,6 +90,40 @@ impl Clients {
             events: aws_sdk_eventbridge::Client::new(&config),
         }
     }
+
+    /// `PutParameter` (overwriting); returns the new SSM version.
+    pub async fn put_parameter(
+        &self,
+        name: &str,
+        value: &str,
+        ty: aws_sdk_ssm::types::ParameterType,
+        description: Option<&str>,
+    ) -> i64 {
+        self.ssm
+            .put_parameter()
+            .name(name)
+            .value(value)
+            .r#type(ty)
+            .set_description(description.map(str::to_owned))
+            .overwrite(true)
+            .send()
+            .await
+            .expect("put parameter")
+            .version
+    }
+
+    /// The parameter's value in SSM now (decrypted), `None` when it does not exist.
+    pub async fn parameter_value(&self, name: &str) -> Option<String> {
+        self.ssm
+            .get_parameter()
+            .name(name)
+            .with_decryption(true)
+            .send()
+            .await
+            .ok()
+            .and_then(|o| o.parameter)
+            .and_then(|p| p.value)
+    }
 }
 
 /// A name no other test of this run uses: tests share one emulator.

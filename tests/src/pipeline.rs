@@ -333,18 +333,7 @@ impl Pipeline {
         ty: ParameterType,
         description: Option<&str>,
     ) -> i64 {
-        self.aws
-            .ssm
-            .put_parameter()
-            .name(name)
-            .value(value)
-            .r#type(ty)
-            .set_description(description.map(str::to_owned))
-            .overwrite(true)
-            .send()
-            .await
-            .expect("put parameter")
-            .version
+        self.aws.put_parameter(name, value, ty, description).await
     }
 
     pub async fn delete(&self, name: &str) {

@@ -100,12 +100,10 @@ async fn architecture(args: &DeployArgs) -> anyhow::Result<build_lambda::Arch> {
         return build_lambda::Arch::parse(value);
     }
     let aws = Aws::connect(args.region.clone(), "deploy").await?;
-    if stack::status(&aws, &args.stack).await?.is_none() {
-        return Ok(build_lambda::Arch::default());
-    }
-    match stack::parameters(&aws, &args.stack)
-        .await?
-        .get("Architecture")
+    let current = stack::info(&aws, &args.stack).await?;
+    match current
+        .as_ref()
+        .and_then(|s| s.parameters.get("Architecture"))
     {
         Some(value) => build_lambda::Arch::parse(value),
         None => Ok(build_lambda::Arch::default()),
@@ -134,11 +132,11 @@ pub(crate) async fn deploy(args: &DeployArgs, template: &str, zip: &[u8]) -> any
         eprintln!("the S3 endpoint is plain HTTP (an emulator): deploying with EnforceTls=false");
         given.insert("EnforceTls".to_owned(), "false".to_owned());
     }
-    let existing = stack::status(&aws, &args.stack).await?;
-    // Read once: the boundary below and the update's kept values both need them.
-    let current = match existing {
-        Some(_) => stack::parameters(&aws, &args.stack).await?,
-        None => BTreeMap::new(),
+    // Read once: the status, the boundary below, the update's kept values and tags.
+    let existing = stack::info(&aws, &args.stack).await?;
+    let (current, current_tags) = match &existing {
+        Some(s) => (s.parameters.clone(), s.tags.clone()),
+        None => Default::default(),
     };
     if let Some(role) = &args.role_arn {
         let has_boundary = |v: Option<&String>| v.is_some_and(|v| !v.is_empty());
@@ -160,16 +158,12 @@ pub(crate) async fn deploy(args: &DeployArgs, template: &str, zip: &[u8]) -> any
     // UpdateStack replaces the whole tag set when Tags is given, and the change reaches every
     // resource ("If you don't specify this parameter, CloudFormation doesn't modify the stack's
     // tags", UpdateStack API reference): the current tags are kept, the given ones added.
-    let current_tags = match &existing {
-        Some(_) => stack::tags(&aws, &args.stack).await?,
-        None => BTreeMap::new(),
-    };
     let tags: Vec<Tag> = merged_tags(current_tags, &args.tags)
         .into_iter()
         .map(|(k, v)| Tag::builder().key(k).value(v).build())
         .collect();
     let capabilities = [Capability::CapabilityIam, Capability::CapabilityNamedIam];
-    match existing {
+    match existing.and_then(|s| s.status) {
         None => {
             eprintln!("creating stack {}", args.stack);
             let params = stack_parameters(given.iter());
@@ -305,9 +299,10 @@ mod tests {
     }
 
     fn stack_parameters(aws: &Aws, stack: &str) -> BTreeMap<String, String> {
-        crate::aws::block_on(stack::parameters(aws, stack))
+        crate::aws::block_on(stack::existing(aws, stack))
             .expect("runtime")
             .expect("parameters")
+            .parameters
     }
 
     /// Deploy, redeploy, update with new code, query and delete, against moto.
@@ -389,9 +384,10 @@ mod tests {
             "kept, not reset to the default"
         );
         assert_eq!(second.get("DiscoveryPrefix"), Some(&prefix));
-        let tags = crate::aws::block_on(stack::tags(&aws, &stack))
+        let tags = crate::aws::block_on(stack::existing(&aws, &stack))
             .expect("runtime")
-            .expect("tags");
+            .expect("tags")
+            .tags;
         assert_eq!(
             (tags.get("cost-center"), tags.get("ssmbak:managed")),
             (Some(&"42".to_owned()), Some(&"true".to_owned())),

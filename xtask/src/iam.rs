@@ -83,16 +83,9 @@ impl Placeholders {
         discovery_prefix: Option<&str>,
     ) -> anyhow::Result<Self> {
         let account = aws.account().await?;
-        let exists = stack::status(aws, stack)
-            .await?
-            .is_some_and(|s| s.as_str() != "DELETE_COMPLETE");
-        let (params, outputs) = if exists {
-            (
-                stack::parameters(aws, stack).await?,
-                stack::outputs(aws, stack).await?,
-            )
-        } else {
-            Default::default()
+        let (params, outputs) = match stack::info(aws, stack).await? {
+            Some(s) if s.exists() => (s.parameters, s.outputs),
+            _ => Default::default(),
         };
         let discovery_prefix = discovery_prefix
             .map(str::to_owned)

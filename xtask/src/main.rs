@@ -14,6 +14,7 @@ mod elf;
 mod iam;
 mod least_privilege;
 mod lint;
+mod man;
 mod moto;
 mod registry;
 mod seed_all;
@@ -72,6 +73,8 @@ enum Command {
     SeedAll(seed_all::SeedArgs),
     /// Benchmark ours against the original ssmbak 0.5.2 on the emulator (see BENCHMARKS.md).
     Bench,
+    /// Write man pages for ssmbak, s3bak and each of their commands (default: target/man).
+    Man(man::ManArgs),
 }
 
 fn main() {
@@ -101,5 +104,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::CiRole(args) => ci_role::run(&root, &args),
         Command::SeedAll(args) => seed_all::run(&args),
         Command::Bench => bench::run(&root),
+        Command::Man(args) => man::run(&root, &args),
     }
 }

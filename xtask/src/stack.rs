@@ -55,10 +55,57 @@ pub(crate) fn run(query: Query, args: &StackArgs) -> anyhow::Result<()> {
     })?
 }
 
-/// The stack's status, or `None` when there is no such stack.
-pub(crate) async fn status(aws: &Aws, stack: &str) -> anyhow::Result<Option<StackStatus>> {
+/// What one `DescribeStacks` answer says of a stack: every caller that needs more than one of
+/// these reads them from one request.
+#[derive(Debug, Clone)]
+pub(crate) struct StackInfo {
+    pub(crate) id: Option<String>,
+    pub(crate) status: Option<StackStatus>,
+    pub(crate) parameters: BTreeMap<String, String>,
+    pub(crate) outputs: BTreeMap<String, String>,
+    pub(crate) tags: BTreeMap<String, String>,
+}
+
+impl StackInfo {
+    fn of(s: &aws_sdk_cloudformation::types::Stack) -> Self {
+        let pairs = |pairs: Vec<Option<(&str, &str)>>| {
+            pairs
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect()
+        };
+        StackInfo {
+            id: s.stack_id().map(str::to_owned),
+            status: s.stack_status().cloned(),
+            parameters: pairs(
+                s.parameters()
+                    .iter()
+                    .map(|p| p.parameter_key().zip(p.parameter_value()))
+                    .collect(),
+            ),
+            outputs: pairs(
+                s.outputs()
+                    .iter()
+                    .map(|o| o.output_key().zip(o.output_value()))
+                    .collect(),
+            ),
+            tags: pairs(s.tags().iter().map(|t| t.key().zip(t.value())).collect()),
+        }
+    }
+
+    /// Whether the stack is there to update (a deleted one is still described by its id).
+    pub(crate) fn exists(&self) -> bool {
+        self.status
+            .as_ref()
+            .is_some_and(|s| *s != StackStatus::DeleteComplete)
+    }
+}
+
+/// The stack, or `None` when there is no such stack.
+pub(crate) async fn info(aws: &Aws, stack: &str) -> anyhow::Result<Option<StackInfo>> {
     match aws.cfn.describe_stacks().stack_name(stack).send().await {
-        Ok(out) => Ok(out.stacks().first().and_then(|s| s.stack_status().cloned())),
+        Ok(out) => Ok(out.stacks().first().map(StackInfo::of)),
         // CloudFormation's code for a missing stack is the generic ValidationError: its
         // message is what tells (the AWS CLI decides the same way).
         Err(e) if e.message().is_some_and(|m| m.contains("does not exist")) => Ok(None),
@@ -66,55 +113,20 @@ pub(crate) async fn status(aws: &Aws, stack: &str) -> anyhow::Result<Option<Stac
     }
 }
 
-async fn describe_stack(
-    aws: &Aws,
-    stack: &str,
-) -> anyhow::Result<aws_sdk_cloudformation::types::Stack> {
-    let out = aws
-        .cfn
-        .describe_stacks()
-        .stack_name(stack)
-        .send()
-        .await
-        .map_err(|e| describe(&format!("describing stack {stack}"), &e))?;
-    out.stacks()
-        .first()
-        .cloned()
+/// The stack, which must exist.
+pub(crate) async fn existing(aws: &Aws, stack: &str) -> anyhow::Result<StackInfo> {
+    info(aws, stack)
+        .await?
         .ok_or_else(|| anyhow::format_err!("stack {stack} does not exist"))
 }
 
+/// The stack's status, or `None` when there is no such stack.
+pub(crate) async fn status(aws: &Aws, stack: &str) -> anyhow::Result<Option<StackStatus>> {
+    Ok(info(aws, stack).await?.and_then(|s| s.status))
+}
+
 pub(crate) async fn outputs(aws: &Aws, stack: &str) -> anyhow::Result<BTreeMap<String, String>> {
-    Ok(describe_stack(aws, stack)
-        .await?
-        .outputs()
-        .iter()
-        .filter_map(|o| Some((o.output_key()?.to_owned(), o.output_value()?.to_owned())))
-        .collect())
-}
-
-/// The stack's current parameter values.
-/// The stack's tags, by key.
-pub(crate) async fn tags(aws: &Aws, stack: &str) -> anyhow::Result<BTreeMap<String, String>> {
-    Ok(describe_stack(aws, stack)
-        .await?
-        .tags()
-        .iter()
-        .filter_map(|t| Some((t.key()?.to_owned(), t.value()?.to_owned())))
-        .collect())
-}
-
-pub(crate) async fn parameters(aws: &Aws, stack: &str) -> anyhow::Result<BTreeMap<String, String>> {
-    Ok(describe_stack(aws, stack)
-        .await?
-        .parameters()
-        .iter()
-        .filter_map(|p| {
-            Some((
-                p.parameter_key()?.to_owned(),
-                p.parameter_value()?.to_owned(),
-            ))
-        })
-        .collect())
+    Ok(existing(aws, stack).await?.outputs)
 }
 
 pub(crate) async fn print_outputs(aws: &Aws, stack: &str) -> anyhow::Result<()> {
@@ -259,10 +271,10 @@ pub(crate) async fn follow(
 }
 
 pub(crate) async fn delete_stack(aws: &Aws, stack: &str) -> anyhow::Result<()> {
-    let described = describe_stack(aws, stack).await?;
-    let bucket = outputs(aws, stack).await?.get("Bucketname").cloned();
+    let described = existing(aws, stack).await?;
+    let bucket = described.outputs.get("Bucketname").cloned();
     // A deleted stack is found by its id only.
-    let id = described.stack_id().unwrap_or(stack).to_owned();
+    let id = described.id.unwrap_or_else(|| stack.to_owned());
     let operation = Operation::start("delete");
     aws.cfn
         .delete_stack()

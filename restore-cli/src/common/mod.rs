@@ -8,6 +8,27 @@ pub mod exit;
 pub mod output;
 pub mod summary;
 
+/// The CHECKTIME forms both tools take (see [`checktime::parse`]), for both `--help`s.
+#[macro_export]
+macro_rules! checktime_rule {
+    () => {
+        "CHECKTIME: YYYY-MM-DDTHH:MM:SS (UTC), RFC 3339 (2026-11-27T09:15:00Z, …+01:00), \"2h ago\", \"now\".\n"
+    };
+}
+
+/// A command's `--help` ending: the CHECKTIME and PATH/KEY rules, then its examples.
+#[macro_export]
+macro_rules! command_help {
+    ($($example:literal),+ $(,)?) => {
+        concat!(
+            $crate::checktime_rule!(),
+            $crate::path_rule!(),
+            "\n\nExamples:",
+            $("\n  ", $example),+
+        )
+    };
+}
+
 /// What a PATH (ssmbak) or KEY (s3bak) argument covers: one rule for both tools, in both
 /// `--help`s and the README.
 #[macro_export]

@@ -17,7 +17,7 @@ use std::path::PathBuf;
     version,
     about = "Preview, download and restore any versioned S3 bucket as it was at a point in time",
     after_help = concat!(
-        "CHECKTIME: YYYY-MM-DDTHH:MM:SS (UTC), RFC 3339 (…Z, …+01:00), \"2h ago\", \"now\".\n",
+        crate::checktime_rule!(),
         crate::path_rule!(),
         "\nExit codes: 0 done, 1 AWS or runtime failure, 2 usage, 3 only part done, 130 interrupted."
     )
@@ -30,8 +30,17 @@ pub struct Cli {
 #[derive(Subcommand)]
 pub(crate) enum Command {
     /// The version each key had at CHECKTIME.
+    #[command(after_help = crate::command_help!(
+        "s3bak preview data/ 2026-11-27T09:15:00Z -b my-bucket   # the version of each key then",
+        "s3bak preview data/report.csv \"2h ago\" -b my-bucket --output json",
+    ))]
     Preview(Target),
     /// Download the version(s) of CHECKTIME: one key to a file (or - for stdout), a prefix to a directory.
+    #[command(after_help = crate::command_help!(
+        "s3bak body data/report.csv \"2h ago\" -b my-bucket -o report.csv   # the exact bytes",
+        "s3bak body data/report.csv \"2h ago\" -b my-bucket -o -            # to stdout",
+        "s3bak body data/ \"2h ago\" -b my-bucket -o ./then/ [--flat]        # the whole tree",
+    ))]
     Body {
         #[command(flatten)]
         target: Target,
@@ -43,6 +52,11 @@ pub(crate) enum Command {
         flat: bool,
     },
     /// Make the current state equal to the state at CHECKTIME (delete markers, never permanent deletes).
+    #[command(after_help = crate::command_help!(
+        "s3bak restore data/ \"2h ago\" -b my-bucket --dry-run      # what it would do",
+        "s3bak restore data/ \"2h ago\" -b my-bucket --keep-going",
+        "s3bak restore data/ \"2h ago\" -b my-bucket --to-bucket other --to-prefix restored/",
+    ))]
     Restore {
         #[command(flatten)]
         target: Target,
@@ -65,6 +79,11 @@ pub(crate) enum Command {
         #[arg(long, default_value_t = MULTIPART_COPY_THRESHOLD, hide = true)]
         multipart_threshold: i64,
     },
+    /// Print a completion script for a shell (bash, zsh, fish, powershell, elvish).
+    #[command(
+        after_help = "Examples:\n  s3bak completions bash > ~/.local/share/bash-completion/completions/s3bak\n  s3bak completions fish > ~/.config/fish/completions/s3bak.fish"
+    )]
+    Completions { shell: clap_complete::Shell },
 }
 
 #[derive(Args)]
@@ -168,6 +187,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 options: &options,
             };
             restore(&ctx, &selected, dry_run, keep_going).await
+        }
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "s3bak", &mut std::io::stdout());
+            Ok(ExitCode::Success)
         }
     }
 }

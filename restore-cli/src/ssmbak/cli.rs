@@ -4,6 +4,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
 use super::apply::{self, RestoreSummary};
+use super::grep::{self, GrepRequest};
 use super::report as output;
 use super::scope::Scope;
 use super::session::{Remap, Session};
@@ -20,7 +21,7 @@ use ssmbak_core::reader::BucketReader;
     version,
     about = "Preview and restore SSM parameters as they were at a point in time",
     after_help = concat!(
-        "CHECKTIME: YYYY-MM-DDTHH:MM:SS (UTC), RFC 3339 (2026-11-27T09:15:00Z, …+01:00), \"2h ago\", \"now\".\n",
+        crate::checktime_rule!(),
         crate::path_rule!(),
         "\nExit codes: 0 done (also nothing to do), 1 AWS or runtime failure, 2 usage, \
          3 restore applied only part of its plan, 130 interrupted."
@@ -34,8 +35,19 @@ pub struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Show what a restore would change in SSM (nothing is written).
+    #[command(after_help = crate::command_help!(
+        "ssmbak preview /prod/app/ \"1h ago\" -R              # the tree as it was an hour ago",
+        "ssmbak preview /prod/app/db 2026-11-27T09:15:00 --output json",
+    ))]
     Preview(Target),
     /// Bring SSM back to the state at CHECKTIME.
+    #[command(after_help = crate::command_help!(
+        "ssmbak restore /prod/app/ \"1h ago\" -R              # undo the last hour",
+        "ssmbak restore /prod/app/db 2026-11-27T09:15:00      # one parameter",
+        "ssmbak restore /prod/app/ \"1h ago\" -R --to /staging/app/ --key-id alias/staging",
+        "ssmbak restore / \"1h ago\" -R --to-region us-west-2     # a disaster-recovery drill",
+        "ssmbak restore /prod/ \"1h ago\" -R --to-profile dr-account --key-id alias/dr",
+    ))]
     Restore {
         #[command(flatten)]
         target: Target,
@@ -55,6 +67,10 @@ enum Command {
         recreate_pause: u64,
     },
     /// What changed between T1 and T2 (or now, in SSM).
+    #[command(after_help = crate::command_help!(
+        "ssmbak diff /prod/app/ \"1d ago\" -R                 # since yesterday, against SSM now",
+        "ssmbak diff /prod/app/ 2026-11-26T00:00:00 2026-11-27T00:00:00 -R",
+    ))]
     Diff {
         /// A parameter name, or a path ending in `/`.
         path: String,
@@ -68,13 +84,52 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
-    /// Every backed-up version of one parameter.
+    /// Every backed-up version of one parameter, with who made it.
+    #[command(after_help = crate::command_help!(
+        "ssmbak log /prod/app/db",
+        "ssmbak log /prod/app/db --output json --show-secrets",
+    ))]
     Log {
         /// The parameter name.
         key: String,
         #[command(flatten)]
         common: Common,
     },
+    /// Every backed-up version (deleted parameters included) whose value or description
+    /// matches a regular expression.
+    #[command(after_help = crate::command_help!(
+        "ssmbak grep 'db\\.old\\.internal' /prod/ -R           # which parameters ever pointed there",
+        "ssmbak grep '(?i)deprecated' /prod/app/ --in description --since \"30d ago\"",
+    ))]
+    Grep {
+        /// A regular expression (Rust's regex syntax; `(?i)` for any case).
+        pattern: String,
+        /// A parameter name, or a path ending in `/`.
+        path: String,
+        #[arg(short = 'R', long)]
+        recursive: bool,
+        /// Only versions from this time on (only they are read).
+        #[arg(long, value_parser = exit::parse_checktime, value_name = "CHECKTIME")]
+        since: Option<i64>,
+        /// Only versions up to this time.
+        #[arg(long, value_parser = exit::parse_checktime, value_name = "CHECKTIME")]
+        until: Option<i64>,
+        /// Where to search: value, description, or both (comma-separated).
+        #[arg(
+            long = "in",
+            value_enum,
+            value_delimiter = ',',
+            default_value = "value"
+        )]
+        fields: Vec<grep::Field>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Print a completion script for a shell (bash, zsh, fish, powershell, elvish).
+    #[command(
+        after_help = "Examples:\n  ssmbak completions bash > ~/.local/share/bash-completion/completions/ssmbak\n  ssmbak completions zsh > \"${fpath[1]}/_ssmbak\""
+    )]
+    Completions { shell: clap_complete::Shell },
 }
 
 #[derive(Args)]
@@ -88,7 +143,26 @@ struct Target {
     #[arg(short = 'R', long)]
     recursive: bool,
     #[command(flatten)]
+    elsewhere: Elsewhere,
+    #[command(flatten)]
     common: Common,
+}
+
+/// Another region or account to plan against and write to; the backups are read as usual.
+#[derive(Args, Default)]
+struct Elsewhere {
+    /// Plan against and restore into SSM in this region (a disaster-recovery drill, a copy).
+    #[arg(long, value_name = "REGION")]
+    to_region: Option<String>,
+    /// ... with this profile's credentials and region (another account).
+    #[arg(long, value_name = "PROFILE")]
+    to_profile: Option<String>,
+}
+
+impl Elsewhere {
+    fn is_set(&self) -> bool {
+        self.to_region.is_some() || self.to_profile.is_some()
+    }
 }
 
 #[derive(Args)]
@@ -117,8 +191,13 @@ struct Common {
 const PREVIEW: &str = "operator-preview";
 const RESTORE: &str = "operator-restore";
 
-/// Clients for `component` (the name the least-privilege check knows it by).
-async fn connect(common: &Common, component: &'static str) -> anyhow::Result<Session> {
+/// Clients for `component` (the name the least-privilege check knows it by); SSM's in
+/// `elsewhere` when it is set.
+async fn connect(
+    common: &Common,
+    elsewhere: &Elsewhere,
+    component: &'static str,
+) -> anyhow::Result<Session> {
     let options = ClientOptions {
         region: common.region.clone(),
         max_attempts: 8,
@@ -142,6 +221,25 @@ async fn connect(common: &Common, component: &'static str) -> anyhow::Result<Ses
     let stack = common.stack.as_deref().map(|s| (&cfn, s));
     let bucket = bucket::resolve(common.bucket.clone(), stack, &ssm, common.verbose).await?;
     bucket::check_versioned(&s3, &bucket).await?;
+    // The bucket was found with the caller's own SSM; plans and writes go to the destination's.
+    let ssm = if elsewhere.is_set() {
+        let there = client::load(&ClientOptions {
+            region: elsewhere.to_region.clone(),
+            profile: elsewhere.to_profile.clone(),
+            ..options
+        })
+        .await?;
+        let region = there.region().map(|r| r.to_string()).unwrap_or_default();
+        let profile = elsewhere
+            .to_profile
+            .as_deref()
+            .map(|p| format!(", profile {p}"))
+            .unwrap_or_default();
+        eprintln!("SSM in {region}{profile}; backups from s3://{bucket}");
+        client::ssm(&there, component)
+    } else {
+        ssm
+    };
     Ok(Session {
         ssm,
         reader: BucketReader::new(s3, bucket),
@@ -156,28 +254,45 @@ fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Prints a report in the format asked for: the table (nothing when there is nothing to show)
+/// or the JSON.
+fn print_report(
+    format: Format,
+    table: impl FnOnce() -> Option<String>,
+    json: impl FnOnce() -> serde_json::Value,
+) -> anyhow::Result<()> {
+    match format {
+        Format::Table => {
+            if let Some(table) = table() {
+                println!("{table}");
+            }
+            Ok(())
+        }
+        Format::Json => print_json(&json()),
+    }
+}
+
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Preview(target) => {
-            let session = connect(&target.common, PREVIEW).await?;
+            let session = connect(&target.common, &target.elsewhere, PREVIEW).await?;
             let scope = Scope::new(&target.path, target.recursive);
             let plan = session
                 .plan(&scope, target.checktime, &Remap::default())
                 .await?;
             let c = &target.common;
-            match c.output {
-                Format::Table => {
-                    if let Some(table) = output::plan_table(&plan, c.show_secrets) {
-                        println!("{table}");
-                    }
-                }
-                Format::Json => print_json(&output::plan_json(
-                    &plan,
-                    session.reader.bucket(),
-                    target.checktime,
-                    c.show_secrets,
-                ))?,
-            }
+            print_report(
+                c.output,
+                || output::plan_table(&plan, c.show_secrets),
+                || {
+                    output::plan_json(
+                        &plan,
+                        session.reader.bucket(),
+                        target.checktime,
+                        c.show_secrets,
+                    )
+                },
+            )?;
             Ok(ExitCode::Success)
         }
         Command::Restore {
@@ -200,37 +315,73 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if t2.is_some_and(|t2| t2 < t1) {
                 return Err(UsageError("T2 is before T1".to_owned()).into());
             }
-            let session = connect(&common, PREVIEW).await?;
+            let session = connect(&common, &Elsewhere::default(), PREVIEW).await?;
             let scope = Scope::new(&path, recursive);
             let (plan, after) = session.diff(&scope, t1, t2).await?;
-            match common.output {
-                Format::Table => {
-                    if let Some(table) = output::diff_table(&plan, &after, common.show_secrets) {
-                        println!("{table}");
-                    }
-                }
-                Format::Json => print_json(&output::diff_json(
-                    &plan,
-                    &after,
-                    t1,
-                    t2,
-                    common.show_secrets,
-                ))?,
-            }
+            let secrets = common.show_secrets;
+            print_report(
+                common.output,
+                || output::diff_table(&plan, &after, secrets),
+                || output::diff_json(&plan, &after, t1, t2, secrets),
+            )?;
             Ok(ExitCode::Success)
         }
         Command::Log { key, common } => {
-            let session = connect(&common, PREVIEW).await?;
+            let session = connect(&common, &Elsewhere::default(), PREVIEW).await?;
             let key = ssmbak_core::format::object_key(&key);
             let history = session.history(&key).await?;
-            match common.output {
-                Format::Table => {
-                    if let Some(table) = output::log_table(&history, common.show_secrets) {
-                        println!("{table}");
-                    }
-                }
-                Format::Json => print_json(&output::log_json(&key, &history, common.show_secrets))?,
+            let secrets = common.show_secrets;
+            print_report(
+                common.output,
+                || output::log_table(&history, secrets),
+                || output::log_json(&key, &history, secrets),
+            )?;
+            Ok(ExitCode::Success)
+        }
+        Command::Grep {
+            pattern,
+            path,
+            recursive,
+            since,
+            until,
+            fields,
+            common,
+        } => {
+            let pattern = regex::Regex::new(&pattern).map_err(|e| {
+                // The parser's message spans lines, with a caret under the fault.
+                let one_line = e
+                    .to_string()
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                UsageError(format!("PATTERN: {one_line}"))
+            })?;
+            if since.zip(until).is_some_and(|(s, u)| u < s) {
+                return Err(UsageError("--until is before --since".to_owned()).into());
             }
+            let session = connect(&common, &Elsewhere::default(), PREVIEW).await?;
+            let scope = Scope::new(&path, recursive);
+            let request = GrepRequest {
+                pattern,
+                since,
+                until,
+                fields,
+            };
+            let found = grep::grep(&session, &scope, &request).await?;
+            let secrets = common.show_secrets;
+            print_report(
+                common.output,
+                || output::grep_table(&found, secrets),
+                || output::grep_json(&found, secrets),
+            )?;
+            if found.is_empty() && common.output == Format::Table {
+                eprintln!("no match");
+            }
+            Ok(ExitCode::Success)
+        }
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "ssmbak", &mut std::io::stdout());
             Ok(ExitCode::Success)
         }
     }
@@ -253,7 +404,7 @@ async fn restore(
             .into());
         }
     }
-    let session = connect(c, RESTORE).await?;
+    let session = connect(c, &target.elsewhere, RESTORE).await?;
     let remap = Remap { to, key_id };
     let plan = session.plan(&scope, target.checktime, &remap).await?;
     if c.output == Format::Table {

@@ -2,6 +2,7 @@
 
 pub mod apply;
 mod cli;
+pub mod grep;
 pub mod report;
 pub mod scope;
 pub mod session;

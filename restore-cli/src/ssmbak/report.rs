@@ -8,6 +8,8 @@ use ssmbak_core::format::ParameterType;
 use ssmbak_core::plan::{Action, Plan, PlannedChange};
 use ssmbak_core::reader::HistoryEntry;
 
+use crate::ssmbak::grep::GrepMatch;
+
 use crate::common::checktime;
 use crate::common::output::new_table;
 
@@ -25,6 +27,27 @@ fn value_shown(change: &PlannedChange, show_secrets: bool) -> Option<String> {
     )
 }
 
+/// Who made a version, as a table shows it: SSM's `LastModifiedUser`, or "unknown" (a version
+/// backed up by the original or before it was recorded, a delete without the CloudTrail rule):
+/// never a guess.
+fn made_by(user: Option<&str>) -> String {
+    user.unwrap_or("unknown").to_owned()
+}
+
+/// Who made the backed-up version a change restores, and who made the one SSM holds now.
+fn authors(c: &PlannedChange) -> (String, String) {
+    let restored = c
+        .target
+        .as_ref()
+        .map(|t| made_by(t.attributes.last_modified_user.as_deref()))
+        .unwrap_or_default();
+    let current = match c.action {
+        Action::Create => String::new(),
+        _ => made_by(c.current_modified_by.as_deref()),
+    };
+    (restored, current)
+}
+
 /// The plan as a table; `None` when there is nothing to change.
 pub fn plan_table(plan: &Plan, show_secrets: bool) -> Option<String> {
     if plan.changes.is_empty() {
@@ -37,10 +60,13 @@ pub fn plan_table(plan: &Plan, show_secrets: bool) -> Option<String> {
         "Value",
         "Description",
         "Backed up at",
+        "Made by",
+        "Current made by",
         "Differs",
     ]);
     for c in &plan.changes {
         let t = c.target.as_ref();
+        let (restored_by, current_by) = authors(c);
         table.add_row([
             c.name.clone(),
             c.action.as_str().to_owned(),
@@ -52,6 +78,8 @@ pub fn plan_table(plan: &Plan, show_secrets: bool) -> Option<String> {
             c.backup_time
                 .map(checktime::format)
                 .unwrap_or_else(|| "(not yet created)".to_owned()),
+            restored_by,
+            current_by,
             differs_and_notes(c),
         ]);
     }
@@ -81,6 +109,8 @@ pub fn plan_json(plan: &Plan, bucket: &str, at: i64, show_secrets: bool) -> serd
                 "value": value_shown(c, show_secrets),
                 "description": t.and_then(|t| t.attributes.description.clone()),
                 "ssm_version": t.and_then(|t| t.attributes.version),
+                "modified_by": t.and_then(|t| t.attributes.last_modified_user.clone()),
+                "current_modified_by": c.current_modified_by,
                 "backup_time": c.backup_time.map(checktime::format),
                 "differs": c.differs,
                 "notes": c.notes,
@@ -129,6 +159,18 @@ fn sides(
     (before, later)
 }
 
+/// Who made each side of a diff: the version at T1 and the one at T2 (or now).
+fn sides_by(
+    c: &PlannedChange,
+    after: &BTreeMap<String, ParameterSnapshot>,
+) -> (Option<String>, Option<String>) {
+    let by = |p: &ParameterSnapshot| p.attributes.last_modified_user.clone();
+    (
+        c.target.as_ref().and_then(by),
+        after.get(&c.name).and_then(by),
+    )
+}
+
 /// `diff` as a table; `None` when nothing changed.
 pub fn diff_table(
     plan: &Plan,
@@ -138,15 +180,32 @@ pub fn diff_table(
     if plan.changes.is_empty() {
         return None;
     }
-    let mut table = new_table(["Name", "Change", "Fields", "Before", "After"]);
+    let mut table = new_table([
+        "Name",
+        "Change",
+        "Fields",
+        "Before",
+        "After",
+        "Before made by",
+        "After made by",
+    ]);
     for c in &plan.changes {
         let (before, later) = sides(c, after, show_secrets);
+        let (before_by, after_by) = sides_by(c, after);
+        let side_by = |value: &Option<String>, by: Option<String>| {
+            value
+                .as_ref()
+                .map(|_| made_by(by.as_deref()))
+                .unwrap_or_default()
+        };
         table.add_row([
             c.name.clone(),
             diff_word(c.action).to_owned(),
             c.differs.join(", "),
-            before.unwrap_or_default(),
-            later.unwrap_or_default(),
+            before.clone().unwrap_or_default(),
+            later.clone().unwrap_or_default(),
+            side_by(&before, before_by),
+            side_by(&later, after_by),
         ]);
     }
     Some(table.to_string())
@@ -164,7 +223,12 @@ pub fn diff_json(
         .iter()
         .map(|c| {
             let (before, later) = sides(c, after, show_secrets);
-            json!({"name": c.name, "change": diff_word(c.action), "fields": c.differs, "before": before, "after": later})
+            let (before_by, after_by) = sides_by(c, after);
+            json!({
+                "name": c.name, "change": diff_word(c.action), "fields": c.differs,
+                "before": before, "after": later,
+                "before_modified_by": before_by, "after_modified_by": after_by,
+            })
         })
         .collect();
     json!({"from": checktime::format(t1), "to": t2.map(checktime::format), "changes": changes})
@@ -175,7 +239,14 @@ pub fn log_table(history: &[HistoryEntry], show_secrets: bool) -> Option<String>
     if history.is_empty() {
         return None;
     }
-    let mut table = new_table(["Time", "SSM version", "Type", "Value", "Description"]);
+    let mut table = new_table([
+        "Time",
+        "SSM version",
+        "Type",
+        "Value",
+        "Description",
+        "Made by",
+    ]);
     for e in history {
         let (version, ty, value, description) = log_fields(e, show_secrets);
         table.add_row([
@@ -184,6 +255,11 @@ pub fn log_table(history: &[HistoryEntry], show_secrets: bool) -> Option<String>
             ty.unwrap_or_default(),
             value,
             description.unwrap_or_default(),
+            if e.foreign {
+                String::new()
+            } else {
+                made_by(modified_by(e).as_deref())
+            },
         ]);
     }
     Some(table.to_string())
@@ -205,6 +281,11 @@ fn log_fields(
     }
 }
 
+/// Who made a logged change, when it is known.
+fn modified_by(e: &HistoryEntry) -> Option<String> {
+    e.snapshot.as_ref()?.attributes.last_modified_user.clone()
+}
+
 pub fn log_json(key: &str, history: &[HistoryEntry], show_secrets: bool) -> serde_json::Value {
     let versions: Vec<serde_json::Value> = history
         .iter()
@@ -218,9 +299,57 @@ pub fn log_json(key: &str, history: &[HistoryEntry], show_secrets: bool) -> serd
                 "value": (!deleted && !e.foreign).then_some(value),
                 "description": description,
                 "deleted": deleted,
+                "modified_by": modified_by(e),
                 "s3_version_id": e.version_id,
             })
         })
         .collect();
     json!({"name": key, "versions": versions})
+}
+
+/// A match's text as shown: a SecureString value masked unless asked.
+fn match_text(m: &GrepMatch, show_secrets: bool) -> String {
+    if m.secret && !show_secrets {
+        MASK.to_owned()
+    } else {
+        m.text.clone()
+    }
+}
+
+/// `grep` as a table, by key then time; `None` when nothing matched.
+pub fn grep_table(matches: &[GrepMatch], show_secrets: bool) -> Option<String> {
+    if matches.is_empty() {
+        return None;
+    }
+    let mut table = new_table(["Name", "Time", "SSM version", "Made by", "Field", "Text"]);
+    for m in matches {
+        table.add_row([
+            m.name.clone(),
+            checktime::format(m.at),
+            m.ssm_version.map(|v| v.to_string()).unwrap_or_default(),
+            made_by(m.modified_by.as_deref()),
+            m.field.as_str().to_owned(),
+            match_text(m, show_secrets),
+        ]);
+    }
+    Some(table.to_string())
+}
+
+/// `grep` as JSON. Stable: fields are only ever added.
+pub fn grep_json(matches: &[GrepMatch], show_secrets: bool) -> serde_json::Value {
+    let found: Vec<serde_json::Value> = matches
+        .iter()
+        .map(|m| {
+            json!({
+                "name": m.name,
+                "time": checktime::format(m.at),
+                "ssm_version": m.ssm_version,
+                "modified_by": m.modified_by,
+                "field": m.field.as_str(),
+                "text": match_text(m, show_secrets),
+                "secret": m.secret,
+            })
+        })
+        .collect();
+    json!({ "matches": found })
 }

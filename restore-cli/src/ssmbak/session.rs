@@ -13,7 +13,7 @@ use crate::ssmbak::scope::Scope;
 
 /// Keys read from the bucket at once: enough to hide a round trip of tens of milliseconds behind
 /// the others (S3 serves thousands of GETs a second per prefix).
-const READ_CONCURRENCY: usize = 64;
+pub(crate) const READ_CONCURRENCY: usize = 64;
 
 pub struct Session {
     pub ssm: aws_sdk_ssm::Client,
