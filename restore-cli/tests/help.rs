@@ -11,7 +11,16 @@ fn every_command_help_ends_with_examples() {
     let commands = [
         (
             SSMBAK,
-            &["preview", "restore", "diff", "log", "grep", "completions"][..],
+            &[
+                "preview",
+                "restore",
+                "diff",
+                "log",
+                "grep",
+                "export",
+                "import",
+                "completions",
+            ][..],
         ),
         (S3BAK, &["preview", "body", "restore", "completions"][..]),
     ];

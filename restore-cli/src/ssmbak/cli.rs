@@ -4,15 +4,17 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
 use super::apply::{self, RestoreSummary};
+use super::export::{self, Export};
 use super::grep::{self, GrepRequest};
 use super::report as output;
 use super::scope::Scope;
-use super::session::{Remap, Session};
+use super::session::{self, Remap, Session};
 use crate::common::bucket;
 use crate::common::execute::Attempt;
 use crate::common::exit::{self, ExitCode, UsageError};
 use crate::common::output::Format;
 use ssmbak_core::client::{self, ClientOptions};
+use ssmbak_core::plan::Plan;
 use ssmbak_core::reader::BucketReader;
 
 #[derive(Parser)]
@@ -125,6 +127,55 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Write the parameters in scope as they were at CHECKTIME to a file: a portable,
+    /// reviewable backup, or the seed of another environment (see import).
+    #[command(after_help = crate::command_help!(
+        "ssmbak export /prod/app/ \"1h ago\" -R -o app.json            # SecureStrings masked",
+        "ssmbak export /prod/app/ now -R --format yaml --show-secrets -o app.yaml",
+        "ssmbak export /prod/app/ now --format dotenv --show-secrets > .env",
+    ))]
+    Export {
+        /// A parameter name, or a path ending in `/`.
+        path: String,
+        #[arg(value_parser = exit::parse_checktime)]
+        checktime: i64,
+        #[arg(short = 'R', long)]
+        recursive: bool,
+        #[arg(long, value_enum, default_value = "json")]
+        format: export::ExportFormat,
+        /// Write to this file (created readable by its owner only) instead of stdout.
+        #[arg(short = 'o', long, value_name = "FILE")]
+        outfile: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Apply an export (JSON or YAML) to SSM, as a restore does: only what differs is written.
+    #[command(after_help = crate::command_help!(
+        "ssmbak import app.json --dry-run                       # what it would change",
+        "ssmbak import app.json --to /staging/app/ --key-id alias/staging",
+        "ssmbak import app.yaml --to-region us-west-2 --keep-going",
+    ))]
+    Import {
+        /// A file `ssmbak export` wrote (JSON or YAML, exported with --show-secrets when it
+        /// holds SecureStrings).
+        file: std::path::PathBuf,
+        /// Write under this path (ending in /) instead of the export's.
+        #[arg(long, value_name = "PREFIX")]
+        to: Option<String>,
+        /// Encrypt imported SecureStrings with this KMS key (id, ARN or alias).
+        #[arg(long, value_name = "KMS")]
+        key_id: Option<String>,
+        /// Show the plan, write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Apply the rest of the plan when one parameter fails (exit code 3 then).
+        #[arg(long)]
+        keep_going: bool,
+        #[command(flatten)]
+        elsewhere: Elsewhere,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Print a completion script for a shell (bash, zsh, fish, powershell, elvish).
     #[command(
         after_help = "Examples:\n  ssmbak completions bash > ~/.local/share/bash-completion/completions/ssmbak\n  ssmbak completions zsh > \"${fpath[1]}/_ssmbak\""
@@ -191,6 +242,15 @@ struct Common {
 const PREVIEW: &str = "operator-preview";
 const RESTORE: &str = "operator-restore";
 
+fn client_options(common: &Common) -> ClientOptions {
+    ClientOptions {
+        region: common.region.clone(),
+        max_attempts: 8,
+        adaptive_retry: true,
+        ..ClientOptions::default()
+    }
+}
+
 /// Clients for `component` (the name the least-privilege check knows it by); SSM's in
 /// `elsewhere` when it is set.
 async fn connect(
@@ -198,12 +258,7 @@ async fn connect(
     elsewhere: &Elsewhere,
     component: &'static str,
 ) -> anyhow::Result<Session> {
-    let options = ClientOptions {
-        region: common.region.clone(),
-        max_attempts: 8,
-        adaptive_retry: true,
-        ..ClientOptions::default()
-    };
+    let options = client_options(common);
     let sdk = client::load(&options).await?;
     if common.verbose {
         eprintln!(
@@ -222,28 +277,37 @@ async fn connect(
     let bucket = bucket::resolve(common.bucket.clone(), stack, &ssm, common.verbose).await?;
     bucket::check_versioned(&s3, &bucket).await?;
     // The bucket was found with the caller's own SSM; plans and writes go to the destination's.
-    let ssm = if elsewhere.is_set() {
-        let there = client::load(&ClientOptions {
-            region: elsewhere.to_region.clone(),
-            profile: elsewhere.to_profile.clone(),
-            ..options
-        })
-        .await?;
-        let region = there.region().map(|r| r.to_string()).unwrap_or_default();
-        let profile = elsewhere
-            .to_profile
-            .as_deref()
-            .map(|p| format!(", profile {p}"))
-            .unwrap_or_default();
-        eprintln!("SSM in {region}{profile}; backups from s3://{bucket}");
-        client::ssm(&there, component)
-    } else {
-        ssm
+    let ssm = match elsewhere.is_set() {
+        true => ssm_elsewhere(&options, elsewhere, component).await?,
+        false => ssm,
     };
     Ok(Session {
         ssm,
         reader: BucketReader::new(s3, bucket),
     })
+}
+
+/// SSM where plans are made and written: the caller's own, or the one `elsewhere` names (said
+/// on stderr, so nobody writes to the wrong place unawares).
+async fn ssm_elsewhere(
+    options: &ClientOptions,
+    elsewhere: &Elsewhere,
+    component: &'static str,
+) -> anyhow::Result<aws_sdk_ssm::Client> {
+    let there = client::load(&ClientOptions {
+        region: elsewhere.to_region.clone(),
+        profile: elsewhere.to_profile.clone(),
+        ..options.clone()
+    })
+    .await?;
+    let region = there.region().map(|r| r.to_string()).unwrap_or_default();
+    let profile = elsewhere
+        .to_profile
+        .as_deref()
+        .map(|p| format!(", profile {p}"))
+        .unwrap_or_default();
+    eprintln!("SSM in {region}{profile}");
+    Ok(client::ssm(&there, component))
 }
 
 fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {
@@ -379,6 +443,73 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::Success)
         }
+        Command::Export {
+            path,
+            checktime,
+            recursive,
+            format,
+            outfile,
+            common,
+        } => {
+            let session = connect(&common, &Elsewhere::default(), PREVIEW).await?;
+            let scope = Scope::new(&path, recursive);
+            let states = session.backups_at(&scope, checktime).await?;
+            let export = Export::of(
+                session.reader.bucket(),
+                scope.prefix(),
+                checktime,
+                &states,
+                common.show_secrets,
+            );
+            // Only a dotenv export of masked secrets fails: asked for what it cannot hold.
+            let text = export
+                .render(format)
+                .map_err(|e| UsageError(e.to_string()))?;
+            match outfile {
+                None => print!("{text}"),
+                Some(file) => write_private(&file, &text)?,
+            }
+            Ok(ExitCode::Success)
+        }
+        Command::Import {
+            file,
+            to,
+            key_id,
+            dry_run,
+            keep_going,
+            elsewhere,
+            common,
+        } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let export = Export::parse(&text).map_err(|e| UsageError(e.to_string()))?;
+            if let Some(to) = to.as_deref().filter(|to| !to.ends_with('/')) {
+                return Err(UsageError(format!("--to {to}: a path ending in /")).into());
+            }
+            let to = to.map(|t| ssmbak_core::format::object_key(&t));
+            let (at, states) = export
+                .states(to.as_deref())
+                .map_err(|e| UsageError(e.to_string()))?;
+            let options = client_options(&common);
+            let ssm = match elsewhere.is_set() {
+                true => ssm_elsewhere(&options, &elsewhere, RESTORE).await?,
+                false => client::ssm(&client::load(&options).await?, RESTORE),
+            };
+            let scope = Scope::new(to.as_deref().unwrap_or(&export.path), true);
+            let remap = Remap { to: None, key_id };
+            let plan = session::plan_into(&ssm, &scope, states, &remap).await?;
+            let json = || output::plan_json(&plan, &export.bucket, at, common.show_secrets);
+            if dry_run {
+                print_report(
+                    common.output,
+                    || output::plan_table(&plan, common.show_secrets),
+                    json,
+                )?;
+                return Ok(ExitCode::Success);
+            }
+            let pause = apply::RECREATE_PAUSE;
+            apply_plan(&ssm, &plan, &common, keep_going, pause, json()).await
+        }
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(shell, &mut Cli::command(), "ssmbak", &mut std::io::stdout());
@@ -407,12 +538,31 @@ async fn restore(
     let session = connect(c, &target.elsewhere, RESTORE).await?;
     let remap = Remap { to, key_id };
     let plan = session.plan(&scope, target.checktime, &remap).await?;
+    let json = output::plan_json(
+        &plan,
+        session.reader.bucket(),
+        target.checktime,
+        c.show_secrets,
+    );
+    apply_plan(&session.ssm, &plan, c, keep_going, recreate_pause, json).await
+}
+
+/// The end of `restore` and `import`: shows the plan, applies it, and reports what became of
+/// each change (`plan_json` gains the summary).
+async fn apply_plan(
+    ssm: &aws_sdk_ssm::Client,
+    plan: &Plan,
+    c: &Common,
+    keep_going: bool,
+    recreate_pause: std::time::Duration,
+    mut plan_json: serde_json::Value,
+) -> anyhow::Result<ExitCode> {
     if c.output == Format::Table {
-        if let Some(table) = output::plan_table(&plan, c.show_secrets) {
+        if let Some(table) = output::plan_table(plan, c.show_secrets) {
             println!("{table}");
         }
     }
-    let applied = apply::apply(&session.ssm, &plan, keep_going, recreate_pause).await;
+    let applied = apply::apply(ssm, plan, keep_going, recreate_pause).await;
     let summary = RestoreSummary::of(&applied, plan.unchanged);
     for a in &applied {
         if let Attempt::Failed(e) = &a.result {
@@ -422,15 +572,25 @@ async fn restore(
     match c.output {
         Format::Table => println!("{summary}"),
         Format::Json => {
-            let mut json = output::plan_json(
-                &plan,
-                session.reader.bucket(),
-                target.checktime,
-                c.show_secrets,
-            );
-            json["summary"] = summary.to_json();
-            print_json(&json)?;
+            plan_json["summary"] = summary.to_json();
+            print_json(&plan_json)?;
         }
     }
     Ok(summary.exit_code())
+}
+
+/// Writes `text` to `file`, readable by its owner only: an export may hold secrets.
+fn write_private(file: &std::path::Path, text: &str) -> anyhow::Result<()> {
+    let mut open = std::fs::OpenOptions::new();
+    open.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        open.mode(0o600);
+    }
+    let mut out = open
+        .open(file)
+        .with_context(|| format!("writing {}", file.display()))?;
+    std::io::Write::write_all(&mut out, text.as_bytes())
+        .with_context(|| format!("writing {}", file.display()))
 }

@@ -2,6 +2,7 @@
 
 pub mod apply;
 mod cli;
+pub mod export;
 pub mod grep;
 pub mod report;
 pub mod scope;

@@ -138,18 +138,7 @@ impl Session {
         &self,
         scope: &Scope,
     ) -> anyhow::Result<BTreeMap<String, ParameterSnapshot>> {
-        Ok(match scope {
-            Scope::Key(k) => current::key(&self.ssm, k)
-                .await?
-                .map(|p| (p.name.clone(), p))
-                .into_iter()
-                .collect(),
-            Scope::Path { path, recursive } => current::tree(&self.ssm, path, *recursive)
-                .await?
-                .into_iter()
-                .filter(|(name, _)| scope.contains(name))
-                .collect(),
-        })
+        current_in(&self.ssm, scope).await
     }
 
     /// The restore plan for `scope` at `at`.
@@ -208,4 +197,35 @@ impl Session {
         };
         Ok(self.reader.history(key, listed).await?)
     }
+}
+
+/// What `ssm` holds now in scope.
+pub async fn current_in(
+    ssm: &aws_sdk_ssm::Client,
+    scope: &Scope,
+) -> anyhow::Result<BTreeMap<String, ParameterSnapshot>> {
+    Ok(match scope {
+        Scope::Key(k) => current::key(ssm, k)
+            .await?
+            .map(|p| (p.name.clone(), p))
+            .into_iter()
+            .collect(),
+        Scope::Path { path, recursive } => current::tree(ssm, path, *recursive)
+            .await?
+            .into_iter()
+            .filter(|(name, _)| scope.contains(name))
+            .collect(),
+    })
+}
+
+/// The plan that writes `states` (named as they are to be written) into `scope` of `ssm`:
+/// an import's, with nothing read from a bucket.
+pub async fn plan_into(
+    ssm: &aws_sdk_ssm::Client,
+    scope: &Scope,
+    states: BTreeMap<String, BackupState>,
+    remap: &Remap,
+) -> anyhow::Result<Plan> {
+    let current = current_in(ssm, scope).await?;
+    Ok(plan::plan(&remap.apply(scope, states), &current))
 }
