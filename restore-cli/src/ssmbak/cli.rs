@@ -1,21 +1,12 @@
-//! `ssmbak`'s arguments and what each command does with them.
+//! `ssmbak`'s arguments: clap only. What each command does with them is in [`super::run`].
 
-use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
-use super::apply::{self, RestoreSummary};
-use super::export::{self, Export};
-use super::grep::{self, GrepRequest};
-use super::report as output;
-use super::scope::Scope;
-use super::session::{self, Remap, Session};
-use crate::common::bucket;
-use crate::common::execute::Attempt;
-use crate::common::exit::{self, ExitCode, UsageError};
+use super::apply;
+use super::export;
+use super::grep;
+use crate::common::exit;
 use crate::common::output::Format;
-use ssmbak_core::client::{self, ClientOptions};
-use ssmbak_core::plan::Plan;
-use ssmbak_core::reader::BucketReader;
 
 #[derive(Parser)]
 #[command(
@@ -31,11 +22,11 @@ use ssmbak_core::reader::BucketReader;
 )]
 pub struct Cli {
     #[command(subcommand)]
-    command: Command,
+    pub(super) command: Command,
 }
 
 #[derive(Subcommand)]
-enum Command {
+pub(super) enum Command {
     /// Show what a restore would change in SSM (nothing is written).
     #[command(after_help = crate::command_help!(
         "ssmbak preview /prod/app/ \"1h ago\" -R              # the tree as it was an hour ago",
@@ -184,413 +175,56 @@ enum Command {
 }
 
 #[derive(Args)]
-struct Target {
+pub(super) struct Target {
     /// A parameter name, or a path ending in `/` (direct children; all depths with -R).
-    path: String,
+    pub(super) path: String,
     /// The point in time (see below).
     #[arg(value_parser = exit::parse_checktime)]
-    checktime: i64,
+    pub(super) checktime: i64,
     /// Recurse into sub-paths (only for a path ending in `/`).
     #[arg(short = 'R', long)]
-    recursive: bool,
+    pub(super) recursive: bool,
     #[command(flatten)]
-    elsewhere: Elsewhere,
+    pub(super) elsewhere: Elsewhere,
     #[command(flatten)]
-    common: Common,
+    pub(super) common: Common,
 }
 
 /// Another region or account to plan against and write to; the backups are read as usual.
 #[derive(Args, Default)]
-struct Elsewhere {
+pub(super) struct Elsewhere {
     /// Plan against and restore into SSM in this region (a disaster-recovery drill, a copy).
     #[arg(long, value_name = "REGION")]
-    to_region: Option<String>,
+    pub(super) to_region: Option<String>,
     /// ... with this profile's credentials and region (another account).
     #[arg(long, value_name = "PROFILE")]
-    to_profile: Option<String>,
+    pub(super) to_profile: Option<String>,
 }
 
 impl Elsewhere {
-    fn is_set(&self) -> bool {
+    pub(super) fn is_set(&self) -> bool {
         self.to_region.is_some() || self.to_profile.is_some()
     }
 }
 
 #[derive(Args)]
-struct Common {
+pub(super) struct Common {
     /// AWS region (default: AWS_REGION, AWS_DEFAULT_REGION or the profile's).
     #[arg(short, long)]
-    region: Option<String>,
+    pub(super) region: Option<String>,
     /// The backup bucket (default: SSMBAK_BUCKET, else the SSM parameter /newvoll/ssmbak/bucketname).
     #[arg(short, long)]
-    bucket: Option<String>,
+    pub(super) bucket: Option<String>,
     /// Read the bucket from this ssmbak stack's outputs.
     #[arg(long, conflicts_with = "bucket")]
-    stack: Option<String>,
+    pub(super) stack: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
-    output: Format,
+    pub(super) output: Format,
     /// Show SecureString values instead of masking them.
     #[arg(long)]
-    show_secrets: bool,
+    pub(super) show_secrets: bool,
     /// Say where the region and bucket came from.
     #[arg(short, long)]
-    verbose: bool,
-}
-
-/// Components, as `policies/iam/operator-*.json` know them.
-const PREVIEW: &str = "operator-preview";
-const RESTORE: &str = "operator-restore";
-
-fn client_options(common: &Common) -> ClientOptions {
-    ClientOptions {
-        region: common.region.clone(),
-        max_attempts: 8,
-        adaptive_retry: true,
-        ..ClientOptions::default()
-    }
-}
-
-/// Clients for `component` (the name the least-privilege check knows it by); SSM's in
-/// `elsewhere` when it is set.
-async fn connect(
-    common: &Common,
-    elsewhere: &Elsewhere,
-    component: &'static str,
-) -> anyhow::Result<Session> {
-    let options = client_options(common);
-    let sdk = client::load(&options).await?;
-    if common.verbose {
-        eprintln!(
-            "region {}",
-            sdk.region().map(|r| r.as_ref()).unwrap_or_default()
-        );
-    }
-    let ssm = client::ssm(&sdk, component);
-    let s3 = client::s3(&sdk, component);
-    let mut cfn = aws_sdk_cloudformation::config::Builder::from(&sdk);
-    if let Some(r) = ssmbak_core::record::recorder(component) {
-        cfn = cfn.interceptor(r);
-    }
-    let cfn = aws_sdk_cloudformation::Client::from_conf(cfn.build());
-    let stack = common.stack.as_deref().map(|s| (&cfn, s));
-    let bucket = bucket::resolve(common.bucket.clone(), stack, &ssm, common.verbose).await?;
-    bucket::check_versioned(&s3, &bucket).await?;
-    // The bucket was found with the caller's own SSM; plans and writes go to the destination's.
-    let ssm = match elsewhere.is_set() {
-        true => ssm_elsewhere(&options, elsewhere, component).await?,
-        false => ssm,
-    };
-    Ok(Session {
-        ssm,
-        reader: BucketReader::new(s3, bucket),
-    })
-}
-
-/// SSM where plans are made and written: the caller's own, or the one `elsewhere` names (said
-/// on stderr, so nobody writes to the wrong place unawares).
-async fn ssm_elsewhere(
-    options: &ClientOptions,
-    elsewhere: &Elsewhere,
-    component: &'static str,
-) -> anyhow::Result<aws_sdk_ssm::Client> {
-    let there = client::load(&ClientOptions {
-        region: elsewhere.to_region.clone(),
-        profile: elsewhere.to_profile.clone(),
-        ..options.clone()
-    })
-    .await?;
-    let region = there.region().map(|r| r.to_string()).unwrap_or_default();
-    let profile = elsewhere
-        .to_profile
-        .as_deref()
-        .map(|p| format!(", profile {p}"))
-        .unwrap_or_default();
-    eprintln!("SSM in {region}{profile}");
-    Ok(client::ssm(&there, component))
-}
-
-fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(value).context("JSON output")?
-    );
-    Ok(())
-}
-
-/// Prints a report in the format asked for: the table (nothing when there is nothing to show)
-/// or the JSON.
-fn print_report(
-    format: Format,
-    table: impl FnOnce() -> Option<String>,
-    json: impl FnOnce() -> serde_json::Value,
-) -> anyhow::Result<()> {
-    match format {
-        Format::Table => {
-            if let Some(table) = table() {
-                println!("{table}");
-            }
-            Ok(())
-        }
-        Format::Json => print_json(&json()),
-    }
-}
-
-pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    match cli.command {
-        Command::Preview(target) => {
-            let session = connect(&target.common, &target.elsewhere, PREVIEW).await?;
-            let scope = Scope::new(&target.path, target.recursive);
-            let plan = session
-                .plan(&scope, target.checktime, &Remap::default())
-                .await?;
-            let c = &target.common;
-            print_report(
-                c.output,
-                || output::plan_table(&plan, c.show_secrets),
-                || {
-                    output::plan_json(
-                        &plan,
-                        session.reader.bucket(),
-                        target.checktime,
-                        c.show_secrets,
-                    )
-                },
-            )?;
-            Ok(ExitCode::Success)
-        }
-        Command::Restore {
-            target,
-            to,
-            key_id,
-            keep_going,
-            recreate_pause,
-        } => {
-            let pause = std::time::Duration::from_secs(recreate_pause);
-            restore(target, to, key_id, keep_going, pause).await
-        }
-        Command::Diff {
-            path,
-            t1,
-            t2,
-            recursive,
-            common,
-        } => {
-            if t2.is_some_and(|t2| t2 < t1) {
-                return Err(UsageError("T2 is before T1".to_owned()).into());
-            }
-            let session = connect(&common, &Elsewhere::default(), PREVIEW).await?;
-            let scope = Scope::new(&path, recursive);
-            let (plan, after) = session.diff(&scope, t1, t2).await?;
-            let secrets = common.show_secrets;
-            print_report(
-                common.output,
-                || output::diff_table(&plan, &after, secrets),
-                || output::diff_json(&plan, &after, t1, t2, secrets),
-            )?;
-            Ok(ExitCode::Success)
-        }
-        Command::Log { key, common } => {
-            let session = connect(&common, &Elsewhere::default(), PREVIEW).await?;
-            let key = ssmbak_core::format::object_key(&key);
-            let history = session.history(&key).await?;
-            let secrets = common.show_secrets;
-            print_report(
-                common.output,
-                || output::log_table(&history, secrets),
-                || output::log_json(&key, &history, secrets),
-            )?;
-            Ok(ExitCode::Success)
-        }
-        Command::Grep {
-            pattern,
-            path,
-            recursive,
-            since,
-            until,
-            fields,
-            common,
-        } => {
-            let pattern = regex::Regex::new(&pattern).map_err(|e| {
-                // The parser's message spans lines, with a caret under the fault.
-                let one_line = e
-                    .to_string()
-                    .split_whitespace()
-                    .collect::<Vec<_>>()
-                    .join(" ");
-                UsageError(format!("PATTERN: {one_line}"))
-            })?;
-            if since.zip(until).is_some_and(|(s, u)| u < s) {
-                return Err(UsageError("--until is before --since".to_owned()).into());
-            }
-            let session = connect(&common, &Elsewhere::default(), PREVIEW).await?;
-            let scope = Scope::new(&path, recursive);
-            let request = GrepRequest {
-                pattern,
-                since,
-                until,
-                fields,
-            };
-            let found = grep::grep(&session, &scope, &request).await?;
-            let secrets = common.show_secrets;
-            print_report(
-                common.output,
-                || output::grep_table(&found, secrets),
-                || output::grep_json(&found, secrets),
-            )?;
-            if found.is_empty() && common.output == Format::Table {
-                eprintln!("no match");
-            }
-            Ok(ExitCode::Success)
-        }
-        Command::Export {
-            path,
-            checktime,
-            recursive,
-            format,
-            outfile,
-            common,
-        } => {
-            let session = connect(&common, &Elsewhere::default(), PREVIEW).await?;
-            let scope = Scope::new(&path, recursive);
-            let states = session.backups_at(&scope, checktime).await?;
-            let export = Export::of(
-                session.reader.bucket(),
-                scope.prefix(),
-                checktime,
-                &states,
-                common.show_secrets,
-            );
-            // Only a dotenv export of masked secrets fails: asked for what it cannot hold.
-            let text = export
-                .render(format)
-                .map_err(|e| UsageError(e.to_string()))?;
-            match outfile {
-                None => print!("{text}"),
-                Some(file) => write_private(&file, &text)?,
-            }
-            Ok(ExitCode::Success)
-        }
-        Command::Import {
-            file,
-            to,
-            key_id,
-            dry_run,
-            keep_going,
-            elsewhere,
-            common,
-        } => {
-            let text = std::fs::read_to_string(&file)
-                .with_context(|| format!("reading {}", file.display()))?;
-            let export = Export::parse(&text).map_err(|e| UsageError(e.to_string()))?;
-            if let Some(to) = to.as_deref().filter(|to| !to.ends_with('/')) {
-                return Err(UsageError(format!("--to {to}: a path ending in /")).into());
-            }
-            let to = to.map(|t| ssmbak_core::format::object_key(&t));
-            let (at, states) = export
-                .states(to.as_deref())
-                .map_err(|e| UsageError(e.to_string()))?;
-            let options = client_options(&common);
-            let ssm = match elsewhere.is_set() {
-                true => ssm_elsewhere(&options, &elsewhere, RESTORE).await?,
-                false => client::ssm(&client::load(&options).await?, RESTORE),
-            };
-            let scope = Scope::new(to.as_deref().unwrap_or(&export.path), true);
-            let remap = Remap { to: None, key_id };
-            let plan = session::plan_into(&ssm, &scope, states, &remap).await?;
-            let json = || output::plan_json(&plan, &export.bucket, at, common.show_secrets);
-            if dry_run {
-                print_report(
-                    common.output,
-                    || output::plan_table(&plan, common.show_secrets),
-                    json,
-                )?;
-                return Ok(ExitCode::Success);
-            }
-            let pause = apply::RECREATE_PAUSE;
-            apply_plan(&ssm, &plan, &common, keep_going, pause, json()).await
-        }
-        Command::Completions { shell } => {
-            use clap::CommandFactory;
-            clap_complete::generate(shell, &mut Cli::command(), "ssmbak", &mut std::io::stdout());
-            Ok(ExitCode::Success)
-        }
-    }
-}
-
-async fn restore(
-    target: Target,
-    to: Option<String>,
-    key_id: Option<String>,
-    keep_going: bool,
-    recreate_pause: std::time::Duration,
-) -> anyhow::Result<ExitCode> {
-    let c = &target.common;
-    let scope = Scope::new(&target.path, target.recursive);
-    if let Some(to) = &to {
-        if matches!(scope, Scope::Path { .. }) != to.ends_with('/') {
-            return Err(UsageError(format!(
-                "--to {to}: a path restores to a path (ending in /), a key to a key"
-            ))
-            .into());
-        }
-    }
-    let session = connect(c, &target.elsewhere, RESTORE).await?;
-    let remap = Remap { to, key_id };
-    let plan = session.plan(&scope, target.checktime, &remap).await?;
-    let json = output::plan_json(
-        &plan,
-        session.reader.bucket(),
-        target.checktime,
-        c.show_secrets,
-    );
-    apply_plan(&session.ssm, &plan, c, keep_going, recreate_pause, json).await
-}
-
-/// The end of `restore` and `import`: shows the plan, applies it, and reports what became of
-/// each change (`plan_json` gains the summary).
-async fn apply_plan(
-    ssm: &aws_sdk_ssm::Client,
-    plan: &Plan,
-    c: &Common,
-    keep_going: bool,
-    recreate_pause: std::time::Duration,
-    mut plan_json: serde_json::Value,
-) -> anyhow::Result<ExitCode> {
-    if c.output == Format::Table {
-        if let Some(table) = output::plan_table(plan, c.show_secrets) {
-            println!("{table}");
-        }
-    }
-    let applied = apply::apply(ssm, plan, keep_going, recreate_pause).await;
-    let summary = RestoreSummary::of(&applied, plan.unchanged);
-    for a in &applied {
-        if let Attempt::Failed(e) = &a.result {
-            eprintln!("failed: {} ({}): {e}", a.name, a.action.as_str());
-        }
-    }
-    match c.output {
-        Format::Table => println!("{summary}"),
-        Format::Json => {
-            plan_json["summary"] = summary.to_json();
-            print_json(&plan_json)?;
-        }
-    }
-    Ok(summary.exit_code())
-}
-
-/// Writes `text` to `file`, readable by its owner only: an export may hold secrets.
-fn write_private(file: &std::path::Path, text: &str) -> anyhow::Result<()> {
-    let mut open = std::fs::OpenOptions::new();
-    open.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        open.mode(0o600);
-    }
-    let mut out = open
-        .open(file)
-        .with_context(|| format!("writing {}", file.display()))?;
-    std::io::Write::write_all(&mut out, text.as_bytes())
-        .with_context(|| format!("writing {}", file.display()))
+    pub(super) verbose: bool,
 }

@@ -5,7 +5,9 @@ mod cli;
 pub mod export;
 pub mod grep;
 pub mod report;
+mod run;
 pub mod scope;
 pub mod session;
 
-pub use cli::{run, Cli};
+pub use cli::Cli;
+pub use run::run;
