@@ -13,9 +13,7 @@ fn ssmbak(args: &[&str]) -> Run {
 }
 
 async fn change(p: &Pipeline, name: &str, value: &str, ty: ParameterType, op: &str) {
-    let type_name = ty.as_str().to_owned();
-    p.put(name, value, ty, Some("exported (desc)")).await;
-    p.publish(name, op, &type_name, now_secs()).await;
+    p.change(name, value, ty, Some("exported (desc)"), op).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,9 +15,7 @@ async fn sleep_secs(s: f64) {
 }
 
 async fn change(p: &Pipeline, name: &str, value: &str, ty: ParameterType, description: &str) {
-    let type_name = ty.as_str().to_owned();
-    p.put(name, value, ty, Some(description)).await;
-    p.publish(name, "Update", &type_name, now_secs()).await;
+    p.change(name, value, ty, Some(description), "Update").await;
 }
 
 /// `(name leaf, field, text)` of every match, in order.

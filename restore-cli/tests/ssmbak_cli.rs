@@ -25,9 +25,7 @@ async fn sleep_secs(s: f64) {
 
 /// Puts a parameter and backs the change up through the pipeline.
 async fn change(p: &Pipeline, name: &str, value: &str, ty: ParameterType, op: &str) {
-    let type_name = ty.as_str().to_owned();
-    p.put(name, value, ty, Some("restored (desc)")).await;
-    p.publish(name, op, &type_name, now_secs()).await;
+    p.change(name, value, ty, Some("restored (desc)"), op).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -336,6 +336,22 @@ impl Pipeline {
         self.aws.put_parameter(name, value, ty, description).await
     }
 
+    /// `PutParameter`, then the change event SSM would publish for it (`operation`: Create,
+    /// Update); returns the new SSM version.
+    pub async fn change(
+        &self,
+        name: &str,
+        value: &str,
+        ty: ParameterType,
+        description: Option<&str>,
+        operation: &str,
+    ) -> i64 {
+        let type_name = ty.as_str().to_owned();
+        let version = self.put(name, value, ty, description).await;
+        self.publish(name, operation, &type_name, now_secs()).await;
+        version
+    }
+
     pub async fn delete(&self, name: &str) {
         self.aws
             .ssm
