@@ -234,6 +234,8 @@ impl Export {
             .map(|p| {
                 let name = match to {
                     None => p.name.clone(),
+                    // One key exported: `to` is its new name.
+                    Some(to) if !self.path.ends_with('/') => to.to_owned(),
                     Some(to) => format!(
                         "{to}{}",
                         p.name
@@ -332,6 +334,13 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+        let db: BTreeMap<String, BackupState> = states()
+            .into_iter()
+            .filter(|(name, _)| name == "/app/db-url")
+            .collect();
+        let one_key = Export::of("b", "/app/db-url", 1_700_000_000, &db, true);
+        let (_, renamed) = one_key.states(Some("/staging/db")).expect("states");
+        assert_eq!(renamed.keys().collect::<Vec<_>>(), ["/staging/db"]);
         assert!(matches!(
             Export::parse("ssmbak_export: 99\nbucket: b\ntime: x\npath: /\nparameters: []\n"),
             Err(ExportError::NewerFormat(99))

@@ -262,8 +262,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("reading {}", file.display()))?;
             let export = Export::parse(&text).map_err(|e| UsageError(e.to_string()))?;
-            if let Some(to) = to.as_deref().filter(|to| !to.ends_with('/')) {
-                return Err(UsageError(format!("--to {to}: a path ending in /")).into());
+            let tree = export.path.ends_with('/');
+            if let Some(to) = to.as_deref().filter(|to| to.ends_with('/') != tree) {
+                return Err(UsageError(format!(
+                    "--to {to}: an exported path imports to a path (ending in /), a key to a key"
+                ))
+                .into());
             }
             let to = to.map(|t| ssmbak_core::format::object_key(&t));
             let (at, states) = export
