@@ -211,8 +211,8 @@ impl Export {
 
     /// Reads a JSON or YAML export (YAML is a superset of JSON, so one parser reads both).
     pub fn parse(text: &str) -> Result<Self, ExportError> {
-        let export: Export =
-            serde_yaml::from_str(text).map_err(|e| ExportError::Unreadable(e.to_string()))?;
+        let export: Export = serde_yaml::from_str(text)
+            .map_err(|e| ExportError::Unreadable(without_quoted_text(&e.to_string())))?;
         if export.ssmbak_export > EXPORT_FORMAT {
             return Err(ExportError::NewerFormat(export.ssmbak_export));
         }
@@ -250,6 +250,32 @@ impl Export {
             .collect::<Result<_, ExportError>>()?;
         Ok((at, states))
     }
+}
+
+/// A parser's message without the text it quotes (`invalid type: string "…", expected …`): the
+/// file may hold secrets, and a message must not print one.
+fn without_quoted_text(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut chars = message.chars();
+    let mut quoted = false;
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (false, '"') => {
+                out.push_str("\"…");
+                quoted = true;
+            }
+            (true, '"') => {
+                out.push('"');
+                quoted = false;
+            }
+            (true, '\\') => {
+                chars.next();
+            }
+            (true, _) => {}
+            (false, c) => out.push(c),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -349,5 +375,12 @@ mod tests {
             Export::parse("{}"),
             Err(ExportError::Unreadable(_))
         ));
+        // A malformed file's error never quotes its values.
+        let bad = "ssmbak_export: 1\nbucket: b\ntime: t\npath: /\nparameters:\n- name: a\n  type: String\n  value: v\n  ssm_version: \"s3\\\"cret\"\n";
+        let message = Export::parse(bad).expect_err("malformed").to_string();
+        assert!(
+            !message.contains("s3") && !message.contains("cret") && message.contains("ssm_version"),
+            "{message}"
+        );
     }
 }
