@@ -74,7 +74,16 @@ pub async fn load(options: &ClientOptions) -> Result<SdkConfig, ConfigError> {
                 .build(),
         );
     if let Some(profile) = &options.profile {
-        loader = loader.profile_name(profile);
+        // The SDK's default chain reads credentials from the environment before any profile:
+        // a named profile must supply its own, or a restore meant for another account would
+        // write with the caller's (AWS_ACCESS_KEY_ID set by aws-vault, a CI job, ...). A
+        // profile that does not exist fails the first request; it never falls back.
+        let credentials = aws_config::profile::ProfileFileCredentialsProvider::builder()
+            .profile_name(profile)
+            .build();
+        loader = loader
+            .profile_name(profile)
+            .credentials_provider(credentials);
         // A named profile stands for where to work: its region wins over the environment's
         // (which, in the SDK's chain, comes first) unless a region is given.
         if options.region.is_none() {

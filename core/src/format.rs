@@ -166,7 +166,10 @@ impl FromStr for ParameterType {
 /// An attribute of a parameter that a stored version may not record: the original's format
 /// keeps none of them (and the description only sanitised), and our writer leaves the largest
 /// out when S3's metadata limit is hit. Not recorded means unknown, never absent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum Attribute {
     Description,
     KeyId,

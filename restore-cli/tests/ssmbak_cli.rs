@@ -719,20 +719,49 @@ async fn restore_into_another_region_or_account() {
     assert_eq!(restore.code, 0, "{}", restore.stderr);
     assert_eq!(west.parameter_value(&key).await.as_deref(), Some("primary"));
 
-    // Another account: a profile of the shared config file, with its own region.
+    // Another account: a profile of the shared config file, with its own region and its own
+    // keys, which sign the destination's requests even though the environment has keys too
+    // (the SDK's default chain would take the environment's: the caller's own account).
     let config = std::env::temp_dir().join(ssmbak_tests::emulator::unique("ssmbak-profile"));
     std::fs::write(
         &config,
-        "[profile dr]\nregion = eu-west-1\naws_access_key_id = testing\naws_secret_access_key = testing\n",
+        "[profile dr]\nregion = eu-west-1\naws_access_key_id = DRACCOUNTKEY\naws_secret_access_key = testing\n",
     )
     .expect("config file");
     let config_path = config.to_str().expect("utf-8");
+    let proxy = ssmbak_tests::fault_proxy::FaultProxy::start(&p.aws.endpoint);
+    let signers = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = signers.clone();
+    proxy.inject(
+        usize::MAX,
+        ssmbak_tests::fault_proxy::Fault::Throttle,
+        move |s| {
+            if s.operation() == "AmazonSSM.PutParameter" {
+                let authorization = s.headers.get("authorization").cloned().unwrap_or_default();
+                if let Ok(mut seen) = seen.lock() {
+                    seen.push(authorization);
+                }
+            }
+            false
+        },
+    );
     let restore = ssmbak(
         &[&["restore", &key, &when, "--to-profile", "dr"][..], &bucket].concat(),
-        &[("AWS_CONFIG_FILE", config_path)],
+        &[
+            ("AWS_CONFIG_FILE", config_path),
+            ("AWS_ENDPOINT_URL", proxy.endpoint.as_str()),
+        ],
     );
     let _ = std::fs::remove_file(&config);
     assert_eq!(restore.code, 0, "{}", restore.stderr);
+    let signers = signers.lock().map(|s| s.clone()).unwrap_or_default();
+    assert!(
+        !signers.is_empty()
+            && signers
+                .iter()
+                .all(|a| a.contains("Credential=DRACCOUNTKEY/")),
+        "every write signed with the profile's keys: {signers:?}"
+    );
     assert!(
         restore.stderr.contains("eu-west-1, profile dr"),
         "{}",

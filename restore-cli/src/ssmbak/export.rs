@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use ssmbak_core::format::{Attributes, ParameterSnapshot, ParameterType};
+use ssmbak_core::format::{Attribute, Attributes, ParameterSnapshot, ParameterType};
 use ssmbak_core::reader::BackupState;
 
 use crate::common::checktime;
@@ -65,6 +65,10 @@ pub struct ExportedParameter {
     pub ssm_version: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub modified_by: Option<String>,
+    /// Attributes the backup did not record (the original's versions, fields left out for
+    /// S3's metadata limit): an import leaves them as SSM has them, as a restore does.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unrecorded: Vec<Attribute>,
 }
 
 /// Never prints the value.
@@ -83,6 +87,8 @@ impl std::fmt::Debug for ExportedParameter {
 pub enum ExportError {
     #[error("a dotenv export cannot say \"masked\": {0} is a SecureString (add --show-secrets, or export json or yaml)")]
     MaskedInDotenv(String),
+    #[error("{0} and {1} are both {2} in dotenv: export json or yaml")]
+    DotenvCollision(String, String, String),
     #[error("{0} has no value in the file (exported without --show-secrets): nothing imported")]
     MaskedInImport(String),
     #[error("not an ssmbak export (JSON or YAML with ssmbak_export: {EXPORT_FORMAT}): {0}")]
@@ -112,6 +118,7 @@ impl ExportedParameter {
             policies: a.policies.clone(),
             ssm_version: a.version,
             modified_by: a.last_modified_user.clone(),
+            unrecorded: a.unknown.clone(),
         }
     }
 
@@ -134,6 +141,7 @@ impl ExportedParameter {
                 allowed_pattern: self.allowed_pattern.clone(),
                 policies: self.policies.clone(),
                 last_modified_user: self.modified_by.clone(),
+                unknown: self.unrecorded.clone(),
                 ..Attributes::default()
             },
         })
@@ -184,6 +192,7 @@ impl Export {
     /// letter or digit an `_`; values single-quoted (dotenv's literal form, `'` escaped).
     fn dotenv(&self) -> Result<String, ExportError> {
         let mut out = String::new();
+        let mut variables: BTreeMap<String, &str> = BTreeMap::new();
         for p in &self.parameters {
             let Some(value) = &p.value else {
                 return Err(ExportError::MaskedInDotenv(p.name.clone()));
@@ -204,6 +213,13 @@ impl Export {
                     }
                 })
                 .collect();
+            if let Some(other) = variables.insert(variable.clone(), &p.name) {
+                return Err(ExportError::DotenvCollision(
+                    other.to_owned(),
+                    p.name.clone(),
+                    variable,
+                ));
+            }
             out.push_str(&format!("{variable}='{}'\n", value.replace('\'', "'\\''")));
         }
         Ok(out)
@@ -211,10 +227,40 @@ impl Export {
 
     /// Reads a JSON or YAML export (YAML is a superset of JSON, so one parser reads both).
     pub fn parse(text: &str) -> Result<Self, ExportError> {
-        let export: Export = serde_yaml::from_str(text)
-            .map_err(|e| ExportError::Unreadable(without_quoted_text(&e.to_string())))?;
+        // JSON with its own parser: libyaml (YAML 1.1) is not a JSON superset, and would read
+        // some characters JSON writes unescaped (NEL, U+2028) as line breaks.
+        let unreadable = |e: &dyn std::fmt::Display| {
+            ExportError::Unreadable(without_quoted_text(&e.to_string()))
+        };
+        let export: Export = if text.trim_start().starts_with('{') {
+            serde_json::from_str(text).map_err(|e| unreadable(&e))?
+        } else {
+            serde_yaml::from_str(text).map_err(|e| unreadable(&e))?
+        };
         if export.ssmbak_export > EXPORT_FORMAT {
             return Err(ExportError::NewerFormat(export.ssmbak_export));
+        }
+        // A hand-edited file must still say what it covers: a name outside its path would be
+        // planned against nothing and overwrite blindly; a name twice, one silently.
+        let mut seen = std::collections::BTreeSet::new();
+        for p in &export.parameters {
+            let inside = if export.path.ends_with('/') {
+                p.name.starts_with(&export.path) && p.name.len() > export.path.len()
+            } else {
+                p.name == export.path
+            };
+            if !inside || !seen.insert(p.name.as_str()) {
+                return Err(ExportError::Unreadable(format!(
+                    "{} is {} (path {})",
+                    p.name,
+                    if inside {
+                        "named twice"
+                    } else {
+                        "outside the export's path"
+                    },
+                    export.path
+                )));
+            }
         }
         Ok(export)
     }
@@ -339,6 +385,63 @@ mod tests {
             shown.render(ExportFormat::Dotenv).expect("dotenv"),
             "DB_URL='postgres://x'\nIT_S='a '\\''quoted'\\'' value'\nTOKEN='s3cret'\n"
         );
+        // Two names, one variable: refused, never the later one silently.
+        let mut clash = shown.clone();
+        let mut twin = clash.parameters[0].clone();
+        twin.name = "/app/db_url".to_owned();
+        clash.parameters.push(twin);
+        assert!(matches!(
+            clash.render(ExportFormat::Dotenv),
+            Err(ExportError::DotenvCollision(..))
+        ));
+    }
+
+    #[test]
+    fn a_file_that_does_not_say_what_it_covers_is_refused() {
+        let text = |names: &[&str]| {
+            let params: Vec<String> = names
+                .iter()
+                .map(|n| format!("{{\"name\": \"{n}\", \"type\": \"String\", \"value\": \"v\"}}"))
+                .collect();
+            format!(
+                "{{\"ssmbak_export\": 1, \"bucket\": \"b\", \"time\": \"2024-01-01T00:00:00Z\", \"path\": \"/app/\", \"parameters\": [{}]}}",
+                params.join(",")
+            )
+        };
+        assert!(Export::parse(&text(&["/app/a", "/app/b/c"])).is_ok());
+        for bad in [&["/other/a"][..], &["/app/a", "/app/a"], &["/app/"]] {
+            assert!(
+                matches!(Export::parse(&text(bad)), Err(ExportError::Unreadable(_))),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn json_keeps_every_character_and_what_the_backup_did_not_record() {
+        let value = "a\u{85}b\u{2028}c\u{7f}d";
+        let mut states = states();
+        states.insert(
+            "/app/odd".to_owned(),
+            BackupState::Present {
+                at: 1,
+                snapshot: ParameterSnapshot::new("/app/odd", value, ParameterType::String)
+                    .with_attributes(|a| a.unknown = vec![Attribute::Description]),
+            },
+        );
+        let export = Export::of("b", "/app/", 1_700_000_000, &states, true);
+        let text = export.render(ExportFormat::Json).expect("json");
+        let (_, back) = Export::parse(&text)
+            .expect("parse")
+            .states(None)
+            .expect("states");
+        match &back["/app/odd"] {
+            BackupState::Present { snapshot, .. } => {
+                assert_eq!(snapshot.value, value);
+                assert!(!snapshot.attributes.knows(Attribute::Description));
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -274,6 +274,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .states(to.as_deref())
                 .map_err(|e| UsageError(e.to_string()))?;
             let options = client_options(&common);
+            // An import reads no bucket: -r names the region it writes to.
+            let elsewhere = Elsewhere {
+                to_region: elsewhere.to_region.or(common.region.clone()),
+                ..elsewhere
+            };
             let ssm = match elsewhere.is_set() {
                 true => ssm_elsewhere(&options, &elsewhere, RESTORE).await?,
                 false => client::ssm(&client::load(&options).await?, RESTORE),
@@ -374,6 +379,13 @@ fn write_private(file: &std::path::Path, text: &str) -> anyhow::Result<()> {
     let mut out = open
         .open(file)
         .with_context(|| format!("writing {}", file.display()))?;
+    // `mode` applies only when the file is created: an existing one keeps its mode otherwise.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        out.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("writing {}", file.display()))?;
+    }
     std::io::Write::write_all(&mut out, text.as_bytes())
         .with_context(|| format!("writing {}", file.display()))
 }
