@@ -9,11 +9,24 @@
 //! version whose LastModifiedDate, at whole seconds, is at or before the event time. The history
 //! also gives each version's description, KeyId, tier, data type, allowed pattern and policies.
 //!
+//! The parameter's resource tags (`ListTagsForResource`) and the labels on the chosen version
+//! (from the same history) are recorded with it. Tags are read when the change is processed,
+//! not at the event time: SSM keeps no history of tags.
+//!
 //! # Idempotency
 //!
 //! SQS delivers at least once. Before writing we look at the key's current object
 //! (`HeadObject`): a value version holding the same SSM version, or a tombstone for the same
 //! delete, means this record was already applied, and nothing is written again.
+//!
+//! # Same version, new tags or labels
+//!
+//! A label move is a `LabelParameterVersion` change event ([`Operation::Relabel`]); a tag edit
+//! makes no event at all, so the scheduled reconcile looks for tag drift
+//! ([`Operation::Retag`], [`Backup::tags_drifted`]). Both compare the tags and labels the
+//! newest backup recorded with SSM's and, when they differ, write a new object version of the
+//! same SSM version, at the label event's time or at the time the drift was found: the honest
+//! bound, since the tags surely changed after the last backup and before that.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -26,7 +39,7 @@ use aws_sdk_ssm::types::ParameterHistory;
 use crate::aws_error::AwsError;
 use crate::current;
 use crate::format::{
-    self, Attributes, BackupRecord, ParameterSnapshot, ParameterType, StoredFields,
+    self, Attributes, BackupRecord, Extras, ParameterSnapshot, ParameterType, StoredFields, Tags,
 };
 use crate::rate::RateLimit;
 use crate::reader::listed_key;
@@ -41,6 +54,11 @@ pub enum Operation {
     /// ("Parameter Store Policy Action"), or the reconcile found it missing. Recorded as a
     /// delete only once SSM confirms the parameter no longer exists.
     Removed,
+    /// A label was attached to or moved from a version (`LabelParameterVersion`,
+    /// `UnlabelParameterVersion`): the value is the same, the labels may differ.
+    Relabel,
+    /// The reconcile found the tags differ from the newest backup's (tag edits make no event).
+    Retag,
 }
 
 impl Operation {
@@ -50,6 +68,8 @@ impl Operation {
             Operation::Update => "Update",
             Operation::Delete => "Delete",
             Operation::Removed => "Removed",
+            Operation::Relabel => "Relabel",
+            Operation::Retag => "Retag",
         }
     }
 }
@@ -240,12 +260,61 @@ impl Backup {
         Ok(())
     }
 
-    /// The SSM version the key's newest backup holds (`None`: none, deleted, or not ours).
-    pub async fn latest_version(&self, name: &str) -> Result<Option<i64>, BackupError> {
+    /// What the key's newest backup holds, when it is a value (`None`: none, or deleted).
+    pub async fn latest(&self, name: &str) -> Result<Option<StoredFields>, BackupError> {
         Ok(match self.current(&format::object_key(name)).await? {
-            Current::Version(f) if !f.is_tombstone() => f.attributes.version,
+            Current::Version(f) if !f.is_tombstone() => Some(f),
             _ => None,
         })
+    }
+
+    /// Whether the parameter's tags differ from those `latest` (its newest backup) recorded.
+    /// A backup that recorded none (the original's, or format 1) says nothing: `false`.
+    pub async fn tags_drifted(
+        &self,
+        name: &str,
+        latest: &StoredFields,
+    ) -> Result<bool, BackupError> {
+        let Some(recorded) = self
+            .stored_extras(&format::object_key(name), latest)
+            .await?
+        else {
+            return Ok(false);
+        };
+        Ok(match self.tags(name).await? {
+            Some(now) => now != recorded.tags,
+            None => false,
+        })
+    }
+
+    /// The tags and labels a stored version recorded, from its metadata or its sidecar.
+    async fn stored_extras(
+        &self,
+        key: &str,
+        fields: &StoredFields,
+    ) -> Result<Option<Extras>, BackupError> {
+        if let Some(extras) = fields.attributes.extras() {
+            return Ok(Some(extras));
+        }
+        let Some(digest) = &fields.extras else {
+            return Ok(None);
+        };
+        let bytes = crate::reader::read_sidecar(&self.s3, &self.bucket, digest).await?;
+        Extras::from_json(&bytes)
+            .map(Some)
+            .map_err(|source| BackupError::Unreadable {
+                bucket: self.bucket.clone(),
+                key: key.to_owned(),
+                source,
+            })
+    }
+
+    /// The parameter's resource tags; `None` when it does not exist. Not held to
+    /// [`Self::with_ssm_rate`]: `ListTagsForResource` is not one of the reads that share SSM's
+    /// 40 TPS (SSM User Guide, "Increasing or resetting Parameter Store throughput"), and the
+    /// SDK's retries absorb its own throttling.
+    async fn tags(&self, name: &str) -> Result<Option<Tags>, BackupError> {
+        Ok(current::tags(&self.ssm, name).await?)
     }
 
     /// Records one change in the bucket.
@@ -259,7 +328,9 @@ impl Backup {
                 }
                 self.record_delete(change, key).await
             }
-            Operation::Create | Operation::Update => self.record_value(change, key).await,
+            Operation::Create | Operation::Update | Operation::Relabel | Operation::Retag => {
+                self.record_value(change, key).await
+            }
         }
     }
 
@@ -271,25 +342,48 @@ impl Backup {
         let Some(history) = self.history(&change.name, &key).await? else {
             return Ok(Outcome::DeletedBeforeBackup);
         };
-        let stored = match self.current(&key).await? {
-            Current::Version(f) if !f.is_tombstone() => {
-                f.attributes.version.map(|v| (v, f.event_time))
-            }
+        let latest = match self.current(&key).await? {
+            Current::Version(f) if !f.is_tombstone() => Some(f),
             _ => None,
         };
+        let stored = latest
+            .as_ref()
+            .and_then(|f| f.attributes.version.map(|v| (v, f.event_time)));
         let dates: Vec<(i64, Option<i64>)> =
             history.iter().map(|h| (h.version(), millis(h))).collect();
-        let version = match version_for_event(&dates, change.event_time, stored) {
-            Choice::Store(v) => v,
+        let same_version_may_change =
+            matches!(change.operation, Operation::Relabel | Operation::Retag);
+        let (version, same_version) = match version_for_event(&dates, change.event_time, stored) {
+            Choice::Store(v) => (v, false),
+            Choice::Duplicate(v) if same_version_may_change => (v, true),
             Choice::Duplicate(v) => return Ok(Outcome::Duplicate { version: Some(v) }),
             Choice::Unmatched => return Ok(Outcome::NoVersionAtEventTime),
         };
         let Some(entry) = history.iter().find(|h| h.version() == version) else {
             return Ok(Outcome::NoVersionAtEventTime);
         };
+        let Some(tags) = self.tags(entry.name().unwrap_or(&key)).await? else {
+            return Ok(Outcome::DeletedBeforeBackup);
+        };
+        let mut labels = entry.labels().to_vec();
+        labels.sort();
+        let extras = Extras { tags, labels };
+        if same_version {
+            let recorded = match &latest {
+                Some(f) => self.stored_extras(&key, f).await?,
+                None => None,
+            };
+            if recorded.as_ref().map(Extras::to_json) == Some(extras.to_json()) {
+                return Ok(Outcome::Duplicate {
+                    version: Some(version),
+                });
+            }
+        }
+        let mut snapshot = snapshot_of(&key, entry);
+        snapshot.attributes.set_extras(extras);
         let record = BackupRecord::Value {
             event_time: change.event_time,
-            snapshot: snapshot_of(&key, entry),
+            snapshot,
         };
         self.wait_for_marker_second(&key).await;
         self.put(&record).await?;
@@ -462,6 +556,9 @@ impl Backup {
 
     async fn put(&self, record: &BackupRecord) -> Result<(), BackupError> {
         let obj = record.encode();
+        if let Some(sidecar) = &obj.sidecar {
+            self.put_sidecar(sidecar).await?;
+        }
         let mut request = self
             .s3
             .put_object()
@@ -476,6 +573,33 @@ impl Backup {
             .send()
             .await
             .map_err(|e| self.s3_error("PutObject", &obj.key, &e))?;
+        Ok(())
+    }
+
+    /// Writes a sidecar unless it is there already: it is named by its content, so one that
+    /// exists holds exactly these bytes.
+    async fn put_sidecar(&self, sidecar: &format::Sidecar) -> Result<(), BackupError> {
+        match self
+            .s3
+            .head_object()
+            .bucket(&self.bucket)
+            .key(&sidecar.key)
+            .send()
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => {}
+            Err(e) => return Err(self.s3_error("HeadObject", &sidecar.key, &e)),
+        }
+        self.s3
+            .put_object()
+            .bucket(&self.bucket)
+            .key(&sidecar.key)
+            .content_type("application/json")
+            .body(sidecar.body.clone().into())
+            .send()
+            .await
+            .map_err(|e| self.s3_error("PutObject", &sidecar.key, &e))?;
         Ok(())
     }
 
@@ -596,6 +720,8 @@ fn snapshot_of(key: &str, h: &ParameterHistory) -> ParameterSnapshot {
             allowed_pattern: h.allowed_pattern().map(str::to_owned),
             policies: current::policies_json(h.policies()),
             last_modified_user: h.last_modified_user().map(str::to_owned),
+            tags: None,
+            labels: None,
             unknown: Vec::new(),
         },
     }

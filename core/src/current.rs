@@ -9,7 +9,7 @@ use aws_sdk_ssm::types::{
 };
 
 use crate::aws_error::AwsError;
-use crate::format::{Attributes, ParameterSnapshot, ParameterType};
+use crate::format::{Attributes, ParameterSnapshot, ParameterType, Tags};
 
 fn ssm_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
     operation: &'static str,
@@ -133,6 +133,35 @@ pub async fn tree(
         add_metadata(&mut params, m);
     }
     Ok(params)
+}
+
+/// A parameter's resource tags (`ListTagsForResource`); `None` when it does not exist.
+///
+/// SSM has no call that reads the tags of many parameters at once, so a reader asks only
+/// where a backup recorded tags to compare with.
+pub async fn tags(ssm: &aws_sdk_ssm::Client, name: &str) -> Result<Option<Tags>, AwsError> {
+    match ssm
+        .list_tags_for_resource()
+        .resource_type(aws_sdk_ssm::types::ResourceTypeForTagging::Parameter)
+        .resource_id(name)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(Some(
+            out.tag_list()
+                .iter()
+                .map(|t| (t.key().to_owned(), t.value().to_owned()))
+                .collect(),
+        )),
+        // "The resource ID isn't valid": the parameter is gone.
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_invalid_resource_id()) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(ssm_error("ListTagsForResource", name, &e)),
+    }
 }
 
 /// One parameter, if it exists (its value and its metadata, read side by side).

@@ -26,6 +26,28 @@
 //! patterns, so in the rare case that everything does not fit, the largest optional fields are
 //! left out and named in `ssmbak-omitted`; a reader must then treat them as unknown.
 //!
+//! # Tags and labels (format 2)
+//!
+//! A value version of format 2 (`ssmbak-format: 2`) also records the parameter's resource tags
+//! (`ListTagsForResource`, read when the version is backed up) and the labels on its SSM
+//! version (from `GetParameterHistory`):
+//!
+//! * `ssmbak-tags`: the tags as `key=value&key=value`, each part percent-encoded (the
+//!   `x-amz-tagging` form); absent for none. They are user metadata, not S3 object tags: S3
+//!   allows an object 10 tags, SSM a parameter 50.
+//! * `ssmbak-labels`: the labels, percent-encoded, joined by `,`; absent for none.
+//! * When the two do not fit in the 2 KB of metadata beside everything else (50 tags may take
+//!   19 KB), they are moved, together, to a *sidecar*: the JSON `{"tags":{..},"labels":[..]}`
+//!   stored at `.ssmbak/extras/<SHA-256 of that JSON, hex>` ([`extras_key`]), and the version
+//!   carries `ssmbak-extras: <that hex>` instead. Every parameter key starts with `/`, so a key
+//!   under `.ssmbak/` can never be a parameter's; a sidecar is named by its content, so it is
+//!   written once, never changed, and shared by every version with the same tags and labels.
+//!
+//! A format-1 version (or the original's) records neither: tags and labels are then unknown,
+//! and a restore leaves them as they are. Tag edits make no SSM version and no change event;
+//! a label move is a `LabelParameterVersion` event. Either is recorded as a new object version
+//! holding the same SSM version with the new tags or labels (see [`crate::backup`]).
+//!
 //! # Deletes keep their event time: the tombstone
 //!
 //! S3 delete markers take no tags, so the original records a delete at the time the Lambda
@@ -104,10 +126,59 @@ mod meta {
     pub(super) const MODIFIED_BY: &str = "ssmbak-modified-by";
     pub(super) const DELETED: &str = "ssmbak-deleted";
     pub(super) const OMITTED: &str = "ssmbak-omitted";
+    pub(super) const TAGS: &str = "ssmbak-tags";
+    pub(super) const LABELS: &str = "ssmbak-labels";
+    pub(super) const EXTRAS: &str = "ssmbak-extras";
 }
 
-/// The version of the metadata layout above.
-pub const FORMAT_VERSION: &str = "1";
+/// The version of the metadata layout above: 2 records tags and labels, 1 does not.
+pub const FORMAT_VERSION: &str = "2";
+/// Format 1: what a version that records no tags or labels says it is.
+const FORMAT_WITHOUT_EXTRAS: &str = "1";
+
+/// A parameter's resource tags, by key.
+pub type Tags = BTreeMap<String, String>;
+
+/// The tags and labels of one version, as a sidecar object holds them (see "Tags and labels"
+/// above).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Extras {
+    pub tags: Tags,
+    pub labels: Vec<String>,
+}
+
+impl Extras {
+    /// The sidecar's bytes: canonical JSON (tags sorted by key, labels sorted), so equal
+    /// extras always make the same object.
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut canonical = self.clone();
+        canonical.labels.sort();
+        canonical.labels.dedup();
+        serde_json::to_vec(&canonical).unwrap_or_default()
+    }
+
+    /// Reads a sidecar's bytes.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, BadField> {
+        serde_json::from_slice(bytes).map_err(|_| BadField {
+            field: meta::EXTRAS,
+            value: format!("<{} bytes of sidecar>", bytes.len()),
+        })
+    }
+
+    /// The name of the sidecar holding these bytes: their SHA-256, hex.
+    pub fn digest(json: &[u8]) -> String {
+        use sha2::Digest;
+        sha2::Sha256::digest(json)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+}
+
+/// The object key of the sidecar named `digest` (outside the `/` namespace of parameters).
+pub fn extras_key(digest: &str) -> String {
+    format!(".ssmbak/extras/{digest}")
+}
 
 /// S3's limit on user metadata: the UTF-8 bytes of every key and value together.
 const METADATA_LIMIT: usize = 2048;
@@ -228,11 +299,30 @@ pub struct Attributes {
     /// Who made this version: SSM's `LastModifiedUser` (an IAM ARN). Not something a restore
     /// writes: PutParameter records the restorer.
     pub last_modified_user: Option<String>,
+    /// The parameter's resource tags when this version was backed up; `None`: not recorded
+    /// (unknown, not "no tags").
+    pub tags: Option<Tags>,
+    /// The labels on this SSM version; `None`: not recorded.
+    pub labels: Option<Vec<String>>,
     /// Attributes the stored version does not record: unknown, not absent.
     pub unknown: Vec<Attribute>,
 }
 
 impl Attributes {
+    /// The tags and labels, when both are recorded.
+    pub fn extras(&self) -> Option<Extras> {
+        Some(Extras {
+            tags: self.tags.clone()?,
+            labels: self.labels.clone()?,
+        })
+    }
+
+    /// Records `extras` as this version's tags and labels.
+    pub fn set_extras(&mut self, extras: Extras) {
+        self.tags = Some(extras.tags);
+        self.labels = Some(extras.labels);
+    }
+
     /// Whether `attribute` is known (recorded, possibly as absent).
     pub fn knows(&self, attribute: Attribute) -> bool {
         !self.unknown.contains(&attribute)
@@ -332,6 +422,15 @@ pub struct EncodedObject {
     /// The `x-amz-tagging` header: `k=v&k=v`, percent-encoded.
     pub tagging: String,
     pub metadata: BTreeMap<String, String>,
+    /// The sidecar this version names, to be written before it (see "Tags and labels").
+    pub sidecar: Option<Sidecar>,
+}
+
+/// A sidecar object: tags and labels too large for a version's metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sidecar {
+    pub key: String,
+    pub body: Vec<u8>,
 }
 
 impl fmt::Debug for EncodedObject {
@@ -341,6 +440,7 @@ impl fmt::Debug for EncodedObject {
             .field("body", &format_args!("<{} bytes>", self.body.len()))
             .field("tagging", &self.tagging)
             .field("metadata", &self.metadata)
+            .field("sidecar", &self.sidecar.as_ref().map(|s| &s.key))
             .finish()
     }
 }
@@ -414,6 +514,7 @@ impl BackupRecord {
                     body: Vec::new(),
                     tagging: encode_tagging([(TAG_DELETED, event_time.to_string())]),
                     metadata,
+                    sidecar: None,
                 }
             }
         }
@@ -437,7 +538,12 @@ fn encode_value(event_time: i64, s: &ParameterSnapshot) -> EncodedObject {
     let mut put = |k: &str, v: String| {
         metadata.insert(k.to_owned(), v);
     };
-    put(meta::FORMAT, FORMAT_VERSION.to_owned());
+    let extras = a.extras();
+    let format = match extras {
+        Some(_) => FORMAT_VERSION,
+        None => FORMAT_WITHOUT_EXTRAS,
+    };
+    put(meta::FORMAT, format.to_owned());
     put(meta::TIME, event_time.to_string());
     put(meta::TYPE, s.param_type.as_str().to_owned());
     if let Some(v) = a.version {
@@ -463,6 +569,7 @@ fn encode_value(event_time: i64, s: &ParameterSnapshot) -> EncodedObject {
             put(attribute.meta_key(), encode_component(v));
         }
     }
+    let sidecar = extras.and_then(|e| put_extras(&mut metadata, &e));
     let omitted = fit_metadata(&mut metadata, &optional);
     if !omitted.is_empty() {
         metadata.insert(meta::OMITTED.to_owned(), omitted.join(","));
@@ -473,7 +580,49 @@ fn encode_value(event_time: i64, s: &ParameterSnapshot) -> EncodedObject {
         body: s.value.as_bytes().to_vec(),
         tagging: encode_tagging(tags),
         metadata,
+        sidecar,
     }
+}
+
+/// Puts `extras` in `metadata`, or, when they would not fit beside the rest, in a sidecar
+/// that `metadata` names (returned, to be written).
+fn put_extras(metadata: &mut BTreeMap<String, String>, extras: &Extras) -> Option<Sidecar> {
+    let mut labels = extras.labels.clone();
+    labels.sort();
+    labels.dedup();
+    let inline = [
+        (
+            meta::TAGS,
+            encode_tagging(extras.tags.iter().map(|(k, v)| (k.as_str(), v.clone()))),
+        ),
+        (
+            meta::LABELS,
+            labels
+                .iter()
+                .map(|l| encode_component(l))
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
+    ];
+    let inline_size: usize = inline
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| "x-amz-meta-".len() + k.len() + v.len())
+        .sum();
+    let reserve = "x-amz-meta-".len() + meta::OMITTED.len() + 80;
+    if metadata_size(metadata) + inline_size + reserve <= METADATA_LIMIT {
+        for (k, v) in inline.into_iter().filter(|(_, v)| !v.is_empty()) {
+            metadata.insert(k.to_owned(), v);
+        }
+        return None;
+    }
+    let body = extras.to_json();
+    let digest = Extras::digest(&body);
+    metadata.insert(meta::EXTRAS.to_owned(), digest.clone());
+    Some(Sidecar {
+        key: extras_key(&digest),
+        body,
+    })
 }
 
 fn metadata_size(metadata: &BTreeMap<String, String>) -> usize {
@@ -512,6 +661,10 @@ pub struct StoredFields {
     pub deleted_at: Option<i64>,
     pub param_type: Option<ParameterType>,
     pub attributes: Attributes,
+    /// The digest of the sidecar holding this version's tags and labels, when they are there
+    /// rather than in its metadata: a reader fetches [`extras_key`] and
+    /// [`Attributes::set_extras`].
+    pub extras: Option<String>,
 }
 
 /// A stored tag or metadata value that does not parse.
@@ -549,6 +702,7 @@ impl StoredFields {
             }
         }
         let mut metadata_seen = false;
+        let mut records_extras = false;
         for (k, v) in metadata {
             let k = k.to_ascii_lowercase();
             if let Some(attribute) = Attribute::from_meta_key(&k) {
@@ -556,7 +710,22 @@ impl StoredFields {
                 continue;
             }
             match k.as_str() {
-                meta::FORMAT => metadata_seen = true,
+                meta::FORMAT => {
+                    metadata_seen = true;
+                    records_extras = v.trim().parse::<u32>().is_ok_and(|f| f >= 2);
+                }
+                meta::TAGS => {
+                    f.attributes.tags = Some(decode_tagging(v).into_iter().collect());
+                }
+                meta::LABELS => {
+                    f.attributes.labels = Some(
+                        v.split(',')
+                            .filter(|l| !l.is_empty())
+                            .map(decode_component)
+                            .collect(),
+                    );
+                }
+                meta::EXTRAS => f.extras = Some(v.trim().to_owned()),
                 meta::TIME => f.event_time = Some(parse_int(meta::TIME, v)?),
                 meta::DELETED => f.deleted_at = Some(parse_int(meta::DELETED, v)?),
                 meta::TYPE => f.param_type = Some(parse_type(meta::TYPE, v)?),
@@ -571,6 +740,15 @@ impl StoredFields {
                 }
                 _ => {}
             }
+        }
+        if records_extras && f.extras.is_none() {
+            // Format 2 leaves out an empty tag set or label list.
+            f.attributes.tags.get_or_insert_default();
+            f.attributes.labels.get_or_insert_default();
+        } else if !records_extras {
+            // Recorded only by format 2: anything else is unknown.
+            f.attributes.tags = None;
+            f.attributes.labels = None;
         }
         if f.attributes.unknown.is_empty() && !metadata_seen {
             // The original's objects (or metadata not fetched): only the tags are known, and

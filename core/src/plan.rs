@@ -15,10 +15,15 @@
 //!
 //! Versions written by the original carry only a sanitised description: it is compared in
 //! sanitised form, so a description with characters the tag cannot hold is not a false change.
+//!
+//! Where the backup recorded tags (format 2), they are restored too: missing tags added, extra
+//! ones removed ([`TagEdit`]); tags differing alone make an update that writes no new version.
+//! AWS's own tags (`aws:` prefix) are never touched. A version written again carries the labels
+//! its backup recorded.
 
 use std::collections::BTreeMap;
 
-use crate::format::{sanitize_description, Attribute, ParameterSnapshot, ParameterType};
+use crate::format::{sanitize_description, Attribute, ParameterSnapshot, ParameterType, Tags};
 use crate::reader::BackupState;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -60,6 +65,71 @@ pub struct PlannedChange {
     pub refused: Option<&'static str>,
     /// Who made the version SSM holds now (its `LastModifiedUser`), when it holds one.
     pub current_modified_by: Option<String>,
+    /// The tags to add and remove (nothing when the backup recorded none).
+    pub tags: TagEdit,
+}
+
+/// What `differs` says for tags and for labels: restored without writing a new version.
+pub const DIFFERS_TAGS: &str = "tags";
+pub const DIFFERS_LABELS: &str = "labels";
+
+impl PlannedChange {
+    /// Whether the change writes the parameter (a new SSM version), not only its tags.
+    pub fn writes_value(&self) -> bool {
+        self.target.is_some()
+            && (self.action != Action::Update
+                || self
+                    .differs
+                    .iter()
+                    .any(|d| *d != DIFFERS_TAGS && *d != DIFFERS_LABELS))
+    }
+}
+
+/// Whether users may set or remove a tag: "The aws: prefix is reserved for AWS use" (AWS
+/// General Reference, "Tagging AWS resources"); CloudFormation's `aws:cloudformation:*` tags
+/// on a stack's parameters are such.
+pub fn user_tag(key: &str) -> bool {
+    !key.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("aws:"))
+}
+
+/// The tag changes that make a parameter's tags what a backup recorded.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TagEdit {
+    /// Tags to set (missing, or with another value).
+    pub add: Tags,
+    /// Tag keys to remove.
+    pub remove: Vec<String>,
+}
+
+impl TagEdit {
+    /// From the tags SSM holds `now` to `wanted`, users' tags only.
+    pub fn between(wanted: &Tags, now: &Tags) -> Self {
+        TagEdit {
+            add: wanted
+                .iter()
+                .filter(|(k, v)| user_tag(k) && now.get(*k) != Some(*v))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            remove: now
+                .keys()
+                .filter(|k| user_tag(k) && !wanted.contains_key(*k))
+                .cloned()
+                .collect(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.add.is_empty() && self.remove.is_empty()
+    }
+}
+
+impl std::fmt::Display for TagEdit {
+    /// `+key=value, -key`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let added = self.add.iter().map(|(k, v)| format!("+{k}={v}"));
+        let removed = self.remove.iter().map(|k| format!("-{k}"));
+        f.write_str(&added.chain(removed).collect::<Vec<_>>().join(", "))
+    }
 }
 
 /// The most a Standard-tier value holds; Advanced holds [`ADVANCED_VALUE_MAX`] (PutParameter,
@@ -192,7 +262,32 @@ pub fn differences(backup: &ParameterSnapshot, current: &ParameterSnapshot) -> V
             out.push(label);
         }
     }
+    // Labels are compared only where both sides recorded them (SSM's current labels are not
+    // read: a written version gets the backup's labels anyway).
+    if let (Some(wanted), Some(now)) = (&b.labels, &c.labels) {
+        if wanted != now {
+            out.push(DIFFERS_LABELS);
+        }
+    }
     out
+}
+
+/// The tag edit a write of `target` needs over `now` (what SSM holds; `None` when creating).
+fn tag_edit(
+    target: &ParameterSnapshot,
+    now: Option<&ParameterSnapshot>,
+    action: Action,
+) -> TagEdit {
+    let Some(wanted) = &target.attributes.tags else {
+        return TagEdit::default();
+    };
+    let none = Tags::new();
+    let now_tags = match (action, now) {
+        // A replacement deletes the parameter, and its tags with it.
+        (Action::Replace, _) | (_, None) => Some(&none),
+        (_, Some(c)) => c.attributes.tags.as_ref(),
+    };
+    now_tags.map_or_else(TagEdit::default, |n| TagEdit::between(wanted, n))
 }
 
 fn modified_by(now: Option<&ParameterSnapshot>) -> Option<String> {
@@ -211,7 +306,6 @@ pub fn plan(
             (BackupState::Present { at, snapshot }, now) => {
                 let mut target = snapshot.clone();
                 let (mut notes, refused) = fit_to_ssm(&mut target, now);
-                let differs = now.map(|c| differences(&target, c));
                 let action = match now {
                     Some(c) if needs_replacement(&target, c) => {
                         notes.push(NOTE_REPLACED);
@@ -220,6 +314,14 @@ pub fn plan(
                     Some(_) => Action::Update,
                     None => Action::Create,
                 };
+                let tags = tag_edit(&target, now, action);
+                let differs = now.map(|c| {
+                    let mut d = differences(&target, c);
+                    if !tags.is_empty() {
+                        d.push(DIFFERS_TAGS);
+                    }
+                    d
+                });
                 differs
                     .as_ref()
                     .is_none_or(|d| !d.is_empty())
@@ -232,6 +334,7 @@ pub fn plan(
                         notes,
                         refused,
                         current_modified_by: modified_by(now),
+                        tags,
                     })
             }
             (BackupState::Deleted { at }, Some(_)) => Some(PlannedChange {

@@ -243,12 +243,14 @@ impl BucketReader {
                             .filter(|_| holds_known(index))
                             .map(|v| v.as_bytes().to_vec())
                     });
-                match fetched
-                    .get(&index)
-                    .zip(body)
-                    .and_then(|(f, body)| f.fields.snapshot(key, body))
-                {
-                    Some(snapshot) => BackupState::Present { at, snapshot },
+                let fields = fetched.get(&index).map(|f| &f.fields);
+                match fields.zip(body).and_then(|(f, body)| f.snapshot(key, body)) {
+                    Some(mut snapshot) => {
+                        if let Some(fields) = fields {
+                            self.read_extras(key, fields, &mut snapshot).await?;
+                        }
+                        BackupState::Present { at, snapshot }
+                    }
                     None => BackupState::Foreign { at },
                 }
             }
@@ -320,6 +322,28 @@ impl BucketReader {
         }))
         .await?;
         fetched.extend(todo.into_iter().zip(results));
+        Ok(())
+    }
+
+    /// Completes `snapshot` with the tags and labels `fields` keep in a sidecar (see "Tags and
+    /// labels" in [`crate::format`]); nothing to do for those kept in metadata.
+    async fn read_extras(
+        &self,
+        key: &str,
+        fields: &StoredFields,
+        snapshot: &mut ParameterSnapshot,
+    ) -> Result<(), ReadError> {
+        let Some(digest) = &fields.extras else {
+            return Ok(());
+        };
+        let bytes = read_sidecar(&self.s3, &self.bucket, digest).await?;
+        let extras = format::Extras::from_json(&bytes).map_err(|source| ReadError::Unreadable {
+            bucket: self.bucket.clone(),
+            key: key.to_owned(),
+            version_id: format::extras_key(digest),
+            source,
+        })?;
+        snapshot.attributes.set_extras(extras);
         Ok(())
     }
 
@@ -459,6 +483,30 @@ impl BucketReader {
 }
 
 type Metadata = HashMap<String, String>;
+
+/// The bytes of the sidecar named `digest` (see "Tags and labels" in [`crate::format`]).
+pub(crate) async fn read_sidecar(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    digest: &str,
+) -> Result<Vec<u8>, AwsError> {
+    let key = format::extras_key(digest);
+    let url = format!("s3://{bucket}/{key}");
+    let object = s3
+        .get_object()
+        .bucket(bucket)
+        .key(&key)
+        .send()
+        .await
+        .map_err(|e| AwsError::new("S3", "GetObject", &url, &e))?;
+    Ok(object
+        .body
+        .collect()
+        .await
+        .map_err(|e| AwsError::local(&format!("S3 GetObject {url}"), e))?
+        .into_bytes()
+        .to_vec())
+}
 
 fn pairs(tags: &[(String, String)]) -> impl Iterator<Item = (&str, &str)> {
     tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))
@@ -737,7 +785,10 @@ impl BucketReader {
             }
             let f = fetched.get(&i);
             let tombstone = f.is_some_and(|f| f.fields.is_tombstone());
-            let snapshot = f.and_then(|f| f.fields.snapshot(key, f.body.clone()?));
+            let mut snapshot = f.and_then(|f| f.fields.snapshot(key, f.body.clone()?));
+            if let (Some(f), Some(s)) = (f, snapshot.as_mut()) {
+                self.read_extras(key, &f.fields, s).await?;
+            }
             out.push(HistoryEntry {
                 version_id: l.version_id.clone(),
                 at,

@@ -3,6 +3,15 @@
 //! When `SSMBAK_RECORD_OPERATIONS` names a file, every client built through [`crate::client`]
 //! appends `component<TAB>service:Operation` to it before each call. `cargo xtask test` turns it
 //! on and afterwards checks each IAM policy in `policies/` against what its component called.
+//!
+//! An S3 read of a named version is recorded as `Operation@version`: IAM authorises it with
+//! another action (`s3:GetObjectVersion`, `s3:GetObjectVersionTagging`) than a read of the
+//! current object (`s3:GetObject`, `s3:GetObjectTagging`) (Service Authorization Reference,
+//! Amazon S3: "To return a different version, you need the s3:GetObjectVersion permission").
+
+use aws_sdk_s3::operation::get_object::GetObjectInput;
+use aws_sdk_s3::operation::get_object_tagging::GetObjectTaggingInput;
+use aws_sdk_s3::operation::head_object::HeadObjectInput;
 
 use std::io::Write;
 
@@ -40,13 +49,29 @@ impl Intercept for Recorder {
     // Once per operation, after the operation's own configuration (its name) is in the bag.
     fn read_before_serialization(
         &self,
-        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        context: &BeforeSerializationInterceptorContextRef<'_>,
         _components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         if let Some(m) = cfg.load::<Metadata>() {
+            let input = context.input();
+            let versioned = input
+                .downcast_ref::<GetObjectInput>()
+                .map(|i| i.version_id().is_some())
+                .or_else(|| {
+                    input
+                        .downcast_ref::<HeadObjectInput>()
+                        .map(|i| i.version_id().is_some())
+                })
+                .or_else(|| {
+                    input
+                        .downcast_ref::<GetObjectTaggingInput>()
+                        .map(|i| i.version_id().is_some())
+                })
+                .unwrap_or(false);
+            let suffix = if versioned { "@version" } else { "" };
             // One short line per write with O_APPEND: concurrent writers do not interleave.
-            let line = format!("{}\t{}:{}\n", self.component, m.service(), m.name());
+            let line = format!("{}\t{}:{}{suffix}\n", self.component, m.service(), m.name());
             let mut file = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)

@@ -1,5 +1,5 @@
 //! Back up what already exists: every parameter (or those under some paths) whose current
-//! version the bucket does not hold yet. `cargo xtask seed-all` and the Lambda's scheduled
+//! version the bucket does not hold yet (or whose tags changed since). `cargo xtask seed-all` and the Lambda's scheduled
 //! reconcile both run this, through the same [`Backup`] as every change event.
 
 use crate::aws_error::AwsError;
@@ -84,18 +84,33 @@ pub async fn ensure(
     p: &ListedParameter,
     dry_run: bool,
 ) -> Result<Option<Outcome>, BackupError> {
-    if is_backed_up(backup, p).await? {
-        return Ok(None);
-    }
+    let latest = backup.latest(&p.name).await?;
+    let drifted = match latest {
+        Some(f) if f.attributes.version == Some(p.version) => {
+            if !backup.tags_drifted(&p.name, &f).await? {
+                return Ok(None);
+            }
+            true
+        }
+        _ => false,
+    };
     if dry_run {
         return Ok(Some(Outcome::Stored { version: p.version }));
     }
-    back_up(backup, p).await.map(Some)
-}
-
-/// Whether the bucket's newest backup of `p` already holds its current version.
-pub async fn is_backed_up(backup: &Backup, p: &ListedParameter) -> Result<bool, BackupError> {
-    Ok(backup.latest_version(&p.name).await? == Some(p.version))
+    if !drifted {
+        return back_up(backup, p).await.map(Some);
+    }
+    backup
+        .apply(&ChangeEvent {
+            name: p.name.clone(),
+            operation: Operation::Retag,
+            // When the drift was found: the tags changed after the newest backup and before
+            // now, and SSM does not say when.
+            event_time: time::OffsetDateTime::now_utc().unix_timestamp(),
+            param_type: None,
+        })
+        .await
+        .map(Some)
 }
 
 /// Backs up `p` as of its last modification (its current version).

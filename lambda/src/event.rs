@@ -57,7 +57,8 @@ pub enum EventError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Parsed {
     ChangeEvent(ChangeEvent),
-    /// A Parameter Store Change that changes no value (`LabelParameterVersion`, ...).
+    /// A Parameter Store Change or Policy Action that changes nothing we record (an operation
+    /// this version does not know, a notification policy).
     Skip {
         name: String,
         operation: String,
@@ -135,6 +136,9 @@ pub fn parse(body: Option<&str>) -> Result<Parsed, EventError> {
         (false, "Create") => Operation::Create,
         (false, "Update") => Operation::Update,
         (false, "Delete") => Operation::Delete,
+        // The labels of a version moved: the value did not change, what the backup records
+        // about the version may have.
+        (false, "LabelParameterVersion" | "UnlabelParameterVersion") => Operation::Relabel,
         (true, "Expiration") => Operation::Removed,
         _ => return Ok(Parsed::Skip { name, operation }),
     };

@@ -112,6 +112,98 @@ impl Clients {
             .version
     }
 
+    /// Adds (or overwrites) resource tags on a parameter.
+    pub async fn tag_parameter(&self, name: &str, tags: &[(&str, &str)]) {
+        let tags = tags
+            .iter()
+            .map(|(k, v)| {
+                aws_sdk_ssm::types::Tag::builder()
+                    .key(*k)
+                    .value(*v)
+                    .build()
+                    .expect("tag")
+            })
+            .collect();
+        self.ssm
+            .add_tags_to_resource()
+            .resource_type(aws_sdk_ssm::types::ResourceTypeForTagging::Parameter)
+            .resource_id(name)
+            .set_tags(Some(tags))
+            .send()
+            .await
+            .expect("add tags");
+    }
+
+    /// Removes resource tags from a parameter.
+    pub async fn untag_parameter(&self, name: &str, keys: &[&str]) {
+        self.ssm
+            .remove_tags_from_resource()
+            .resource_type(aws_sdk_ssm::types::ResourceTypeForTagging::Parameter)
+            .resource_id(name)
+            .set_tag_keys(Some(keys.iter().map(|k| (*k).to_owned()).collect()))
+            .send()
+            .await
+            .expect("remove tags");
+    }
+
+    /// The parameter's resource tags now.
+    pub async fn parameter_tags(&self, name: &str) -> std::collections::BTreeMap<String, String> {
+        self.ssm
+            .list_tags_for_resource()
+            .resource_type(aws_sdk_ssm::types::ResourceTypeForTagging::Parameter)
+            .resource_id(name)
+            .send()
+            .await
+            .expect("list tags")
+            .tag_list()
+            .iter()
+            .map(|t| (t.key().to_owned(), t.value().to_owned()))
+            .collect()
+    }
+
+    /// Attaches labels to a version of a parameter (moving them from another version).
+    pub async fn label_parameter(&self, name: &str, version: i64, labels: &[&str]) {
+        self.ssm
+            .label_parameter_version()
+            .name(name)
+            .parameter_version(version)
+            .set_labels(Some(labels.iter().map(|l| (*l).to_owned()).collect()))
+            .send()
+            .await
+            .expect("label parameter version");
+    }
+
+    /// Each version of a parameter with its labels, oldest first.
+    pub async fn parameter_labels(&self, name: &str) -> Vec<(i64, Vec<String>)> {
+        let pages: Vec<_> = self
+            .ssm
+            .get_parameter_history()
+            .name(name)
+            .into_paginator()
+            .send()
+            .try_collect()
+            .await
+            .expect("parameter history");
+        pages
+            .iter()
+            .flat_map(|p| p.parameters())
+            .map(|h| (h.version(), h.labels().to_vec()))
+            .collect()
+    }
+
+    /// The parameter's SSM version now.
+    pub async fn parameter_version(&self, name: &str) -> i64 {
+        self.ssm
+            .get_parameter()
+            .name(name)
+            .send()
+            .await
+            .expect("get parameter")
+            .parameter
+            .map(|p| p.version)
+            .unwrap_or_default()
+    }
+
     /// The parameter's value in SSM now (decrypted), `None` when it does not exist.
     pub async fn parameter_value(&self, name: &str) -> Option<String> {
         self.ssm

@@ -390,14 +390,14 @@ async fn a_parameter_deleted_before_processing_is_skipped() {
 #[ignore = "needs the moto emulator: `cargo xtask test` runs it"]
 async fn other_operations_are_logged_and_skipped() {
     let p = pipeline!();
-    let name = p.name("labelled");
+    let name = p.name("future");
     p.put(&name, "v", ParameterType::String, None).await;
-    p.publish(&name, "LabelParameterVersion", "String", now_secs())
+    p.publish(&name, "SomeFutureOperation", "String", now_secs())
         .await;
     let batches = p.drain().await;
     assert!(batches.iter().all(|b| b.failed.is_empty()), "{batches:?}");
     assert!(p.history(&name).await.versions.is_empty());
-    assert!(p.logs().contains("LabelParameterVersion"), "{}", p.logs());
+    assert!(p.logs().contains("SomeFutureOperation"), "{}", p.logs());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -622,4 +622,112 @@ async fn an_expiry_is_recorded_as_a_delete_once_ssm_confirms_it() {
         "SSM still has it: nothing recorded"
     );
     assert!(p.logs().contains("still-exists"), "{}", p.logs());
+}
+
+/// Tags and labels are recorded with each version. A label move (a `LabelParameterVersion`
+/// event) and a tag edit (no event: the reconcile finds it) each make a new backup of the same
+/// SSM version; the same state again makes none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the moto emulator: `cargo xtask test` runs it"]
+async fn tags_and_labels_are_recorded_and_their_changes_too() {
+    let p = reconciling_pipeline().await;
+    let name = p.name("tagged");
+    let v1 = p.put(&name, "v1", ParameterType::String, None).await;
+    p.aws
+        .tag_parameter(&name, &[("team", "core"), ("env", "prod")])
+        .await;
+    p.aws.label_parameter(&name, v1, &["stable"]).await;
+    p.publish(&name, "Create", "String", now_secs()).await;
+    p.drain().await;
+    let recorded = |h: &History| -> Vec<(Option<i64>, Vec<(String, String)>, Vec<String>)> {
+        h.values()
+            .iter()
+            .map(|v| {
+                let a = v.fields().attributes;
+                (
+                    a.version,
+                    a.tags.unwrap_or_default().into_iter().collect(),
+                    a.labels.unwrap_or_default(),
+                )
+            })
+            .collect()
+    };
+    let pairs = |t: &[(&str, &str)]| -> Vec<(String, String)> {
+        t.iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    };
+    let both = pairs(&[("env", "prod"), ("team", "core")]);
+    assert_eq!(
+        recorded(&p.history(&name).await),
+        [(Some(v1), both.clone(), vec!["stable".to_owned()])]
+    );
+
+    sleep_secs(1.1).await;
+    p.aws.label_parameter(&name, v1, &["canary"]).await;
+    p.publish(&name, "LabelParameterVersion", "String", now_secs())
+        .await;
+    p.drain().await;
+    // Delivered again: the bucket already says so.
+    p.publish(&name, "LabelParameterVersion", "String", now_secs())
+        .await;
+    p.drain().await;
+    let relabelled = vec!["canary".to_owned(), "stable".to_owned()];
+    assert_eq!(
+        recorded(&p.history(&name).await)[1..],
+        [(Some(v1), both.clone(), relabelled.clone())]
+    );
+
+    sleep_secs(1.1).await;
+    p.aws.untag_parameter(&name, &["env"]).await;
+    let (summary, _) = reconcile(&p, 60);
+    assert_eq!(summary["repaired"], 1, "{summary}");
+    let (summary, _) = reconcile(&p, 60);
+    assert_eq!(summary["repaired"], 0, "{summary}");
+    assert_eq!(
+        recorded(&p.history(&name).await)[2..],
+        [(Some(v1), pairs(&[("team", "core")]), relabelled)]
+    );
+}
+
+/// Fifty tags do not fit in S3's 2 KB of metadata: they go, with the labels, to a sidecar
+/// named by its content, which the newest backup names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the moto emulator: `cargo xtask test` runs it"]
+async fn fifty_tags_go_to_a_sidecar() {
+    let p = pipeline!();
+    let name = p.name("many-tags");
+    p.put(&name, "v1", ParameterType::String, None).await;
+    let values: Vec<(String, String)> = (0..50)
+        .map(|i| (format!("key{i:02}"), format!("{i:02}-{}", "x".repeat(200))))
+        .collect();
+    let tags: Vec<(&str, &str)> = values
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    p.aws.tag_parameter(&name, &tags).await;
+    p.publish(&name, "Create", "String", now_secs()).await;
+    p.drain().await;
+    let history = p.history(&name).await;
+    let stored = history.values()[0];
+    let fields = stored.fields();
+    assert_eq!(fields.attributes.tags, None, "not in the metadata");
+    let digest = fields.extras.expect("a sidecar named");
+    let sidecar = p
+        .aws
+        .s3
+        .get_object()
+        .bucket(&p.bucket)
+        .key(ssmbak_core::format::extras_key(&digest))
+        .send()
+        .await
+        .expect("the sidecar")
+        .body
+        .collect()
+        .await
+        .expect("body")
+        .into_bytes();
+    let extras = ssmbak_core::format::Extras::from_json(&sidecar).expect("sidecar JSON");
+    assert_eq!(extras.tags.len(), 50);
+    assert_eq!(extras.tags.into_iter().collect::<Vec<_>>(), values);
 }

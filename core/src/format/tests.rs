@@ -229,3 +229,86 @@ proptest! {
         prop_assert_eq!(tag, description.map(|d| sanitize_description(&d)));
     }
 }
+
+#[test]
+fn format_1_and_the_originals_record_no_tags_format_2_records_none_as_empty() {
+    let plain = BackupRecord::Value {
+        event_time: 1,
+        snapshot: snapshot("/p", "v"),
+    }
+    .encode();
+    assert_eq!(
+        plain.metadata.get("ssmbak-format").map(String::as_str),
+        Some("1")
+    );
+    assert_eq!(read_back(&plain).attributes.tags, None, "unknown, not none");
+    let empty = BackupRecord::Value {
+        event_time: 1,
+        snapshot: snapshot("/p", "v").with_attributes(|a| a.set_extras(Extras::default())),
+    }
+    .encode();
+    let f = read_back(&empty);
+    assert_eq!(f.attributes.tags, Some(Tags::new()));
+    assert_eq!(f.attributes.labels, Some(Vec::new()));
+    assert!(
+        !empty.metadata.contains_key("ssmbak-tags"),
+        "none is left out"
+    );
+}
+
+fn arb_tags() -> impl Strategy<Value = Tags> {
+    proptest::collection::btree_map("[a-zA-Z0-9 _.:/=+@-]{1,128}", "\\PC{0,256}", 0..50)
+}
+
+proptest! {
+    /// Tags and labels read back exactly: from the metadata when they fit, else from the
+    /// sidecar the metadata names, whose name is its content's digest.
+    #[test]
+    fn tags_and_labels_round_trip_inline_or_in_a_sidecar(
+        tags in arb_tags(),
+        labels in proptest::collection::btree_set("[a-zA-Z][a-zA-Z0-9._-]{0,99}", 0..10),
+        description in proptest::option::of(arb_text()),
+    ) {
+        let labels: Vec<String> = labels.into_iter().collect();
+        let extras = Extras { tags, labels };
+        let s = snapshot("/p", "v").with_attributes(|a| {
+            a.description = description;
+            a.set_extras(extras.clone());
+        });
+        let obj = BackupRecord::Value { event_time: 1, snapshot: s }.encode();
+        prop_assert!(metadata_size(&obj.metadata) <= METADATA_LIMIT);
+        prop_assert!(obj.metadata.values().all(|v| v.bytes().all(|b| b.is_ascii_graphic())));
+        let f = read_back(&obj);
+        match (&obj.sidecar, &f.extras) {
+            (None, None) => prop_assert_eq!(f.attributes.extras(), Some(extras)),
+            (Some(sidecar), Some(digest)) => {
+                prop_assert_eq!(&sidecar.key, &extras_key(digest));
+                prop_assert_eq!(&Extras::digest(&sidecar.body), digest);
+                prop_assert_eq!(Extras::from_json(&sidecar.body).ok(), Some(extras));
+                prop_assert_eq!(f.attributes.tags, None);
+            }
+            other => prop_assert!(false, "sidecar and its name disagree: {:?}", other),
+        }
+    }
+}
+
+#[test]
+fn fifty_full_tags_go_to_a_sidecar() {
+    let tags: Tags = (0..50)
+        .map(|i| (format!("{i:0128}"), "v".repeat(256)))
+        .collect();
+    let obj = BackupRecord::Value {
+        event_time: 1,
+        snapshot: snapshot("/p", "v").with_attributes(|a| {
+            a.set_extras(Extras {
+                tags,
+                labels: vec!["stable".to_owned()],
+            })
+        }),
+    }
+    .encode();
+    let sidecar = obj.sidecar.expect("a sidecar");
+    assert!(sidecar.key.starts_with(".ssmbak/extras/"));
+    assert!(sidecar.body.len() > 19_000);
+    assert!(!obj.metadata.contains_key("ssmbak-tags"));
+}

@@ -321,3 +321,76 @@ fn data_types_ssm_will_not_change_in_place_are_replaced() {
         );
     }
 }
+
+fn tag_map(pairs: &[(&str, &str)]) -> Tags {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+#[test]
+fn a_tag_edit_adds_what_is_missing_removes_what_is_extra_and_never_touches_aws_tags() {
+    let wanted = tag_map(&[("team", "core"), ("env", "prod"), ("aws:x", "1")]);
+    let now = tag_map(&[
+        ("team", "web"),
+        ("owner", "x"),
+        ("aws:cloudformation:stack-name", "s"),
+    ]);
+    let edit = TagEdit::between(&wanted, &now);
+    assert_eq!(edit.add, tag_map(&[("env", "prod"), ("team", "core")]));
+    assert_eq!(edit.remove, ["owner"]);
+    assert_eq!(edit.to_string(), "+env=prod, +team=core, -owner");
+    assert!(TagEdit::between(&now, &now).is_empty());
+    assert!(!user_tag("AWS:Foo") && user_tag("awsome"));
+}
+
+#[test]
+fn tags_alone_differing_update_without_a_new_version() {
+    let with_tags = |s: ParameterSnapshot, pairs: &[(&str, &str)]| {
+        s.with_attributes(|a| a.tags = Some(tag_map(pairs)))
+    };
+    let backup = with_tags(snap("/a", "v"), &[("team", "core")]);
+    // (what, SSM now, expected differs, writes a version, tags to add)
+    let cases = [
+        (
+            "tags only",
+            Some(with_tags(current("/a", "v"), &[("team", "web")])),
+            vec!["tags"],
+            false,
+            1,
+        ),
+        (
+            "value and tags",
+            Some(with_tags(current("/a", "w"), &[])),
+            vec!["value", "tags"],
+            true,
+            1,
+        ),
+        (
+            "tags unknown now",
+            Some(current("/a", "w")),
+            vec!["value"],
+            true,
+            0,
+        ),
+        ("created: every tag", None, vec![], true, 1),
+    ];
+    for (what, now, differs, writes, added) in cases {
+        let backups = BTreeMap::from([("/a".to_owned(), present(backup.clone()))]);
+        let current: BTreeMap<String, ParameterSnapshot> =
+            now.into_iter().map(|c| ("/a".to_owned(), c)).collect();
+        let plan = plan(&backups, &current);
+        let c = &plan.changes[0];
+        assert_eq!(c.differs, differs, "{what}");
+        assert_eq!(c.writes_value(), writes, "{what}");
+        assert_eq!(c.tags.add.len(), added, "{what}");
+    }
+    // The same tags: nothing to do.
+    let same = BTreeMap::from([(
+        "/a".to_owned(),
+        with_tags(current("/a", "v"), &[("team", "core")]),
+    )]);
+    let backups = BTreeMap::from([("/a".to_owned(), present(backup))]);
+    assert!(plan(&backups, &same).changes.is_empty());
+}

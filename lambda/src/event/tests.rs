@@ -66,15 +66,29 @@ fn real_event_shapes() {
         ),
         (
             "label",
-            Parsed::Skip {
-                name: "/testssmbak/bas/wee".to_owned(),
-                operation: "LabelParameterVersion".to_owned(),
-            },
+            change(
+                "/testssmbak/bas/wee",
+                Operation::Relabel,
+                1_659_561_600,
+                ParameterType::String,
+            ),
         ),
     ];
     for (name, expected) in cases {
         assert_eq!(parse(Some(fixture(name))), Ok(expected), "{name}");
     }
+}
+
+#[test]
+fn an_operation_this_version_does_not_know_is_skipped() {
+    let body = fixture("label").replace("LabelParameterVersion", "SomeFutureOperation");
+    assert_eq!(
+        parse(Some(&body)),
+        Ok(Parsed::Skip {
+            name: "/testssmbak/bas/wee".to_owned(),
+            operation: "SomeFutureOperation".to_owned(),
+        })
+    );
 }
 
 #[test]

@@ -1,13 +1,14 @@
 //! Applying a plan to SSM: deletes first (batches of 10), then puts, concurrently but bounded;
-//! a replacement deletes, waits as SSM asks, and creates.
+//! a replacement deletes, waits as SSM asks, and creates. A version written gets the labels its
+//! backup recorded; then the tags are made what the backup recorded.
 //!
 //! Throttling is absorbed by the SDK's retries with backoff. A failure is reported by name;
 //! without `--keep-going` nothing new starts after it. Applying is idempotent: re-planning and
 //! re-applying after a partial run finishes the job.
 
-use aws_sdk_ssm::types::{ParameterTier, ParameterType as SsmType};
+use aws_sdk_ssm::types::{ParameterTier, ParameterType as SsmType, ResourceTypeForTagging, Tag};
 use ssmbak_core::format::{ParameterSnapshot, ParameterType};
-use ssmbak_core::plan::{Action, Plan, PlannedChange};
+use ssmbak_core::plan::{Action, Plan, PlannedChange, TagEdit};
 
 use ssmbak_core::aws_error::AwsError;
 
@@ -80,10 +81,7 @@ pub async fn apply(
                 // The plan already knows SSM would refuse it: reported, never sent.
                 match c.refused {
                     Some(reason) => Err(format!("PutParameter: not sent: {reason}")),
-                    None if c.action == Action::Replace => {
-                        replace(ssm, target, recreate_pause).await
-                    }
-                    None => put(ssm, target).await,
+                    None => write(ssm, c, target, recreate_pause).await,
                 }
             },
         )
@@ -94,6 +92,82 @@ pub async fn apply(
             .map(|(&(c, _), result)| applied(c, result)),
     );
     out
+}
+
+/// Makes one parameter what `target` says: a new version (with its labels) when more than its
+/// tags differ, then its tags.
+async fn write(
+    ssm: &aws_sdk_ssm::Client,
+    c: &PlannedChange,
+    target: &ParameterSnapshot,
+    recreate_pause: std::time::Duration,
+) -> Result<(), String> {
+    if c.writes_value() {
+        let version = if c.action == Action::Replace {
+            replace(ssm, target, recreate_pause).await?
+        } else {
+            put(ssm, target).await?
+        };
+        label(ssm, target, version).await?;
+    }
+    retag(ssm, &target.name, &c.tags).await
+}
+
+/// Attaches the labels the backup recorded to the version just written (moving them from
+/// whichever version holds them now).
+async fn label(
+    ssm: &aws_sdk_ssm::Client,
+    s: &ParameterSnapshot,
+    version: i64,
+) -> Result<(), String> {
+    let Some(labels) = s.attributes.labels.as_ref().filter(|l| !l.is_empty()) else {
+        return Ok(());
+    };
+    let out = ssm
+        .label_parameter_version()
+        .name(&s.name)
+        .parameter_version(version)
+        .set_labels(Some(labels.clone()))
+        .send()
+        .await
+        .map_err(|e| format!("{:#}", aws_error("LabelParameterVersion", &e)))?;
+    // SSM answers 200 and lists the labels it did not attach.
+    match out.invalid_labels() {
+        [] => Ok(()),
+        invalid => Err(format!(
+            "LabelParameterVersion: SSM did not attach {}",
+            invalid.join(", ")
+        )),
+    }
+}
+
+/// Adds and removes tags as `edit` says.
+async fn retag(ssm: &aws_sdk_ssm::Client, name: &str, edit: &TagEdit) -> Result<(), String> {
+    if !edit.remove.is_empty() {
+        ssm.remove_tags_from_resource()
+            .resource_type(ResourceTypeForTagging::Parameter)
+            .resource_id(name)
+            .set_tag_keys(Some(edit.remove.clone()))
+            .send()
+            .await
+            .map_err(|e| format!("{:#}", aws_error("RemoveTagsFromResource", &e)))?;
+    }
+    if !edit.add.is_empty() {
+        let tags = edit
+            .add
+            .iter()
+            .map(|(k, v)| Tag::builder().key(k).value(v).build())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("AddTagsToResource: {e}"))?;
+        ssm.add_tags_to_resource()
+            .resource_type(ResourceTypeForTagging::Parameter)
+            .resource_id(name)
+            .set_tags(Some(tags))
+            .send()
+            .await
+            .map_err(|e| format!("{:#}", aws_error("AddTagsToResource", &e)))?;
+    }
+    Ok(())
 }
 
 fn applied(change: &PlannedChange, result: Attempt<(), String>) -> Applied {
@@ -110,7 +184,7 @@ async fn replace(
     ssm: &aws_sdk_ssm::Client,
     s: &ParameterSnapshot,
     pause: std::time::Duration,
-) -> Result<(), String> {
+) -> Result<i64, String> {
     match ssm.delete_parameter().name(&s.name).send().await {
         Ok(_) => {}
         Err(e)
@@ -127,8 +201,8 @@ const TOO_MANY_UPDATES_ATTEMPTS: u32 = 6;
 
 /// Writes `s`, retrying with backoff while SSM answers `TooManyUpdates` (another writer is
 /// changing the same parameter: "There are concurrent updates for the resource", PutParameter
-/// API reference), which the SDK does not retry as it does throttling.
-async fn put(ssm: &aws_sdk_ssm::Client, s: &ParameterSnapshot) -> Result<(), String> {
+/// API reference), which the SDK does not retry as it does throttling. The version written.
+async fn put(ssm: &aws_sdk_ssm::Client, s: &ParameterSnapshot) -> Result<i64, String> {
     let mut attempt = 1;
     let version = loop {
         match put_once(ssm, s).await {
@@ -142,7 +216,7 @@ async fn put(ssm: &aws_sdk_ssm::Client, s: &ParameterSnapshot) -> Result<(), Str
     if s.attributes.data_type.as_deref() == Some(AMI_DATA_TYPE) {
         confirm(ssm, s, version).await?;
     }
-    Ok(())
+    Ok(version)
 }
 
 /// The data type SSM validates only after PutParameter has answered.

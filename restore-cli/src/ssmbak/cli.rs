@@ -31,6 +31,7 @@ pub(super) enum Command {
     #[command(after_help = crate::command_help!(
         "ssmbak preview /prod/app/ \"1h ago\" -R              # the tree as it was an hour ago",
         "ssmbak preview /prod/app/db 2026-11-27T09:15:00 --output json",
+        "ssmbak preview /prod/app/ \"1h ago\" -R --no-tags     # values only: no tag reads",
     ))]
     Preview(Target),
     /// Bring SSM back to the state at CHECKTIME.
@@ -88,11 +89,12 @@ pub(super) enum Command {
         #[command(flatten)]
         common: Common,
     },
-    /// Every backed-up version (deleted parameters included) whose value or description
-    /// matches a regular expression.
+    /// Every backed-up version (deleted parameters included) whose value, description or tags
+    /// match a regular expression.
     #[command(after_help = crate::command_help!(
         "ssmbak grep 'db\\.old\\.internal' /prod/ -R           # which parameters ever pointed there",
         "ssmbak grep '(?i)deprecated' /prod/app/ --in description --since \"30d ago\"",
+        "ssmbak grep '^owner=alice$' /prod/ -R --in tags              # what she ever owned",
     ))]
     Grep {
         /// A regular expression (Rust's regex syntax; `(?i)` for any case).
@@ -107,7 +109,8 @@ pub(super) enum Command {
         /// Only versions up to this time.
         #[arg(long, value_parser = exit::parse_checktime, value_name = "CHECKTIME")]
         until: Option<i64>,
-        /// Where to search: value, description, or both (comma-separated).
+        /// Where to search: value, description, tags (each as `key=value`), or several
+        /// (comma-separated).
         #[arg(
             long = "in",
             value_enum,
@@ -156,6 +159,9 @@ pub(super) enum Command {
         /// Encrypt imported SecureStrings with this KMS key (id, ARN or alias).
         #[arg(long, value_name = "KMS")]
         key_id: Option<String>,
+        /// Leave tags and labels as they are.
+        #[arg(long)]
+        no_tags: bool,
         /// Show the plan, write nothing.
         #[arg(long)]
         dry_run: bool,
@@ -184,6 +190,10 @@ pub(super) struct Target {
     /// Recurse into sub-paths (only for a path ending in `/`).
     #[arg(short = 'R', long)]
     pub(super) recursive: bool,
+    /// Leave tags and labels as they are: neither compared (no `ListTagsForResource` per
+    /// parameter) nor restored.
+    #[arg(long)]
+    pub(super) no_tags: bool,
     #[command(flatten)]
     pub(super) elsewhere: Elsewhere,
     #[command(flatten)]

@@ -2,7 +2,7 @@
 //! be reviewed, kept, and applied elsewhere through the same planner and executor as `restore`.
 //!
 //! JSON and YAML hold everything a restore writes (type, value, description, KeyId, tier, data
-//! type, allowed pattern, policies) and who made each version; dotenv holds names and values
+//! type, allowed pattern, policies, tags, labels) and who made each version; dotenv holds names and values
 //! only, for programs that read their configuration from the environment. SecureString values
 //! are masked (`"value": null, "masked": true`) unless asked for; a dotenv export, which has no
 //! way to say "masked", refuses them instead of writing placeholders, and an import refuses a
@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use ssmbak_core::format::{Attribute, Attributes, ParameterSnapshot, ParameterType};
+use ssmbak_core::format::{Attribute, Attributes, ParameterSnapshot, ParameterType, Tags};
 use ssmbak_core::reader::BackupState;
 
 use crate::common::checktime;
@@ -65,6 +65,13 @@ pub struct ExportedParameter {
     pub ssm_version: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub modified_by: Option<String>,
+    /// The resource tags; left out when the backup did not record them (an import then leaves
+    /// the parameter's tags alone), `{}` for none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Tags>,
+    /// The labels on the version; left out when not recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<Vec<String>>,
     /// Attributes the backup did not record (the original's versions, fields left out for
     /// S3's metadata limit): an import leaves them as SSM has them, as a restore does.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -118,6 +125,8 @@ impl ExportedParameter {
             policies: a.policies.clone(),
             ssm_version: a.version,
             modified_by: a.last_modified_user.clone(),
+            tags: a.tags.clone(),
+            labels: a.labels.clone(),
             unrecorded: a.unknown.clone(),
         }
     }
@@ -141,6 +150,8 @@ impl ExportedParameter {
                 allowed_pattern: self.allowed_pattern.clone(),
                 policies: self.policies.clone(),
                 last_modified_user: self.modified_by.clone(),
+                tags: self.tags.clone(),
+                labels: self.labels.clone(),
                 unknown: self.unrecorded.clone(),
                 ..Attributes::default()
             },

@@ -1,5 +1,6 @@
-//! `ssmbak grep`: every backed-up version in scope (deleted parameters included) whose value or
-//! description matches a regular expression, as restic's `find` searches snapshots.
+//! `ssmbak grep`: every backed-up version in scope (deleted parameters included) whose value,
+//! description or tags match a regular expression, as restic's `find` searches snapshots. A
+//! tag is searched as `key=value`, and each matching tag is a match of its own.
 //!
 //! The listing comes first; only versions written at or after `--since` are read (a change is
 //! never recorded before it happens), one key's versions after another, keys concurrently.
@@ -17,6 +18,7 @@ use crate::ssmbak::session::{Session, READ_CONCURRENCY};
 pub enum Field {
     Value,
     Description,
+    Tags,
 }
 
 impl Field {
@@ -24,6 +26,7 @@ impl Field {
         match self {
             Field::Value => "value",
             Field::Description => "description",
+            Field::Tags => "tags",
         }
     }
 }
@@ -77,18 +80,25 @@ pub fn matches_in(key: &str, history: &[HistoryEntry], request: &GrepRequest) ->
             continue;
         };
         for &field in &request.fields {
-            let text = match field {
-                Field::Value => Some(&s.value),
-                Field::Description => s.attributes.description.as_ref(),
+            let texts: Vec<String> = match field {
+                Field::Value => vec![s.value.clone()],
+                Field::Description => s.attributes.description.iter().cloned().collect(),
+                Field::Tags => s
+                    .attributes
+                    .tags
+                    .iter()
+                    .flatten()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect(),
             };
-            if let Some(text) = text.filter(|t| request.pattern.is_match(t)) {
+            for text in texts.into_iter().filter(|t| request.pattern.is_match(t)) {
                 out.push(GrepMatch {
                     name: key.to_owned(),
                     at: entry.at,
                     ssm_version: s.attributes.version,
                     modified_by: s.attributes.last_modified_user.clone(),
                     field,
-                    text: text.clone(),
+                    text,
                     secret: field == Field::Value && s.param_type == ParameterType::SecureString,
                 });
             }

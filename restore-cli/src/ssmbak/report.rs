@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde_json::json;
 use ssmbak_core::format::ParameterSnapshot;
 use ssmbak_core::format::ParameterType;
-use ssmbak_core::plan::{Action, Plan, PlannedChange};
+use ssmbak_core::plan::{Action, Plan, PlannedChange, DIFFERS_TAGS};
 use ssmbak_core::reader::HistoryEntry;
 
 use crate::ssmbak::grep::GrepMatch;
@@ -86,13 +86,40 @@ pub fn plan_table(plan: &Plan, show_secrets: bool) -> Option<String> {
     Some(table.to_string())
 }
 
-/// What differs, then what SSM forces on the write, then why SSM would refuse it.
+/// What differs (tags with their edit), the labels a written version gets, then what SSM
+/// forces on the write, then why SSM would refuse it.
 fn differs_and_notes(c: &PlannedChange) -> String {
-    let mut parts = vec![c.differs.join(", ")];
+    let differs: Vec<String> = c
+        .differs
+        .iter()
+        .map(|d| match *d {
+            DIFFERS_TAGS => format!("tags ({})", c.tags),
+            other => other.to_owned(),
+        })
+        .collect();
+    let mut parts = vec![differs.join(", ")];
+    if !c.differs.contains(&DIFFERS_TAGS) && !c.tags.is_empty() {
+        parts.push(format!("tags: {}", c.tags));
+    }
+    if c.writes_value() {
+        if let Some(labels) = labels_written(c) {
+            parts.push(format!("labels: {}", labels.join(", ")));
+        }
+    }
     parts.extend(c.notes.iter().map(|n| (*n).to_owned()));
     parts.extend(c.refused.map(|r| format!("REFUSED: {r}")));
     parts.retain(|p| !p.is_empty());
     parts.join("; ")
+}
+
+/// The labels a change attaches to the version it writes.
+fn labels_written(c: &PlannedChange) -> Option<&Vec<String>> {
+    c.target
+        .as_ref()?
+        .attributes
+        .labels
+        .as_ref()
+        .filter(|l| !l.is_empty())
 }
 
 /// The plan as JSON. Stable: fields are only ever added.
@@ -115,6 +142,10 @@ pub fn plan_json(plan: &Plan, bucket: &str, at: i64, show_secrets: bool) -> serd
                 "differs": c.differs,
                 "notes": c.notes,
                 "refused": c.refused,
+                "tags": t.and_then(|t| t.attributes.tags.clone()),
+                "labels": t.and_then(|t| t.attributes.labels.clone()),
+                "tags_added": c.tags.add,
+                "tags_removed": c.tags.remove,
             })
         })
         .collect();

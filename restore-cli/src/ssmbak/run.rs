@@ -20,6 +20,18 @@ use ssmbak_core::reader::BucketReader;
 /// Components, as `policies/iam/operator-*.json` know them.
 const PREVIEW: &str = "operator-preview";
 const RESTORE: &str = "operator-restore";
+/// A restore elsewhere has two sides, each with its own policy (the destination may be
+/// another account).
+const RESTORE_SOURCE: &str = "operator-restore-source";
+const RESTORE_DESTINATION: &str = "operator-restore-destination";
+
+/// The components of the reading side and the SSM side of `component`, written `elsewhere`.
+fn sides(component: &'static str, elsewhere: &Elsewhere) -> (&'static str, &'static str) {
+    match (component, elsewhere.is_set()) {
+        (RESTORE, true) => (RESTORE_SOURCE, RESTORE_DESTINATION),
+        _ => (component, component),
+    }
+}
 
 fn client_options(common: &Common) -> ClientOptions {
     ClientOptions {
@@ -37,6 +49,7 @@ async fn connect(
     elsewhere: &Elsewhere,
     component: &'static str,
 ) -> anyhow::Result<Session> {
+    let (component, ssm_component) = sides(component, elsewhere);
     let options = client_options(common);
     let sdk = client::load(&options).await?;
     if common.verbose {
@@ -57,7 +70,7 @@ async fn connect(
     bucket::check_versioned(&s3, &bucket).await?;
     // The bucket was found with the caller's own SSM; plans and writes go to the destination's.
     let ssm = match elsewhere.is_set() {
-        true => ssm_elsewhere(&options, elsewhere, component).await?,
+        true => ssm_elsewhere(&options, elsewhere, ssm_component).await?,
         false => ssm,
     };
     Ok(Session {
@@ -120,9 +133,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Preview(target) => {
             let session = connect(&target.common, &target.elsewhere, PREVIEW).await?;
             let scope = Scope::new(&target.path, target.recursive);
-            let plan = session
-                .plan(&scope, target.checktime, &Remap::default())
-                .await?;
+            let remap = Remap {
+                no_tags: target.no_tags,
+                ..Remap::default()
+            };
+            let plan = session.plan(&scope, target.checktime, &remap).await?;
             let c = &target.common;
             print_report(
                 c.output,
@@ -254,6 +269,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             file,
             to,
             key_id,
+            no_tags,
             dry_run,
             keep_going,
             elsewhere,
@@ -280,11 +296,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ..elsewhere
             };
             let ssm = match elsewhere.is_set() {
-                true => ssm_elsewhere(&options, &elsewhere, RESTORE).await?,
+                true => ssm_elsewhere(&options, &elsewhere, RESTORE_DESTINATION).await?,
                 false => client::ssm(&client::load(&options).await?, RESTORE),
             };
             let scope = Scope::new(to.as_deref().unwrap_or(&export.path), true);
-            let remap = Remap { to: None, key_id };
+            let remap = Remap {
+                to: None,
+                key_id,
+                no_tags,
+            };
             let plan = session::plan_into(&ssm, &scope, states, &remap).await?;
             let json = || output::plan_json(&plan, &export.bucket, at, common.show_secrets);
             if dry_run {
@@ -324,7 +344,11 @@ async fn restore(
         }
     }
     let session = connect(c, &target.elsewhere, RESTORE).await?;
-    let remap = Remap { to, key_id };
+    let remap = Remap {
+        to,
+        key_id,
+        no_tags: target.no_tags,
+    };
     let plan = session.plan(&scope, target.checktime, &remap).await?;
     let json = output::plan_json(
         &plan,

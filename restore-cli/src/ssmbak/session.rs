@@ -27,6 +27,8 @@ pub struct Remap {
     pub to: Option<String>,
     /// Encrypt SecureStrings with this KMS key.
     pub key_id: Option<String>,
+    /// Leave tags and labels as they are (neither read nor written).
+    pub no_tags: bool,
 }
 
 impl Remap {
@@ -64,6 +66,10 @@ impl Remap {
                 let new_name = self.name(scope, &name);
                 if let BackupState::Present { snapshot, .. } = &mut state {
                     snapshot.name = new_name.clone();
+                    if self.no_tags {
+                        snapshot.attributes.tags = None;
+                        snapshot.attributes.labels = None;
+                    }
                     if snapshot.param_type == ParameterType::SecureString && self.key_id.is_some() {
                         let wanted = &mut snapshot.attributes;
                         wanted.key_id = self.key_id.clone();
@@ -152,7 +158,10 @@ impl Session {
                     .map(|p| p.value.as_str())
             })
             .await?;
-        Ok(plan::plan(&remap.apply(scope, backups), &current))
+        let backups = remap.apply(scope, backups);
+        let mut current = current;
+        read_tags(&self.ssm, &mut current, &backups).await?;
+        Ok(plan::plan(&backups, &current))
     }
 
     /// What changed from `t1` to `t2` (or to SSM now): the plan that would take the later state
@@ -165,12 +174,13 @@ impl Session {
     ) -> anyhow::Result<(Plan, BTreeMap<String, ParameterSnapshot>)> {
         let (before, after) = match t2 {
             None => {
-                let (listing, current) = self.listing_and_current(scope, scope).await?;
+                let (listing, mut current) = self.listing_and_current(scope, scope).await?;
                 let before = self
                     .states_at(scope, listing, t1, |name| {
                         current.get(name).map(|p| p.value.as_str())
                     })
                     .await?;
+                read_tags(&self.ssm, &mut current, &before).await?;
                 (before, current)
             }
             Some(t2) => {
@@ -226,6 +236,44 @@ pub async fn plan_into(
     states: BTreeMap<String, BackupState>,
     remap: &Remap,
 ) -> anyhow::Result<Plan> {
-    let current = current_in(ssm, scope).await?;
-    Ok(plan::plan(&remap.apply(scope, states), &current))
+    let mut current = current_in(ssm, scope).await?;
+    let states = remap.apply(scope, states);
+    read_tags(ssm, &mut current, &states).await?;
+    Ok(plan::plan(&states, &current))
+}
+
+/// `ListTagsForResource` calls in flight at once (SSM documents no rate for it; the SDK's
+/// retries absorb throttling).
+const TAG_READ_CONCURRENCY: usize = 8;
+
+/// Reads the tags of the parameters in `current` whose state in `wanted` recorded tags: only
+/// there is a difference possible to show or restore. SSM reads tags one parameter at a time.
+async fn read_tags(
+    ssm: &aws_sdk_ssm::Client,
+    current: &mut BTreeMap<String, ParameterSnapshot>,
+    wanted: &BTreeMap<String, BackupState>,
+) -> anyhow::Result<()> {
+    let names: Vec<String> = wanted
+        .iter()
+        .filter(|(name, state)| {
+            current.contains_key(*name)
+                && matches!(state, BackupState::Present { snapshot, .. } if snapshot.attributes.tags.is_some())
+        })
+        .map(|(name, _)| name.clone())
+        .collect();
+    let tags: Vec<(String, Option<ssmbak_core::format::Tags>)> = stream::iter(names)
+        .map(|name| async move {
+            let tags = current::tags(ssm, &name).await?;
+            anyhow::Ok((name, tags))
+        })
+        .buffer_unordered(TAG_READ_CONCURRENCY)
+        .try_collect()
+        .await?;
+    for (name, tags) in tags {
+        if let Some(p) = current.get_mut(&name) {
+            // Gone since it was listed: no tags to keep or remove.
+            p.attributes.tags = Some(tags.unwrap_or_default());
+        }
+    }
+    Ok(())
 }
