@@ -43,6 +43,7 @@ fn from_parameter(p: &Parameter) -> Option<ParameterSnapshot> {
         param_type: param_type(p.r#type()),
         attributes: Attributes {
             version: Some(p.version()),
+            last_modified_ms: p.last_modified_date().and_then(|d| d.to_millis().ok()),
             data_type: p.data_type().map(str::to_owned),
             ..Attributes::default()
         },
@@ -65,26 +66,10 @@ fn add_metadata(params: &mut BTreeMap<String, ParameterSnapshot>, m: &ParameterM
     a.last_modified_user = m.last_modified_user().map(str::to_owned);
 }
 
-/// A `DescribeParameters` filter.
-fn describe_filter(
-    key: &str,
-    option: &str,
-    value: &str,
-) -> Result<ParameterStringFilter, AwsError> {
-    ParameterStringFilter::builder()
-        .key(key)
-        .option(option)
-        .values(value)
-        .build()
-        .map_err(|e| AwsError::local(&format!("SSM DescribeParameters {value}"), e))
-}
-
-/// The parameters under `path` (direct children, or every depth with `recursive`).
-///
-/// Values and metadata come from two paginations (`GetParametersByPath`, `DescribeParameters`),
-/// read side by side: their pages are serial round trips, so one after the other would double
-/// the time.
-pub async fn tree(
+/// The parameters under `path` (direct children, or every depth with `recursive`): values,
+/// types, versions, data types and modification times, from `GetParametersByPath`. The rest
+/// of their metadata is [`describe`]'s, read only for the parameters that need it.
+pub async fn values(
     ssm: &aws_sdk_ssm::Client,
     path: &str,
     recursive: bool,
@@ -95,44 +80,66 @@ pub async fn tree(
     } else {
         path
     };
-    let values = async {
-        let mut params = BTreeMap::new();
-        let mut pages = ssm
-            .get_parameters_by_path()
-            .path(ssm_path)
-            .recursive(recursive)
-            .with_decryption(true)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| ssm_error("GetParametersByPath", path, &e))?;
-            for p in page.parameters().iter().filter_map(from_parameter) {
-                params.insert(p.name.clone(), p);
-            }
+    let mut params = BTreeMap::new();
+    let mut pages = ssm
+        .get_parameters_by_path()
+        .path(ssm_path)
+        .recursive(recursive)
+        .with_decryption(true)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| ssm_error("GetParametersByPath", path, &e))?;
+        for p in page.parameters().iter().filter_map(from_parameter) {
+            params.insert(p.name.clone(), p);
         }
-        Ok(params)
-    };
-    let metadata = async {
-        let option = if recursive { "Recursive" } else { "OneLevel" };
-        let filter = describe_filter("Path", option, ssm_path)?;
-        let mut described = Vec::new();
-        let mut pages = ssm
-            .describe_parameters()
-            .parameter_filters(filter)
-            .max_results(50)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| ssm_error("DescribeParameters", path, &e))?;
-            described.extend(page.parameters.unwrap_or_default());
-        }
-        Ok(described)
-    };
-    let (mut params, described) = futures::try_join!(values, metadata)?;
-    for m in &described {
-        add_metadata(&mut params, m);
     }
     Ok(params)
+}
+
+/// The most names one `DescribeParameters` filter takes (ParameterStringFilter, `Values`:
+/// "Maximum number of 50 items").
+const NAMES_PER_DESCRIBE: usize = 50;
+/// Name batches described at once.
+const DESCRIBE_CONCURRENCY: usize = 4;
+
+/// Completes the metadata (description, KeyId, tier, allowed pattern, policies, who made it)
+/// of `names` among `params`, with `DescribeParameters` filtered by name, 50 names a request.
+pub async fn describe(
+    ssm: &aws_sdk_ssm::Client,
+    params: &mut BTreeMap<String, ParameterSnapshot>,
+    names: &[String],
+) -> Result<(), AwsError> {
+    use futures::stream::{self, StreamExt, TryStreamExt};
+    let batches: Vec<Vec<ParameterMetadata>> = stream::iter(names.chunks(NAMES_PER_DESCRIBE))
+        .map(|batch| async move {
+            let label = batch.first().map(String::as_str).unwrap_or_default();
+            let filter = ParameterStringFilter::builder()
+                .key("Name")
+                .option("Equals")
+                .set_values(Some(batch.to_vec()))
+                .build()
+                .map_err(|e| AwsError::local(&format!("SSM DescribeParameters {label}"), e))?;
+            let mut described = Vec::new();
+            let mut pages = ssm
+                .describe_parameters()
+                .parameter_filters(filter)
+                .max_results(50)
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| ssm_error("DescribeParameters", label, &e))?;
+                described.extend(page.parameters.unwrap_or_default());
+            }
+            Ok::<_, AwsError>(described)
+        })
+        .buffer_unordered(DESCRIBE_CONCURRENCY)
+        .try_collect()
+        .await?;
+    for m in batches.iter().flatten() {
+        add_metadata(params, m);
+    }
+    Ok(())
 }
 
 /// A parameter's resource tags (`ListTagsForResource`); `None` when it does not exist.
@@ -164,44 +171,25 @@ pub async fn tags(ssm: &aws_sdk_ssm::Client, name: &str) -> Result<Option<Tags>,
     }
 }
 
-/// One parameter, if it exists (its value and its metadata, read side by side).
-pub async fn key(
+/// One parameter, if it exists, as [`values`] gives a path's.
+pub async fn key_value(
     ssm: &aws_sdk_ssm::Client,
     name: &str,
 ) -> Result<Option<ParameterSnapshot>, AwsError> {
-    let value = async {
-        match ssm
-            .get_parameter()
-            .name(name)
-            .with_decryption(true)
-            .send()
-            .await
+    match ssm
+        .get_parameter()
+        .name(name)
+        .with_decryption(true)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(out.parameter.as_ref().and_then(from_parameter)),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_parameter_not_found()) =>
         {
-            Ok(out) => Ok(out.parameter.as_ref().and_then(from_parameter)),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_parameter_not_found()) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(ssm_error("GetParameter", name, &e)),
+            Ok(None)
         }
-    };
-    let metadata = async {
-        let filter = describe_filter("Name", "Equals", name)?;
-        ssm.describe_parameters()
-            .parameter_filters(filter)
-            .send()
-            .await
-            .map_err(|e| ssm_error("DescribeParameters", name, &e))
-    };
-    let (value, described) = futures::try_join!(value, metadata)?;
-    let Some(p) = value else {
-        return Ok(None);
-    };
-    let mut params = BTreeMap::from([(p.name.clone(), p)]);
-    for m in described.parameters() {
-        add_metadata(&mut params, m);
+        Err(e) => Err(ssm_error("GetParameter", name, &e)),
     }
-    Ok(params.remove(name))
 }

@@ -290,6 +290,60 @@ fn tag_edit(
     now_tags.map_or_else(TagEdit::default, |n| TagEdit::between(wanted, n))
 }
 
+/// Whether SSM's parameter `now` (as `GetParametersByPath` gives it: value, type, version,
+/// data type, modification time) is, in every field `PutParameter` sets, the version `state`
+/// holds, so that reading its other metadata (`DescribeParameters`) could show no difference.
+///
+/// Every `PutParameter` makes a new version ("Each time you edit the value of a parameter,
+/// Parameter Store creates a new version", SSM User Guide, "Working with parameter versions"),
+/// so the same version number is the same value, description, KeyId, tier, data type, allowed
+/// pattern and policies, provided it is the same parameter: a deleted and re-created one counts
+/// from 1 again, so the version's LastModifiedDate (to the millisecond) must match too. The
+/// original's versions record no number: a parameter last modified
+/// in a second before the backup's event time was backed up as it is (whatever it read then,
+/// nothing had changed since). Only for the very parameter that was backed up: the caller
+/// says `same_parameters` false for `--to`, `--key-id`, another region or account.
+pub fn unchanged_since(
+    state: &BackupState,
+    now: &ParameterSnapshot,
+    same_parameters: bool,
+) -> bool {
+    let BackupState::Present { at, snapshot } = state else {
+        return false;
+    };
+    if !same_parameters {
+        return false;
+    }
+    let (b, n) = (&snapshot.attributes, &now.attributes);
+    match (b.version, n.version) {
+        (Some(backed_up), Some(current)) => {
+            backed_up == current
+                && b.last_modified_ms.is_some()
+                && b.last_modified_ms == n.last_modified_ms
+        }
+        (None, _) => now
+            .attributes
+            .last_modified_ms
+            .is_some_and(|ms| ms.div_euclid(1000) < *at),
+        (Some(_), None) => false,
+    }
+}
+
+/// Gives `now`, proven [`unchanged_since`] the backup, the attributes the backup recorded for
+/// the fields `DescribeParameters` would have told (the same, by that proof).
+pub fn adopt_recorded(now: &mut ParameterSnapshot, backup: &ParameterSnapshot) {
+    let (n, b) = (&mut now.attributes, &backup.attributes);
+    n.description = b.description.clone();
+    n.key_id = b.key_id.clone();
+    n.tier = b.tier.clone();
+    n.allowed_pattern = b.allowed_pattern.clone();
+    n.policies = b.policies.clone();
+    n.last_modified_user = b.last_modified_user.clone();
+    if n.data_type.is_none() {
+        n.data_type = b.data_type.clone();
+    }
+}
+
 fn modified_by(now: Option<&ParameterSnapshot>) -> Option<String> {
     now?.attributes.last_modified_user.clone()
 }

@@ -190,3 +190,97 @@ async fn the_originals_format_skips_unchanged_bodies_too() {
     assert_eq!(count(&s3, "S3 GetObjectTagging"), KEYS, "{s3:?}");
     assert_eq!(count(&s3, "S3 HeadObject"), 0, "{s3:?}");
 }
+
+/// SSM's metadata is read only for parameters that may differ: a parameter whose current
+/// version is the one backed up at T changed in no field `PutParameter` sets (every
+/// `PutParameter` makes a new version), so only the others are described, by name. Each field
+/// changed alone is still found.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the moto emulator: `cargo xtask test` runs it"]
+async fn ssm_metadata_is_read_only_where_something_may_differ() {
+    use ssmbak_tests::pipeline::{now_secs, Pipeline};
+    let p = Pipeline::start().await;
+    let name = |i: usize| p.name(&format!("meta/p{i:02}"));
+    for i in 0..KEYS {
+        p.aws
+            .ssm
+            .put_parameter()
+            .name(name(i))
+            .value(format!("v{i}"))
+            .r#type(SsmType::String)
+            .description("d")
+            .allowed_pattern(".*")
+            .send()
+            .await
+            .expect("put parameter");
+        p.publish(&name(i), "Create", "String", now_secs()).await;
+    }
+    p.drain().await;
+    let at = after_a_second().await;
+    // One field changed on each of four parameters (each a new SSM version); the rest as
+    // backed up.
+    let put = |i: usize| {
+        p.aws
+            .ssm
+            .put_parameter()
+            .name(name(i))
+            .value(format!("v{i}"))
+            .r#type(SsmType::String)
+            .description("d")
+            .allowed_pattern(".*")
+            .overwrite(true)
+    };
+    put(0).value("changed").send().await.expect("value");
+    put(1)
+        .description("another")
+        .send()
+        .await
+        .expect("description");
+    put(2)
+        .allowed_pattern("^v.*")
+        .send()
+        .await
+        .expect("pattern");
+    put(3)
+        .r#type(SsmType::StringList)
+        .send()
+        .await
+        .expect("type");
+
+    let proxy = FaultProxy::start(&p.aws.endpoint);
+    let when = checktime(at);
+    let path = format!("{}/meta/", p.prefix);
+    let args = [
+        "preview", &path, &when, "-R", "-b", &p.bucket, "--output", "json",
+    ];
+    let json = run_at(env!("CARGO_BIN_EXE_ssmbak"), &args, &proxy.endpoint).json();
+    let differs: BTreeMap<String, serde_json::Value> = json["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap_or_default().to_owned(),
+                c["differs"].clone(),
+            )
+        })
+        .collect();
+    let expected: BTreeMap<String, serde_json::Value> = [
+        (0, "value"),
+        (1, "description"),
+        (2, "allowed pattern"),
+        (3, "type"),
+    ]
+    .into_iter()
+    .map(|(i, field)| (name(i), serde_json::json!([field])))
+    .collect();
+    assert_eq!(differs, expected);
+    let counts = proxy.counts();
+    let ssm = |op: &str| count(&counts, &format!("AmazonSSM.{op}"));
+    // moto pages GetParametersByPath by 10; AWS too. The four that may differ fit one
+    // DescribeParameters page (moto: 10 a page; AWS: 50).
+    assert_eq!(ssm("GetParametersByPath"), KEYS.div_ceil(10), "{counts:?}");
+    assert_eq!(ssm("DescribeParameters"), 1, "{counts:?}");
+    // The backups recorded tags (none): SSM's are read for each parameter still there.
+    assert_eq!(ssm("ListTagsForResource"), KEYS, "{counts:?}");
+}

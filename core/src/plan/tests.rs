@@ -24,10 +24,11 @@ fn current(name: &str, value: &str) -> ParameterSnapshot {
 }
 
 fn present(s: ParameterSnapshot) -> BackupState {
-    BackupState::Present {
-        at: 100,
-        snapshot: s,
-    }
+    present_at(100, s)
+}
+
+fn present_at(at: i64, snapshot: ParameterSnapshot) -> BackupState {
+    BackupState::Present { at, snapshot }
 }
 
 /// `name:action` for every change, sorted.
@@ -393,4 +394,129 @@ fn tags_alone_differing_update_without_a_new_version() {
     )]);
     let backups = BTreeMap::from([("/a".to_owned(), present(backup))]);
     assert!(plan(&backups, &same).changes.is_empty());
+}
+
+#[test]
+fn a_parameter_is_unchanged_since_its_backup_only_when_its_version_proves_it() {
+    let at = 1_700_000_000_i64;
+    let ms = |s: i64| Some(s * 1000 + 123);
+    let ours = |version: i64, modified: Option<i64>| {
+        present_at(
+            at,
+            snap("/a", "v").with_attributes(|a| {
+                a.version = Some(version);
+                a.last_modified_ms = modified;
+            }),
+        )
+    };
+    let originals = present_at(
+        at,
+        snap("/a", "v").with_attributes(|a| {
+            a.version = None;
+            a.last_modified_ms = None;
+        }),
+    );
+    let now = |version: i64, modified: Option<i64>| {
+        current("/a", "v").with_attributes(|a| {
+            a.version = Some(version);
+            a.last_modified_ms = modified;
+        })
+    };
+    // (what, backup at T, SSM now, same parameters, unchanged)
+    let cases = [
+        (
+            "same version, same date",
+            ours(3, ms(at - 5)),
+            now(3, ms(at - 5)),
+            true,
+            true,
+        ),
+        (
+            "a later version",
+            ours(3, ms(at - 5)),
+            now(4, ms(at + 5)),
+            true,
+            false,
+        ),
+        (
+            "re-created: v3 again, another date",
+            ours(3, ms(at - 5)),
+            now(3, ms(at + 9)),
+            true,
+            false,
+        ),
+        (
+            "no date recorded",
+            ours(3, None),
+            now(3, ms(at - 5)),
+            true,
+            false,
+        ),
+        (
+            "elsewhere, --to or --key-id",
+            ours(3, ms(at - 5)),
+            now(3, ms(at - 5)),
+            false,
+            false,
+        ),
+        (
+            "original's: modified a second before",
+            originals.clone(),
+            now(9, ms(at - 1)),
+            true,
+            true,
+        ),
+        (
+            "original's: modified in the event's second",
+            originals.clone(),
+            now(9, ms(at)),
+            true,
+            false,
+        ),
+        (
+            "original's: modified after",
+            originals.clone(),
+            now(9, ms(at + 1)),
+            true,
+            false,
+        ),
+        ("original's: no date", originals, now(9, None), true, false),
+        (
+            "deleted at T",
+            BackupState::Deleted { at },
+            now(3, ms(at - 5)),
+            true,
+            false,
+        ),
+        (
+            "no version at T",
+            BackupState::NoVersion,
+            now(3, ms(at - 5)),
+            true,
+            false,
+        ),
+    ];
+    for (what, state, now, same, expected) in cases {
+        assert_eq!(unchanged_since(&state, &now, same), expected, "{what}");
+    }
+}
+
+#[test]
+fn an_unchanged_parameter_takes_the_backups_record_and_plans_nothing() {
+    let backup = snap("/a", "v").with_attributes(|a| {
+        a.key_id = Some("alias/k".to_owned());
+        a.allowed_pattern = Some(".*".to_owned());
+        a.policies = Some("[]".to_owned());
+    });
+    // What GetParametersByPath says: no description, KeyId, tier, pattern or policies.
+    let mut now = ParameterSnapshot::new("/a", "v", ParameterType::String).with_attributes(|a| {
+        a.version = backup.attributes.version;
+        a.last_modified_ms = backup.attributes.last_modified_ms;
+    });
+    adopt_recorded(&mut now, &backup);
+    let backups = BTreeMap::from([("/a".to_owned(), present(backup))]);
+    let current = BTreeMap::from([("/a".to_owned(), now)]);
+    let plan = plan(&backups, &current);
+    assert!(plan.changes.is_empty(), "{plan:?}");
+    assert_eq!(plan.unchanged, 1);
 }

@@ -76,6 +76,7 @@ async fn connect(
     Ok(Session {
         ssm,
         reader: BucketReader::new(s3, bucket),
+        same_ssm: !elsewhere.is_set(),
     })
 }
 

@@ -18,6 +18,9 @@ pub(crate) const READ_CONCURRENCY: usize = 64;
 pub struct Session {
     pub ssm: aws_sdk_ssm::Client,
     pub reader: BucketReader,
+    /// Whether `ssm` is the SSM the backups were made from (not another region or account):
+    /// only then does a parameter's version say whether it changed since its backup.
+    pub same_ssm: bool,
 }
 
 /// Where and how a restore writes, when not exactly as backed up.
@@ -160,6 +163,8 @@ impl Session {
             .await?;
         let backups = remap.apply(scope, backups);
         let mut current = current;
+        let same = self.same_ssm && remap.to.is_none() && remap.key_id.is_none();
+        complete_metadata(&self.ssm, &mut current, &backups, same).await?;
         read_tags(&self.ssm, &mut current, &backups).await?;
         Ok(plan::plan(&backups, &current))
     }
@@ -180,6 +185,7 @@ impl Session {
                         current.get(name).map(|p| p.value.as_str())
                     })
                     .await?;
+                complete_metadata(&self.ssm, &mut current, &before, self.same_ssm).await?;
                 read_tags(&self.ssm, &mut current, &before).await?;
                 (before, current)
             }
@@ -209,18 +215,19 @@ impl Session {
     }
 }
 
-/// What `ssm` holds now in scope.
+/// What `ssm` holds now in scope: values, types, versions, data types and modification times
+/// ([`complete_metadata`] adds the rest where it matters).
 pub async fn current_in(
     ssm: &aws_sdk_ssm::Client,
     scope: &Scope,
 ) -> anyhow::Result<BTreeMap<String, ParameterSnapshot>> {
     Ok(match scope {
-        Scope::Key(k) => current::key(ssm, k)
+        Scope::Key(k) => current::key_value(ssm, k)
             .await?
             .map(|p| (p.name.clone(), p))
             .into_iter()
             .collect(),
-        Scope::Path { path, recursive } => current::tree(ssm, path, *recursive)
+        Scope::Path { path, recursive } => current::values(ssm, path, *recursive)
             .await?
             .into_iter()
             .filter(|(name, _)| scope.contains(name))
@@ -238,8 +245,35 @@ pub async fn plan_into(
 ) -> anyhow::Result<Plan> {
     let mut current = current_in(ssm, scope).await?;
     let states = remap.apply(scope, states);
+    complete_metadata(ssm, &mut current, &states, false).await?;
     read_tags(ssm, &mut current, &states).await?;
     Ok(plan::plan(&states, &current))
+}
+
+/// Reads the rest of the metadata (`DescribeParameters`, by name) of the parameters in
+/// `current` that may differ from their state in `wanted`; those proven unchanged since their
+/// backup ([`plan::unchanged_since`]) take the backup's record of it instead. `same_parameters`:
+/// `current` is the very SSM and names the backups were made from, written as they are.
+async fn complete_metadata(
+    ssm: &aws_sdk_ssm::Client,
+    current: &mut BTreeMap<String, ParameterSnapshot>,
+    wanted: &BTreeMap<String, BackupState>,
+    same_parameters: bool,
+) -> anyhow::Result<()> {
+    let mut unsettled = Vec::new();
+    for (name, now) in current.iter_mut() {
+        match wanted.get(name) {
+            Some(state @ BackupState::Present { snapshot, .. })
+                if plan::unchanged_since(state, now, same_parameters) =>
+            {
+                plan::adopt_recorded(now, snapshot)
+            }
+            // Untracked, or not ssmbak's: a restore leaves it alone.
+            None | Some(BackupState::Foreign { .. }) => {}
+            Some(_) => unsettled.push(name.clone()),
+        }
+    }
+    Ok(current::describe(ssm, current, &unsettled).await?)
 }
 
 /// `ListTagsForResource` calls in flight at once (SSM documents no rate for it; the SDK's
