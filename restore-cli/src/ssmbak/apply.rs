@@ -2,13 +2,18 @@
 //! a replacement deletes, waits as SSM asks, and creates. A version written gets the labels its
 //! backup recorded; then the tags are made what the backup recorded.
 //!
-//! Throttling is absorbed by the SDK's retries with backoff. A failure is reported by name;
+//! Writes are paced to the rate the account allows, learnt from throttling ([`Writer`]); a
+//! refused write is retried by the SDK. A failure is reported by name;
 //! without `--keep-going` nothing new starts after it. Applying is idempotent: re-planning and
 //! re-applying after a partial run finishes the job.
 
+use std::sync::Arc;
+
+use aws_sdk_ssm::config::retry::RetryConfig;
 use aws_sdk_ssm::types::{ParameterTier, ParameterType as SsmType, ResourceTypeForTagging, Tag};
 use ssmbak_core::format::{ParameterSnapshot, ParameterType};
 use ssmbak_core::plan::{Action, Plan, PlannedChange, TagEdit};
+use ssmbak_core::rate::{AdaptiveRate, ThrottleSignal};
 
 use ssmbak_core::aws_error::AwsError;
 
@@ -16,8 +21,44 @@ use crate::common::execute::{Attempt, Executor};
 use crate::common::output::aws_error;
 use crate::common::summary::{Outcome, Summary};
 
-/// Puts in flight at once: SSM's write throughput is low, retries do the rest.
-const PUT_CONCURRENCY: usize = 4;
+/// Puts in flight at once: enough to keep SSM's write rate busy across round trips (a change
+/// may take a put, a label and two tag calls); [`Writer`]'s pace decides the rate.
+const PUT_CONCURRENCY: usize = 16;
+/// Where the write pace starts: SSM's default ("standard") throughput, 40 transactions a
+/// second per account and Region, which PutParameter falls under ("Parameter Store
+/// throughput", SSM User Guide; PutParameter API reference).
+const SSM_WRITE_TPS: f64 = 40.0;
+
+/// SSM's client for a restore's writes, paced to the rate the account allows: the pace starts
+/// at SSM's default and learns from throttling ([`AdaptiveRate`]), so a large restore runs at
+/// the account's limit without its refusals reaching anyone. The SDK retries a refused write
+/// (standard mode: its adaptive mode would pace a second time).
+pub struct Writer {
+    ssm: aws_sdk_ssm::Client,
+    pace: Arc<AdaptiveRate>,
+}
+
+impl Writer {
+    pub fn new(ssm: &aws_sdk_ssm::Client) -> Self {
+        let pace = Arc::new(AdaptiveRate::starting_at(SSM_WRITE_TPS, 1.0));
+        let config = ssm
+            .config()
+            .to_builder()
+            .retry_config(RetryConfig::standard().with_max_attempts(10))
+            .interceptor(ThrottleSignal(Arc::clone(&pace)))
+            .build();
+        Writer {
+            ssm: aws_sdk_ssm::Client::from_conf(config),
+            pace,
+        }
+    }
+
+    /// The client, once this write's turn has come.
+    async fn paced(&self) -> &aws_sdk_ssm::Client {
+        self.pace.acquire().await;
+        &self.ssm
+    }
+}
 /// `DeleteParameters` takes at most 10 names.
 const DELETE_BATCH: usize = 10;
 
@@ -44,6 +85,7 @@ pub async fn apply(
 ) -> Vec<Applied> {
     // One executor for both phases: without --keep-going a failed delete leaves the puts
     // unattempted too.
+    let writer = &Writer::new(ssm);
     let executor = Executor::new(keep_going);
     let deletes: Vec<&PlannedChange> = plan
         .changes
@@ -55,7 +97,10 @@ pub async fn apply(
         .run(deletes.chunks(DELETE_BATCH), 1, |batch| async move {
             let names: Vec<String> = batch.iter().map(|c| c.name.clone()).collect();
             // Names SSM no longer has come back as InvalidParameters: already done.
-            ssm.delete_parameters()
+            writer
+                .paced()
+                .await
+                .delete_parameters()
                 .set_names(Some(names))
                 .send()
                 .await
@@ -81,7 +126,7 @@ pub async fn apply(
                 // The plan already knows SSM would refuse it: reported, never sent.
                 match c.refused {
                     Some(reason) => Err(format!("PutParameter: not sent: {reason}")),
-                    None => write(ssm, c, target, recreate_pause).await,
+                    None => write(writer, c, target, recreate_pause).await,
                 }
             },
         )
@@ -97,20 +142,20 @@ pub async fn apply(
 /// Makes one parameter what `target` says: a new version (with its labels) when more than its
 /// tags differ, then its tags.
 async fn write(
-    ssm: &aws_sdk_ssm::Client,
+    w: &Writer,
     c: &PlannedChange,
     target: &ParameterSnapshot,
     recreate_pause: std::time::Duration,
 ) -> Result<(), String> {
     if c.writes_value() {
         let version = if c.action == Action::Replace {
-            replace(ssm, target, recreate_pause).await?
+            replace(w, target, recreate_pause).await?
         } else {
-            put(ssm, target).await?
+            put(w, target).await?
         };
-        label(ssm, target, version).await?;
+        label(&w.ssm, target, version).await?;
     }
-    retag(ssm, &target.name, &c.tags).await
+    retag(&w.ssm, &target.name, &c.tags).await
 }
 
 /// Attaches the labels the backup recorded to the version just written (moving them from
@@ -181,11 +226,18 @@ fn applied(change: &PlannedChange, result: Attempt<(), String>) -> Applied {
 /// Deletes the parameter, waits `pause`, writes `s`. A re-run after a failure between the two
 /// finds the parameter absent and creates it.
 async fn replace(
-    ssm: &aws_sdk_ssm::Client,
+    w: &Writer,
     s: &ParameterSnapshot,
     pause: std::time::Duration,
 ) -> Result<i64, String> {
-    match ssm.delete_parameter().name(&s.name).send().await {
+    match w
+        .paced()
+        .await
+        .delete_parameter()
+        .name(&s.name)
+        .send()
+        .await
+    {
         Ok(_) => {}
         Err(e)
             if e.as_service_error()
@@ -193,7 +245,7 @@ async fn replace(
         Err(e) => return Err(format!("{:#}", aws_error("DeleteParameter", &e))),
     }
     tokio::time::sleep(pause).await;
-    put(ssm, s).await
+    put(w, s).await
 }
 
 /// How often a write refused with `TooManyUpdates` is tried, in all.
@@ -202,10 +254,10 @@ const TOO_MANY_UPDATES_ATTEMPTS: u32 = 6;
 /// Writes `s`, retrying with backoff while SSM answers `TooManyUpdates` (another writer is
 /// changing the same parameter: "There are concurrent updates for the resource", PutParameter
 /// API reference), which the SDK does not retry as it does throttling. The version written.
-async fn put(ssm: &aws_sdk_ssm::Client, s: &ParameterSnapshot) -> Result<i64, String> {
+async fn put(w: &Writer, s: &ParameterSnapshot) -> Result<i64, String> {
     let mut attempt = 1;
     let version = loop {
-        match put_once(ssm, s).await {
+        match put_once(w.paced().await, s).await {
             Err(e) if e.code() == Some("TooManyUpdates") && attempt < TOO_MANY_UPDATES_ATTEMPTS => {
                 tokio::time::sleep(std::time::Duration::from_millis(200 << attempt)).await;
                 attempt += 1;
@@ -214,7 +266,7 @@ async fn put(ssm: &aws_sdk_ssm::Client, s: &ParameterSnapshot) -> Result<i64, St
         }
     };
     if s.attributes.data_type.as_deref() == Some(AMI_DATA_TYPE) {
-        confirm(ssm, s, version).await?;
+        confirm(&w.ssm, s, version).await?;
     }
     Ok(version)
 }

@@ -8,6 +8,7 @@
 //! Prints Markdown tables (`BENCHMARKS.md` quotes them).
 
 mod lambda;
+mod limits;
 mod preview;
 mod restore;
 mod run;
@@ -131,6 +132,8 @@ async fn main() {
     if config.runs("preview") {
         println!("### Preview\n\n{}", preview::HEADER);
         let mut at_end = Vec::new();
+        // (parameters, point, original s at 0 ms, at the delay; ours the same)
+        let mut round_trips = Vec::new();
         for tree in &trees {
             let end = tree.after_round[tree::VERSIONS - 1];
             let middle = tree.after_round[1];
@@ -139,9 +142,20 @@ async fn main() {
                 .into_iter()
                 .filter(|(p, _)| config.points.iter().any(|x| x == p))
             {
+                let mut raw = None;
                 for delay in config.delays() {
                     eprintln!("preview: {} parameters, {point}, {delay} ms", tree.n);
                     let compared = preview::compare(&config, tree, point, at, delay);
+                    match raw {
+                        None => raw = Some((compared.original, compared.ours)),
+                        Some((original, ours)) => round_trips.push((
+                            tree.n,
+                            point,
+                            delay,
+                            original.zip(compared.original),
+                            (ours, compared.ours),
+                        )),
+                    }
                     if point == "end" {
                         at_end.push((delay, compared));
                     }
@@ -158,6 +172,15 @@ async fn main() {
             }
         }
         println!();
+        if !round_trips.is_empty() {
+            println!("### Sequential round trips of a preview\n\n(time with the modelled round trip − time without) / round trip: the number a slower network multiplies.\n\n| parameters | restore point | original | ours |\n|---|---|---|---|");
+            for (n, point, delay, original, ours) in round_trips {
+                let trips = |(raw, slow): (f64, f64)| (slow - raw) / (delay as f64 / 1000.0);
+                let original = original.map_or("—".to_owned(), |o| format!("{:.0}", trips(o)));
+                println!("| {n} | {point} | {original} | {:.0} |", trips(ours));
+            }
+            println!();
+        }
     }
     if config.runs("restore") {
         println!(
@@ -168,7 +191,9 @@ async fn main() {
         // Every parameter is rewritten: the largest tree is left to the preview.
         for tree in trees.iter().filter(|t| t.n <= 1000) {
             eprintln!("restore: {} parameters", tree.n);
-            restore::compare(&config, &aws, tree).await;
+            if let Some(ours) = restore::compare(&config, &aws, tree).await {
+                targets.restore(tree.n, ours, restore::PUT_TPS);
+            }
         }
         println!();
     }

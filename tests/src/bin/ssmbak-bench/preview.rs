@@ -13,9 +13,11 @@ use crate::Config;
 
 pub(crate) const HEADER: &str = "| parameters | restore point | round trip | tool | median s | s/param | CPU s | peak RSS MB | requests | requests/param | S3 object reads/param | by operation | changes |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|";
 
-/// A proxy in front of moto adding `delay_ms` to every request (0: none).
+/// A proxy in front of moto enforcing SSM's limits and adding `delay_ms` to every request
+/// (0: none).
 pub(crate) fn proxy(endpoint: &str, delay_ms: u64) -> FaultProxy {
     let proxy = FaultProxy::start(endpoint);
+    crate::limits::model_ssm_limits(&proxy);
     if delay_ms > 0 {
         proxy.inject(
             usize::MAX,

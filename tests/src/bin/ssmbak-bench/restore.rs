@@ -2,55 +2,19 @@
 //! throttles writes as SSM does (a rate limit per account): both tools must absorb it and leave
 //! SSM as backed up.
 
-use std::sync::Mutex;
-use std::time::Instant;
-
 use ssmbak_tests::emulator::{checktime, Clients};
-use ssmbak_tests::fault_proxy::{Fault, FaultProxy};
+use ssmbak_tests::fault_proxy::FaultProxy;
 
 use crate::run::{run, Tool};
 use crate::tree::Tree;
 use crate::Config;
 
-/// The modelled write limit: SSM's default ("standard") throughput is 40 transactions per
-/// second per account and Region, shared with reads (AWS documents the number for
-/// GetParameter/GetParameters and says PutParameter falls under the same setting).
-pub(crate) const PUT_TPS: f64 = 40.0;
-
-/// A token bucket: `rate` per second, bursts up to `rate`.
-struct RateLimit {
-    rate: f64,
-    tokens: f64,
-    last: Instant,
-}
-
-impl RateLimit {
-    fn new(rate: f64) -> Self {
-        RateLimit {
-            rate,
-            tokens: rate,
-            last: Instant::now(),
-        }
-    }
-
-    /// True when a request may pass now.
-    fn admit(&mut self) -> bool {
-        let now = Instant::now();
-        let refill = now.duration_since(self.last).as_secs_f64() * self.rate;
-        self.tokens = (self.tokens + refill).min(self.rate);
-        self.last = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-}
+pub(crate) use crate::limits::PUT_TPS;
 
 pub(crate) const HEADER: &str = "| parameters | tool | s | s/param | peak RSS MB | requests | requests/param | throttled (absorbed) | by operation | parameters left different |\n|---|---|---|---|---|---|---|---|---|---|";
 
-pub(crate) async fn compare(config: &Config, aws: &Clients, tree: &Tree) {
+/// Restores the tree with each tool; ours's seconds.
+pub(crate) async fn compare(config: &Config, aws: &Clients, tree: &Tree) -> Option<f64> {
     let when = checktime(tree.after_round[tree.after_round.len() - 1]);
     let mut seconds = Vec::new();
     for tool in [Tool::Original, Tool::Ours] {
@@ -59,11 +23,7 @@ pub(crate) async fn compare(config: &Config, aws: &Clients, tree: &Tree) {
         }
         tree.set_ssm(aws, |i| format!("drifted {i}")).await;
         let proxy = FaultProxy::start(&config.endpoint);
-        let limit = Mutex::new(RateLimit::new(PUT_TPS));
-        proxy.inject(usize::MAX, Fault::Throttle, move |seen| {
-            seen.target.as_deref() == Some("AmazonSSM.PutParameter")
-                && !limit.lock().expect("lock").admit()
-        });
+        crate::limits::model_ssm_limits(&proxy);
         let args = ["restore", &tree.path, &when, "-R", "-b", &tree.bucket];
         let m = run(tool, config.binary(tool), &args, &proxy);
         let left = tree.ssm_differences(aws).await;
@@ -88,4 +48,5 @@ pub(crate) async fn compare(config: &Config, aws: &Clients, tree: &Tree) {
             original / ours
         );
     }
+    seconds.last().copied()
 }

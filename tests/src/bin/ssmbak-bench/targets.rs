@@ -81,6 +81,17 @@ impl Targets {
         );
     }
 
+    /// A restore of `n` changed parameters against a write limit of `tps`: SSM's floor is
+    /// `n / tps` seconds.
+    pub(crate) fn restore(&mut self, n: usize, seconds: f64, tps: f64) {
+        let floor = n as f64 / tps;
+        self.check(
+            format!("restore of {n} changed parameters at {tps} writes/s: within 1.15x of the {floor:.0} s floor"),
+            format!("{:.2}x ({seconds:.1} s)", seconds / floor),
+            seconds <= 1.15 * floor,
+        );
+    }
+
     pub(crate) fn zip(&mut self, bytes: u64) {
         let mb = bytes as f64 / 1e6;
         self.check("Lambda zip < 8 MB", format!("{mb:.2} MB"), mb < 8.0);
