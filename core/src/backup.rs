@@ -364,6 +364,7 @@ impl Backup {
             name: key.to_owned(),
             event_time: change.event_time,
             param_type: change.param_type,
+            deleted_by: None,
         })
         .await
     }
