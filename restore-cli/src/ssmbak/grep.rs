@@ -147,6 +147,7 @@ mod tests {
             last_modified_ms: at * 1000,
             snapshot: Some(snapshot),
             foreign: false,
+            deleted_by: None,
         }
     }
 
@@ -174,6 +175,7 @@ mod tests {
             last_modified_ms: 40_000,
             snapshot: None,
             foreign: false,
+            deleted_by: None,
         };
         let history = [
             version(10, "db.old.internal", ParameterType::String, Some("old db")),
