@@ -374,7 +374,9 @@ impl Backup {
         change: &ChangeEvent,
         key: String,
     ) -> Result<Outcome, BackupError> {
-        self.record_delete_by(change, key, None).await
+        // Boxed: one more level of futures takes the Lambda's past the compiler's recursion
+        // limit.
+        Box::pin(self.record_delete_by(change, key, None)).await
     }
 
     /// [`Self::record_delete`], naming the deleter on a tombstone it writes.
