@@ -177,6 +177,9 @@ fn actions_for(service: &str, operation: &str) -> Vec<Vec<String>> {
                 "s3:GetObjectVersionTagging".into(),
             ]]
         }
+        // Our one PutObjectTagging names a VersionId (the deleter on a tombstone), which S3
+        // authorises as s3:PutObjectVersionTagging (S3 API reference, PutObjectTagging).
+        ("s3", "PutObjectTagging") => one("s3:PutObjectVersionTagging"),
         ("s3", "ListObjectVersions") => one("s3:ListBucketVersions"),
         ("s3", "HeadBucket" | "ListObjectsV2") => one("s3:ListBucket"),
         ("s3", "PutBucketEncryption") => one("s3:PutEncryptionConfiguration"),
@@ -411,6 +414,8 @@ mod tests {
             "kms:Decrypt",
             "sqs:ReceiveMessage",
             "kms:GenerateDataKey",
+            // Conditional (RecordDeleters) statements count too.
+            "s3:PutObjectVersionTagging",
         ] {
             assert!(granted.contains_key(a), "{a} in {granted:?}");
         }
