@@ -162,3 +162,25 @@ async fn without_a_record_the_deleter_is_unknown_never_a_guess() {
     );
     assert!(p.logs().contains("still-exists"), "{}", p.logs());
 }
+
+/// Object Lock keeps a version from being deleted or overwritten; its tags stay editable, so
+/// a locked tombstone still gets its deleter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the moto emulator: `cargo xtask test` runs it"]
+async fn a_locked_tombstone_still_gets_its_deleter() {
+    let p = Pipeline::start_with_object_lock("GOVERNANCE", 1).await;
+    let key = p.name("locked");
+    backed_up(&p, &key).await;
+    p.delete(&key).await;
+    let t = now_secs();
+    p.publish(&key, "Delete", "String", t).await;
+    p.drain().await;
+    p.publish_cloudtrail_delete(&[&key], &[], BOB, t).await;
+    p.drain().await;
+    assert_eq!(
+        log_rows(&p, &key),
+        [(false, None), (true, Some(BOB.to_owned()))],
+        "{}",
+        p.logs()
+    );
+}
