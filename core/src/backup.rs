@@ -510,17 +510,11 @@ impl Backup {
         deleter: &DeleterEvent,
     ) -> Result<Option<DeleterOutcome>, BackupError> {
         let found = self.tombstones_near(key, deleter.event_time).await?;
-        let distance = |t: &FoundTombstone| {
-            t.fields
-                .deleted_at
-                .map_or(i64::MAX, |at| (at - deleter.event_time).abs())
-        };
-        let Some(nearest) = found.iter().map(distance).min() else {
-            return Ok(None);
-        };
-        let mut nearest_ones = found.iter().filter(|t| distance(t) == nearest);
-        let (Some(tombstone), None) = (nearest_ones.next(), nearest_ones.next()) else {
-            return Ok(Some(DeleterOutcome::Ambiguous));
+        let times: Vec<Option<i64>> = found.iter().map(|t| t.fields.deleted_at).collect();
+        let tombstone = match pick_tombstone(&times, deleter.event_time) {
+            Pick::None => return Ok(None),
+            Pick::Ambiguous => return Ok(Some(DeleterOutcome::Ambiguous)),
+            Pick::One(i) => &found[i],
         };
         match tombstone.fields.deleted_by.as_deref() {
             Some(by) if by == deleter.deleted_by => return Ok(Some(DeleterOutcome::Duplicate)),
@@ -777,6 +771,34 @@ impl Backup {
 /// Service, within milliseconds of each other; a quarter second leaves a wide margin.
 const CLOCK_MARGIN: Duration = Duration::from_millis(250);
 
+/// Which of a key's tombstones records a delete made at a given time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pick {
+    None,
+    /// The index of the one nearest in time.
+    One(usize),
+    /// Several are equally near: none is picked.
+    Ambiguous,
+}
+
+/// The tombstone (by delete time; `None`: not a tombstone) that records a delete made at
+/// `event_time`: the nearest within [`DELETER_WINDOW_SECS`], when only one is that near.
+pub fn pick_tombstone(deleted_at: &[Option<i64>], event_time: i64) -> Pick {
+    let distance = |at: &Option<i64>| {
+        at.map(|at| (at - event_time).abs())
+            .filter(|d| *d <= DELETER_WINDOW_SECS)
+    };
+    let Some(nearest) = deleted_at.iter().filter_map(distance).min() else {
+        return Pick::None;
+    };
+    let mut nearest_ones =
+        (0..deleted_at.len()).filter(|&i| distance(&deleted_at[i]) == Some(nearest));
+    match (nearest_ones.next(), nearest_ones.next()) {
+        (Some(i), None) => Pick::One(i),
+        _ => Pick::Ambiguous,
+    }
+}
+
 /// How long a written delete marker is remembered: longer than any wait it can cause.
 const MARKER_MEMORY: Duration = Duration::from_secs(5);
 
@@ -884,7 +906,35 @@ fn snapshot_of(key: &str, h: &ParameterHistory) -> ParameterSnapshot {
 
 #[cfg(test)]
 mod tests {
-    use super::{value_not_before, version_at, version_for_event, Choice, CLOCK_MARGIN};
+    use super::{
+        pick_tombstone, value_not_before, version_at, version_for_event, Choice, Pick, CLOCK_MARGIN,
+    };
+
+    #[test]
+    fn the_tombstone_a_cloudtrail_delete_record_names() {
+        let t = 1_700_000_000_i64;
+        // (what, tombstones' delete times, expected)
+        let cases: [(&str, Vec<Option<i64>>, Pick); 7] = [
+            ("none", vec![], Pick::None),
+            ("not a tombstone", vec![None], Pick::None),
+            ("the same second", vec![Some(t)], Pick::One(0)),
+            ("a second apart", vec![Some(t + 1)], Pick::One(0)),
+            ("too far: another delete's", vec![Some(t - 6)], Pick::None),
+            (
+                "deleted, re-created, deleted: the nearer",
+                vec![Some(t + 4), Some(t)],
+                Pick::One(1),
+            ),
+            (
+                "two as near: never a guess",
+                vec![Some(t - 1), Some(t + 1)],
+                Pick::Ambiguous,
+            ),
+        ];
+        for (what, times, expected) in cases {
+            assert_eq!(pick_tombstone(&times, t), expected, "{what}");
+        }
+    }
 
     #[test]
     fn the_version_an_event_stands_for() {

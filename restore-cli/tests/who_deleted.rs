@@ -184,3 +184,29 @@ async fn a_locked_tombstone_still_gets_its_deleter() {
         p.logs()
     );
 }
+
+/// A delete's change event and its CloudTrail record in one batch, the record first on the
+/// queue: the Lambda takes one parameter's work in event order, a change before a record of
+/// the same second, so the change event writes the tombstone and the record tags it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the moto emulator: `cargo xtask test` runs it"]
+async fn in_one_batch_the_change_event_goes_first() {
+    let p = Pipeline::start().await;
+    let key = p.name("batched");
+    backed_up(&p, &key).await;
+    p.delete(&key).await;
+    let t = now_secs();
+    p.publish_cloudtrail_delete(&[&key], &[], ALICE, t).await;
+    p.publish(&key, "Delete", "String", t).await;
+    let batches = p.drain().await;
+    assert_eq!(batches.len(), 1, "one batch: {batches:?}");
+    assert_eq!(
+        log_rows(&p, &key),
+        [(false, None), (true, Some(ALICE.to_owned()))]
+    );
+    let tagged = p
+        .logs()
+        .lines()
+        .any(|l| l.contains(&key) && l.contains("\"outcome\":\"deleter-tagged\""));
+    assert!(tagged, "{}", p.logs());
+}
