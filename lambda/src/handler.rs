@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::stream::{self, StreamExt};
-use ssmbak_core::backup::{Backup, ChangeEvent, DeleterEvent, Outcome};
+use ssmbak_core::backup::{Backup, ChangeEvent, DeleterEvent, DeleterOutcome, Outcome};
 use ssmbak_core::format::object_key;
 use tokio::time::Instant;
 use tracing::{error, info, warn};
@@ -160,10 +160,19 @@ async fn record_deleter(backup: &Backup, id: &str, deleter: &DeleterEvent) -> Op
     // The ARN names a person or role, not a secret: it is what the log is for.
     match backup.record_deleter(deleter).await {
         Ok(outcome) => {
-            info!(
-                message_id = %id, name = %name, operation = "DeletedBy", event_time = deleter.event_time,
-                deleted_by = %deleter.deleted_by, outcome = outcome.as_str(), "deleter recorded or checked"
-            );
+            match outcome {
+                // Recorded nowhere: worth a look, never a retry (it would find the same).
+                DeleterOutcome::Conflict | DeleterOutcome::Ambiguous | DeleterOutcome::TooLong => {
+                    warn!(
+                        message_id = %id, name = %name, operation = "DeletedBy", event_time = deleter.event_time,
+                        deleted_by = %deleter.deleted_by, outcome = outcome.as_str(), "deleter not recorded: it stays unknown"
+                    )
+                }
+                _ => info!(
+                    message_id = %id, name = %name, operation = "DeletedBy", event_time = deleter.event_time,
+                    deleted_by = %deleter.deleted_by, outcome = outcome.as_str(), "deleter recorded or checked"
+                ),
+            }
             Some(())
         }
         Err(e) => {
