@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use aws_sdk_ssm::types::ParameterType;
 use ssmbak_tests::cli::{run, Run};
+use ssmbak_tests::emulator::Clients;
+use ssmbak_tests::fault_proxy::{Fault, Seen};
 use ssmbak_tests::pipeline::{now_secs, Pipeline};
 
 const ALICE: &str = "arn:aws:sts::123456789012:assumed-role/Admin/alice@example.com";
@@ -209,4 +211,104 @@ async fn in_one_batch_the_change_event_goes_first() {
         .lines()
         .any(|l| l.contains(&key) && l.contains("\"outcome\":\"deleter-tagged\""));
     assert!(tagged, "{}", p.logs());
+}
+
+/// Whether S3 refuses a request's tags: a value outside S3's tag-value pattern (S3 API
+/// reference, `Tag`), in a PutObject's `x-amz-tagging` header or a PutObjectTagging body.
+/// moto takes any value.
+fn tags_s3_refuses(seen: &Seen) -> bool {
+    static VALUE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$").expect("pattern")
+    });
+    if seen.target.is_some() || seen.method != "PUT" {
+        return false;
+    }
+    let decode = |v: &str| {
+        percent_encoding::percent_decode_str(&v.replace('+', " "))
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let mut values: Vec<String> = seen
+        .headers
+        .get("x-amz-tagging")
+        .map(|h| {
+            h.split('&')
+                .map(|pair| decode(pair.split_once('=').map_or("", |(_, v)| v)))
+                .collect()
+        })
+        .unwrap_or_default();
+    if seen.path.contains("tagging") {
+        values.extend(seen.body.split("<Value>").skip(1).map(|rest| {
+            rest.split("</Value>")
+                .next()
+                .unwrap_or_default()
+                .replace("&amp;", "&")
+                .replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&quot;", "\"")
+                .replace("&apos;", "'")
+        }));
+    }
+    values
+        .iter()
+        .any(|v| v.chars().count() > 256 || !VALUE.is_match(v))
+}
+
+/// S3 refuses a tag value with `,`, which IAM names may hold: through a proxy that refuses
+/// what S3 refuses, the deleter is still recorded, in either order (escaped as `=2C`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the moto emulator: `cargo xtask test` runs it"]
+async fn an_arn_s3_cannot_tag_as_it_is_is_recorded_escaped() {
+    let p = Pipeline::start_with_proxy().await;
+    let proxy = p.proxy.as_ref().expect("a proxy");
+    proxy.inject(
+        usize::MAX,
+        Fault::Invalid("InvalidTag: The TagValue you have provided is invalid"),
+        tags_s3_refuses,
+    );
+    // The proxy refuses what S3 refuses.
+    let through = Clients::new(&proxy.endpoint).await;
+    let raw = through
+        .s3
+        .put_object()
+        .bucket(&p.bucket)
+        .key("/probe")
+        .tagging(format!(
+            "who={}",
+            percent_encoding::utf8_percent_encode(BOB, percent_encoding::NON_ALPHANUMERIC)
+        ))
+        .body(b"x".to_vec().into())
+        .send()
+        .await;
+    assert!(raw.is_err(), "a comma in a tag value is refused");
+
+    let (late, early) = (p.name("late"), p.name("early"));
+    for key in [&late, &early] {
+        backed_up(&p, key).await;
+        p.delete(key).await;
+    }
+    let t = now_secs();
+    p.publish(&late, "Delete", "String", t).await;
+    p.drain().await;
+    p.publish_cloudtrail_delete(&[&late, &early], &[], BOB, t)
+        .await;
+    p.drain().await;
+    p.publish(&early, "Delete", "String", t).await;
+    p.drain().await;
+    for key in [&late, &early] {
+        assert_eq!(
+            log_rows(&p, key),
+            [(false, None), (true, Some(BOB.to_owned()))],
+            "{key}: {}",
+            p.logs()
+        );
+        let tagged = p.history(key).await.tombstones()[0]
+            .tag("ssmbakDeletedBy")
+            .map(str::to_owned);
+        assert_eq!(
+            tagged.as_deref(),
+            Some("arn:aws:iam::123456789012:user/ops/bob=2Cjr=3D2")
+        );
+    }
+    assert!(!p.logs().contains("\"outcome\":\"failed\""), "{}", p.logs());
 }
