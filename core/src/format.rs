@@ -64,6 +64,30 @@
 //! so once the marker exists the original sees the parameter as deleted, with the same
 //! behaviour (and the same "resurrection" window) it always had.
 //!
+//! # Who deleted it: `ssmbakDeletedBy`
+//!
+//! SSM forgets a deleted parameter, and its change event names no user, so the deleter is
+//! known only from CloudTrail's record of the `DeleteParameter`/`DeleteParameters` call (the
+//! optional `RecordDeleters` rule of the template). When that record arrives, the tombstone of
+//! the delete gets the caller's ARN (CloudTrail's `userIdentity.arn`):
+//!
+//! * tag `ssmbakDeletedBy`, added to the tombstone version in place (`PutObjectTagging` with its
+//!   VersionId, keeping its other tags) when the change event wrote the tombstone first, or
+//!   written with it when the CloudTrail record comes first;
+//! * metadata `ssmbak-deleted-by` (percent-encoded like every metadata value), only when the
+//!   CloudTrail record writes the tombstone itself: metadata cannot be changed in place.
+//!
+//! S3 tag values may hold only letters, digits, spaces and `_ . : / = + - @` (S3 API reference,
+//! `Tag`: pattern `^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$`), at most 256 characters, while IAM names
+//! may also hold `,`. So the tag value escapes every byte outside `[A-Za-z0-9 _.:/+@-]`, `=`
+//! included, as `=XX` (two hex digits, as quoted-printable does): an ordinary ARN reads as
+//! itself. An escaped ARN longer than 256 characters is split over `ssmbakDeletedBy`,
+//! `ssmbakDeletedBy2`, ... [`DELETED_BY_TAG_PARTS`] tags at most; one that needs more (or more
+//! than the 10 tags S3 allows an object) is not tagged, and the deleter reads as unknown unless
+//! the metadata has it. A reader never shows a part, a malformed escape or a guess: unknown.
+//!
+//! The original ignores both; a tombstone stays a tombstone.
+//!
 //! # Write order inside one second
 //!
 //! S3 listings give LastModified in whole seconds and the SDK returns a key's versions and its
@@ -100,6 +124,16 @@ pub const TAG_DESCRIPTION: &str = "ssmbakDescription";
 pub const TAG_VERSION: &str = "ssmbakVersion";
 /// Ours, tombstones only: the delete's event time, integer epoch seconds.
 pub const TAG_DELETED: &str = "ssmbakDeleted";
+/// Ours, tombstones only: who deleted the parameter (an IAM ARN from CloudTrail), escaped and
+/// split as the module documentation says; later parts are `ssmbakDeletedBy2`, `...3`.
+pub const TAG_DELETED_BY: &str = "ssmbakDeletedBy";
+/// At most this many `ssmbakDeletedBy` tags hold one ARN: 1,024 escaped characters, room for
+/// the longest IAM user ARN (a 512-character path and a 64-character name) with a hundred
+/// characters to escape.
+pub const DELETED_BY_TAG_PARTS: usize = 4;
+/// S3's limits on one object's tags (S3 User Guide, "Categorizing your storage using tags").
+pub const TAG_VALUE_MAX: usize = 256;
+pub const TAGS_PER_OBJECT_MAX: usize = 10;
 
 /// Where the scheduled reconcile keeps the name of the last parameter it checked, so the next
 /// run goes on from there. Outside the `/` namespace of parameter keys ([`object_key`]), so no
@@ -125,6 +159,7 @@ mod meta {
     pub(super) const POLICIES: &str = "ssmbak-policies";
     pub(super) const MODIFIED_BY: &str = "ssmbak-modified-by";
     pub(super) const DELETED: &str = "ssmbak-deleted";
+    pub(super) const DELETED_BY: &str = "ssmbak-deleted-by";
     pub(super) const OMITTED: &str = "ssmbak-omitted";
     pub(super) const TAGS: &str = "ssmbak-tags";
     pub(super) const LABELS: &str = "ssmbak-labels";
@@ -411,6 +446,8 @@ pub enum BackupRecord {
         name: String,
         event_time: i64,
         param_type: Option<ParameterType>,
+        /// Who deleted it (CloudTrail's `userIdentity.arn`), when known as it is written.
+        deleted_by: Option<String>,
     },
 }
 
@@ -502,6 +539,7 @@ impl BackupRecord {
                 name,
                 event_time,
                 param_type,
+                deleted_by,
             } => {
                 let mut metadata = BTreeMap::new();
                 metadata.insert(meta::FORMAT.to_owned(), FORMAT_VERSION.to_owned());
@@ -509,16 +547,140 @@ impl BackupRecord {
                 if let Some(t) = param_type {
                     metadata.insert(meta::TYPE.to_owned(), t.as_str().to_owned());
                 }
+                let mut tags = vec![(TAG_DELETED.to_owned(), event_time.to_string())];
+                if let Some(arn) = deleted_by {
+                    // An ARN is at most 2,048 bytes; encoded it may be three times that, more
+                    // than the metadata limit allows: then only the tags (if it fits them) say.
+                    let encoded = encode_component(arn);
+                    if metadata_size(&metadata) + meta::DELETED_BY.len() + encoded.len() + 11
+                        <= METADATA_LIMIT
+                    {
+                        metadata.insert(meta::DELETED_BY.to_owned(), encoded);
+                    }
+                    tags.extend(deleted_by_tags(arn, tags.len()).unwrap_or_default());
+                }
                 EncodedObject {
                     key: object_key(name),
                     body: Vec::new(),
-                    tagging: encode_tagging([(TAG_DELETED, event_time.to_string())]),
+                    tagging: encode_tagging(tags.iter().map(|(k, v)| (k.as_str(), v.clone()))),
                     metadata,
                     sidecar: None,
                 }
             }
         }
     }
+}
+
+/// The tag name of part `n` (from 1) of a deleter ARN.
+fn deleted_by_tag(n: usize) -> String {
+    if n == 1 {
+        TAG_DELETED_BY.to_owned()
+    } else {
+        format!("{TAG_DELETED_BY}{n}")
+    }
+}
+
+/// Whether a byte stands for itself in an escaped tag value: the tag characters S3 allows,
+/// ASCII only (a non-ASCII letter is allowed too, but escaping it keeps the rule simple).
+fn tag_safe(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b" _.:/+@-".contains(&b)
+}
+
+/// `s` with every byte outside the tag-safe set written `=XX`: S3 accepts the result as a tag
+/// value, and [`unescape_tag`] gives `s` back.
+fn escape_tag(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if tag_safe(b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("={b:02X}"));
+        }
+    }
+    out
+}
+
+/// The text [`escape_tag`] escaped; `None` for anything it cannot have written.
+fn unescape_tag(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b == b'=' {
+            let hex = s.get(i + 1..i + 3)?;
+            if !hex.bytes().all(|h| h.is_ascii_hexdigit()) {
+                return None;
+            }
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else if tag_safe(b) {
+            out.push(b);
+            i += 1;
+        } else {
+            return None;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// The tags that record `arn` as a tombstone's deleter, for an object that already has
+/// `other_tags` tags; `None` when they cannot fit (see the module documentation).
+pub fn deleted_by_tags(arn: &str, other_tags: usize) -> Option<Vec<(String, String)>> {
+    if arn.is_empty() {
+        return None;
+    }
+    let escaped = escape_tag(arn);
+    // Split only between escapes: the escape alphabet is ASCII, so byte indices are chars.
+    let mut parts = Vec::new();
+    let mut rest = escaped.as_str();
+    while !rest.is_empty() {
+        let mut cut = rest.len().min(TAG_VALUE_MAX);
+        if cut < rest.len() {
+            // Never inside a `=XX`.
+            if let Some(eq) = rest[..cut].rfind('=').filter(|&eq| eq + 3 > cut) {
+                cut = eq;
+            }
+        }
+        parts.push(rest[..cut].to_owned());
+        rest = &rest[cut..];
+    }
+    if parts.len() > DELETED_BY_TAG_PARTS || other_tags + parts.len() > TAGS_PER_OBJECT_MAX {
+        return None;
+    }
+    Some(
+        parts
+            .into_iter()
+            .enumerate()
+            .map(|(i, part)| (deleted_by_tag(i + 1), part))
+            .collect(),
+    )
+}
+
+/// Whether `key` is one of the `ssmbakDeletedBy` tags.
+pub fn is_deleted_by_tag(key: &str) -> bool {
+    deleted_by_part(key).is_some()
+}
+
+/// Which part (from 1) of a deleter ARN the tag `key` holds.
+fn deleted_by_part(key: &str) -> Option<usize> {
+    let rest = key.strip_prefix(TAG_DELETED_BY)?;
+    if rest.is_empty() {
+        return Some(1);
+    }
+    let n: usize = rest.parse().ok()?;
+    (2..=DELETED_BY_TAG_PARTS)
+        .contains(&n)
+        .then_some(n)
+        .filter(|_| !rest.starts_with('0'))
+}
+
+/// The deleter ARN from its tag parts; `None` unless they are exactly parts 1..=n and unescape.
+fn deleted_by_from_parts(parts: &BTreeMap<usize, &str>) -> Option<String> {
+    if parts.is_empty() || parts.keys().copied().ne(1..=parts.len()) {
+        return None;
+    }
+    unescape_tag(&parts.values().copied().collect::<String>()).filter(|a| !a.is_empty())
 }
 
 fn encode_value(event_time: i64, s: &ParameterSnapshot) -> EncodedObject {
@@ -659,6 +821,9 @@ pub struct StoredFields {
     pub event_time: Option<i64>,
     /// A tombstone's delete event time.
     pub deleted_at: Option<i64>,
+    /// Who deleted the parameter, on a tombstone that records it (`ssmbak-deleted-by`, else
+    /// the `ssmbakDeletedBy` tags). `None`: unknown.
+    pub deleted_by: Option<String>,
     pub param_type: Option<ParameterType>,
     pub attributes: Attributes,
     /// The digest of the sidecar holding this version's tags and labels, when they are there
@@ -691,7 +856,12 @@ impl StoredFields {
         metadata: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Result<Self, BadField> {
         let mut f = StoredFields::default();
+        let mut deleted_by_parts = BTreeMap::new();
         for (k, v) in tags {
+            if let Some(n) = deleted_by_part(k) {
+                deleted_by_parts.insert(n, v);
+                continue;
+            }
             match k {
                 TAG_TIME => f.event_time = Some(parse_int(TAG_TIME, v)?),
                 TAG_DELETED => f.deleted_at = Some(parse_int(TAG_DELETED, v)?),
@@ -728,6 +898,10 @@ impl StoredFields {
                 meta::EXTRAS => f.extras = Some(v.trim().to_owned()),
                 meta::TIME => f.event_time = Some(parse_int(meta::TIME, v)?),
                 meta::DELETED => f.deleted_at = Some(parse_int(meta::DELETED, v)?),
+                // Written in full when it fits, so it wins over the tags.
+                meta::DELETED_BY => {
+                    f.deleted_by = Some(decode_component(v)).filter(|a| !a.is_empty())
+                }
                 meta::TYPE => f.param_type = Some(parse_type(meta::TYPE, v)?),
                 meta::VERSION => f.attributes.version = Some(parse_int(meta::VERSION, v)?),
                 meta::MODIFIED_MS => {
@@ -749,6 +923,10 @@ impl StoredFields {
             // Recorded only by format 2: anything else is unknown.
             f.attributes.tags = None;
             f.attributes.labels = None;
+        }
+        if f.deleted_by.is_none() {
+            // A display-only field: parts that do not make a whole ARN leave it unknown.
+            f.deleted_by = deleted_by_from_parts(&deleted_by_parts);
         }
         if f.attributes.unknown.is_empty() && !metadata_seen {
             // The original's objects (or metadata not fetched): only the tags are known, and

@@ -729,17 +729,47 @@ pub struct HistoryEntry {
     pub snapshot: Option<ParameterSnapshot>,
     /// For a version not written by ssmbak: recorded, but not a parameter state.
     pub foreign: bool,
+    /// For a delete: who made it, when the tombstone records it (see "Who deleted it" in
+    /// [`crate::format`]). Read only by [`BucketReader::history`].
+    pub deleted_by: Option<String>,
 }
 
 impl BucketReader {
     /// Every recorded change of `key`, oldest first. A delete written as tombstone and marker
-    /// is one entry.
+    /// is one entry, with its deleter when the tombstone records one.
+    ///
+    /// A deleter tagged on the tombstone after it was written is in its tags only, which a
+    /// `GetObject` does not return: that costs one `GetObjectTagging` per tombstone whose
+    /// metadata does not name its deleter. Only this (`ssmbak log`) reads them.
     pub async fn history(
         &self,
         key: &str,
         listed: &[ListedVersion],
     ) -> Result<Vec<HistoryEntry>, ReadError> {
-        self.history_since(key, listed, None).await
+        let mut history = self.history_since(key, listed, None).await?;
+        let unknown = history
+            .iter_mut()
+            .filter(|e| e.snapshot.is_none() && !e.foreign && e.deleted_by.is_none())
+            // Delete markers no tombstone explains have no tags.
+            .filter(|e| {
+                listed
+                    .iter()
+                    .any(|l| l.version_id == e.version_id && !l.is_delete_marker)
+            });
+        let reads = unknown.map(|e| async move {
+            let tags = self.tags(key, &e.version_id).await?;
+            let fields = self.fetched(
+                key,
+                &e.version_id,
+                (&tags, &Metadata::new()),
+                None,
+                Depth::Tags,
+            )?;
+            e.deleted_by = fields.fields.deleted_by;
+            Ok::<(), ReadError>(())
+        });
+        try_join_all(reads).await?;
+        Ok(history)
     }
 
     /// [`Self::history`] from `since` (epoch seconds, inclusive) on: only versions written
@@ -779,6 +809,7 @@ impl BucketReader {
                         last_modified_ms: l.last_modified_ms,
                         snapshot: None,
                         foreign: false,
+                        deleted_by: None,
                     });
                 }
                 continue;
@@ -794,6 +825,7 @@ impl BucketReader {
                 at,
                 last_modified_ms: l.last_modified_ms,
                 foreign: !tombstone && snapshot.is_none(),
+                deleted_by: f.and_then(|f| f.fields.deleted_by.clone()),
                 snapshot,
             });
         }

@@ -4,14 +4,15 @@
 //! appends `component<TAB>service:Operation` to it before each call. `cargo xtask test` turns it
 //! on and afterwards checks each IAM policy in `policies/` against what its component called.
 //!
-//! An S3 read of a named version is recorded as `Operation@version`: IAM authorises it with
-//! another action (`s3:GetObjectVersion`, `s3:GetObjectVersionTagging`) than a read of the
-//! current object (`s3:GetObject`, `s3:GetObjectTagging`) (Service Authorization Reference,
+//! An S3 read (or retagging) of a named version is recorded as `Operation@version`: IAM
+//! authorises it with another action (`s3:GetObjectVersion`, `s3:GetObjectVersionTagging`,
+//! `s3:PutObjectVersionTagging`) than the same on the current object (`s3:GetObject`, ...) (Service Authorization Reference,
 //! Amazon S3: "To return a different version, you need the s3:GetObjectVersion permission").
 
 use aws_sdk_s3::operation::get_object::GetObjectInput;
 use aws_sdk_s3::operation::get_object_tagging::GetObjectTaggingInput;
 use aws_sdk_s3::operation::head_object::HeadObjectInput;
+use aws_sdk_s3::operation::put_object_tagging::PutObjectTaggingInput;
 
 use std::io::Write;
 
@@ -66,6 +67,11 @@ impl Intercept for Recorder {
                 .or_else(|| {
                     input
                         .downcast_ref::<GetObjectTaggingInput>()
+                        .map(|i| i.version_id().is_some())
+                })
+                .or_else(|| {
+                    input
+                        .downcast_ref::<PutObjectTaggingInput>()
                         .map(|i| i.version_id().is_some())
                 })
                 .unwrap_or(false);

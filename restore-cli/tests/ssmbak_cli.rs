@@ -619,6 +619,7 @@ async fn the_reader_orders_a_tombstone_marker_and_value_of_one_second() {
             name: key.clone(),
             event_time: t0 + 1,
             param_type: Some(Type::String),
+            deleted_by: None,
         };
         let new = BackupRecord::Value {
             event_time: t0 + 2,

@@ -272,20 +272,42 @@ impl Pipeline {
             .send()
             .await
             .expect("put rule");
+        // The template's DeleterRule (RecordDeleters=true): CloudTrail's delete records.
+        let deleters = format!("{id}-deleters");
         aws.events
-            .put_targets()
-            .rule(&id)
+            .put_rule()
+            .name(&deleters)
             .event_bus_name(&bus)
-            .targets(
-                Target::builder()
-                    .id("q")
-                    .arn(&queue_arn)
-                    .build()
-                    .expect("target"),
+            .event_pattern(
+                json!({
+                    "source": ["aws.ssm"],
+                    "detail-type": ["AWS API Call via CloudTrail"],
+                    "detail": {
+                        "eventSource": ["ssm.amazonaws.com"],
+                        "eventName": ["DeleteParameter", "DeleteParameters"],
+                    },
+                })
+                .to_string(),
             )
             .send()
             .await
-            .expect("put targets");
+            .expect("put deleter rule");
+        for rule in [&id, &deleters] {
+            aws.events
+                .put_targets()
+                .rule(rule)
+                .event_bus_name(&bus)
+                .targets(
+                    Target::builder()
+                        .id("q")
+                        .arn(&queue_arn)
+                        .build()
+                        .expect("target"),
+                )
+                .send()
+                .await
+                .expect("put targets");
+        }
 
         let dir = std::env::temp_dir().join(format!("ssmbak-{id}"));
         std::fs::create_dir_all(&dir).expect("temp dir");
@@ -368,6 +390,25 @@ impl Pipeline {
         self.publish_event(
             "aws.ssm",
             "Parameter Store Change",
+            &detail.to_string(),
+            time,
+        )
+        .await;
+    }
+
+    /// Publishes CloudTrail's record of deleting `names` (and failing to delete `invalid`) by
+    /// `arn` at `time`, as EventBridge would with a trail (moto emits none itself).
+    pub async fn publish_cloudtrail_delete(
+        &self,
+        names: &[&str],
+        invalid: &[&str],
+        arn: &str,
+        time: i64,
+    ) {
+        let detail = crate::events::cloudtrail_delete_detail(names, invalid, arn, time);
+        self.publish_event(
+            "aws.ssm",
+            "AWS API Call via CloudTrail",
             &detail.to_string(),
             time,
         )

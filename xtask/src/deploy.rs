@@ -489,6 +489,82 @@ mod tests {
         assert!(uploaded == zip, "the function's code is the arm64 zip");
     }
 
+    /// `RecordDeleters=true` adds the CloudTrail delete rule and the Lambda's version-tagging
+    /// rights; by default a stack has neither. Two stacks, not one updated: moto's update
+    /// neither removes a resource whose condition turns false nor re-reads a policy whose
+    /// `Fn::If` changes (it diffs templates and parameter `Ref`s only), while CloudFormation
+    /// does both. moto creates no queue policy from a template either, so the rule's place in
+    /// it is checked by cfn-lint and `SQS_QUEUE_POLICY_NAMES_ITS_RULES` only.
+    #[test]
+    #[ignore = "needs the moto emulator: `cargo xtask test` runs it"]
+    fn record_deleters_adds_the_cloudtrail_rule_only_when_on() {
+        let _endpoint = ssmbak_tests::emulator::required_endpoint();
+        let root = crate::util::project_root();
+        let template = std::fs::read_to_string(root.join("cfn/template.yml")).expect("template");
+        let aws = crate::aws::block_on(Aws::connect(None, "test-inspection"))
+            .expect("runtime")
+            .expect("clients");
+        let admin = crate::aws::block_on(Aws::connect(None, "stack-admin"))
+            .expect("runtime")
+            .expect("clients");
+        for record in [Some("true"), None] {
+            let stack = ssmbak_tests::emulator::unique("deleters");
+            let prefix = format!("/{stack}/");
+            let mut params = vec![
+                ("DiscoveryPrefix".to_owned(), prefix),
+                ("ReconcileSchedule".to_owned(), String::new()),
+            ];
+            params.extend(record.map(|r| ("RecordDeleters".to_owned(), r.to_owned())));
+            let args = DeployArgs {
+                stack: stack.clone(),
+                region: None,
+                artifact_bucket: None,
+                role_arn: None,
+                params,
+                tags: Vec::new(),
+                timeout: 120,
+            };
+            crate::aws::block_on(deploy(&args, &template, b"code"))
+                .expect("runtime")
+                .expect("deploys");
+            // (the DeleterRule exists, the role grants s3:PutObjectVersionTagging)
+            let state = crate::aws::block_on(async {
+                let resources = aws
+                    .cfn
+                    .describe_stack_resources()
+                    .stack_name(&stack)
+                    .send()
+                    .await?;
+                let physical = |logical: &str| {
+                    resources
+                        .stack_resources()
+                        .iter()
+                        .find(|r| r.logical_resource_id() == Some(logical))
+                        .and_then(|r| r.physical_resource_id().map(str::to_owned))
+                };
+                let role = physical("FunctionRole").context("the function's role")?;
+                let policy = aws
+                    .iam
+                    .get_role_policy()
+                    .role_name(&role)
+                    .policy_name("ssmbak-backup")
+                    .send()
+                    .await?;
+                anyhow::Ok((
+                    physical("DeleterRule").is_some(),
+                    policy.policy_document().contains("PutObjectVersionTagging"),
+                ))
+            })
+            .expect("runtime")
+            .expect("stack resources");
+            let on = record.is_some();
+            assert_eq!(state, (on, on), "RecordDeleters {record:?}");
+            crate::aws::block_on(stack::delete_stack(&admin, &stack))
+                .expect("runtime")
+                .expect("delete");
+        }
+    }
+
     #[test]
     fn the_boundary_is_the_one_iam_creates_in_the_roles_account() {
         assert_eq!(

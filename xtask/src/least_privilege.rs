@@ -187,6 +187,9 @@ fn actions_for(service: &str, operation: &str) -> Vec<Vec<String>> {
         ("s3", "GetObject" | "HeadObject") => one("s3:GetObject"),
         ("s3", "GetObject@version" | "HeadObject@version") => one("s3:GetObjectVersion"),
         ("s3", "GetObjectTagging@version") => one("s3:GetObjectVersionTagging"),
+        // Our one PutObjectTagging names a VersionId (the deleter on a tombstone), which S3
+        // authorises as s3:PutObjectVersionTagging (S3 API reference, PutObjectTagging).
+        ("s3", "PutObjectTagging@version") => one("s3:PutObjectVersionTagging"),
         ("s3", "ListObjectVersions") => one("s3:ListBucketVersions"),
         ("s3", "HeadBucket" | "ListObjectsV2") => one("s3:ListBucket"),
         ("s3", "PutBucketEncryption") => one("s3:PutEncryptionConfiguration"),
@@ -460,6 +463,8 @@ mod tests {
             "kms:Decrypt",
             "sqs:ReceiveMessage",
             "kms:GenerateDataKey",
+            // Conditional (RecordDeleters) statements count too.
+            "s3:PutObjectVersionTagging",
         ] {
             assert!(granted.contains_key(a), "{a} in {granted:?}");
         }

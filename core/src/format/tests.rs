@@ -139,6 +139,7 @@ fn our_objects_are_known_by_their_tags_the_originals_are_not() {
         name: "/a".into(),
         event_time: 2,
         param_type: None,
+        deleted_by: None,
     };
     assert!(pairs(&tags_of(&value)));
     assert!(pairs(&tags_of(&tombstone)));
@@ -152,6 +153,7 @@ fn tombstone_has_no_original_tags() {
         name: "gone".to_owned(),
         event_time: 1_700_000_000,
         param_type: Some(ParameterType::String),
+        deleted_by: None,
     }
     .encode();
     assert_eq!(obj.key, "/gone");
@@ -162,6 +164,91 @@ fn tombstone_has_no_original_tags() {
     assert!(f.is_tombstone());
     assert_eq!(f.deleted_at, Some(1_700_000_000));
     assert_eq!(f.snapshot("/gone", vec![]), None);
+}
+
+fn tombstone_by(arn: &str) -> EncodedObject {
+    BackupRecord::Tombstone {
+        name: "/gone".to_owned(),
+        event_time: 1_700_000_000,
+        param_type: None,
+        deleted_by: Some(arn.to_owned()),
+    }
+    .encode()
+}
+
+/// The S3 tag-value pattern (S3 API reference, `Tag`), ASCII part.
+fn s3_accepts(value: &str) -> bool {
+    value.chars().count() <= TAG_VALUE_MAX
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || " _.:/=+-@".contains(c))
+}
+
+#[test]
+fn the_deleter_reads_back_from_metadata_and_from_the_tags_alone() {
+    let arns = [
+        "arn:aws:sts::123456789012:assumed-role/Admin/alice@example.com".to_owned(),
+        // IAM names may hold `,` and `=`, which S3 refuses or we use as the escape.
+        "arn:aws:iam::123456789012:user/ops/a,b=c+d".to_owned(),
+        // Near the longest IAM user ARN (a path of up to 512 characters, a 64-character name),
+        // with fifty commas: three tags.
+        format!(
+            "arn:aws-us-gov:iam::123456789012:user/{}{}/{}",
+            "ops,".repeat(50),
+            "p".repeat(260),
+            "n".repeat(64)
+        ),
+    ];
+    for arn in &arns {
+        let obj = tombstone_by(arn);
+        let tags = decode_tagging(&obj.tagging);
+        assert!(tags.iter().all(|(_, v)| s3_accepts(v)), "{tags:?}");
+        assert!(tags.len() <= TAGS_PER_OBJECT_MAX);
+        // From the metadata and the tags, as a tombstone the CloudTrail record wrote.
+        assert_eq!(read_back(&obj).deleted_by.as_deref(), Some(arn.as_str()));
+        // From the tags alone, as one tagged in place after the change event wrote it.
+        let f = StoredFields::read(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())), [])
+            .expect("reads");
+        assert_eq!(f.deleted_by.as_deref(), Some(arn.as_str()), "{tags:?}");
+        assert!(f.is_tombstone());
+    }
+    // An ordinary ARN reads as itself in the console.
+    let tags = decode_tagging(&tombstone_by(&arns[0]).tagging);
+    assert_eq!(tags[1], (TAG_DELETED_BY.to_owned(), arns[0].clone()));
+}
+
+#[test]
+fn a_deleter_that_does_not_fit_is_unknown_never_a_part() {
+    // Too long for the tags: not tagged at all.
+    let huge = format!("arn:aws:iam::1:user/{}", ",".repeat(400));
+    assert_eq!(deleted_by_tags(&huge, 1), None);
+    // No room left among the object's 10 tags.
+    assert_eq!(deleted_by_tags("arn:aws:iam::1:user/a", 10), None);
+    // Parts missing, out of order or badly escaped: unknown.
+    let read = |tags: &[(&str, &str)]| {
+        StoredFields::read(tags.iter().copied(), [])
+            .expect("reads")
+            .deleted_by
+    };
+    assert_eq!(
+        read(&[("ssmbakDeleted", "1"), ("ssmbakDeletedBy2", "x")]),
+        None
+    );
+    assert_eq!(
+        read(&[("ssmbakDeletedBy", "a"), ("ssmbakDeletedBy3", "c")]),
+        None
+    );
+    assert_eq!(read(&[("ssmbakDeletedBy", "a=2")]), None);
+    assert_eq!(read(&[("ssmbakDeletedBy", "a=ZZb")]), None);
+    assert_eq!(read(&[("ssmbakDeletedBy", "")]), None);
+    assert_eq!(
+        read(&[("ssmbakDeletedBy", "a=2C"), ("ssmbakDeletedBy2", "b")]),
+        Some("a,b".to_owned())
+    );
+    // Not ours: a tag that merely starts the same.
+    assert!(!is_deleted_by_tag("ssmbakDeletedByX"));
+    assert!(!is_deleted_by_tag("ssmbakDeletedBy02"));
+    assert!(is_deleted_by_tag("ssmbakDeletedBy2"));
 }
 
 #[test]
@@ -197,6 +284,18 @@ fn arb_text() -> impl Strategy<Value = String> {
 }
 
 proptest! {
+    /// Any deleter that fits the tags reads back from the tags alone, exactly; the tags are
+    /// values S3 accepts.
+    #[test]
+    fn deleter_tags_round_trip(arn in "\\PC{1,700}") {
+        if let Some(tags) = deleted_by_tags(&arn, 1) {
+            prop_assert!(tags.iter().all(|(_, v)| s3_accepts(v)), "{:?}", tags);
+            let f = StoredFields::read(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())), [])
+                .expect("reads");
+            prop_assert_eq!(f.deleted_by, Some(arn));
+        }
+    }
+
     /// Everything we write reads back as it was (within the metadata limit).
     #[test]
     fn value_records_round_trip(

@@ -10,6 +10,10 @@ fn fixture(name: &str) -> &'static str {
         "delete" => include_str!("../../tests/fixtures/delete.json"),
         "label" => include_str!("../../tests/fixtures/label.json"),
         "policy_action" => include_str!("../../tests/fixtures/policy_action.json"),
+        "cloudtrail_delete" => include_str!("../../tests/fixtures/cloudtrail_delete.json"),
+        "cloudtrail_delete_parameters" => {
+            include_str!("../../tests/fixtures/cloudtrail_delete_parameters.json")
+        }
         other => panic!("no fixture {other}"),
     }
 }
@@ -111,6 +115,120 @@ fn an_expiration_is_a_removal_and_notifications_are_skipped() {
                 operation: policy.to_owned()
             })
         );
+    }
+}
+
+fn deleters(names: &[&str], event_time: i64, by: &str) -> Parsed {
+    Parsed::Deleters(
+        names
+            .iter()
+            .map(|n| DeleterEvent {
+                name: (*n).to_owned(),
+                event_time,
+                deleted_by: by.to_owned(),
+            })
+            .collect(),
+    )
+}
+
+#[test]
+fn cloudtrail_deletes_name_the_caller_of_each_deleted_parameter() {
+    // The call's own time (detail.eventTime), not EventBridge's.
+    assert_eq!(
+        parse(Some(fixture("cloudtrail_delete"))),
+        Ok(deleters(
+            &["/testssmbak/bas/wee"],
+            1_659_561_407,
+            "arn:aws:sts::123456789012:assumed-role/Admin/alice@example.com"
+        ))
+    );
+    // Only what the call deleted: `/testssmbak/never` was an invalid parameter.
+    let bob = "arn:aws:iam::123456789012:user/ops/bob";
+    assert_eq!(
+        parse(Some(fixture("cloudtrail_delete_parameters"))),
+        Ok(deleters(
+            &["/testssmbak/a", "/testssmbak/b"],
+            1_659_561_604,
+            bob
+        ))
+    );
+    // Without a response, what was asked (the backup then records nothing SSM still has).
+    let no_response = fixture("cloudtrail_delete_parameters").replace(
+        r#""responseElements":{"deletedParameters":["/testssmbak/a","/testssmbak/b"],"invalidParameters":["/testssmbak/never"]}"#,
+        r#""responseElements":null"#,
+    );
+    assert_eq!(
+        parse(Some(&no_response)),
+        Ok(deleters(
+            &["/testssmbak/a", "/testssmbak/b", "/testssmbak/never"],
+            1_659_561_604,
+            bob
+        ))
+    );
+    // Root-level names keep the caller's spelling; the key adds the slash.
+    let root = fixture("cloudtrail_delete").replace("/testssmbak/bas/wee", "rootparam");
+    let Ok(Parsed::Deleters(d)) = parse(Some(&root)) else {
+        panic!("parses");
+    };
+    assert_eq!(d[0].name, "rootparam");
+}
+
+#[test]
+fn cloudtrail_records_with_nothing_to_record_are_skipped() {
+    let ok = fixture("cloudtrail_delete");
+    let failed = ok.replace(
+        r#""responseElements":null"#,
+        r#""responseElements":null,"errorCode":"ParameterNotFound","errorMessage":"Parameter /testssmbak/bas/wee not found.""#,
+    );
+    let no_arn = ok.replace(
+        r#""arn":"arn:aws:sts::123456789012:assumed-role/Admin/alice@example.com","#,
+        "",
+    );
+    let other_call = ok.replace(r#""DeleteParameter""#, r#""PutParameter""#);
+    for (what, body) in [
+        ("failed call", failed),
+        ("no caller ARN", no_arn),
+        ("another call", other_call),
+    ] {
+        assert!(
+            matches!(parse(Some(&body)), Ok(Parsed::Skip { ref name, .. }) if name == "/testssmbak/bas/wee"),
+            "{what}: {:?}",
+            parse(Some(&body))
+        );
+    }
+}
+
+#[test]
+fn malformed_cloudtrail_records_are_errors() {
+    let ok = fixture("cloudtrail_delete");
+    let cases: Vec<(&str, String, EventError)> = vec![
+        (
+            "another service's call",
+            ok.replace(
+                r#""eventSource":"ssm.amazonaws.com""#,
+                r#""eventSource":"s3.amazonaws.com""#,
+            ),
+            EventError::NotParameterChange {
+                event_source: Some("s3.amazonaws.com".to_owned()),
+                detail_type: Some(CLOUDTRAIL_DETAIL_TYPE.to_owned()),
+            },
+        ),
+        (
+            "no name",
+            ok.replace(
+                r#""requestParameters":{"name":"/testssmbak/bas/wee"}"#,
+                r#""requestParameters":{}"#,
+            ),
+            EventError::Missing("detail.requestParameters.name"),
+        ),
+        (
+            "bad time",
+            ok.replace("2022-08-03T21:16:47Z", "yesterday"),
+            EventError::BadTime("yesterday".to_owned()),
+        ),
+    ];
+    for (what, body, expected) in cases {
+        assert_eq!(parse(Some(&body)), Err(expected), "{what}");
     }
 }
 

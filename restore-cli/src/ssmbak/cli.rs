@@ -78,7 +78,8 @@ pub(super) enum Command {
         #[command(flatten)]
         common: Common,
     },
-    /// Every backed-up version of one parameter, with who made it.
+    /// Every backed-up version of one parameter, with who made it (and who deleted it, when
+    /// the stack records deleters).
     #[command(after_help = crate::command_help!(
         "ssmbak log /prod/app/db",
         "ssmbak log /prod/app/db --output json --show-secrets",

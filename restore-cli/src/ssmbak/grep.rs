@@ -157,6 +157,7 @@ mod tests {
             last_modified_ms: at * 1000,
             snapshot: Some(snapshot),
             foreign: false,
+            deleted_by: None,
         }
     }
 
@@ -184,6 +185,7 @@ mod tests {
             last_modified_ms: 40_000,
             snapshot: None,
             foreign: false,
+            deleted_by: None,
         };
         let history = [
             version(10, "db.old.internal", ParameterType::String, Some("old db")),

@@ -312,9 +312,13 @@ fn log_fields(
     }
 }
 
-/// Who made a logged change, when it is known.
+/// Who made a logged change, when it is known: SSM's `LastModifiedUser` of a version, or the
+/// deleter CloudTrail named for a delete (the `RecordDeleters` rule; unknown without it).
 fn modified_by(e: &HistoryEntry) -> Option<String> {
-    e.snapshot.as_ref()?.attributes.last_modified_user.clone()
+    match &e.snapshot {
+        Some(s) => s.attributes.last_modified_user.clone(),
+        None => e.deleted_by.clone(),
+    }
 }
 
 pub fn log_json(key: &str, history: &[HistoryEntry], show_secrets: bool) -> serde_json::Value {
