@@ -7,7 +7,8 @@
 //! `SSMBAK_BENCH_RUNS` (3, ours), `SSMBAK_BENCH_ORIGINAL_RUNS` (1), `SSMBAK_BENCH_ORIGINAL_MAX`
 //! (1000: the largest tree the original is run on), `SSMBAK_BENCH_DELAY_MS` (20),
 //! `SSMBAK_BENCH_LAMBDA_RECORDS` (500), `SSMBAK_BENCH_PARTS` (`preview,restore,lambda`) and
-//! `SSMBAK_BENCH_POINTS` (`end,middle`).
+//! `SSMBAK_BENCH_POINTS` (`end,middle`). First, with no emulator, `core/benches/selection.rs`:
+//! the page merge and point-in-time selection over a million listed versions.
 
 use std::path::Path;
 use std::process::Command;
@@ -44,6 +45,26 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
         "--bin",
         "ssmbak-bench",
     ]))?;
+    // The selection path at a million versions, in-process (no emulator; release build).
+    let selection = util::cargo()
+        .current_dir(root)
+        .args([
+            "bench",
+            "--quiet",
+            "--locked",
+            "-p",
+            "ssmbak-core",
+            "--bench",
+            "selection",
+        ])
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .context("cannot run the selection benchmark")?;
+    anyhow::ensure!(
+        selection.status.success(),
+        "the selection benchmark failed: {}",
+        selection.status
+    );
     let zip = build_lambda::run(root, build_lambda::Arch::X86_64)?;
     let moto = moto::start(root)?;
     let output = Command::new(root.join("target/debug/ssmbak-bench"))
@@ -63,7 +84,11 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
         .output()
         .context("cannot run ssmbak-bench")?;
     drop(moto);
-    let table = String::from_utf8_lossy(&output.stdout);
+    let table = format!(
+        "{}{}",
+        String::from_utf8_lossy(&selection.stdout),
+        String::from_utf8_lossy(&output.stdout)
+    );
     print!("{table}");
     std::fs::write(root.join("target/bench.md"), table.as_bytes())?;
     anyhow::ensure!(
