@@ -60,20 +60,24 @@ fn status_mb(field: &str) -> f64 {
 }
 
 fn main() {
-    // The pages, as the SDK's paginator hands them over (not measured: the network's part).
-    // All of them at once, before the merge: more than a paginator ever holds, so the peak
-    // below is an upper bound.
-    let pages: Vec<Vec<(String, ListedVersion)>> = (0..KEYS * VERSIONS / PAGE)
-        .map(|p| {
-            (p * PAGE..(p + 1) * PAGE)
-                .map(|i| listed(i / VERSIONS, i % VERSIONS))
-                .collect()
-        })
-        .collect();
+    // The pages, one at a time as the SDK's paginator hands them over and as
+    // `BucketReader::list` merges them. Making them is the network's part, not ours: its CPU
+    // is measured alone first and taken off.
+    let page = |p: usize| -> Vec<(String, ListedVersion)> {
+        (p * PAGE..(p + 1) * PAGE)
+            .map(|i| listed(i / VERSIONS, i % VERSIONS))
+            .collect()
+    };
+    let pages = KEYS * VERSIONS / PAGE;
+    let making_before = cpu_seconds();
+    for p in 0..pages {
+        drop(std::hint::black_box(page(p)));
+    }
+    let making = cpu_seconds() - making_before;
 
     let cpu_before = cpu_seconds();
     let start = std::time::Instant::now();
-    let listing = merge_pages(pages);
+    let listing = merge_pages((0..pages).map(page));
     // Three versions back: the hardest point for the lazy reader.
     let at = BASE_MS / 1000 + (VERSIONS as i64 - 3) * 60;
     let mut chosen = 0_usize;
@@ -97,15 +101,15 @@ fn main() {
             chosen += 1;
         }
     }
-    let wall = start.elapsed().as_secs_f64();
-    let cpu = cpu_seconds() - cpu_before;
+    let wall = start.elapsed().as_secs_f64() - making;
+    let cpu = cpu_seconds() - cpu_before - making;
     let peak = status_mb("VmHWM:");
     assert_eq!(listing.len(), KEYS);
     assert_eq!(chosen, KEYS);
 
     let versions = KEYS * VERSIONS;
     println!("### Selection of {versions} listed versions ({KEYS} keys), in-process\n");
-    println!("Merge of {} pages of {PAGE}, then for every key the lazy reader's first round ({first_round} reads planned) and the point-in-time choice. Wall {wall:.2} s.\n", versions / PAGE);
+    println!("Merge of {pages} pages of {PAGE} as they arrive, then for every key the lazy reader's first round ({first_round} reads planned) and the point-in-time choice. Wall {wall:.2} s (making the pages, {making:.2} s of CPU, taken off).\n");
     println!("| target | measured | met |\n|---|---|---|");
     let met = |ok: bool| if ok { "yes" } else { "**no**" };
     println!(

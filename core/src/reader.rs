@@ -143,7 +143,7 @@ impl BucketReader {
 
     /// Every version and delete marker under `prefix`, by key.
     pub async fn list(&self, prefix: &str) -> Result<Listing, ReadError> {
-        let mut pages = Vec::new();
+        let mut merger = PageMerger::default();
         let (mut key_marker, mut version_marker) = (None::<String>, None::<String>);
         loop {
             let page = self
@@ -181,7 +181,7 @@ impl BucketReader {
                 };
                 Some((key(m.key())?, listed))
             });
-            pages.push(versions.chain(markers).collect::<Vec<_>>());
+            merger.add(versions.chain(markers));
             if page.is_truncated() != Some(true) {
                 break;
             }
@@ -191,8 +191,7 @@ impl BucketReader {
                 break;
             }
         }
-        let listing = merge_pages(pages);
-        Ok(listing)
+        Ok(merger.finish())
     }
 
     /// The state of `key` at `at` (epoch seconds, inclusive), from its listing.
@@ -552,22 +551,51 @@ pub fn listed_key(raw: &str, url_encoded: bool) -> String {
 }
 
 pub fn merge_pages(pages: impl IntoIterator<Item = Vec<(String, ListedVersion)>>) -> Listing {
-    let mut versions: Listing = BTreeMap::new();
-    let mut markers: Listing = BTreeMap::new();
+    let mut merger = PageMerger::default();
     for page in pages {
+        merger.add(page);
+    }
+    merger.finish()
+}
+
+/// [`merge_pages`] one page at a time, as the pages arrive: only the listing so far and the
+/// page at hand are held, never every page at once.
+#[derive(Debug, Default)]
+pub struct PageMerger {
+    versions: Listing,
+    markers: Listing,
+    /// The key the listing is at: keys come in order, so every key before it is complete.
+    at: Option<String>,
+}
+
+impl PageMerger {
+    pub fn add(&mut self, page: impl IntoIterator<Item = (String, ListedVersion)>) {
         for (key, listed) in page {
+            if self.at.as_ref() != Some(&key) {
+                // A complete key's list gives back the room its growth left over (a million
+                // versions hold tens of MB of it).
+                if let Some(done) = self.at.replace(key.clone()) {
+                    if let Some(v) = self.versions.get_mut(&done) {
+                        v.shrink_to_fit();
+                    }
+                }
+            }
             let side = if listed.is_delete_marker {
-                &mut markers
+                &mut self.markers
             } else {
-                &mut versions
+                &mut self.versions
             };
             side.entry(key).or_default().push(listed);
         }
     }
-    for (key, ms) in markers {
-        versions.entry(key).or_default().extend(ms);
+
+    pub fn finish(self) -> Listing {
+        let mut versions = self.versions;
+        for (key, ms) in self.markers {
+            versions.entry(key).or_default().extend(ms);
+        }
+        versions
     }
-    versions
 }
 
 fn millis(t: Option<&aws_smithy_types::DateTime>) -> i64 {
