@@ -201,24 +201,7 @@ async fn ssm_metadata_is_read_only_where_something_may_differ() {
     use ssmbak_tests::pipeline::{now_secs, Pipeline};
     let p = Pipeline::start().await;
     let name = |i: usize| p.name(&format!("meta/p{i:02}"));
-    for i in 0..KEYS {
-        p.aws
-            .ssm
-            .put_parameter()
-            .name(name(i))
-            .value(format!("v{i}"))
-            .r#type(SsmType::String)
-            .description("d")
-            .allowed_pattern(".*")
-            .send()
-            .await
-            .expect("put parameter");
-        p.publish(&name(i), "Create", "String", now_secs()).await;
-    }
-    p.drain().await;
-    let at = after_a_second().await;
-    // One field changed on each of four parameters (each a new SSM version); the rest as
-    // backed up.
+    // Parameter i as first created; a test changes one field of it.
     let put = |i: usize| {
         p.aws
             .ssm
@@ -230,6 +213,14 @@ async fn ssm_metadata_is_read_only_where_something_may_differ() {
             .allowed_pattern(".*")
             .overwrite(true)
     };
+    for i in 0..KEYS {
+        put(i).send().await.expect("put parameter");
+        p.publish(&name(i), "Create", "String", now_secs()).await;
+    }
+    p.drain().await;
+    let at = after_a_second().await;
+    // One field changed on each of four parameters (each a new SSM version); the rest as
+    // backed up.
     put(0).value("changed").send().await.expect("value");
     put(1)
         .description("another")
