@@ -48,7 +48,8 @@ use aws_sdk_ssm::types::ParameterHistory;
 use crate::aws_error::AwsError;
 use crate::current;
 use crate::format::{
-    self, Attributes, BackupRecord, Extras, ParameterSnapshot, ParameterType, StoredFields, Tags,
+    self, earlier, Attributes, BackupRecord, EarlierVersion, Extras, ParameterSnapshot,
+    ParameterType, StoredFields, Tags,
 };
 use crate::rate::RateLimit;
 use crate::reader::listed_key;
@@ -224,7 +225,21 @@ impl BackupError {
 enum Current {
     /// No object, or a delete marker (S3 answers 404 to both).
     Absent,
-    Version(StoredFields),
+    Version {
+        fields: StoredFields,
+        /// The earlier versions a version written after this one names ([`earlier::after`]).
+        earlier: Vec<EarlierVersion>,
+    },
+}
+
+impl Current {
+    /// The earlier versions the key's next version names.
+    fn earlier(&self) -> &[EarlierVersion] {
+        match self {
+            Current::Absent => &[],
+            Current::Version { earlier, .. } => earlier,
+        }
+    }
 }
 
 /// Backs up changes into one bucket.
@@ -336,7 +351,7 @@ impl Backup {
     /// What the key's newest backup holds, when it is a value (`None`: none, or deleted).
     pub async fn latest(&self, name: &str) -> Result<Option<StoredFields>, BackupError> {
         Ok(match self.current(&format::object_key(name)).await? {
-            Current::Version(f) if !f.is_tombstone() => Some(f),
+            Current::Version { fields, .. } if !fields.is_tombstone() => Some(fields),
             _ => None,
         })
     }
@@ -415,8 +430,9 @@ impl Backup {
         let Some(history) = self.history(&change.name, &key).await? else {
             return Ok(Outcome::DeletedBeforeBackup);
         };
-        let latest = match self.current(&key).await? {
-            Current::Version(f) if !f.is_tombstone() => Some(f),
+        let current = self.current(&key).await?;
+        let latest = match &current {
+            Current::Version { fields, .. } if !fields.is_tombstone() => Some(fields),
             _ => None,
         };
         let stored = latest
@@ -442,7 +458,7 @@ impl Backup {
         labels.sort();
         let extras = Extras { tags, labels };
         if same_version {
-            let recorded = match &latest {
+            let recorded = match latest {
                 Some(f) => self.stored_extras(&key, f).await?,
                 None => None,
             };
@@ -459,7 +475,7 @@ impl Backup {
             snapshot,
         };
         self.wait_for_marker_second(&key).await;
-        self.put(&record).await?;
+        self.put(&record, current.earlier()).await?;
         Ok(Outcome::Stored { version })
     }
 
@@ -480,7 +496,8 @@ impl Backup {
         key: String,
         deleted_by: Option<&str>,
     ) -> Result<Outcome, BackupError> {
-        let outcome = match self.current(&key).await? {
+        let current = self.current(&key).await?;
+        let outcome = match &current {
             // Already deleted in the bucket: a duplicate delivery, or a delete we missed the
             // re-creation before. Either way the backup already says "deleted".
             Current::Absent => {
@@ -489,14 +506,15 @@ impl Backup {
                 }
                 // Never backed up: still record the delete's time, so a restore knows the
                 // parameter existed and is gone.
-                self.put_tombstone(change, &key, deleted_by).await?;
+                self.put_tombstone(change, &key, deleted_by, &[]).await?;
                 Outcome::Deleted
             }
             // A tombstone whose marker was never written (an earlier attempt stopped half-way,
             // for this delete or an earlier one): it already says "deleted".
-            Current::Version(f) if f.is_tombstone() => Outcome::DeleteCompleted,
-            Current::Version(_) => {
-                self.put_tombstone(change, &key, deleted_by).await?;
+            Current::Version { fields, .. } if fields.is_tombstone() => Outcome::DeleteCompleted,
+            Current::Version { earlier, .. } => {
+                self.put_tombstone(change, &key, deleted_by, earlier)
+                    .await?;
                 Outcome::Deleted
             }
         };
@@ -543,14 +561,15 @@ impl Backup {
         change: &ChangeEvent,
         key: &str,
         deleted_by: Option<&str>,
+        earlier: &[EarlierVersion],
     ) -> Result<(), BackupError> {
-        self.put(&BackupRecord::Tombstone {
+        let tombstone = BackupRecord::Tombstone {
             name: key.to_owned(),
             event_time: change.event_time,
             param_type: change.param_type,
             deleted_by: deleted_by.map(str::to_owned),
-        })
-        .await
+        };
+        self.put(&tombstone, earlier).await
     }
 
     /// Records who deleted a parameter, from CloudTrail's record of the call.
@@ -800,7 +819,8 @@ impl Backup {
                             key: key.to_owned(),
                             source,
                         })?;
-                Ok(Current::Version(fields))
+                let earlier = earlier::after(head.version_id().unwrap_or_default(), &fields);
+                Ok(Current::Version { fields, earlier })
             }
             Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => {
                 Ok(Current::Absent)
@@ -829,8 +849,14 @@ impl Backup {
             || page.delete_markers().iter().any(|m| is_key(m.key())))
     }
 
-    async fn put(&self, record: &BackupRecord) -> Result<(), BackupError> {
-        let obj = record.encode();
+    /// Writes `record`, naming the key's `earlier` versions.
+    async fn put(
+        &self,
+        record: &BackupRecord,
+        earlier: &[EarlierVersion],
+    ) -> Result<(), BackupError> {
+        let mut obj = record.encode();
+        obj.name_earlier(earlier);
         if let Some(sidecar) = &obj.sidecar {
             self.put_sidecar(sidecar).await?;
         }

@@ -48,6 +48,12 @@
 //! a label move is a `LabelParameterVersion` event. Either is recorded as a new object version
 //! holding the same SSM version with the new tags or labels (see [`crate::backup`]).
 //!
+//! # Where earlier versions stand: `ssmbak-earlier`
+//!
+//! Each version we write may also name the key's earlier versions and their event times
+//! (metadata `ssmbak-earlier`, see [`earlier`]), so that a reader of the newest version needs
+//! not read each earlier one to place it in time. It is an optimisation a reader may ignore.
+//!
 //! # Deletes keep their event time: the tombstone
 //!
 //! S3 delete markers take no tags, so the original records a delete at the time the Lambda
@@ -164,7 +170,11 @@ mod meta {
     pub(super) const TAGS: &str = "ssmbak-tags";
     pub(super) const LABELS: &str = "ssmbak-labels";
     pub(super) const EXTRAS: &str = "ssmbak-extras";
+    pub(super) const EARLIER: &str = "ssmbak-earlier";
 }
+
+pub mod earlier;
+pub use earlier::EarlierVersion;
 
 /// The version of the metadata layout above: 2 records tags and labels, 1 does not.
 pub const FORMAT_VERSION: &str = "2";
@@ -461,6 +471,17 @@ pub struct EncodedObject {
     pub metadata: BTreeMap<String, String>,
     /// The sidecar this version names, to be written before it (see "Tags and labels").
     pub sidecar: Option<Sidecar>,
+}
+
+impl EncodedObject {
+    /// Names the key's earlier versions (newest first, see [`earlier`]): as many as fit in
+    /// the metadata left, after everything else.
+    pub fn name_earlier(&mut self, earlier: &[EarlierVersion]) {
+        let taken = metadata_size(&self.metadata) + "x-amz-meta-".len() + meta::EARLIER.len();
+        if let Some(value) = earlier::encode(earlier, METADATA_LIMIT.saturating_sub(taken)) {
+            self.metadata.insert(meta::EARLIER.to_owned(), value);
+        }
+    }
 }
 
 /// A sidecar object: tags and labels too large for a version's metadata.
@@ -830,6 +851,9 @@ pub struct StoredFields {
     /// rather than in its metadata: a reader fetches [`extras_key`] and
     /// [`Attributes::set_extras`].
     pub extras: Option<String>,
+    /// Where the key's earlier versions stand in time, as this version's writer knew them
+    /// (see [`earlier`]); empty when it names none.
+    pub earlier: Vec<EarlierVersion>,
 }
 
 /// A stored tag or metadata value that does not parse.
@@ -896,6 +920,7 @@ impl StoredFields {
                     );
                 }
                 meta::EXTRAS => f.extras = Some(v.trim().to_owned()),
+                meta::EARLIER => f.earlier = earlier::decode(v.trim()),
                 meta::TIME => f.event_time = Some(parse_int(meta::TIME, v)?),
                 meta::DELETED => f.deleted_at = Some(parse_int(meta::DELETED, v)?),
                 // Written in full when it fits, so it wins over the tags.

@@ -10,13 +10,17 @@
 //!    tombstone, see [`pit::pair_markers`]). Their effective times give a lower bound e for the
 //!    answer's.
 //! 2. Only entries with LastModified at or after e can beat it (anything older has an effective
-//!    time before e): fetch those, and the versions each such delete marker may follow.
+//!    time before e): fetch those, and the versions each such delete marker may follow. In our
+//!    layout the newest of them is fetched first: it names where the key's earlier versions
+//!    stand in time ([`format::earlier`]), and only those it does not place are fetched after.
 //! 3. Decide with [`pit::state_at`] over everything, unfetched entries marked unread (they keep
 //!    their place in write order and never win). Should an unread version still be able to win
 //!    (it cannot, by 2.), every version is read before answering: no answer from a guess.
 //!
-//! For a restore point in the past with prompt processing that is one `GetObject` per key (it
-//! returns the body with our metadata), plus one per version written after T.
+//! For a restore point after the last change that is one `GetObject` per key (it returns the
+//! body with our metadata). Further in the past, our layout adds one `HeadObject` of the newest
+//! version, however many were written after T and however late; the original's layout adds
+//! one `GetObjectTagging` per version written after T.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -102,8 +106,9 @@ struct Fetched {
 /// How much of a version to read. Each depth includes the ones before it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Depth {
-    /// Its tags: enough to place it in time (both formats tag the time and deletes).
-    Tags,
+    /// Its place in time: from its tags (both formats tag the time and deletes), or from the
+    /// earlier versions a later version names (see [`format::earlier`]).
+    Placed,
     /// Every field but the body: the tags of the original's objects, the metadata of ours.
     Fields,
     /// Its fields and body.
@@ -266,8 +271,14 @@ impl BucketReader {
     ) -> Result<Option<usize>, ReadError> {
         let mut fetched: HashMap<usize, Fetched> = HashMap::new();
         let plan = LazyRead::new(listed, at);
-        self.fetch_into(key, listed, &plan.first_round(), &mut fetched, Depth::Tags)
-            .await?;
+        self.fetch_into(
+            key,
+            listed,
+            &plan.first_round(),
+            &mut fetched,
+            Depth::Placed,
+        )
+        .await?;
         Ok(self.settle(key, listed, &plan, &mut fetched).await?.index())
     }
 
@@ -280,14 +291,26 @@ impl BucketReader {
         plan: &LazyRead<'_>,
         fetched: &mut HashMap<usize, Fetched>,
     ) -> Result<StateAt, ReadError> {
+        learn_earlier(listed, fetched);
+        // Ours: the newest version names where the earlier ones stand, so it is read first
+        // (it is among what the round would read anyway), and only what it leaves unplaced
+        // after it.
+        if self.guess.expects_ours() {
+            let second = plan.second_round(&fields_of(fetched));
+            if let Some(newest) = plan.newest_unread(&second, &fields_of(fetched)) {
+                self.fetch_into(key, listed, &[newest], fetched, Depth::Fields)
+                    .await?;
+                learn_earlier(listed, fetched);
+            }
+        }
         let second = plan.second_round(&fields_of(fetched));
-        self.fetch_into(key, listed, &second, fetched, Depth::Tags)
+        self.fetch_into(key, listed, &second, fetched, Depth::Placed)
             .await?;
         if let Some(state) = plan.decide(&fields_of(fetched)) {
             return Ok(state);
         }
         let all: Vec<usize> = (0..listed.len()).collect();
-        self.fetch_into(key, listed, &all, fetched, Depth::Tags)
+        self.fetch_into(key, listed, &all, fetched, Depth::Placed)
             .await?;
         Ok(pit::state_at(
             &entries(listed, &fields_of(fetched)),
@@ -314,7 +337,7 @@ impl BucketReader {
         let results = try_join_all(todo.iter().map(|&i| async move {
             let version_id = &listed[i].version_id;
             match depth {
-                Depth::Tags => self.fetch_tags(key, version_id).await,
+                Depth::Placed => self.fetch_tags(key, version_id).await,
                 Depth::Fields => self.fetch_fields(key, version_id).await,
                 Depth::Full => self.fetch(key, version_id).await,
             }
@@ -427,7 +450,7 @@ impl BucketReader {
     async fn fetch_tags(&self, key: &str, version_id: &str) -> Result<Fetched, ReadError> {
         let tags = self.tags(key, version_id).await?;
         let depth = if format::tagged_by_us(pairs(&tags)) {
-            Depth::Tags
+            Depth::Placed
         } else {
             Depth::Fields
         };
@@ -649,6 +672,44 @@ fn fields_of(fetched: &HashMap<usize, Fetched>) -> HashMap<usize, &StoredFields>
     fetched.iter().map(|(i, f)| (*i, &f.fields)).collect()
 }
 
+/// Adds to `fetched` the versions that the fetched ones place in time ([`placed_by_earlier`]).
+fn learn_earlier(listed: &[ListedVersion], fetched: &mut HashMap<usize, Fetched>) {
+    for (i, fields) in placed_by_earlier(listed, &fields_of(fetched)) {
+        let depth = Depth::Placed;
+        fetched.insert(
+            i,
+            Fetched {
+                fields,
+                body: None,
+                depth,
+            },
+        );
+    }
+}
+
+/// The versions of `listed` not in `known` that the earlier-version lists of those in `known`
+/// name ([`format::earlier`]), with the fields those lists give them: their place in time.
+/// An entry naming no listed version (a copy's, an expired version's) places nothing.
+pub fn placed_by_earlier(
+    listed: &[ListedVersion],
+    known: &HashMap<usize, &StoredFields>,
+) -> Vec<(usize, StoredFields)> {
+    if known.values().all(|f| f.earlier.is_empty()) {
+        return Vec::new();
+    }
+    let unknown: HashMap<&str, usize> = (0..listed.len())
+        .filter(|i| !listed[*i].is_delete_marker && !known.contains_key(i))
+        .map(|i| (listed[i].version_id.as_str(), i))
+        .collect();
+    let mut placed: BTreeMap<usize, StoredFields> = BTreeMap::new();
+    for e in known.values().flat_map(|f| &f.earlier) {
+        if let Some(&i) = unknown.get(e.version_id.as_str()) {
+            placed.entry(i).or_insert_with(|| e.fields());
+        }
+    }
+    placed.into_iter().collect()
+}
+
 /// The pure part of [`BucketReader::state_at`]: which versions to fetch, in two rounds, and the
 /// answer from what was fetched (see the module documentation).
 #[derive(Debug, Clone)]
@@ -681,11 +742,9 @@ impl<'a> LazyRead<'a> {
     }
 
     /// The newest version at or before `at`, and every version the newest marker may pair with;
-    /// or everything, when nothing was written by then (only late-processed versions can count).
+    /// nothing, when nothing was written by then (only late-processed versions can count, and
+    /// the second round, with no bound, covers them all).
     pub fn first_round(&self) -> Vec<usize> {
-        if self.newest_version.is_none() && self.newest_marker.is_none() {
-            return (0..self.listed.len()).collect();
-        }
         let mut out: Vec<usize> = self.newest_version.into_iter().collect();
         if let Some(m) = self.newest_marker {
             out.extend(pit::marker_window(&self.bare, m));
@@ -711,6 +770,21 @@ impl<'a> LazyRead<'a> {
             }
         }
         out
+    }
+
+    /// The newest version in `round` not in `known`: ours names where the earlier versions
+    /// stand, so reading it first can spare reading them.
+    pub fn newest_unread(
+        &self,
+        round: &[usize],
+        known: &HashMap<usize, &StoredFields>,
+    ) -> Option<usize> {
+        // Versions come first in a listing, newest first.
+        round
+            .iter()
+            .copied()
+            .filter(|i| !self.listed[*i].is_delete_marker && !known.contains_key(i))
+            .min()
     }
 
     /// An effective time at or before `at` that some entry surely has, so the answer's is no
@@ -791,7 +865,7 @@ impl BucketReader {
                 &e.version_id,
                 (&tags, &Metadata::new()),
                 None,
-                Depth::Tags,
+                Depth::Placed,
             )?;
             e.deleted_by = fields.fields.deleted_by;
             Ok::<(), ReadError>(())

@@ -258,7 +258,7 @@ pub async fn put_encoded(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
     object: ssmbak_core::format::EncodedObject,
-) {
+) -> Option<String> {
     let mut request = s3
         .put_object()
         .bucket(bucket)
@@ -268,7 +268,7 @@ pub async fn put_encoded(
     for (k, v) in &object.metadata {
         request = request.metadata(k, v);
     }
-    request.send().await.expect("put object");
+    request.send().await.expect("put object").version_id
 }
 
 /// Epoch seconds as RFC 3339 (`2026-11-27T13:00:00Z`), as AWS events carry time.

@@ -411,3 +411,127 @@ fn fifty_full_tags_go_to_a_sidecar() {
     assert!(sidecar.body.len() > 19_000);
     assert!(!obj.metadata.contains_key("ssmbak-tags"));
 }
+
+fn description_len(record: &BackupRecord) -> usize {
+    match record {
+        BackupRecord::Value { snapshot, .. } => snapshot
+            .attributes
+            .description
+            .as_ref()
+            .map_or(0, String::len),
+        BackupRecord::Tombstone { .. } => 0,
+    }
+}
+
+fn arb_earlier() -> impl Strategy<Value = EarlierVersion> {
+    (
+        prop_oneof!["[A-Za-z0-9._]{32}", "[ -~]{1,40}", "\\PC{1,8}"],
+        any::<bool>(),
+        0..4_000_000_000_i64,
+        proptest::option::of(1..100_000_i64),
+    )
+        .prop_filter("never null", |(id, ..)| id != "null")
+        .prop_map(|(version_id, deleted, time, v)| EarlierVersion {
+            version_id,
+            deleted,
+            time,
+            ssm_version: v.filter(|_| !deleted),
+        })
+}
+
+proptest! {
+    /// The earlier versions a version names read back as the first of those given, as many as
+    /// fit beside everything else, whatever their ids hold; the metadata stays within S3's
+    /// limit and in plain ASCII.
+    #[test]
+    fn earlier_versions_read_back_as_many_as_fit(
+        earlier in prop::collection::vec(arb_earlier(), 0..70),
+        description in proptest::option::of("\\PC{0,1024}"),
+        tombstone in any::<bool>(),
+    ) {
+        let record = match tombstone {
+            true => BackupRecord::Tombstone { name: "/a".to_owned(), event_time: 5, param_type: None, deleted_by: None },
+            false => {
+                let mut s = snapshot("/a", "v");
+                s.attributes.description = description;
+                BackupRecord::Value { event_time: 5, snapshot: s }
+            }
+        };
+        let mut obj = record.encode();
+        let before = read_back(&obj);
+        obj.name_earlier(&earlier);
+        prop_assert!(metadata_size(&obj.metadata) <= METADATA_LIMIT);
+        prop_assert!(obj.metadata.values().all(|v| v.bytes().all(|b| b.is_ascii_graphic())));
+        let f = read_back(&obj);
+        let n = f.earlier.len();
+        prop_assert_eq!(&f.earlier[..], &earlier[..n]);
+        // Everything else as it was.
+        prop_assert_eq!(StoredFields { earlier: Vec::new(), ..f }, before);
+        // Only the limit stops it: beside no description, at least 30 ids of S3's usual form.
+        let usual = |e: &EarlierVersion| e.version_id.len() <= 32 && e.version_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_');
+        if record.key() == "/a" && description_len(&record) == 0 && earlier.iter().all(usual) {
+            prop_assert!(n >= earlier.len().min(30), "{} of {}", n, earlier.len());
+        }
+    }
+}
+
+#[test]
+fn a_list_of_earlier_versions_is_read_whole_or_not_at_all() {
+    let read = |value: &str| {
+        StoredFields::read([], [("ssmbak-format", "2"), ("ssmbak-earlier", value)])
+            .expect("an unreadable list is ignored, never an error")
+            .earlier
+    };
+    let v = |id: &str, deleted: bool, time: i64, ssm_version: Option<i64>| EarlierVersion {
+        version_id: id.to_owned(),
+        deleted,
+        time,
+        ssm_version,
+    };
+    assert_eq!(
+        read("a%2Cb,v,100,3;c,d,90,"),
+        vec![v("a,b", false, 100, Some(3)), v("c", true, 90, None)]
+    );
+    for broken in [
+        "a,v,100,3;c,x,90,",
+        "a,v,100,3;c,d,90",
+        "a,v,ten,3",
+        "a,v,100,3,4",
+        "null,v,100,3",
+        ",v,100,3",
+        // A tombstone holds no SSM version.
+        "a,d,100,3",
+        "",
+    ] {
+        assert_eq!(read(broken), vec![], "{broken:?}");
+    }
+}
+
+#[test]
+fn a_version_names_the_current_one_then_those_it_named() {
+    let value = |id: &str, time: i64| EarlierVersion {
+        version_id: id.to_owned(),
+        deleted: false,
+        time,
+        ssm_version: None,
+    };
+    let tombstone = EarlierVersion {
+        deleted: true,
+        ..value("v1", 150)
+    };
+    let current = StoredFields {
+        event_time: Some(200),
+        // v2 named twice, by a writer that raced another: named once after.
+        earlier: vec![tombstone, value("v2", 100), value("v2", 100)],
+        ..StoredFields::default()
+    };
+    let ids: Vec<String> = earlier::after("v3", &current)
+        .into_iter()
+        .map(|e| e.version_id)
+        .collect();
+    assert_eq!(ids, ["v3", "v1", "v2"]);
+    // The original's versions, as HeadObject sees them (no metadata), and the null version
+    // place nothing, so nothing is named.
+    assert_eq!(earlier::after("v3", &StoredFields::default()), vec![]);
+    assert_eq!(earlier::after("null", &current), vec![]);
+}

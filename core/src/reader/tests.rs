@@ -20,6 +20,28 @@ enum Write {
     Marker,
 }
 
+/// Which earlier versions one of our writes names (see [`format::earlier`]).
+#[derive(Debug, Clone, Copy)]
+enum Naming {
+    /// Those the key's current version placed, as the writer does.
+    Whole,
+    /// Only the first `n` of them (the metadata limit).
+    Cut(usize),
+    /// Those of the version before the current one: another writer wrote in between.
+    Stale,
+    /// None (an older release of ours).
+    Nothing,
+}
+
+fn naming() -> impl Strategy<Value = Naming> {
+    prop_oneof![
+        6 => Just(Naming::Whole),
+        1 => (0..3_usize).prop_map(Naming::Cut),
+        1 => Just(Naming::Stale),
+        1 => Just(Naming::Nothing),
+    ]
+}
+
 fn write() -> impl Strategy<Value = Write> {
     prop_oneof![
         4 => (0..30_i64, proptest::option::of(1..5_i64), prop_oneof![9 => Just(true), 1 => Just(false)])
@@ -29,14 +51,50 @@ fn write() -> impl Strategy<Value = Write> {
     ]
 }
 
-/// The listing (as the SDK returns it) and every version's fields.
+/// The listing (as the SDK returns it) and every version's fields; our versions name no
+/// earlier ones.
 fn history(
     writes: &[(i64, Write)],
     coarse: bool,
 ) -> (Vec<ListedVersion>, Vec<Option<StoredFields>>) {
+    let writes: Vec<(i64, Write, Naming)> = writes
+        .iter()
+        .map(|(gap, w)| (*gap, w.clone(), Naming::Nothing))
+        .collect();
+    named_history(&writes, coarse)
+}
+
+/// The earlier versions a write named `naming` names, after `written` (in write order, with
+/// whether our writer's `HeadObject` would read each as ours).
+fn earlier_for(
+    naming: Naming,
+    written: &[(ListedVersion, Option<StoredFields>, bool)],
+) -> Vec<format::EarlierVersion> {
+    let seen = match naming {
+        Naming::Nothing => return Vec::new(),
+        Naming::Stale => written.len().checked_sub(2),
+        Naming::Whole | Naming::Cut(_) => written.len().checked_sub(1),
+    };
+    let named = match seen.map(|i| &written[i]) {
+        // A marker is current: the writer's HeadObject finds nothing (404).
+        Some((l, Some(f), true)) if !l.is_delete_marker => format::earlier::after(&l.version_id, f),
+        _ => Vec::new(),
+    };
+    match naming {
+        Naming::Cut(n) => named.into_iter().take(n).collect(),
+        _ => named,
+    }
+}
+
+/// [`history`] with our versions naming earlier ones as each write says.
+fn named_history(
+    writes: &[(i64, Write, Naming)],
+    coarse: bool,
+) -> (Vec<ListedVersion>, Vec<Option<StoredFields>>) {
     let mut clock_ms = 1_700_000_000_000_i64;
-    let mut written: Vec<(ListedVersion, Option<StoredFields>)> = Vec::new();
-    for (n, (gap_ms, w)) in writes.iter().enumerate() {
+    // Each with whether it is ours (the writer reads its metadata).
+    let mut written: Vec<(ListedVersion, Option<StoredFields>, bool)> = Vec::new();
+    for (n, (gap_ms, w, naming)) in writes.iter().enumerate() {
         clock_ms += gap_ms;
         let lm = if coarse {
             clock_ms.div_euclid(1000) * 1000
@@ -56,33 +114,41 @@ fn history(
                 version,
                 tagged,
             } => {
+                // The original's versions (no SSM version) and foreign ones name nothing.
+                let ours = version.is_some() && *tagged;
                 let mut fields = StoredFields {
                     event_time: tagged.then_some(lm_secs - lag),
+                    earlier: match ours {
+                        true => earlier_for(*naming, &written),
+                        false => Vec::new(),
+                    },
                     ..StoredFields::default()
                 };
                 fields.attributes.version = *version;
-                written.push((listed(false, ""), Some(fields)));
+                written.push((listed(false, ""), Some(fields), ours));
             }
             Write::Delete { lag } => {
                 let fields = StoredFields {
                     deleted_at: Some(lm_secs - lag),
+                    earlier: earlier_for(*naming, &written),
                     ..StoredFields::default()
                 };
-                written.push((listed(false, ""), Some(fields)));
-                written.push((listed(true, "m"), None));
+                written.push((listed(false, ""), Some(fields), true));
+                written.push((listed(true, "m"), None, false));
             }
-            Write::Marker => written.push((listed(true, ""), None)),
+            Write::Marker => written.push((listed(true, ""), None, false)),
         }
     }
-    if let Some((last, _)) = written.last_mut() {
+    if let Some((last, _, _)) = written.last_mut() {
         last.is_latest = true;
     }
-    let (mut markers, mut versions): (Vec<_>, Vec<_>) =
-        written.into_iter().partition(|(l, _)| l.is_delete_marker);
+    let (mut markers, mut versions): (Vec<_>, Vec<_>) = written
+        .into_iter()
+        .partition(|(l, _, _)| l.is_delete_marker);
     versions.reverse();
     markers.reverse();
     versions.extend(markers);
-    versions.into_iter().unzip()
+    versions.into_iter().map(|(l, f, _)| (l, f)).unzip()
 }
 
 fn full_answer(listed: &[ListedVersion], fields: &[Option<StoredFields>], at: i64) -> StateAt {
@@ -94,29 +160,56 @@ fn full_answer(listed: &[ListedVersion], fields: &[Option<StoredFields>], at: i6
     pit::state_at(&entries(listed, &known), at)
 }
 
-fn fetch<'f>(
-    fields: &'f [Option<StoredFields>],
-    which: Vec<usize>,
-    known: &mut HashMap<usize, &'f StoredFields>,
-) {
-    for i in which {
-        if let Some(f) = fields.get(i).and_then(Option::as_ref) {
-            known.insert(i, f);
+/// What a lazy read knows: the fields of each version it read or had placed, and how many it
+/// read.
+#[derive(Default)]
+struct Known {
+    fields: HashMap<usize, StoredFields>,
+    reads: usize,
+}
+
+impl Known {
+    fn view(&self) -> HashMap<usize, &StoredFields> {
+        self.fields.iter().map(|(i, f)| (*i, f)).collect()
+    }
+
+    fn fetch(&mut self, fields: &[Option<StoredFields>], which: Vec<usize>) {
+        for i in which {
+            if let Some(f) = fields.get(i).and_then(Option::as_ref) {
+                if !self.fields.contains_key(&i) {
+                    self.reads += 1;
+                    self.fields.insert(i, f.clone());
+                }
+            }
         }
+    }
+
+    /// What the versions read place of the others ([`placed_by_earlier`]).
+    fn learn(&mut self, listed: &[ListedVersion]) {
+        let placed = placed_by_earlier(listed, &self.view());
+        self.fields.extend(placed);
     }
 }
 
+/// [`BucketReader::state_at`]'s reading, on generated fields: the answer, and the number of
+/// versions read.
 fn lazy_answer(
     listed: &[ListedVersion],
     fields: &[Option<StoredFields>],
     at: i64,
 ) -> (Option<StateAt>, usize) {
     let lazy = LazyRead::new(listed, at);
-    let mut known: HashMap<usize, &StoredFields> = HashMap::new();
-    fetch(fields, lazy.first_round(), &mut known);
-    let second = lazy.second_round(&known);
-    fetch(fields, second, &mut known);
-    (lazy.decide(&known), known.len())
+    let mut known = Known::default();
+    known.fetch(fields, lazy.first_round());
+    known.learn(listed);
+    let second = lazy.second_round(&known.view());
+    if let Some(newest) = lazy.newest_unread(&second, &known.view()) {
+        known.fetch(fields, vec![newest]);
+        known.learn(listed);
+    }
+    let second = lazy.second_round(&known.view());
+    known.fetch(fields, second);
+    (lazy.decide(&known.view()), known.reads)
 }
 
 proptest! {
@@ -136,6 +229,61 @@ proptest! {
             let (lazy, _) = lazy_answer(&listed, &fields, at);
             // The two rounds always settle the answer (no third round), and it is exact.
             prop_assert_eq!(lazy, Some(full_answer(&listed, &fields, at)), "at {}", at);
+        }
+    }
+}
+
+/// Our value writes only, each `lag` seconds late, naming earlier versions as our writer does.
+fn ours_named(lags: &[(i64, i64)]) -> Vec<(i64, Write, Naming)> {
+    lags.iter()
+        .enumerate()
+        .map(|(n, &(gap_ms, lag))| {
+            let version = Some(i64::try_from(n).unwrap_or_default() + 1);
+            let w = Write::Value {
+                lag,
+                version,
+                tagged: true,
+            };
+            (gap_ms, w, Naming::Whole)
+        })
+        .collect()
+}
+
+proptest! {
+    /// Versions placed by a later version's list of earlier ones instead of being read give the
+    /// same answer as reading every version: whatever the lists leave out (cut short, written by
+    /// a writer that missed the newest version, absent, broken by a delete marker) is read.
+    #[test]
+    fn versions_placed_by_the_newest_give_the_same_answer(
+        writes in prop::collection::vec((0..2500_i64, write(), naming()), 0..14),
+        coarse in any::<bool>(),
+        offset in -5..60_i64,
+    ) {
+        let (listed, fields) = named_history(&writes, coarse);
+        let start = 1_700_000_000_i64;
+        let end = listed.iter().map(|l| l.last_modified_ms.div_euclid(1000)).max().unwrap_or(start);
+        for at in [start - 31, start + offset, end - offset.abs(), end, end + 1] {
+            let (lazy, _) = lazy_answer(&listed, &fields, at);
+            prop_assert_eq!(lazy, Some(full_answer(&listed, &fields, at)), "at {}", at);
+        }
+    }
+
+    /// #15's budget: for our values, however late each was written, a restore point anywhere
+    /// (before the first, between any two, after the last) reads at most two versions: the
+    /// candidate, and the newest, which places the rest.
+    #[test]
+    fn a_restore_point_in_the_past_reads_at_most_two_versions(
+        lags in prop::collection::vec((0..120_000_i64, 0..600_i64), 1..14),
+        coarse in any::<bool>(),
+        back in 0..14_usize,
+    ) {
+        let (listed, fields) = named_history(&ours_named(&lags), coarse);
+        let seconds: Vec<i64> = listed.iter().map(|l| l.last_modified_ms.div_euclid(1000)).collect();
+        let at = seconds.get(back).copied().unwrap_or(seconds[seconds.len() - 1] - 1);
+        for at in [at, at - 1, at + 1] {
+            let (lazy, reads) = lazy_answer(&listed, &fields, at);
+            prop_assert_eq!(lazy, Some(full_answer(&listed, &fields, at)), "at {}", at);
+            prop_assert!(reads <= 2, "{} reads at {}", reads, at);
         }
     }
 }

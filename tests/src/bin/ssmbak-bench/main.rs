@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use ssmbak_tests::emulator::{self, Clients};
 
 use crate::run::Tool;
-use crate::tree::Tree;
+use crate::tree::{Layout, Tree};
 
 /// What to measure, from the environment (`cargo xtask bench` sets the paths).
 pub(crate) struct Config {
@@ -126,7 +126,7 @@ async fn main() {
     if config.runs("preview") || config.runs("restore") {
         for &n in &config.sizes {
             eprintln!("generating {n} parameters x {} versions...", tree::VERSIONS);
-            trees.push(Tree::generate(&aws, n).await);
+            trees.push(Tree::generate(&aws, n, Layout::Original).await);
         }
     }
     if config.runs("preview") {
@@ -160,6 +160,15 @@ async fn main() {
                         at_end.push((delay, compared));
                     }
                 }
+            }
+            if config.points.iter().any(|p| p == "middle") {
+                // #15 part 2: three versions back in our layout, where the newest version
+                // places the earlier ones.
+                eprintln!("generating {} parameters in our layout...", tree.n);
+                let ours = Tree::generate(&aws, tree.n, Layout::Ours).await;
+                let at = ours.after_round[1];
+                let compared = preview::compare(&config, &ours, "middle, our layout", at, 0);
+                targets.past(ours.n, compared.object_reads_per_param);
             }
             let ceiling = preview::ceiling(&config, tree).await;
             for (delay, c) in at_end.drain(..) {

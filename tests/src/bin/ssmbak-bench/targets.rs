@@ -67,6 +67,15 @@ impl Targets {
         );
     }
 
+    /// Preview three versions back in our layout: S3 reads per parameter beyond the listing.
+    pub(crate) fn past(&mut self, n: usize, object_reads: f64) {
+        self.check(
+            format!("{n} parameters, three versions back, our layout: <= 2 S3 reads per parameter beyond the listing"),
+            format!("{object_reads:.2}"),
+            object_reads <= 2.0,
+        );
+    }
+
     pub(crate) fn lambda(&mut self, delay_ms: u64, peak_rss_mb: Option<f64>, start_up_ms: f64) {
         let rss = peak_rss_mb.unwrap_or(f64::INFINITY);
         self.check(

@@ -1,16 +1,27 @@
-//! The benchmark's data: a tree in the original's bucket format, and SSM beside it.
+//! The benchmark's data: a tree in the original's bucket format or ours, and SSM beside it.
 
 use std::time::Duration;
 
 use aws_sdk_ssm::types::ParameterType;
 use futures::stream::{self, StreamExt};
-use ssmbak_tests::emulator::{unique, Clients};
+use ssmbak_core::format::{self, BackupRecord, EarlierVersion, ParameterSnapshot, StoredFields};
+use ssmbak_tests::emulator::{put_encoded, unique, Clients};
 
 /// Versions written per parameter.
 pub(crate) const VERSIONS: usize = 5;
 
-/// A tree of parameters backed up in the original's format.
+/// How a tree's versions are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Layout {
+    /// The original's: tags only.
+    Original,
+    /// Ours, as our Lambda writes it: metadata, and each version naming the earlier ones.
+    Ours,
+}
+
+/// A tree of parameters backed up in one layout.
 pub(crate) struct Tree {
+    pub(crate) layout: Layout,
     pub(crate) n: usize,
     pub(crate) path: String,
     pub(crate) bucket: String,
@@ -32,12 +43,13 @@ impl Tree {
         value(i, VERSIONS - 1)
     }
 
-    /// `n` parameters with [`VERSIONS`] versions each, in the original's format, written round
-    /// by round (so LastModified follows the event times, as with a live Lambda); SSM holds
-    /// the last round with every tenth parameter changed.
-    pub(crate) async fn generate(aws: &Clients, n: usize) -> Tree {
+    /// `n` parameters with [`VERSIONS`] versions each, in `layout`, written round by round (so
+    /// LastModified follows the event times, as with a live Lambda); SSM holds the last round
+    /// with every tenth parameter changed.
+    pub(crate) async fn generate(aws: &Clients, n: usize, layout: Layout) -> Tree {
         let id = unique("bench");
         let tree = Tree {
+            layout,
             n,
             bucket: id.to_ascii_lowercase(),
             path: format!("/{id}/"),
@@ -45,26 +57,27 @@ impl Tree {
         };
         ssmbak_tests::emulator::versioned_bucket(&aws.s3, &tree.bucket).await;
         let mut after_round = Vec::new();
+        // Ours: what each key's next version names.
+        let mut earlier: Vec<Vec<EarlierVersion>> = vec![Vec::new(); n];
         for round in 0..VERSIONS {
             let t = now_secs();
-            stream::iter(0..n)
+            let written: Vec<(usize, Option<String>)> = stream::iter(0..n)
                 .map(|i| {
-                    let (aws, tree) = (aws, &tree);
-                    async move {
-                        aws.s3
-                            .put_object()
-                            .bucket(&tree.bucket)
-                            .key(tree.name(i))
-                            .tagging(format!("ssmbakTime={t}&ssmbakType=String"))
-                            .body(value(i, round).into_bytes().into())
-                            .send()
-                            .await
-                            .expect("put");
-                    }
+                    let (aws, tree, earlier) = (aws, &tree, &earlier[i]);
+                    async move { (i, tree.put(aws, i, round, t, earlier).await) }
                 })
                 .buffer_unordered(32)
-                .collect::<Vec<_>>()
+                .collect()
                 .await;
+            for (i, version_id) in written {
+                let mut fields = StoredFields {
+                    event_time: Some(t),
+                    earlier: std::mem::take(&mut earlier[i]),
+                    ..StoredFields::default()
+                };
+                fields.attributes.version = Some(ssm_version(round));
+                earlier[i] = format::earlier::after(&version_id.unwrap_or_default(), &fields);
+            }
             tokio::time::sleep(Duration::from_millis(1100)).await;
             after_round.push(now_secs());
             tokio::time::sleep(Duration::from_millis(1100)).await;
@@ -82,6 +95,46 @@ impl Tree {
         })
         .await;
         tree
+    }
+
+    /// Writes version `round` of parameter `i`, with event time `t`: its version id.
+    async fn put(
+        &self,
+        aws: &Clients,
+        i: usize,
+        round: usize,
+        t: i64,
+        earlier: &[EarlierVersion],
+    ) -> Option<String> {
+        match self.layout {
+            Layout::Original => {
+                aws.s3
+                    .put_object()
+                    .bucket(&self.bucket)
+                    .key(self.name(i))
+                    .tagging(format!("ssmbakTime={t}&ssmbakType=String"))
+                    .body(value(i, round).into_bytes().into())
+                    .send()
+                    .await
+                    .expect("put")
+                    .version_id
+            }
+            Layout::Ours => {
+                let snapshot = ParameterSnapshot::new(
+                    self.name(i),
+                    value(i, round),
+                    format::ParameterType::String,
+                )
+                .with_attributes(|a| a.version = Some(ssm_version(round)));
+                let mut object = BackupRecord::Value {
+                    event_time: t,
+                    snapshot,
+                }
+                .encode();
+                object.name_earlier(earlier);
+                put_encoded(&aws.s3, &self.bucket, object).await
+            }
+        }
     }
 
     /// Puts every parameter of the tree into SSM with the value `value(i)`.
@@ -130,6 +183,11 @@ impl Tree {
         }
         self.n - same
     }
+}
+
+/// The SSM version round `round` stands for.
+fn ssm_version(round: usize) -> i64 {
+    i64::try_from(round).unwrap_or_default() + 1
 }
 
 fn value(i: usize, round: usize) -> String {
