@@ -223,6 +223,15 @@ pub struct Plan {
     pub unchanged: usize,
 }
 
+impl Plan {
+    /// Adds the plan of keys after this one's (a restore plans in parts, see
+    /// `ssmbak restore`): the changes stay sorted by name.
+    pub fn extend(&mut self, part: Plan) {
+        self.changes.extend(part.changes);
+        self.unchanged += part.unchanged;
+    }
+}
+
 /// The fields in which `current` differs from `backup`.
 pub fn differences(backup: &ParameterSnapshot, current: &ParameterSnapshot) -> Vec<&'static str> {
     let mut out = Vec::new();

@@ -690,3 +690,86 @@ async fn a_data_type_ssm_will_not_change_in_place_is_replaced() {
         (Some("plain text"), Some("text"))
     );
 }
+
+/// A restore is planned and written part by part (16 keys, then 32, ...), so writing starts
+/// while the rest is planned. An error planning a later part stops the run after the parts
+/// already planned are written and reported; it ends with one line, and a re-run finishes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the moto emulator: `cargo xtask test` runs it"]
+async fn a_restore_stopped_part_way_reports_what_it_wrote() {
+    use ssmbak_core::format::{BackupRecord, ParameterSnapshot, ParameterType as Type};
+    const KEYS: usize = 40;
+    let aws = Clients::new(&emulator::required_endpoint()).await;
+    let bucket = unique("parts").to_ascii_lowercase();
+    emulator::versioned_bucket(&aws.s3, &bucket).await;
+    let path = format!("/{}/", unique("parts"));
+    let name = |i: usize| format!("{path}p{i:02}");
+    for i in 0..KEYS {
+        let snapshot = ParameterSnapshot::new(name(i), format!("good {i}"), Type::String)
+            .with_attributes(|a| a.version = Some(1));
+        let record = BackupRecord::Value {
+            event_time: now_secs(),
+            snapshot,
+        };
+        emulator::put_encoded(&aws.s3, &bucket, record.encode()).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let good = iso(now_secs());
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    for i in 0..KEYS {
+        aws.ssm
+            .put_parameter()
+            .name(name(i))
+            .value("bad")
+            .r#type(ParameterType::String)
+            .overwrite(true)
+            .send()
+            .await
+            .expect("put parameter");
+    }
+    // p30's backup cannot be read: it is in the second part (keys 16 to 39).
+    let proxy = FaultProxy::start(&aws.endpoint);
+    let refused = format!("{}/p30", path.trim_end_matches('/'));
+    proxy.inject(1, Fault::Denied, move |s| {
+        s.method == "GET" && s.path_only().ends_with(&refused) && !s.path.contains("tagging")
+    });
+    let ssmbak = env!("CARGO_BIN_EXE_ssmbak");
+    let args = ["restore", &path, &good, "-R", "-b", &bucket];
+
+    let first = run(ssmbak, &args, &proxy.endpoint);
+    assert_ne!(first.code, 0, "{}\n{}", first.stdout, first.stderr);
+    assert!(
+        first.stderr.contains("stopped part-way") && first.stderr.contains("AccessDenied"),
+        "{}",
+        first.stderr
+    );
+    assert_eq!(first.stderr.trim().lines().count(), 1, "{}", first.stderr);
+    // The first part, whole, and nothing after it.
+    assert!(first.stdout.contains("updated 16,"), "{}", first.stdout);
+    for i in 0..KEYS {
+        let value = aws
+            .ssm
+            .get_parameter()
+            .name(name(i))
+            .send()
+            .await
+            .expect("get parameter")
+            .parameter
+            .and_then(|p| p.value)
+            .unwrap_or_default();
+        let expected = if i < 16 {
+            format!("good {i}")
+        } else {
+            "bad".to_owned()
+        };
+        assert_eq!(value, expected, "{}", name(i));
+    }
+
+    let again = run(ssmbak, &args, &proxy.endpoint);
+    assert_eq!(again.code, 0, "{}\n{}", again.stdout, again.stderr);
+    assert!(
+        again.stdout.contains("updated 24,") && again.stdout.contains("unchanged 16,"),
+        "{}",
+        again.stdout
+    );
+}

@@ -83,10 +83,47 @@ pub async fn apply(
     keep_going: bool,
     recreate_pause: std::time::Duration,
 ) -> Vec<Applied> {
+    Applier::new(ssm, keep_going, recreate_pause)
+        .apply(plan)
+        .await
+}
+
+/// Applies plans one after another (the parts of one restore) through one [`Writer`], whose
+/// pace carries over, and one executor: without `--keep-going`, a failure in one part leaves
+/// the rest of it and every later part unattempted.
+pub struct Applier {
+    writer: Writer,
+    executor: Executor<String>,
+    recreate_pause: std::time::Duration,
+}
+
+impl Applier {
+    pub fn new(
+        ssm: &aws_sdk_ssm::Client,
+        keep_going: bool,
+        recreate_pause: std::time::Duration,
+    ) -> Self {
+        Applier {
+            writer: Writer::new(ssm),
+            executor: Executor::new(keep_going),
+            recreate_pause,
+        }
+    }
+
+    /// Applies `plan`: its deletes (in batches), then its puts.
+    pub async fn apply(&self, plan: &Plan) -> Vec<Applied> {
+        apply_with(&self.writer, &self.executor, plan, self.recreate_pause).await
+    }
+}
+
+async fn apply_with(
+    writer: &Writer,
+    executor: &Executor<String>,
+    plan: &Plan,
+    recreate_pause: std::time::Duration,
+) -> Vec<Applied> {
     // One executor for both phases: without --keep-going a failed delete leaves the puts
     // unattempted too.
-    let writer = &Writer::new(ssm);
-    let executor = Executor::new(keep_going);
     let deletes: Vec<&PlannedChange> = plan
         .changes
         .iter()

@@ -1,6 +1,8 @@
 //! What each `ssmbak` command does: connect, build the request, plan, execute, report.
 
 use anyhow::Context;
+use futures::channel::mpsc;
+use futures::StreamExt;
 
 use super::apply::{self, RestoreSummary};
 use super::cli::{Cli, Command, Common, Elsewhere, Target};
@@ -16,6 +18,9 @@ use crate::common::output::Format;
 use ssmbak_core::client::{self, ClientOptions};
 use ssmbak_core::plan::Plan;
 use ssmbak_core::reader::BucketReader;
+
+/// Parts of a restore's plan written at once (see `restore`).
+const PARTS_IN_FLIGHT: usize = 4;
 
 /// Components, as `policies/iam/operator-*.json` know them.
 const PREVIEW: &str = "operator-preview";
@@ -350,24 +355,66 @@ async fn restore(
         key_id,
         no_tags: target.no_tags,
     };
-    let plan = session.plan(&scope, target.checktime, &remap).await?;
+    // Planned and written part by part: the writes start while the rest is planned, so a
+    // large restore takes about as long as its writes alone at SSM's rate.
+    let applier = &apply::Applier::new(&session.ssm, keep_going, recreate_pause);
+    let (parts, received) = mpsc::channel(1);
+    let applying = async {
+        let mut plan = Plan::default();
+        let mut applied = Vec::new();
+        // A few parts written at once, so that a replacement's pause (30 s between delete and
+        // create) holds up only its own part; the writer's pace bounds the rate whatever the
+        // number in flight.
+        let mut written = received
+            .map(|part| async move {
+                let applied = applier.apply(&part).await;
+                (part, applied)
+            })
+            .buffered(PARTS_IN_FLIGHT);
+        while let Some((part, part_applied)) = written.next().await {
+            applied.extend(part_applied);
+            plan.extend(part);
+        }
+        (plan, applied)
+    };
+    let planning = session.plan_parts(&scope, target.checktime, &remap, parts);
+    let (planned, (plan, applied)) = tokio::join!(planning, applying);
+    if planned.is_err() && applied.is_empty() {
+        return planned.map(|()| ExitCode::Success);
+    }
     let json = output::plan_json(
         &plan,
         session.reader.bucket(),
         target.checktime,
         c.show_secrets,
     );
-    apply_plan(&session.ssm, &plan, c, keep_going, recreate_pause, json).await
+    let reported = report_applied(&plan, &applied, c, json)?;
+    // What was written before an error is reported; a re-run plans the rest again.
+    planned
+        .context("the restore stopped part-way: what was written is reported above, and running it again finishes it")
+        .map(|()| reported)
 }
 
-/// The end of `restore` and `import`: shows the plan, applies it, and reports what became of
-/// each change (`plan_json` gains the summary).
+/// The end of `import`: applies the plan and reports what became of each change (`plan_json`
+/// gains the summary).
 async fn apply_plan(
     ssm: &aws_sdk_ssm::Client,
     plan: &Plan,
     c: &Common,
     keep_going: bool,
     recreate_pause: std::time::Duration,
+    plan_json: serde_json::Value,
+) -> anyhow::Result<ExitCode> {
+    let applied = apply::apply(ssm, plan, keep_going, recreate_pause).await;
+    report_applied(plan, &applied, c, plan_json)
+}
+
+/// The report of a restore or import, once written: the plan's table, each failure by name
+/// on stderr, and the summary, on its own line or in `plan_json`, printed whole.
+fn report_applied(
+    plan: &Plan,
+    applied: &[apply::Applied],
+    c: &Common,
     mut plan_json: serde_json::Value,
 ) -> anyhow::Result<ExitCode> {
     if c.output == Format::Table {
@@ -375,9 +422,8 @@ async fn apply_plan(
             println!("{table}");
         }
     }
-    let applied = apply::apply(ssm, plan, keep_going, recreate_pause).await;
-    let summary = RestoreSummary::of(&applied, plan.unchanged);
-    for a in &applied {
+    let summary = RestoreSummary::of(applied, plan.unchanged);
+    for a in applied {
         if let Attempt::Failed(e) = &a.result {
             eprintln!("failed: {} ({}): {e}", a.name, a.action.as_str());
         }

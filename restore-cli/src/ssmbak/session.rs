@@ -3,7 +3,9 @@
 use std::collections::BTreeMap;
 
 use anyhow::Context;
+use futures::channel::mpsc;
 use futures::stream::{self, StreamExt, TryStreamExt};
+use futures::SinkExt;
 use ssmbak_core::current;
 use ssmbak_core::format::{Attribute, ParameterSnapshot, ParameterType};
 use ssmbak_core::plan::{self, Plan};
@@ -152,21 +154,54 @@ impl Session {
 
     /// The restore plan for `scope` at `at`.
     pub async fn plan(&self, scope: &Scope, at: i64, remap: &Remap) -> anyhow::Result<Plan> {
+        let (parts, mut received) = mpsc::channel(0);
+        let collect = async {
+            let mut plan = Plan::default();
+            while let Some(part) = received.next().await {
+                plan.extend(part);
+            }
+            plan
+        };
+        let (planned, plan) = tokio::join!(self.plan_parts(scope, at, remap, parts), collect);
+        planned.map(|()| plan)
+    }
+
+    /// [`Self::plan`] in parts, each sent to `parts` as soon as it is made, so that a restore
+    /// writes the first parameters while it plans the others: the parts, joined with
+    /// [`Plan::extend`], make the whole plan. SSM's values and the backup's listing are read
+    /// first, whole; then the backup's states, metadata and tags part by part ([`parts`]).
+    pub async fn plan_parts(
+        &self,
+        scope: &Scope,
+        at: i64,
+        remap: &Remap,
+        mut parts: mpsc::Sender<Plan>,
+    ) -> anyhow::Result<()> {
         let target = remap.target_scope(scope);
-        let (listing, current) = self.listing_and_current(scope, &target).await?;
-        let backups = self
-            .states_at(scope, listing, at, |name| {
-                current
-                    .get(&remap.name(scope, name))
-                    .map(|p| p.value.as_str())
-            })
-            .await?;
-        let backups = remap.apply(scope, backups);
-        let mut current = current;
+        let (listing, mut current) = self.listing_and_current(scope, &target).await?;
         let same = self.same_ssm && remap.to.is_none() && remap.key_id.is_none();
-        complete_metadata(&self.ssm, &mut current, &backups, same).await?;
-        read_tags(&self.ssm, &mut current, &backups).await?;
-        Ok(plan::plan(&backups, &current))
+        let keys = listing.into_iter().filter(|(k, _)| scope.contains(k));
+        for part in self::parts(keys.collect()) {
+            let backups = self
+                .states_at(scope, part.into_iter().collect(), at, |name| {
+                    current
+                        .get(&remap.name(scope, name))
+                        .map(|p| p.value.as_str())
+                })
+                .await?;
+            let backups = remap.apply(scope, backups);
+            let mut now: BTreeMap<String, ParameterSnapshot> = backups
+                .keys()
+                .filter_map(|name| current.remove_entry(name))
+                .collect();
+            complete_metadata(&self.ssm, &mut now, &backups, same).await?;
+            read_tags(&self.ssm, &mut now, &backups).await?;
+            if parts.send(plan::plan(&backups, &now)).await.is_err() {
+                // Nobody is taking parts any more.
+                break;
+            }
+        }
+        Ok(())
     }
 
     /// What changed from `t1` to `t2` (or to SSM now): the plan that would take the later state
@@ -213,6 +248,24 @@ impl Session {
         };
         Ok(self.reader.history(key, listed).await?)
     }
+}
+
+/// Keys in the first part of a plan: few, so that the first write starts a few round trips in.
+const PART_FIRST: usize = 16;
+/// Parts grow to this many keys: enough to keep [`READ_CONCURRENCY`] reads and SSM's batched
+/// reads full.
+const PART_MAX: usize = 256;
+
+/// `items` in parts of [`PART_FIRST`], then twice as many each time up to [`PART_MAX`].
+fn parts<T>(items: Vec<T>) -> Vec<Vec<T>> {
+    let mut out = Vec::new();
+    let mut items = items.into_iter().peekable();
+    let mut size = PART_FIRST;
+    while items.peek().is_some() {
+        out.push(items.by_ref().take(size).collect());
+        size = (size * 2).min(PART_MAX);
+    }
+    out
 }
 
 /// What `ssm` holds now in scope: values, types, versions, data types and modification times
@@ -310,4 +363,23 @@ async fn read_tags(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plan_is_made_in_parts_that_start_small_and_grow() {
+        let sizes =
+            |n: usize| -> Vec<usize> { parts((0..n).collect()).iter().map(Vec::len).collect() };
+        assert_eq!(sizes(0), Vec::<usize>::new());
+        assert_eq!(sizes(5), [5]);
+        assert_eq!(sizes(16), [16]);
+        assert_eq!(sizes(100), [16, 32, 52]);
+        assert_eq!(sizes(1000), [16, 32, 64, 128, 256, 256, 248]);
+        // In order, each key once.
+        let joined: Vec<usize> = parts((0..1000).collect()).concat();
+        assert_eq!(joined, (0..1000).collect::<Vec<_>>());
+    }
 }
