@@ -221,6 +221,99 @@ mod tests {
         }
     }
 
+    /// As a restore writes: the pacer made `idle` before the first request (the plan's first
+    /// reads), `concurrency` writers each pacing a request that reaches the token bucket
+    /// `rtt / 2` later and whose answer comes back `rtt / 2` after that; a refused request is
+    /// retried by the SDK after its back-off, without pacing. How long `n` took, how many
+    /// attempts were refused, and the most attempts one request took.
+    async fn paced_concurrently(
+        limit: f64,
+        n: usize,
+        concurrency: usize,
+        rtt: Duration,
+        idle: Duration,
+    ) -> (Duration, usize, usize) {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let pacer = Arc::new(AdaptiveRate::starting_at(40.0, 1.0));
+        tokio::time::sleep(idle).await;
+        let t0 = Instant::now();
+        let bucket = Arc::new(Mutex::new((limit, t0)));
+        let next = Arc::new(AtomicUsize::new(0));
+        let refused = Arc::new(AtomicUsize::new(0));
+        let most_attempts = Arc::new(AtomicUsize::new(0));
+        let workers: Vec<_> = (0..concurrency)
+            .map(|_| {
+                let (pacer, bucket) = (Arc::clone(&pacer), Arc::clone(&bucket));
+                let (next, refused) = (Arc::clone(&next), Arc::clone(&refused));
+                let most_attempts = Arc::clone(&most_attempts);
+                tokio::spawn(async move {
+                    while next.fetch_add(1, Ordering::Relaxed) < n {
+                        pacer.acquire().await;
+                        let mut attempt = 0;
+                        loop {
+                            tokio::time::sleep(rtt / 2).await;
+                            let admitted = {
+                                let mut b = bucket.lock().unwrap_or_else(|e| e.into_inner());
+                                let now = Instant::now();
+                                let refill = now.duration_since(b.1).as_secs_f64() * limit;
+                                *b = ((b.0 + refill).min(limit), now);
+                                let admitted = b.0 >= 1.0;
+                                if admitted {
+                                    b.0 -= 1.0;
+                                }
+                                admitted
+                            };
+                            tokio::time::sleep(rtt / 2).await;
+                            if admitted {
+                                most_attempts.fetch_max(attempt + 1, Ordering::Relaxed);
+                                break;
+                            }
+                            refused.fetch_add(1, Ordering::Relaxed);
+                            pacer.throttled();
+                            // The SDK's standard back-off: exponential from 1 s (jitter left out).
+                            attempt += 1;
+                            tokio::time::sleep(Duration::from_millis(500 << attempt.min(4))).await;
+                        }
+                    }
+                })
+            })
+            .collect();
+        for w in workers {
+            w.await.expect("worker");
+        }
+        (
+            Instant::now().duration_since(t0),
+            refused.load(Ordering::Relaxed),
+            most_attempts.load(Ordering::Relaxed),
+        )
+    }
+
+    /// A restore's writes as the benchmark sees them: 64 in flight with a round trip of 20 ms,
+    /// after the pacer sat idle for the plan's first reads. This model gives 1.64x of the
+    /// floor at SSM's default limit, as the benchmark measured (1.66x): the refusals of
+    /// requests already sent, and of the SDK's unpaced retries, cut the rate again and again,
+    /// and it recovers by 5% a second. #15 part 3 asks for 1.15x; the bounds here are today's
+    /// figures, so that a change can only improve them, and no request may need more than the
+    /// SDK's 10 attempts (a throttling error would reach the user).
+    #[tokio::test(start_paused = true)]
+    async fn many_writers_in_flight_keep_their_pace_and_never_run_out_of_attempts() {
+        for (limit, bound) in [(10.0, 3.7), (40.0, 1.7), (100.0, 1.7)] {
+            let n = (25.0 * limit) as usize;
+            let rtt = Duration::from_millis(20);
+            let (took, refused, attempts) =
+                paced_concurrently(limit, n, 64, rtt, Duration::from_secs(4)).await;
+            let ratio = took.as_secs_f64() / (n as f64 / limit);
+            assert!(
+                ratio <= bound,
+                "limit {limit}: {ratio:.2}x of the floor, {refused} refused"
+            );
+            assert!(
+                attempts <= 10,
+                "limit {limit}: a request took {attempts} attempts"
+            );
+        }
+    }
+
     #[tokio::test(start_paused = true)]
     async fn requests_are_spaced_by_the_rate_whatever_the_concurrency() {
         let limit = std::sync::Arc::new(RateLimit::per_second(20.0));
