@@ -675,15 +675,12 @@ fn fields_of(fetched: &HashMap<usize, Fetched>) -> HashMap<usize, &StoredFields>
 /// Adds to `fetched` the versions that the fetched ones place in time ([`placed_by_earlier`]).
 fn learn_earlier(listed: &[ListedVersion], fetched: &mut HashMap<usize, Fetched>) {
     for (i, fields) in placed_by_earlier(listed, &fields_of(fetched)) {
-        let depth = Depth::Placed;
-        fetched.insert(
-            i,
-            Fetched {
-                fields,
-                body: None,
-                depth,
-            },
-        );
+        let placed = Fetched {
+            fields,
+            body: None,
+            depth: Depth::Placed,
+        };
+        fetched.insert(i, placed);
     }
 }
 

@@ -747,22 +747,13 @@ async fn a_restore_stopped_part_way_reports_what_it_wrote() {
     // The first part, whole, and nothing after it.
     assert!(first.stdout.contains("updated 16,"), "{}", first.stdout);
     for i in 0..KEYS {
-        let value = aws
-            .ssm
-            .get_parameter()
-            .name(name(i))
-            .send()
-            .await
-            .expect("get parameter")
-            .parameter
-            .and_then(|p| p.value)
-            .unwrap_or_default();
         let expected = if i < 16 {
             format!("good {i}")
         } else {
             "bad".to_owned()
         };
-        assert_eq!(value, expected, "{}", name(i));
+        let value = aws.parameter_value(&name(i)).await;
+        assert_eq!(value, Some(expected), "{}", name(i));
     }
 
     let again = run(ssmbak, &args, &proxy.endpoint);
