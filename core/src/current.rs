@@ -10,6 +10,8 @@ use aws_sdk_ssm::types::{
 
 use crate::aws_error::AwsError;
 use crate::format::{Attributes, ParameterSnapshot, ParameterType, Tags};
+use crate::paced;
+use crate::rate::AdaptiveRate;
 
 fn ssm_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
     operation: &'static str,
@@ -91,6 +93,38 @@ pub async fn values(
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| ssm_error("GetParametersByPath", path, &e))?;
         for p in page.parameters().iter().filter_map(from_parameter) {
+            params.insert(p.name.clone(), p);
+        }
+    }
+    Ok(params)
+}
+
+/// The most names one `GetParameters` takes ("Maximum number of 10 items", GetParameters API
+/// reference, `Names`).
+const NAMES_PER_GET: usize = 10;
+
+/// The values of those of `names` that exist, as [`values`] gives a path's: `GetParameters`,
+/// 10 names a request, one request at a time at `pace` (it shares the account's read limit with
+/// `GetParameter` and `GetParametersByPath`). `ssm` leaves refusals for the rate to the pace
+/// ([`crate::paced::ssm_client`]).
+pub async fn values_of(
+    ssm: &aws_sdk_ssm::Client,
+    pace: &AdaptiveRate,
+    names: &[String],
+) -> Result<BTreeMap<String, ParameterSnapshot>, AwsError> {
+    let mut params = BTreeMap::new();
+    for batch in names.chunks(NAMES_PER_GET) {
+        let call = || {
+            ssm.get_parameters()
+                .set_names(Some(batch.to_vec()))
+                .with_decryption(true)
+                .send()
+        };
+        // Names SSM does not have come back in `InvalidParameters`: absent.
+        let out = paced::send(pace, call)
+            .await
+            .map_err(|e| ssm_error("GetParameters", &batch.join(", "), &e))?;
+        for p in out.parameters().iter().filter_map(from_parameter) {
             params.insert(p.name.clone(), p);
         }
     }

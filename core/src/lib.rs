@@ -16,6 +16,7 @@ pub mod bounded;
 pub mod client;
 pub mod current;
 pub mod format;
+pub mod paced;
 pub mod pit;
 pub mod plan;
 pub mod rate;

@@ -29,6 +29,7 @@ use std::sync::Arc;
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::types::EncodingType;
 use futures::future::try_join_all;
+use futures::StreamExt;
 
 use crate::aws_error::AwsError;
 use crate::format::{self, ParameterSnapshot, StoredFields};
@@ -148,17 +149,38 @@ impl BucketReader {
 
     /// Every version and delete marker under `prefix`, by key.
     pub async fn list(&self, prefix: &str) -> Result<Listing, ReadError> {
-        let mut merger = PageMerger::default();
-        let (mut key_marker, mut version_marker) = (None::<String>, None::<String>);
-        loop {
+        let mut listing = Listing::new();
+        let mut parts = std::pin::pin!(self.list_in_parts(prefix));
+        while let Some(part) = parts.next().await {
+            listing.extend(part?);
+        }
+        Ok(listing)
+    }
+
+    /// [`Self::list`] as the pages come: after each page, the keys it completed (every key
+    /// before the page's last, whose versions may go on in the next page), in key order, so
+    /// that work on the first keys can start while the rest is listed.
+    pub fn list_in_parts<'a>(
+        &'a self,
+        prefix: &'a str,
+    ) -> impl futures::Stream<Item = Result<Listing, ReadError>> + 'a {
+        // (merger, where the next page starts; `None` once the last page was read)
+        let start = (
+            PageMerger::default(),
+            Some((None::<String>, None::<String>)),
+        );
+        futures::stream::try_unfold(start, move |(mut merger, next)| async move {
+            let Some((key_marker, version_marker)) = next else {
+                return Ok(None);
+            };
             let page = self
                 .s3
                 .list_object_versions()
                 .bucket(&self.bucket)
                 .prefix(prefix)
                 .encoding_type(EncodingType::Url)
-                .set_key_marker(key_marker.take())
-                .set_version_id_marker(version_marker.take())
+                .set_key_marker(key_marker)
+                .set_version_id_marker(version_marker)
                 .send()
                 .await
                 .map_err(|e| self.error("ListObjectVersions", prefix, &e))?;
@@ -187,16 +209,20 @@ impl BucketReader {
                 Some((key(m.key())?, listed))
             });
             merger.add(versions.chain(markers));
-            if page.is_truncated() != Some(true) {
-                break;
-            }
-            key_marker = key(page.next_key_marker());
-            version_marker = page.next_version_id_marker().map(str::to_owned);
-            if key_marker.is_none() {
-                break;
-            }
-        }
-        Ok(merger.finish())
+            let next_key =
+                key(page.next_key_marker()).filter(|_| page.is_truncated() == Some(true));
+            Ok(Some(match next_key {
+                Some(next_key) => {
+                    let done = merger.take_before(&next_key);
+                    let next = Some((
+                        Some(next_key),
+                        page.next_version_id_marker().map(str::to_owned),
+                    ));
+                    (done, (merger, next))
+                }
+                None => (std::mem::take(&mut merger).finish(), (merger, None)),
+            }))
+        })
     }
 
     /// The state of `key` at `at` (epoch seconds, inclusive), from its listing.
@@ -610,6 +636,18 @@ impl PageMerger {
             };
             side.entry(key).or_default().push(listed);
         }
+    }
+
+    /// The keys before `key`, which no later page can add to (keys come in order), taken out.
+    pub fn take_before(&mut self, key: &str) -> Listing {
+        let versions = self.versions.split_off(key);
+        let markers = self.markers.split_off(key);
+        PageMerger {
+            versions: std::mem::replace(&mut self.versions, versions),
+            markers: std::mem::replace(&mut self.markers, markers),
+            at: None,
+        }
+        .finish()
     }
 
     pub fn finish(self) -> Listing {

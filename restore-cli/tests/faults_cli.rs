@@ -13,18 +13,7 @@ use ssmbak_tests::pipeline::{now_secs, Pipeline};
 #[ignore = "needs the moto emulator: `cargo xtask test` runs it"]
 async fn ssmbak_restore_absorbs_throttling_and_reports_a_hard_failure_by_name() {
     let p = Pipeline::start().await;
-    let names: Vec<String> = ["a", "b", "c", "d"].iter().map(|l| p.name(l)).collect();
-    for n in &names {
-        p.put(n, "good", ParameterType::String, None).await;
-        p.publish(n, "Create", "String", now_secs()).await;
-    }
-    p.drain().await;
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    let good = iso(now_secs());
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    for n in &names {
-        p.put(n, "bad", ParameterType::String, None).await;
-    }
+    let (names, good) = good_then_bad(&p, &["a", "b", "c", "d"]).await;
     let proxy = FaultProxy::start(&p.aws.endpoint);
     proxy.inject(3, Fault::Throttle, |s| {
         s.operation() == "AmazonSSM.PutParameter"
@@ -82,6 +71,64 @@ async fn ssmbak_restore_absorbs_throttling_and_reports_a_hard_failure_by_name() 
         let v = p.aws.parameter_value(n).await;
         assert_eq!(v.as_deref(), Some("good"), "{n}");
     }
+}
+
+/// Parameters backed up as "good", then changed to "bad" beside the backup: their names, and
+/// a restore point when they were good.
+async fn good_then_bad(p: &Pipeline, letters: &[&str]) -> (Vec<String>, String) {
+    let names: Vec<String> = letters.iter().map(|l| p.name(l)).collect();
+    for n in &names {
+        p.put(n, "good", ParameterType::String, None).await;
+        p.publish(n, "Create", "String", now_secs()).await;
+    }
+    p.drain().await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let good = iso(now_secs());
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    for n in &names {
+        p.put(n, "bad", ParameterType::String, None).await;
+    }
+    (names, good)
+}
+
+/// SSM refuses one write for its rate every time: `ssmbak` sends it again at its pace, ten
+/// times in all and no more (the SDK adds no retries of its own beside the pace, which would
+/// make 100), then reports that key with SSM's error on one line, and writes the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the moto emulator: `cargo xtask test` runs it"]
+async fn a_write_refused_for_the_rate_every_time_is_sent_ten_times_then_reported() {
+    let p = Pipeline::start().await;
+    let (names, good) = good_then_bad(&p, &["a", "b", "c"]).await;
+    let proxy = FaultProxy::start(&p.aws.endpoint);
+    let refused = names[1].clone();
+    proxy.inject(usize::MAX, Fault::Throttle, move |s| {
+        s.operation() == "AmazonSSM.PutParameter" && s.body.contains(&refused)
+    });
+    let path = format!("{}/", p.prefix);
+    let ssmbak = env!("CARGO_BIN_EXE_ssmbak");
+    let out = run(
+        ssmbak,
+        &["restore", &path, &good, "-b", &p.bucket, "--keep-going"],
+        &proxy.endpoint,
+    );
+    assert_eq!(out.code, 3, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(proxy.injected(), 10, "{:?}", proxy.counts());
+    let errors: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(errors.len(), 1, "{}", out.stderr);
+    assert!(
+        errors[0].contains(&names[1]) && errors[0].contains("ThrottlingException"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stdout.contains("updated 2") && out.stdout.contains("failed 1"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        p.aws.parameter_value(&names[1]).await.as_deref(),
+        Some("bad")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -691,7 +738,7 @@ async fn a_data_type_ssm_will_not_change_in_place_is_replaced() {
     );
 }
 
-/// A restore is planned and written part by part (16 keys, then 32, ...), so writing starts
+/// A restore is planned and written part by part (10 keys, then 20, ...), so writing starts
 /// while the rest is planned. An error planning a later part stops the run after the parts
 /// already planned are written and reported; it ends with one line, and a re-run finishes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -727,7 +774,7 @@ async fn a_restore_stopped_part_way_reports_what_it_wrote() {
             .await
             .expect("put parameter");
     }
-    // p30's backup cannot be read: it is in the second part (keys 16 to 39).
+    // p30's backup cannot be read: it is in the third part (keys 30 to 39).
     let proxy = FaultProxy::start(&aws.endpoint);
     let refused = format!("{}/p30", path.trim_end_matches('/'));
     proxy.inject(1, Fault::Denied, move |s| {
@@ -744,10 +791,10 @@ async fn a_restore_stopped_part_way_reports_what_it_wrote() {
         first.stderr
     );
     assert_eq!(first.stderr.trim().lines().count(), 1, "{}", first.stderr);
-    // The first part, whole, and nothing after it.
-    assert!(first.stdout.contains("updated 16,"), "{}", first.stdout);
+    // The first two parts, whole, and nothing after them.
+    assert!(first.stdout.contains("updated 30,"), "{}", first.stdout);
     for i in 0..KEYS {
-        let expected = if i < 16 {
+        let expected = if i < 30 {
             format!("good {i}")
         } else {
             "bad".to_owned()
@@ -759,7 +806,7 @@ async fn a_restore_stopped_part_way_reports_what_it_wrote() {
     let again = run(ssmbak, &args, &proxy.endpoint);
     assert_eq!(again.code, 0, "{}\n{}", again.stdout, again.stderr);
     assert!(
-        again.stdout.contains("updated 24,") && again.stdout.contains("unchanged 16,"),
+        again.stdout.contains("updated 10,") && again.stdout.contains("unchanged 30,"),
         "{}",
         again.stdout
     );

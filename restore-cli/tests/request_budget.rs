@@ -268,9 +268,10 @@ async fn ssm_metadata_is_read_only_where_something_may_differ() {
     assert_eq!(differs, expected);
     let counts = proxy.counts();
     let ssm = |op: &str| count(&counts, &format!("AmazonSSM.{op}"));
-    // moto pages GetParametersByPath by 10; AWS too. The four that may differ fit one
-    // DescribeParameters page (moto: 10 a page; AWS: 50).
-    assert_eq!(ssm("GetParametersByPath"), KEYS.div_ceil(10), "{counts:?}");
+    // Values by name, 10 a request (parts are multiples of 10), nothing by path. The four
+    // that may differ fit one DescribeParameters page (moto: 10 a page; AWS: 50).
+    assert_eq!(ssm("GetParameters"), KEYS.div_ceil(10), "{counts:?}");
+    assert_eq!(ssm("GetParametersByPath"), 0, "{counts:?}");
     assert_eq!(ssm("DescribeParameters"), 1, "{counts:?}");
     // The backups recorded tags (none): SSM's are read for each parameter still there.
     assert_eq!(ssm("ListTagsForResource"), KEYS, "{counts:?}");

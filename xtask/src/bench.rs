@@ -1,12 +1,12 @@
 //! `cargo xtask bench`: ours against the original ssmbak 0.5.2, side by side, on the local
 //! emulator (raw, and behind a proxy that adds a fixed round trip to every request).
 //!
-//! Installs the original from PyPI into `target/original-venv`, builds our release `ssmbak` and
+//! Installs the original from PyPI into `target/original-venv`, builds our release `ssmbak`, `s3bak` and
 //! Lambda zip, starts moto, runs the `ssmbak-bench` program and writes its tables to
 //! `target/bench.md`. Tuned by `SSMBAK_BENCH_SIZES` (default `100,1000`; 10000 is opt-in),
 //! `SSMBAK_BENCH_RUNS` (3, ours), `SSMBAK_BENCH_ORIGINAL_RUNS` (1), `SSMBAK_BENCH_ORIGINAL_MAX`
 //! (1000: the largest tree the original is run on), `SSMBAK_BENCH_DELAY_MS` (20),
-//! `SSMBAK_BENCH_LAMBDA_RECORDS` (500), `SSMBAK_BENCH_PARTS` (`preview,restore,lambda`) and
+//! `SSMBAK_BENCH_LAMBDA_RECORDS` (500), `SSMBAK_BENCH_PARTS` (`preview,restore,lambda,s3bak`) and
 //! `SSMBAK_BENCH_POINTS` (`end,middle`). First, with no emulator, `core/benches/selection.rs`:
 //! the page merge and point-in-time selection over a million listed versions.
 
@@ -35,6 +35,8 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
         "ssmbak-cli",
         "--bin",
         "ssmbak",
+        "--bin",
+        "s3bak",
     ]))?;
     util::run(util::cargo().current_dir(root).args([
         "build",

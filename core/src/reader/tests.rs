@@ -430,4 +430,34 @@ proptest! {
             prop_assert_eq!(got, brute, "key {}", key);
         }
     }
+    /// A listing read in parts as its pages come (`BucketReader::list_in_parts`): after each
+    /// page, the keys before its last entry's key (S3's `NextKeyMarker`), whose versions may go
+    /// on in the next page. However S3 cuts the pages, each key comes once, whole, in key
+    /// order, and the parts make the listing read in one piece.
+    #[test]
+    fn keys_taken_as_the_pages_come_are_whole(
+        entries in multi_key_listing(),
+        cuts in prop::collection::vec(1..30_usize, 0..6),
+    ) {
+        let whole = merge_pages([entries.clone()]);
+        let n = entries.len();
+        let (mut merger, mut parts, mut page) = (PageMerger::default(), Vec::new(), Vec::new());
+        for (i, entry) in entries.into_iter().enumerate() {
+            page.push(entry);
+            if cuts.contains(&(i + 1)) && i + 1 < n {
+                let next_key_marker = page.last().map(|(k, _): &(String, ListedVersion)| k.clone()).unwrap_or_default();
+                merger.add(std::mem::take(&mut page));
+                parts.push(merger.take_before(&next_key_marker));
+            }
+        }
+        merger.add(page);
+        parts.push(merger.finish());
+        let mut joined = Listing::new();
+        for (key, listed) in parts.into_iter().flatten() {
+            prop_assert!(joined.keys().next_back().is_none_or(|last| *last < key), "{} out of order", key);
+            prop_assert_eq!(Some(&listed), whole.get(&key), "key {}", key);
+            joined.insert(key, listed);
+        }
+        prop_assert_eq!(joined, whole);
+    }
 }

@@ -3,17 +3,18 @@
 //! backup recorded; then the tags are made what the backup recorded.
 //!
 //! Writes are paced to the rate the account allows, learnt from throttling ([`Writer`]); a
-//! refused write is retried by the SDK. A failure is reported by name;
+//! write refused for the rate is sent again at the pace. A failure is reported by name;
 //! without `--keep-going` nothing new starts after it. Applying is idempotent: re-planning and
 //! re-applying after a partial run finishes the job.
 
-use std::sync::Arc;
-
-use aws_sdk_ssm::config::retry::RetryConfig;
+use aws_sdk_ssm::config::http::HttpResponse;
+use aws_sdk_ssm::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_ssm::operation::put_parameter::PutParameterError;
 use aws_sdk_ssm::types::{ParameterTier, ParameterType as SsmType, ResourceTypeForTagging, Tag};
 use ssmbak_core::format::{ParameterSnapshot, ParameterType};
+use ssmbak_core::paced;
 use ssmbak_core::plan::{Action, Plan, PlannedChange, TagEdit};
-use ssmbak_core::rate::{AdaptiveRate, ThrottleSignal};
+use ssmbak_core::rate::AdaptiveRate;
 
 use ssmbak_core::aws_error::AwsError;
 
@@ -29,34 +30,34 @@ const PUT_CONCURRENCY: usize = 16;
 /// throughput", SSM User Guide; PutParameter API reference).
 const SSM_WRITE_TPS: f64 = 40.0;
 
-/// SSM's client for a restore's writes, paced to the rate the account allows: the pace starts
-/// at SSM's default and learns from throttling ([`AdaptiveRate`]), so a large restore runs at
-/// the account's limit without its refusals reaching anyone. The SDK retries a refused write
-/// (standard mode: its adaptive mode would pace a second time).
+/// SSM's clients for a restore's writes. `PutParameter`, `DeleteParameter` and
+/// `DeleteParameters` go at the rate the account allows ([`Writer::send`]): the pace starts at
+/// SSM's default and is measured from what SSM admits and refuses ([`AdaptiveRate`]), so a
+/// large restore runs at the account's limit without its refusals reaching anyone. Labels,
+/// tags and reads have limits of their own and go on `ssm` as they come.
 pub struct Writer {
     ssm: aws_sdk_ssm::Client,
-    pace: Arc<AdaptiveRate>,
+    paced: aws_sdk_ssm::Client,
+    pace: AdaptiveRate,
 }
 
 impl Writer {
     pub fn new(ssm: &aws_sdk_ssm::Client) -> Self {
-        let pace = Arc::new(AdaptiveRate::starting_at(SSM_WRITE_TPS, 1.0));
-        let config = ssm
-            .config()
-            .to_builder()
-            .retry_config(RetryConfig::standard().with_max_attempts(10))
-            .interceptor(ThrottleSignal(Arc::clone(&pace)))
-            .build();
         Writer {
-            ssm: aws_sdk_ssm::Client::from_conf(config),
-            pace,
+            ssm: ssm.clone(),
+            paced: paced::ssm_client(ssm),
+            pace: AdaptiveRate::starting_at(SSM_WRITE_TPS, 1.0),
         }
     }
 
-    /// The client, once this write's turn has come.
-    async fn paced(&self) -> &aws_sdk_ssm::Client {
-        self.pace.acquire().await;
-        &self.ssm
+    /// Sends `call` on the paced client when its turn comes, again while SSM refuses it for
+    /// the rate (at most [`paced::THROTTLED_ATTEMPTS`] times).
+    async fn send<A: paced::Answer, F: std::future::Future<Output = A>>(
+        &self,
+        call: impl Fn(aws_sdk_ssm::Client) -> F,
+    ) -> A {
+        // A client is a handle: cloning it is cheap.
+        paced::send(&self.pace, || call(self.paced.clone())).await
     }
 }
 /// `DeleteParameters` takes at most 10 names.
@@ -135,11 +136,11 @@ async fn apply_with(
             let names: Vec<String> = batch.iter().map(|c| c.name.clone()).collect();
             // Names SSM no longer has come back as InvalidParameters: already done.
             writer
-                .paced()
-                .await
-                .delete_parameters()
-                .set_names(Some(names))
-                .send()
+                .send(|ssm| {
+                    ssm.delete_parameters()
+                        .set_names(Some(names.clone()))
+                        .send()
+                })
                 .await
                 .map(|_| ())
                 .map_err(|e| format!("{:#}", aws_error("DeleteParameters", &e)))
@@ -268,11 +269,7 @@ async fn replace(
     pause: std::time::Duration,
 ) -> Result<i64, String> {
     match w
-        .paced()
-        .await
-        .delete_parameter()
-        .name(&s.name)
-        .send()
+        .send(|ssm| ssm.delete_parameter().name(&s.name).send())
         .await
     {
         Ok(_) => {}
@@ -294,12 +291,12 @@ const TOO_MANY_UPDATES_ATTEMPTS: u32 = 6;
 async fn put(w: &Writer, s: &ParameterSnapshot) -> Result<i64, String> {
     let mut attempt = 1;
     let version = loop {
-        match put_once(w.paced().await, s).await {
+        match w.send(|ssm| put_once(ssm, s)).await {
             Err(e) if e.code() == Some("TooManyUpdates") && attempt < TOO_MANY_UPDATES_ATTEMPTS => {
                 tokio::time::sleep(std::time::Duration::from_millis(200 << attempt)).await;
                 attempt += 1;
             }
-            result => break result.map_err(|e| e.to_string())?,
+            result => break result.map_err(|e| AwsError::doing("PutParameter", &e).to_string())?,
         }
     };
     if s.attributes.data_type.as_deref() == Some(AMI_DATA_TYPE) {
@@ -361,7 +358,10 @@ async fn confirm(
 
 /// Writes `s`, which the plan has already fitted to what SSM accepts (`plan::fit_to_ssm`);
 /// the version SSM says it wrote.
-async fn put_once(ssm: &aws_sdk_ssm::Client, s: &ParameterSnapshot) -> Result<i64, AwsError> {
+async fn put_once(
+    ssm: aws_sdk_ssm::Client,
+    s: &ParameterSnapshot,
+) -> Result<i64, SdkError<PutParameterError, HttpResponse>> {
     let a = &s.attributes;
     let tier = a.tier.as_deref().map(ParameterTier::from);
     // Policies are restored only when they are what PutParameter takes: a JSON array.
@@ -387,7 +387,6 @@ async fn put_once(ssm: &aws_sdk_ssm::Client, s: &ParameterSnapshot) -> Result<i6
         .send()
         .await
         .map(|out| out.version)
-        .map_err(|e| AwsError::doing("PutParameter", &e))
 }
 
 /// What became of one parameter, as the summary counts it.

@@ -3,7 +3,8 @@
 //!
 //! - preview (`ssmbak preview PATH/ T -R`) at two restore points, beside the emulator's ceiling;
 //! - restore of a tree where every parameter differs, with throttled writes;
-//! - the backup Lambda: batches of 10 records through the local Runtime API.
+//! - the backup Lambda: batches of 10 records through the local Runtime API;
+//! - `s3bak preview` of a prefix of 100,000 versions (the listing served by the proxy).
 //!
 //! Prints Markdown tables (`BENCHMARKS.md` quotes them).
 
@@ -12,6 +13,7 @@ mod limits;
 mod preview;
 mod restore;
 mod run;
+mod s3bak;
 mod targets;
 mod tree;
 
@@ -39,7 +41,7 @@ pub(crate) struct Config {
     pub(crate) delay_ms: u64,
     /// Records sent to each Lambda.
     pub(crate) lambda_records: usize,
-    /// Which parts run: `preview`, `restore`, `lambda`.
+    /// Which parts run: `preview`, `restore`, `lambda`, `s3bak`.
     pub(crate) parts: Vec<String>,
     /// Which preview restore points: `end`, `middle`.
     pub(crate) points: Vec<String>,
@@ -83,7 +85,7 @@ impl Config {
             original_max: number("SSMBAK_BENCH_ORIGINAL_MAX", 1000),
             delay_ms: number("SSMBAK_BENCH_DELAY_MS", 20),
             lambda_records: number("SSMBAK_BENCH_LAMBDA_RECORDS", 500),
-            parts: list("SSMBAK_BENCH_PARTS", "preview,restore,lambda"),
+            parts: list("SSMBAK_BENCH_PARTS", "preview,restore,lambda,s3bak"),
             points: list("SSMBAK_BENCH_POINTS", "end,middle"),
         }
     }
@@ -172,6 +174,7 @@ async fn main() {
             }
             let ceiling = preview::ceiling(&config, tree).await;
             for (delay, c) in at_end.drain(..) {
+                targets.memory(tree.n, delay, c.peak_rss_mb);
                 if delay == 0 {
                     let (reads, requests) = (c.object_reads_per_param, c.requests_per_param);
                     targets.preview_raw(tree.n, reads, requests, c.ours, ceiling);
@@ -218,6 +221,15 @@ async fn main() {
             targets.lambda(delay, rss, start_up);
         }
         targets.zip(zip_bytes);
+        println!();
+    }
+    if config.runs("s3bak") {
+        println!(
+            "### s3bak preview of a prefix of 100,000 versions (the listing served by the proxy)\n\n{}",
+            s3bak::HEADER
+        );
+        eprintln!("s3bak: 100,000 versions");
+        s3bak::measure(&config, &aws).await;
         println!();
     }
     targets.print();

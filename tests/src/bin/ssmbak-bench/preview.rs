@@ -69,6 +69,8 @@ pub(crate) struct Compared {
     /// Ours: all requests, and single-object S3 reads, per parameter.
     pub(crate) requests_per_param: f64,
     pub(crate) object_reads_per_param: f64,
+    /// Ours, the last run.
+    pub(crate) peak_rss_mb: Option<f64>,
 }
 
 /// Both tools at one restore point and round trip.
@@ -78,6 +80,7 @@ pub(crate) fn compare(config: &Config, tree: &Tree, point: &str, at: i64, delay:
     let mut answers = Vec::new();
     let mut medians = Vec::new();
     let mut per_param = (0.0, 0.0);
+    let mut peak_rss_mb = None;
     for tool in [Tool::Original, Tool::Ours] {
         let runs = match tool {
             // The original reads our layout as its own (its tags): nothing new to compare.
@@ -104,6 +107,7 @@ pub(crate) fn compare(config: &Config, tree: &Tree, point: &str, at: i64, delay:
             last.total_requests() as f64 / tree.n as f64,
             object_reads(last) as f64 / tree.n as f64,
         );
+        peak_rss_mb = last.peak_rss_kb.map(|kb| kb as f64 / 1024.0);
         answers.push(found);
         medians.push(Some(m));
     }
@@ -123,6 +127,7 @@ pub(crate) fn compare(config: &Config, tree: &Tree, point: &str, at: i64, delay:
         ours,
         requests_per_param: per_param.0,
         object_reads_per_param: per_param.1,
+        peak_rss_mb,
     }
 }
 

@@ -67,6 +67,19 @@ impl Targets {
         );
     }
 
+    /// #15 part 4: a preview of the standard tier's limit, 10,000 parameters, in 64 MB.
+    pub(crate) fn memory(&mut self, n: usize, delay_ms: u64, peak_rss_mb: Option<f64>) {
+        if n < 10_000 {
+            return;
+        }
+        let rss = peak_rss_mb.unwrap_or(f64::INFINITY);
+        self.check(
+            format!("{n} parameters, end, {delay_ms} ms: peak RSS <= 64 MB"),
+            format!("{rss:.1} MB"),
+            rss <= 64.0,
+        );
+    }
+
     /// Preview three versions back in our layout: S3 reads per parameter beyond the listing.
     pub(crate) fn past(&mut self, n: usize, object_reads: f64) {
         self.check(
