@@ -64,9 +64,10 @@ const MARGIN: f64 = 0.97;
 /// the bucket refills. A refusal means the bucket is empty, so from one refusal to a later one
 /// (each within [`MEASURE_MAX`] of the one before, with no lull in the requests: [`LULL`])
 /// what the service admitted, refusals left out, is what it refilled: its limit for this
-/// client. The pace is set just under that
-/// measure ([`MARGIN`]), once it spans [`MEASURE_MIN`]. The first refusal halves the rate
-/// before anything is measured; a refusal after a long calm goes back to the last measure.
+/// client. The pace is set just under that measure ([`MARGIN`]), once it spans
+/// [`MEASURE_MIN`]. The first refusal halves the rate before anything is measured (unless a
+/// burst after a lull emptied the bucket); a refusal after a long calm goes back to the last
+/// measure.
 /// Until the first refusal the rate doubles every second (TCP's slow start: an account may
 /// have a much higher limit); after it, it grows by 2% a second. It grows only while requests
 /// wait for their turn, and never past twice what the service admitted over the last second:
@@ -119,8 +120,6 @@ const SECOND: Duration = Duration::from_secs(1);
 const LULL: Duration = Duration::from_millis(250);
 
 impl Adaptive {
-    /// When the next request may go, after raising the rate for the calm since it last
-    /// changed, if requests were waiting for their turn all that time.
     /// How many requests the service admitted over the last second.
     fn admitted_lately(&mut self, now: Instant) -> usize {
         while self
@@ -133,10 +132,12 @@ impl Adaptive {
         self.recent.len()
     }
 
+    /// When the next request may go, after raising the rate for the calm since it last
+    /// changed, if requests were waiting for their turn all that time.
     fn next_slot(&mut self, now: Instant) -> Instant {
         let interval = Duration::from_secs_f64(1.0 / self.rate);
         match self.last {
-            // Requests come slower than the rate: no evidence it could be higher.
+            // This request waited for its turn: the rate is what holds the requests back.
             Some(last) if last + interval >= now => {
                 let calm = now.duration_since(self.changed).as_secs_f64();
                 let growth = if self.limit.is_some() { RECOVERY } else { 2.0 };
@@ -148,6 +149,7 @@ impl Adaptive {
                 self.changed = now;
                 (last + Duration::from_secs_f64(1.0 / self.rate)).max(now)
             }
+            // Requests come slower than the rate: no evidence it could be higher.
             _ => {
                 let lull = self.last.is_some_and(|last| now > last + interval + LULL);
                 if let Some(r) = self.refusals.as_mut().filter(|_| lull) {
