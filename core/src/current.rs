@@ -10,8 +10,7 @@ use aws_sdk_ssm::types::{
 
 use crate::aws_error::AwsError;
 use crate::format::{Attributes, ParameterSnapshot, ParameterType, Tags};
-use crate::paced;
-use crate::rate::AdaptiveRate;
+use crate::paced::PacedSsm;
 
 fn ssm_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
     operation: &'static str,
@@ -104,24 +103,23 @@ pub async fn values(
 const NAMES_PER_GET: usize = 10;
 
 /// The values of those of `names` that exist, as [`values`] gives a path's: `GetParameters`,
-/// 10 names a request, one request at a time at `pace` (it shares the account's read limit with
-/// `GetParameter` and `GetParametersByPath`). `ssm` leaves refusals for the rate to the pace
-/// ([`crate::paced::ssm_client`]).
+/// 10 names a request, one request at a time at `ssm`'s pace (it shares the account's read
+/// limit with `GetParameter` and `GetParametersByPath`).
 pub async fn values_of(
-    ssm: &aws_sdk_ssm::Client,
-    pace: &AdaptiveRate,
+    ssm: &PacedSsm,
     names: &[String],
 ) -> Result<BTreeMap<String, ParameterSnapshot>, AwsError> {
     let mut params = BTreeMap::new();
     for batch in names.chunks(NAMES_PER_GET) {
-        let call = || {
+        let call = |ssm: aws_sdk_ssm::Client| {
             ssm.get_parameters()
                 .set_names(Some(batch.to_vec()))
                 .with_decryption(true)
                 .send()
         };
         // Names SSM does not have come back in `InvalidParameters`: absent.
-        let out = paced::send(pace, call)
+        let out = ssm
+            .send(call)
             .await
             .map_err(|e| ssm_error("GetParameters", &batch.join(", "), &e))?;
         for p in out.parameters().iter().filter_map(from_parameter) {

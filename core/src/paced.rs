@@ -90,16 +90,44 @@ pub async fn send<A: Answer, F: Future<Output = A>>(
     }
 }
 
-/// `ssm`, for requests sent with [`send`]: the SDK retries what it retries (10 attempts in
-/// standard mode; its adaptive mode would pace a second time) except refusals for the rate.
-pub fn ssm_client(ssm: &aws_sdk_ssm::Client) -> aws_sdk_ssm::Client {
-    let config = ssm
-        .config()
-        .to_builder()
-        .retry_config(RetryConfig::standard().with_max_attempts(10))
-        .retry_classifier(NoThrottlingRetries)
-        .build();
-    aws_sdk_ssm::Client::from_conf(config)
+/// SSM's default ("standard") throughput: 40 transactions a second per account and Region,
+/// shared by `GetParameter`, `GetParameters` and `GetParametersByPath`, and the setting
+/// `PutParameter` falls under too ("Parameter Store throughput", SSM User Guide; PutParameter
+/// API reference). Where a pace starts.
+pub const SSM_DEFAULT_TPS: f64 = 40.0;
+
+/// An SSM client whose calls go at a pace of their own ([`send`]), learnt from SSM's answers.
+pub struct PacedSsm {
+    client: aws_sdk_ssm::Client,
+    pace: AdaptiveRate,
+}
+
+impl PacedSsm {
+    /// `ssm`, paced from SSM's default throughput. The SDK retries what it retries (10
+    /// attempts in standard mode; its adaptive mode would pace a second time) except refusals
+    /// for the rate, which [`send`] sends again at the pace.
+    pub fn new(ssm: &aws_sdk_ssm::Client) -> Self {
+        let config = ssm
+            .config()
+            .to_builder()
+            .retry_config(RetryConfig::standard().with_max_attempts(10))
+            .retry_classifier(NoThrottlingRetries)
+            .build();
+        PacedSsm {
+            client: aws_sdk_ssm::Client::from_conf(config),
+            pace: AdaptiveRate::starting_at(SSM_DEFAULT_TPS, 1.0),
+        }
+    }
+
+    /// Sends `call` when its turn comes, again while SSM refuses it for the rate (at most
+    /// [`THROTTLED_ATTEMPTS`] times).
+    pub async fn send<A: Answer, F: Future<Output = A>>(
+        &self,
+        call: impl Fn(aws_sdk_ssm::Client) -> F,
+    ) -> A {
+        // A client is a handle: cloning it is cheap.
+        send(&self.pace, || call(self.client.clone())).await
+    }
 }
 
 /// A retry classifier that forbids the SDK's own retries of a refusal for the rate: [`send`]

@@ -256,54 +256,6 @@ impl AdaptiveRate {
 mod tests {
     use super::*;
 
-    /// Against a limit of `limit` a second (a token bucket with a burst of `limit`, as the
-    /// benchmark's proxy models SSM), `n` requests paced by an [`AdaptiveRate`] that starts at
-    /// `start`: how long they took, and how many were refused (each retried).
-    async fn paced(start: f64, limit: f64, n: usize) -> (Duration, usize) {
-        let pacer = AdaptiveRate::starting_at(start, 1.0);
-        let t0 = Instant::now();
-        let (mut tokens, mut last) = (limit, t0);
-        let (mut done, mut refused) = (0, 0);
-        while done < n {
-            pacer.acquire().await;
-            let now = Instant::now();
-            tokens = (tokens + now.duration_since(last).as_secs_f64() * limit).min(limit);
-            last = now;
-            if tokens >= 1.0 {
-                tokens -= 1.0;
-                done += 1;
-                pacer.admitted();
-            } else {
-                refused += 1;
-                pacer.throttled();
-            }
-        }
-        (Instant::now().duration_since(t0), refused)
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn the_pace_settles_near_the_limit_whatever_it_is() {
-        for (start, limit) in [
-            (40.0, 40.0),
-            (40.0, 10.0),
-            (40.0, 25.0),
-            (40.0, 60.0),
-            (40.0, 100.0),
-            (40.0, 400.0),
-        ] {
-            // 25 s of work at the limit: 1,000 at SSM's default.
-            let n = (25.0 * limit) as usize;
-            let (took, refused) = paced(start, limit, n).await;
-            let floor = n as f64 / limit;
-            let ratio = took.as_secs_f64() / floor;
-            assert!(
-                ratio <= 1.15,
-                "start {start}, limit {limit}: {took:?} for a floor of {floor} s, {refused} refused"
-            );
-            assert!(refused < n / 10, "{refused} refused");
-        }
-    }
-
     #[tokio::test(start_paused = true)]
     async fn requests_are_spaced_by_the_rate_whatever_the_concurrency() {
         let limit = std::sync::Arc::new(RateLimit::per_second(20.0));

@@ -213,6 +213,48 @@ async fn run(c: &Conditions) -> Outcome {
     }
 }
 
+/// Against `bucket`, `n` requests one after another, paced by an [`AdaptiveRate`] that starts
+/// at `start`: how long they took, and how many were refused (each sent again).
+async fn paced_one_by_one(start: f64, mut bucket: Bucket, n: usize) -> (Duration, usize) {
+    let pacer = AdaptiveRate::starting_at(start, 1.0);
+    let t0 = Instant::now();
+    let (mut done, mut refused) = (0, 0);
+    while done < n {
+        pacer.acquire().await;
+        if bucket.take() {
+            done += 1;
+            pacer.admitted();
+        } else {
+            refused += 1;
+            pacer.throttled();
+        }
+    }
+    (Instant::now().duration_since(t0), refused)
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_pace_settles_near_the_limit_whatever_it_is() {
+    for (start, limit) in [
+        (40.0, 40.0),
+        (40.0, 10.0),
+        (40.0, 25.0),
+        (40.0, 60.0),
+        (40.0, 100.0),
+        (40.0, 400.0),
+    ] {
+        // 25 s of work at the limit: 1,000 at SSM's default.
+        let n = (25.0 * limit) as usize;
+        let (took, refused) = paced_one_by_one(start, Bucket::full(limit), n).await;
+        let floor = n as f64 / limit;
+        let ratio = took.as_secs_f64() / floor;
+        assert!(
+            ratio <= 1.15,
+            "start {start}, limit {limit}: {took:?} for a floor of {floor} s, {refused} refused"
+        );
+        assert!(refused < n / 10, "{refused} refused");
+    }
+}
+
 /// #15 part 3: a large restore finishes within 1.15x of what the account's write rate allows,
 /// with no throttling error reaching the user, whatever the limit (a quarter of SSM's default
 /// to ten times it, found from a start at the default), the round trip and the writes in

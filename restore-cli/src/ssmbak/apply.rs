@@ -12,9 +12,8 @@ use aws_sdk_ssm::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ssm::operation::put_parameter::PutParameterError;
 use aws_sdk_ssm::types::{ParameterTier, ParameterType as SsmType, ResourceTypeForTagging, Tag};
 use ssmbak_core::format::{ParameterSnapshot, ParameterType};
-use ssmbak_core::paced;
+use ssmbak_core::paced::PacedSsm;
 use ssmbak_core::plan::{Action, Plan, PlannedChange, TagEdit};
-use ssmbak_core::rate::AdaptiveRate;
 
 use ssmbak_core::aws_error::AwsError;
 
@@ -25,39 +24,23 @@ use crate::common::summary::{Outcome, Summary};
 /// Puts in flight at once: enough to keep SSM's write rate busy across round trips (a change
 /// may take a put, a label and two tag calls); [`Writer`]'s pace decides the rate.
 const PUT_CONCURRENCY: usize = 16;
-/// Where the write pace starts: SSM's default ("standard") throughput, 40 transactions a
-/// second per account and Region, which PutParameter falls under ("Parameter Store
-/// throughput", SSM User Guide; PutParameter API reference).
-const SSM_WRITE_TPS: f64 = 40.0;
 
 /// SSM's clients for a restore's writes. `PutParameter`, `DeleteParameter` and
-/// `DeleteParameters` go at the rate the account allows ([`Writer::send`]): the pace starts at
-/// SSM's default and is measured from what SSM admits and refuses ([`AdaptiveRate`]), so a
+/// `DeleteParameters` go at the rate the account allows ([`PacedSsm`]): the pace starts at
+/// SSM's default and is measured from what SSM admits and refuses, so a
 /// large restore runs at the account's limit without its refusals reaching anyone. Labels,
 /// tags and reads have limits of their own and go on `ssm` as they come.
 pub struct Writer {
     ssm: aws_sdk_ssm::Client,
-    paced: aws_sdk_ssm::Client,
-    pace: AdaptiveRate,
+    paced: PacedSsm,
 }
 
 impl Writer {
     pub fn new(ssm: &aws_sdk_ssm::Client) -> Self {
         Writer {
             ssm: ssm.clone(),
-            paced: paced::ssm_client(ssm),
-            pace: AdaptiveRate::starting_at(SSM_WRITE_TPS, 1.0),
+            paced: PacedSsm::new(ssm),
         }
-    }
-
-    /// Sends `call` on the paced client when its turn comes, again while SSM refuses it for
-    /// the rate (at most [`paced::THROTTLED_ATTEMPTS`] times).
-    async fn send<A: paced::Answer, F: std::future::Future<Output = A>>(
-        &self,
-        call: impl Fn(aws_sdk_ssm::Client) -> F,
-    ) -> A {
-        // A client is a handle: cloning it is cheap.
-        paced::send(&self.pace, || call(self.paced.clone())).await
     }
 }
 /// `DeleteParameters` takes at most 10 names.
@@ -136,6 +119,7 @@ async fn apply_with(
             let names: Vec<String> = batch.iter().map(|c| c.name.clone()).collect();
             // Names SSM no longer has come back as InvalidParameters: already done.
             writer
+                .paced
                 .send(|ssm| {
                     ssm.delete_parameters()
                         .set_names(Some(names.clone()))
@@ -269,6 +253,7 @@ async fn replace(
     pause: std::time::Duration,
 ) -> Result<i64, String> {
     match w
+        .paced
         .send(|ssm| ssm.delete_parameter().name(&s.name).send())
         .await
     {
@@ -291,7 +276,7 @@ const TOO_MANY_UPDATES_ATTEMPTS: u32 = 6;
 async fn put(w: &Writer, s: &ParameterSnapshot) -> Result<i64, String> {
     let mut attempt = 1;
     let version = loop {
-        match w.send(|ssm| put_once(ssm, s)).await {
+        match w.paced.send(|ssm| put_once(ssm, s)).await {
             Err(e) if e.code() == Some("TooManyUpdates") && attempt < TOO_MANY_UPDATES_ATTEMPTS => {
                 tokio::time::sleep(std::time::Duration::from_millis(200 << attempt)).await;
                 attempt += 1;

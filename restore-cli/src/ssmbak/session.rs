@@ -8,9 +8,8 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use futures::SinkExt;
 use ssmbak_core::current;
 use ssmbak_core::format::{Attribute, ParameterSnapshot, ParameterType};
-use ssmbak_core::paced;
+use ssmbak_core::paced::PacedSsm;
 use ssmbak_core::plan::{self, Plan};
-use ssmbak_core::rate::AdaptiveRate;
 use ssmbak_core::reader::{BackupState, BucketReader, HistoryEntry, ListedVersion, Listing};
 
 use crate::ssmbak::scope::Scope;
@@ -173,7 +172,8 @@ impl Session {
         mut parts: mpsc::Sender<Plan>,
     ) -> anyhow::Result<()> {
         let same = self.same_ssm && remap.to.is_none() && remap.key_id.is_none();
-        let reads = Reads::new(&self.ssm);
+        // SSM's values by name, paced to the account's read rate.
+        let reads = PacedSsm::new(&self.ssm);
         // The listing runs ahead of the planning by a page or two.
         let (mut listed, pages) = mpsc::channel::<Listing>(1);
         let list = async move {
@@ -231,12 +231,12 @@ impl Session {
         scope: &Scope,
         at: i64,
         remap: &Remap,
-        reads: &Reads,
+        reads: &PacedSsm,
         same: bool,
         part: Vec<(String, Vec<ListedVersion>)>,
     ) -> anyhow::Result<Plan> {
         let names: Vec<String> = part.iter().map(|(k, _)| remap.name(scope, k)).collect();
-        let mut now = current::values_of(&reads.ssm, &reads.pace, &names)
+        let mut now = current::values_of(reads, &names)
             .await
             .context("reading SSM")?;
         let backups = self
@@ -341,26 +341,6 @@ impl<T> Parts<T> {
             .collect();
         self.size = (self.size * 2).min(PART_MAX);
         Some(part)
-    }
-}
-
-/// SSM's reads of values by name (`GetParameters`), paced to the account's read rate: it starts
-/// at SSM's default, which `GetParameter`, `GetParameters` and `GetParametersByPath` share
-/// ("Parameter Store throughput", SSM User Guide), and learns from throttling.
-struct Reads {
-    ssm: aws_sdk_ssm::Client,
-    pace: AdaptiveRate,
-}
-
-/// SSM's default read throughput: 40 transactions a second per account and Region.
-const SSM_READ_TPS: f64 = 40.0;
-
-impl Reads {
-    fn new(ssm: &aws_sdk_ssm::Client) -> Self {
-        Reads {
-            ssm: paced::ssm_client(ssm),
-            pace: AdaptiveRate::starting_at(SSM_READ_TPS, 1.0),
-        }
     }
 }
 
