@@ -133,6 +133,50 @@ pub fn ssm(config: &SdkConfig, component: &'static str) -> aws_sdk_ssm::Client {
     aws_sdk_ssm::Client::from_conf(builder.build())
 }
 
+/// A client whose every request may spend all of its `max_attempts`: for the CLIs, which
+/// bound the requests they have in flight themselves (64 key reads, 64 writes).
+///
+/// The SDK's default retry quota is one token bucket per service, shared by every client of
+/// the process: 500 tokens, 5 spent by a retry and 10 by a retry after a timeout, one given
+/// back by each first-attempt success (aws-smithy-runtime 1.16.2,
+/// `client/retries/token_bucket.rs`, `strategy/standard.rs`). It stops a client with unbounded
+/// concurrency from multiplying the load on a struggling service, and the CLIs' bound already
+/// does that: at most `max_attempts` × what is in flight. What the quota did instead was end a
+/// preview of 10,000 parameters: one stall past the attempt timeout of the 128 reads in flight
+/// spent it, and the 51st retry was refused.
+pub trait WithoutRetryQuota {
+    fn without_retry_quota(&self) -> Self;
+}
+
+fn partition_without_quota(name: &'static str) -> aws_sdk_s3::config::retry::RetryPartition {
+    use aws_sdk_s3::config::retry::{RetryPartition, TokenBucket};
+    RetryPartition::custom(name)
+        .token_bucket(TokenBucket::unlimited())
+        .build()
+}
+
+impl WithoutRetryQuota for aws_sdk_s3::Client {
+    fn without_retry_quota(&self) -> Self {
+        let config = self.config().to_builder();
+        aws_sdk_s3::Client::from_conf(
+            config
+                .retry_partition(partition_without_quota("ssmbak-s3"))
+                .build(),
+        )
+    }
+}
+
+impl WithoutRetryQuota for aws_sdk_ssm::Client {
+    fn without_retry_quota(&self) -> Self {
+        let config = self.config().to_builder();
+        aws_sdk_ssm::Client::from_conf(
+            config
+                .retry_partition(partition_without_quota("ssmbak-ssm"))
+                .build(),
+        )
+    }
+}
+
 /// A failed `GetBucketVersioning`.
 pub type VersioningError = aws_sdk_s3::error::SdkError<
     aws_sdk_s3::operation::get_bucket_versioning::GetBucketVersioningError,

@@ -376,6 +376,77 @@ async fn a_slow_copy_is_not_cut_off() {
     );
 }
 
+/// A stall longer than the 10 s attempt timeout, of every read in flight at once (a network
+/// blip; moto serving a listing page of 50,000 versions), is retried, not fatal. The SDK's
+/// default retry quota is one per service and process: 500 tokens, 10 spent on each retry
+/// after a timeout (aws-smithy-runtime 1.16.2, `client/retries/token_bucket.rs`). The 64 keys
+/// in flight, two reads each for the original's format, timing out together spent it, and the
+/// 51st retry was refused: a preview of 10,000 parameters failed on one slow moment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the moto emulator: `cargo xtask test` runs it"]
+async fn a_stall_that_times_out_every_read_in_flight_is_retried() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+    use std::time::Instant;
+    // Planned in parts of 10, 20, 40, 80, 160 and 90 keys: the stall comes in the part of
+    // 160, with 64 keys (128 reads) in flight.
+    const KEYS: usize = 400;
+    const STALL_FROM: usize = 320;
+    let endpoint = emulator::required_endpoint();
+    let aws = Clients::new(&endpoint).await;
+    let bucket = unique("stall").to_ascii_lowercase();
+    emulator::versioned_bucket(&aws.s3, &bucket).await;
+    let path = format!("/{bucket}/");
+    let backed_up = now_secs();
+    let puts = (0..KEYS).map(|i| {
+        aws.s3
+            .put_object()
+            .bucket(&bucket)
+            .key(format!("{path}p{i:03}"))
+            .tagging(format!("ssmbakTime={backed_up}&ssmbakType=String"))
+            .body(b"v".to_vec().into())
+            .send()
+    });
+    for put in futures::future::join_all(puts).await {
+        put.expect("put");
+    }
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let then = iso(now_secs());
+    let proxy = FaultProxy::start(&endpoint);
+    // From the 320th read, every read that comes in the next 9 s: every key in flight is held
+    // (at least one read of each of 64, 640 tokens of retries after their timeouts). Retries
+    // come after the 10 s attempt timeout, and are answered.
+    let in_bucket = bucket.clone();
+    let reads = AtomicUsize::new(0);
+    let stall_began = Mutex::new(None::<Instant>);
+    proxy.inject(
+        usize::MAX,
+        Fault::Delay(Duration::from_secs(11)),
+        move |s| {
+            let read = matches!(
+                s.operation().as_str(),
+                "S3 GetObject" | "S3 GetObjectTagging"
+            ) && s.path_only().contains(&in_bucket);
+            if !read || reads.fetch_add(1, Ordering::SeqCst) < STALL_FROM {
+                return false;
+            }
+            let began = *stall_began
+                .lock()
+                .expect("lock")
+                .get_or_insert_with(Instant::now);
+            began.elapsed() < Duration::from_secs(9)
+        },
+    );
+    let preview = run(
+        env!("CARGO_BIN_EXE_ssmbak"),
+        &["preview", &path, &then, "-R", "-b", &bucket],
+        &proxy.endpoint,
+    );
+    assert_eq!(preview.code, 0, "{}\n{}", preview.stdout, preview.stderr);
+    assert!(proxy.injected() >= 64, "{}", proxy.injected());
+    assert!(preview.stdout.contains("p399"), "{}", preview.stdout);
+}
+
 /// Concurrent writers on one parameter make SSM answer `TooManyUpdates` (PutParameter API
 /// reference), which moto never does: the proxy answers so twice, and the restore retries with
 /// backoff as it does throttling, instead of failing.

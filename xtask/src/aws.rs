@@ -2,7 +2,7 @@
 //! and the original's `AWS_ENDPOINT` work here too).
 
 use anyhow::Context;
-use ssmbak_core::client::{self, ClientOptions};
+use ssmbak_core::client::{self, ClientOptions, WithoutRetryQuota};
 
 pub(crate) struct Aws {
     pub(crate) config: aws_config::SdkConfig,
@@ -41,8 +41,9 @@ impl Aws {
             cfn: aws_sdk_cloudformation::Client::from_conf(cfn.build()),
             iam: aws_sdk_iam::Client::from_conf(iam.build()),
             sts: aws_sdk_sts::Client::from_conf(sts.build()),
-            s3: client::s3(&config, component),
-            ssm: client::ssm(&config, component),
+            // seed-all reads and writes thousands, a bounded number at once.
+            s3: client::s3(&config, component).without_retry_quota(),
+            ssm: client::ssm(&config, component).without_retry_quota(),
             config,
         }
     }

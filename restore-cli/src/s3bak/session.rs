@@ -6,7 +6,7 @@ use crate::common::output::aws_error;
 use crate::s3bak::objects::{self};
 use ssmbak_core::aws_error::AwsError;
 use ssmbak_core::bounded::map_in_order;
-use ssmbak_core::client::{self, ClientOptions};
+use ssmbak_core::client::{self, ClientOptions, WithoutRetryQuota};
 use ssmbak_core::reader::{self, BucketReader, ListedVersion, Listing};
 
 pub(crate) const COMPONENT: &str = "s3bak";
@@ -38,7 +38,9 @@ pub(crate) async fn connect(target: &Target) -> anyhow::Result<Session> {
     })
     .await?;
     let s3 = client::s3(&sdk, COMPONENT);
-    let s3 = bucket::client_in_region_of(&sdk, s3, &target.bucket, COMPONENT).await?;
+    let s3 = bucket::client_in_region_of(&sdk, s3, &target.bucket, COMPONENT)
+        .await?
+        .without_retry_quota();
     let s3 = if target.request_payer {
         client::paying_requester(&s3)
     } else {

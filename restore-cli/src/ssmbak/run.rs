@@ -15,7 +15,7 @@ use crate::common::bucket;
 use crate::common::execute::Attempt;
 use crate::common::exit::{ExitCode, UsageError};
 use crate::common::output::Format;
-use ssmbak_core::client::{self, ClientOptions};
+use ssmbak_core::client::{self, ClientOptions, WithoutRetryQuota};
 use ssmbak_core::plan::Plan;
 use ssmbak_core::reader::BucketReader;
 
@@ -63,8 +63,8 @@ async fn connect(
             sdk.region().map(|r| r.as_ref()).unwrap_or_default()
         );
     }
-    let ssm = client::ssm(&sdk, component);
-    let s3 = client::s3(&sdk, component);
+    let ssm = client::ssm(&sdk, component).without_retry_quota();
+    let s3 = client::s3(&sdk, component).without_retry_quota();
     let mut cfn = aws_sdk_cloudformation::config::Builder::from(&sdk);
     if let Some(r) = ssmbak_core::record::recorder(component) {
         cfn = cfn.interceptor(r);
@@ -105,7 +105,7 @@ async fn ssm_elsewhere(
         .map(|p| format!(", profile {p}"))
         .unwrap_or_default();
     eprintln!("SSM in {region}{profile}");
-    Ok(client::ssm(&there, component))
+    Ok(client::ssm(&there, component).without_retry_quota())
 }
 
 fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {
@@ -303,7 +303,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let ssm = match elsewhere.is_set() {
                 true => ssm_elsewhere(&options, &elsewhere, RESTORE_DESTINATION).await?,
-                false => client::ssm(&client::load(&options).await?, RESTORE),
+                false => client::ssm(&client::load(&options).await?, RESTORE).without_retry_quota(),
             };
             let scope = Scope::new(to.as_deref().unwrap_or(&export.path), true);
             let remap = Remap {
