@@ -171,6 +171,10 @@ async fn main() {
                 let at = ours.after_round[1];
                 let compared = preview::compare(&config, &ours, "middle, our layout", at, 0);
                 targets.past(ours.n, compared.object_reads_per_param);
+                // #15 part 1: SSM read only where something may differ.
+                let at = ours.after_round[tree::VERSIONS - 1];
+                let compared = preview::compare(&config, &ours, "end, our layout", at, 0);
+                targets.ssm_reads(ours.n, compared.ssm_requests_per_param);
             }
             let ceiling = preview::ceiling(&config, tree).await;
             for (delay, c) in at_end.drain(..) {

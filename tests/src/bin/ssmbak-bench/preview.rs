@@ -47,6 +47,15 @@ fn object_reads(m: &Measured) -> usize {
         .sum()
 }
 
+/// Requests to SSM, of any operation.
+fn ssm_requests(m: &Measured) -> usize {
+    m.requests
+        .iter()
+        .filter(|(op, _)| op.starts_with("AmazonSSM."))
+        .map(|(_, count)| count)
+        .sum()
+}
+
 fn row(n: usize, point: &str, delay: u64, label: &str, seconds: f64, m: &Measured, changes: usize) {
     let total = m.total_requests();
     println!(
@@ -66,9 +75,10 @@ pub(crate) struct Compared {
     pub(crate) original: Option<f64>,
     /// Median seconds of ours.
     pub(crate) ours: f64,
-    /// Ours: all requests, and single-object S3 reads, per parameter.
+    /// Ours: all requests, single-object S3 reads, and SSM requests, per parameter.
     pub(crate) requests_per_param: f64,
     pub(crate) object_reads_per_param: f64,
+    pub(crate) ssm_requests_per_param: f64,
     /// Ours, the last run.
     pub(crate) peak_rss_mb: Option<f64>,
 }
@@ -79,7 +89,7 @@ pub(crate) fn compare(config: &Config, tree: &Tree, point: &str, at: i64, delay:
     let when = checktime(at);
     let mut answers = Vec::new();
     let mut medians = Vec::new();
-    let mut per_param = (0.0, 0.0);
+    let mut per_param = (0.0, 0.0, 0.0);
     let mut peak_rss_mb = None;
     for tool in [Tool::Original, Tool::Ours] {
         let runs = match tool {
@@ -106,6 +116,7 @@ pub(crate) fn compare(config: &Config, tree: &Tree, point: &str, at: i64, delay:
         per_param = (
             last.total_requests() as f64 / tree.n as f64,
             object_reads(last) as f64 / tree.n as f64,
+            ssm_requests(last) as f64 / tree.n as f64,
         );
         peak_rss_mb = last.peak_rss_kb.map(|kb| kb as f64 / 1024.0);
         answers.push(found);
@@ -127,6 +138,7 @@ pub(crate) fn compare(config: &Config, tree: &Tree, point: &str, at: i64, delay:
         ours,
         requests_per_param: per_param.0,
         object_reads_per_param: per_param.1,
+        ssm_requests_per_param: per_param.2,
         peak_rss_mb,
     }
 }

@@ -21,7 +21,7 @@ pub(crate) async fn compare(config: &Config, aws: &Clients, tree: &Tree) -> Opti
         if tool == Tool::Original && tree.n > config.original_max {
             continue;
         }
-        tree.set_ssm(aws, |i| format!("drifted {i}")).await;
+        tree.set_ssm(aws, |i| Some(format!("drifted {i}"))).await;
         let proxy = FaultProxy::start(&config.endpoint);
         crate::limits::model_ssm_limits(&proxy);
         let args = ["restore", &tree.path, &when, "-R", "-b", &tree.bucket];

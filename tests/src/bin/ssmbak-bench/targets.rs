@@ -89,6 +89,15 @@ impl Targets {
         );
     }
 
+    /// #15 part 1: "undo the last hour" with 1 parameter in 10 changed since, our layout.
+    pub(crate) fn ssm_reads(&mut self, n: usize, ssm_requests: f64) {
+        self.check(
+            format!("{n} parameters, end, our layout, 1 in 10 changed: <= 0.12 SSM requests per parameter"),
+            format!("{ssm_requests:.3}"),
+            ssm_requests <= 0.12,
+        );
+    }
+
     pub(crate) fn lambda(&mut self, delay_ms: u64, peak_rss_mb: Option<f64>, start_up_ms: f64) {
         let rss = peak_rss_mb.unwrap_or(f64::INFINITY);
         self.check(

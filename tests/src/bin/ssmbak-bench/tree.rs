@@ -4,7 +4,10 @@ use std::time::Duration;
 
 use aws_sdk_ssm::types::ParameterType;
 use futures::stream::{self, StreamExt};
-use ssmbak_core::format::{self, BackupRecord, EarlierVersion, ParameterSnapshot, StoredFields};
+use ssmbak_core::format::{
+    self, Attributes, BackupRecord, EarlierVersion, ParameterSnapshot, StoredFields,
+};
+use ssmbak_core::paced::PacedSsm;
 use ssmbak_tests::emulator::{put_encoded, unique, Clients};
 
 /// Versions written per parameter.
@@ -45,7 +48,9 @@ impl Tree {
 
     /// `n` parameters with [`VERSIONS`] versions each, in `layout`, written round by round (so
     /// LastModified follows the event times, as with a live Lambda); SSM holds the last round
-    /// with every tenth parameter changed.
+    /// with every tenth parameter changed. In our layout each round is written to SSM first and
+    /// each backup records the version and modification time SSM gave it, as our Lambda does,
+    /// so that a preview can prove the other nine in ten unchanged (#15 part 1).
     pub(crate) async fn generate(aws: &Clients, n: usize, layout: Layout) -> Tree {
         let id = unique("bench");
         let tree = Tree {
@@ -60,11 +65,16 @@ impl Tree {
         // Ours: what each key's next version names.
         let mut earlier: Vec<Vec<EarlierVersion>> = vec![Vec::new(); n];
         for round in 0..VERSIONS {
+            let recorded = match layout {
+                Layout::Ours => tree.write_round_to_ssm(aws, round).await,
+                Layout::Original => vec![Attributes::default(); n],
+            };
+            // The event time: at or after SSM's change, as an event's is.
             let t = now_secs();
             let written: Vec<(usize, Option<String>)> = stream::iter(0..n)
                 .map(|i| {
-                    let (aws, tree, earlier) = (aws, &tree, &earlier[i]);
-                    async move { (i, tree.put(aws, i, round, t, earlier).await) }
+                    let (aws, tree, earlier, recorded) = (aws, &tree, &earlier[i], &recorded[i]);
+                    async move { (i, tree.put(aws, i, round, t, earlier, recorded).await) }
                 })
                 .buffer_unordered(32)
                 .collect()
@@ -75,7 +85,7 @@ impl Tree {
                     earlier: std::mem::take(&mut earlier[i]),
                     ..StoredFields::default()
                 };
-                fields.attributes.version = Some(ssm_version(round));
+                fields.attributes.version = recorded[i].version.or(Some(ssm_version(round)));
                 earlier[i] = format::earlier::after(&version_id.unwrap_or_default(), &fields);
             }
             tokio::time::sleep(Duration::from_millis(1100)).await;
@@ -86,18 +96,42 @@ impl Tree {
             after_round,
             ..tree
         };
-        tree.set_ssm(aws, |i| {
-            if i % 10 == 0 {
-                "changed".to_owned()
-            } else {
-                tree.backed_up(i)
+        let changed = |i: usize| i.is_multiple_of(10);
+        match layout {
+            // SSM already holds the last round.
+            Layout::Ours => {
+                tree.set_ssm(aws, |i| changed(i).then(|| "changed".to_owned()))
+                    .await
             }
-        })
-        .await;
+            Layout::Original => {
+                tree.set_ssm(aws, |i| {
+                    Some(match changed(i) {
+                        true => "changed".to_owned(),
+                        false => tree.backed_up(i),
+                    })
+                })
+                .await
+            }
+        }
         tree
     }
 
-    /// Writes version `round` of parameter `i`, with event time `t`: its version id.
+    /// Puts round `round`'s values into SSM: what SSM then says of each parameter (its
+    /// version and modification time), read back as a preview reads it.
+    async fn write_round_to_ssm(&self, aws: &Clients, round: usize) -> Vec<Attributes> {
+        self.set_ssm(aws, |i| Some(value(i, round))).await;
+        let names: Vec<String> = (0..self.n).map(|i| self.name(i)).collect();
+        let now = ssmbak_core::current::values_of(&PacedSsm::new(&aws.ssm), &names)
+            .await
+            .expect("get parameters");
+        names
+            .iter()
+            .map(|n| now.get(n).map(|p| p.attributes.clone()).unwrap_or_default())
+            .collect()
+    }
+
+    /// Writes version `round` of parameter `i`, with event time `t` and (our layout) what SSM
+    /// `recorded` of it: its version id.
     async fn put(
         &self,
         aws: &Clients,
@@ -105,6 +139,7 @@ impl Tree {
         round: usize,
         t: i64,
         earlier: &[EarlierVersion],
+        recorded: &Attributes,
     ) -> Option<String> {
         match self.layout {
             Layout::Original => {
@@ -125,7 +160,10 @@ impl Tree {
                     value(i, round),
                     format::ParameterType::String,
                 )
-                .with_attributes(|a| a.version = Some(ssm_version(round)));
+                .with_attributes(|a| {
+                    a.version = recorded.version;
+                    a.last_modified_ms = recorded.last_modified_ms;
+                });
                 let mut object = BackupRecord::Value {
                     event_time: t,
                     snapshot,
@@ -137,15 +175,15 @@ impl Tree {
         }
     }
 
-    /// Puts every parameter of the tree into SSM with the value `value(i)`.
-    pub(crate) async fn set_ssm(&self, aws: &Clients, value: impl Fn(usize) -> String) {
+    /// Puts the parameters of the tree into SSM with the value `value(i)`, where it has one.
+    pub(crate) async fn set_ssm(&self, aws: &Clients, value: impl Fn(usize) -> Option<String>) {
         let value = &value;
-        stream::iter(0..self.n)
-            .map(|i| async move {
+        stream::iter((0..self.n).filter_map(|i| Some((i, value(i)?))))
+            .map(|(i, value)| async move {
                 aws.ssm
                     .put_parameter()
                     .name(self.name(i))
-                    .value(value(i))
+                    .value(value)
                     .r#type(ParameterType::String)
                     .overwrite(true)
                     .send()
