@@ -377,7 +377,13 @@ async fn restore(
         }
         (plan, applied)
     };
-    let planning = session.plan_parts(&scope, target.checktime, &remap, parts);
+    let planning = session.plan_parts(
+        &scope,
+        target.checktime,
+        &remap,
+        session::PLANS_IN_FLIGHT_WRITING,
+        parts,
+    );
     let (planned, (plan, applied)) = tokio::join!(planning, applying);
     if planned.is_err() && applied.is_empty() {
         return planned.map(|()| ExitCode::Success);

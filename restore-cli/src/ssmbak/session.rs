@@ -145,7 +145,7 @@ impl Session {
         current_in(&self.ssm, scope).await
     }
 
-    /// The restore plan for `scope` at `at`.
+    /// The restore plan for `scope` at `at`, as a preview makes it ([`PLANS_IN_FLIGHT_READING`]).
     pub async fn plan(&self, scope: &Scope, at: i64, remap: &Remap) -> anyhow::Result<Plan> {
         let (parts, mut received) = mpsc::channel(0);
         let collect = async {
@@ -155,7 +155,8 @@ impl Session {
             }
             plan
         };
-        let (planned, plan) = tokio::join!(self.plan_parts(scope, at, remap, parts), collect);
+        let planning = self.plan_parts(scope, at, remap, PLANS_IN_FLIGHT_READING, parts);
+        let (planned, plan) = tokio::join!(planning, collect);
         planned.map(|()| plan)
     }
 
@@ -163,12 +164,13 @@ impl Session {
     /// writes the first parameters while it plans the others: the parts, joined with
     /// [`Plan::extend`], make the whole plan. The backup is listed page by page, and each part
     /// ([`Parts`]) is planned once its keys are listed: SSM's values of those keys (by name),
-    /// their backup states, metadata and tags ([`PLANS_IN_FLIGHT`] at once, sent in order).
+    /// their backup states, metadata and tags (`in_flight` parts at once, sent in order).
     pub async fn plan_parts(
         &self,
         scope: &Scope,
         at: i64,
         remap: &Remap,
+        in_flight: usize,
         mut parts: mpsc::Sender<Plan>,
     ) -> anyhow::Result<()> {
         let same = self.same_ssm && remap.to.is_none() && remap.key_id.is_none();
@@ -212,7 +214,7 @@ impl Session {
         let plan = async {
             let planned = cut
                 .map(|part| self.plan_part(scope, at, remap, &reads, same, part))
-                .buffered(PLANS_IN_FLIGHT);
+                .buffered(in_flight);
             let mut planned = std::pin::pin!(planned);
             while let Some(plan) = planned.next().await {
                 if parts.send(plan?).await.is_err() {
@@ -296,10 +298,17 @@ impl Session {
     }
 }
 
-/// Parts planned at once, sent in order. Two would let the reads of one fill the waits of the
-/// other, but on the single-threaded emulator the restore benchmark was slower with two (35.8 s
-/// against 30.1–31.9 s with one): worth measuring again against AWS.
-const PLANS_IN_FLIGHT: usize = 1;
+/// Parts a preview plans at once, sent in order: the SSM reads of one (by name, one request
+/// at a time at SSM's read rate) fill the waits of the other's bucket reads. With one, the
+/// preview of 1,000 parameters took 12.4 s on moto and 14.5 s with a 20 ms round trip (109
+/// sequential round trips); with two, 9.4 s and 9.8 s (21), beside a CI build (BENCHMARKS.md,
+/// session 9).
+pub(crate) const PLANS_IN_FLIGHT_READING: usize = 2;
+/// Parts a restore plans at once while it writes the parts before: one. On the single-threaded
+/// emulator, whose time the plan's reads and the writes share, the restore benchmark was slower
+/// with two (35.8 s against 30.1–31.9 s with one, session 8): worth measuring again against
+/// AWS, where they do not compete.
+pub(crate) const PLANS_IN_FLIGHT_WRITING: usize = 1;
 
 /// Keys in the first part of a plan: few, so that the first write starts a few round trips in.
 /// Every part but the last is a multiple of 10, the names one `GetParameters` takes.
