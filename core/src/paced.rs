@@ -73,17 +73,17 @@ pub async fn send<A: Answer, F: Future<Output = A>>(
             let backoff = RETRY_BACKOFF * (1 << (attempt - 2).min(4));
             tokio::time::sleep(backoff).await;
         }
-        pace.acquire().await;
+        let ticket = pace.acquire().await;
         let answer = call().await;
         match answer.verdict() {
             Verdict::Throttled => {
-                pace.throttled();
+                pace.throttled(ticket);
                 if attempt < THROTTLED_ATTEMPTS {
                     attempt += 1;
                     continue;
                 }
             }
-            Verdict::Admitted => pace.admitted(),
+            Verdict::Admitted => pace.admitted(ticket),
             Verdict::Unanswered => {}
         }
         return answer;

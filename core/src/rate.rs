@@ -68,6 +68,15 @@ const MARGIN: f64 = 0.97;
 /// [`MEASURE_MIN`]. The first refusal halves the rate before anything is measured (unless a
 /// burst after a lull emptied the bucket); a refusal after a long calm goes back to the last
 /// measure.
+///
+/// The measure runs on the clock of the requests' departures ([`Ticket`]), not of their
+/// answers: the service decides as a request arrives, a round trip's half after it left,
+/// while an admitted request's answer waits for the work it asks for. A busy service answers
+/// admissions late and in bunches and refusals at once, so counting answers between two
+/// refusals can find a fraction of the real rate (the bench's moto, serving a restore's plan
+/// beside its writes, once made it 0 for 0.6 s). A request still unanswered when a later one
+/// is refused is counted as admitted: a refusal comes back as fast as anything.
+///
 /// Until the first refusal the rate doubles every second (TCP's slow start: an account may
 /// have a much higher limit); after it, it grows by 2% a second. It grows only while requests
 /// wait for their turn, and never past twice what the service admitted over the last second:
@@ -98,16 +107,35 @@ struct Adaptive {
     last: Option<Instant>,
     /// The service's limit for this client, as last measured.
     limit: Option<f64>,
-    /// Refusals in a row, each within [`MEASURE_MAX`] of the one before.
+    /// Refusals in a row, each sent within [`MEASURE_MAX`] of the one before.
     refusals: Option<Refusals>,
+    /// The requests let go since the first refusal of [`Self::refusals`] (or over the last
+    /// [`MEASURE_MAX`]), in order, with when they left: the `n`th has ticket `sent_from + n`.
+    sent: std::collections::VecDeque<(Instant, Sent)>,
+    sent_from: u64,
+}
+
+/// A request let go, as its answer left it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sent {
+    Unanswered,
+    Admitted,
+    Refused,
+}
+
+/// One request's turn, as [`AdaptiveRate::acquire`] gave it: its answer is told with it, so
+/// that the pace knows when the request left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ticket {
+    id: u64,
+    at: Instant,
 }
 
 #[derive(Debug)]
 struct Refusals {
-    first: Instant,
-    last: Instant,
-    /// Requests admitted since the first.
-    admitted: u32,
+    /// The first and last refused requests (when they left).
+    first: Ticket,
+    last: Ticket,
     /// Requests stopped coming for a while since the first: the service's bucket may have
     /// filled to the brim and lost what it refilled, so what it admitted is not its rate.
     lull: bool,
@@ -175,6 +203,8 @@ impl AdaptiveRate {
                 last: None,
                 limit: None,
                 refusals: None,
+                sent: std::collections::VecDeque::new(),
+                sent_from: 0,
             }),
             turn: tokio::sync::Mutex::new(()),
         }
@@ -194,39 +224,54 @@ impl AdaptiveRate {
         self.lock().limit
     }
 
-    /// Waits for this request's turn, after those already waiting.
-    pub async fn acquire(&self) {
+    /// Waits for this request's turn, after those already waiting; its answer is told with the
+    /// ticket ([`Self::admitted`], [`Self::throttled`]).
+    pub async fn acquire(&self) -> Ticket {
         let _turn = self.turn.lock().await;
         let slot = self.lock().next_slot(Instant::now());
         tokio::time::sleep_until(slot).await;
-        self.lock().last = Some(slot);
+        let mut s = self.lock();
+        s.last = Some(slot);
+        s.forget(slot);
+        let id = s.sent_from + s.sent.len() as u64;
+        s.sent.push_back((slot, Sent::Unanswered));
+        Ticket { id, at: slot }
     }
 
-    /// The service accepted a request.
-    pub fn admitted(&self) {
+    /// The service accepted the request `ticket` let go.
+    pub fn admitted(&self, ticket: Ticket) {
         let mut s = self.lock();
         let now = Instant::now();
         s.recent.push_back(now);
         s.admitted_lately(now);
-        if let Some(r) = s.refusals.as_mut() {
-            r.admitted += 1;
-        }
+        s.answered(ticket, Sent::Admitted);
     }
 
-    /// The service refused a request for its rate.
-    pub fn throttled(&self) {
+    /// The service refused the request `ticket` let go, for its rate.
+    pub fn throttled(&self, ticket: Ticket) {
         let mut s = self.lock();
-        let now = Instant::now();
-        let rate = match s.refusals.as_mut() {
-            Some(r) if !r.lull && now.duration_since(r.last) <= MEASURE_MAX => {
-                r.last = now;
-                let span = now.duration_since(r.first);
+        s.answered(ticket, Sent::Refused);
+        let sent = ticket.at;
+        // Answered so late that what was sent after it is forgotten: old news.
+        if ticket.id + 1 < s.sent_from {
+            return;
+        }
+        let rate = match s.refusals.as_ref() {
+            // Sent before the last refusal counted: part of what was measured.
+            Some(r) if ticket.id <= r.last.id => return,
+            Some(r) if !r.lull && sent.duration_since(r.last.at) <= MEASURE_MAX => {
+                let first = r.first;
+                let admitted = s.admitted_between(first, ticket);
+                if let Some(r) = s.refusals.as_mut() {
+                    r.last = ticket;
+                }
+                let span = sent.duration_since(first.at);
                 let enough =
-                    span >= MEASURE_MIN || (span >= MEASURE_QUICK && r.admitted >= MEASURE_ENOUGH);
+                    span >= MEASURE_MIN || (span >= MEASURE_QUICK && admitted >= MEASURE_ENOUGH);
                 if !enough {
                     return;
                 }
-                let limit = f64::from(r.admitted) / span.as_secs_f64();
+                let limit = f64::from(admitted) / span.as_secs_f64();
                 s.limit = Some(limit);
                 limit * MARGIN
             }
@@ -235,9 +280,8 @@ impl AdaptiveRate {
                 // too fast.
                 let after_lull = s.refusals.as_ref().is_some_and(|r| r.lull);
                 s.refusals = Some(Refusals {
-                    first: now,
-                    last: now,
-                    admitted: 0,
+                    first: ticket,
+                    last: ticket,
                     lull: false,
                 });
                 match (s.limit, after_lull) {
@@ -248,7 +292,48 @@ impl AdaptiveRate {
             }
         };
         s.rate = rate.max(s.floor);
-        s.changed = now;
+        s.changed = Instant::now();
+    }
+}
+
+impl Adaptive {
+    fn answered(&mut self, ticket: Ticket, answer: Sent) {
+        if let Some(sent) = ticket
+            .id
+            .checked_sub(self.sent_from)
+            .and_then(|i| self.sent.get_mut(usize::try_from(i).ok()?))
+        {
+            sent.1 = answer;
+        }
+    }
+
+    /// Requests let go strictly between `first` and `last` that were not refused (those not
+    /// answered yet included).
+    fn admitted_between(&self, first: Ticket, last: Ticket) -> u32 {
+        let index = |t: Ticket| usize::try_from(t.id.saturating_sub(self.sent_from)).unwrap_or(0);
+        let between = self
+            .sent
+            .range((index(first) + 1).min(self.sent.len())..index(last).min(self.sent.len()));
+        u32::try_from(between.filter(|(_, s)| *s != Sent::Refused).count()).unwrap_or(u32::MAX)
+    }
+
+    /// Forgets the requests no measure can span any more: those let go before the first
+    /// refusal of the measure in progress and over [`MEASURE_MAX`] before `now` (a refusal
+    /// answered late may start the next measure).
+    fn forget(&mut self, now: Instant) {
+        let measuring = self
+            .refusals
+            .as_ref()
+            .filter(|r| now.duration_since(r.last.at) <= MEASURE_MAX)
+            .map(|r| r.first.id);
+        while let Some(&(at, _)) = self.sent.front() {
+            let spanned = measuring.is_some_and(|first| self.sent_from > first);
+            if spanned || now.duration_since(at) <= MEASURE_MAX {
+                break;
+            }
+            self.sent.pop_front();
+            self.sent_from += 1;
+        }
     }
 }
 
