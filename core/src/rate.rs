@@ -363,4 +363,29 @@ mod tests {
         assert_eq!(times.first(), Some(&Duration::ZERO));
         assert_eq!(times.last(), Some(&Duration::from_millis(450)));
     }
+
+    /// Two refusals 750 ms apart by when their requests left: the 29 requests that left
+    /// between them passed, though none has been answered yet (their answers wait for the
+    /// work; a refusal's does not). Counted by answers, the measure would be 0 a second. A
+    /// refusal of a request that left before the last one counted changes nothing.
+    #[tokio::test(start_paused = true)]
+    async fn the_limit_is_measured_on_the_clock_of_departures() {
+        let pace = AdaptiveRate::starting_at(40.0, 1.0);
+        let mut tickets = Vec::new();
+        for _ in 0..40 {
+            tickets.push(pace.acquire().await);
+        }
+        assert_eq!(
+            tickets[30].at.duration_since(tickets[0].at),
+            Duration::from_millis(750)
+        );
+        pace.throttled(tickets[0]);
+        assert_eq!(pace.limit(), None);
+        pace.throttled(tickets[30]);
+        let limit = pace.limit().unwrap_or_default();
+        assert!((limit - 29.0 / 0.75).abs() < 1e-9, "{limit}");
+        let rate = pace.rate();
+        pace.throttled(tickets[10]);
+        assert_eq!((pace.limit(), pace.rate()), (Some(limit), rate));
+    }
 }
