@@ -259,7 +259,13 @@ impl AdaptiveRate {
         let rate = match s.refusals.as_ref() {
             // Sent before the last refusal counted: part of what was measured.
             Some(r) if ticket.id <= r.last.id => return,
-            Some(r) if !r.lull && sent.duration_since(r.last.at) <= MEASURE_MAX => {
+            // What left since the first is still on record (it is forgotten once the measure
+            // looks over, though a refusal answered late may still extend it).
+            Some(r)
+                if !r.lull
+                    && sent.duration_since(r.last.at) <= MEASURE_MAX
+                    && r.first.id + 1 >= s.sent_from =>
+            {
                 let first = r.first;
                 let admitted = s.admitted_between(first, ticket);
                 if let Some(r) = s.refusals.as_mut() {
