@@ -170,7 +170,9 @@ async fn main() {
                 let ours = Tree::generate(&aws, tree.n, Layout::Ours).await;
                 let at = ours.after_round[1];
                 let compared = preview::compare(&config, &ours, "middle, our layout", at, 0);
-                targets.past(ours.n, compared.object_reads_per_param);
+                let c = &compared;
+                let (reads, ssm) = (c.object_reads_per_param, c.ssm_requests_per_param);
+                targets.past(ours.n, reads, ssm, c.requests_per_param);
                 // #15 part 1: SSM read only where something may differ.
                 let at = ours.after_round[tree::VERSIONS - 1];
                 let compared = preview::compare(&config, &ours, "end, our layout", at, 0);
