@@ -316,10 +316,17 @@ impl Adaptive {
     /// Requests let go strictly between `first` and `last` that were not refused (those not
     /// answered yet included).
     fn admitted_between(&self, first: Ticket, last: Ticket) -> u32 {
-        let index = |t: Ticket| usize::try_from(t.id.saturating_sub(self.sent_from)).unwrap_or(0);
-        let between = self
-            .sent
-            .range((index(first) + 1).min(self.sent.len())..index(last).min(self.sent.len()));
+        // Where a ticket's record is (or would be, forgotten or not yet let go) in `sent`.
+        let index = |id: u64| {
+            usize::try_from(id.saturating_sub(self.sent_from))
+                .unwrap_or(usize::MAX)
+                .min(self.sent.len())
+        };
+        let (from, to) = (index(first.id + 1), index(last.id));
+        if from >= to {
+            return 0;
+        }
+        let between = self.sent.range(from..to);
         u32::try_from(between.filter(|(_, s)| *s != Sent::Refused).count()).unwrap_or(u32::MAX)
     }
 
@@ -393,5 +400,21 @@ mod tests {
         let rate = pace.rate();
         pace.throttled(tickets[10]);
         assert_eq!((pace.limit(), pace.rate()), (Some(limit), rate));
+    }
+
+    /// A slow pace (one request every 2.5 s): the first refused request's record is forgotten
+    /// (over 3 s old) by the time the next one is refused. Nothing left between them, so the
+    /// measure is 0, and no index runs backwards.
+    #[tokio::test(start_paused = true)]
+    async fn a_refusal_right_after_a_forgotten_one_measures_nothing_between() {
+        let pace = AdaptiveRate::starting_at(0.4, 0.1);
+        let mut tickets = Vec::new();
+        for _ in 0..3 {
+            tickets.push(pace.acquire().await);
+        }
+        pace.throttled(tickets[0]);
+        pace.throttled(tickets[1]);
+        assert_eq!(pace.limit(), Some(0.0));
+        assert_eq!(pace.rate(), 0.1);
     }
 }
