@@ -417,4 +417,63 @@ mod tests {
         assert_eq!(pace.limit(), Some(0.0));
         assert_eq!(pace.rate(), 0.1);
     }
+
+    /// One step of a run of the pace: time passes and a request is let go, or one of the
+    /// requests in flight is answered (admitted, refused, or given up on: a timeout).
+    #[derive(Debug, Clone)]
+    enum Step {
+        Send(u64),
+        Answer(proptest::sample::Index, u8),
+    }
+
+    fn steps() -> impl proptest::strategy::Strategy<Value = Vec<Step>> {
+        use proptest::prelude::*;
+        let step = prop_oneof![
+            // Mostly quick, sometimes a pause longer than a measure spans.
+            prop_oneof![4 => 0_u64..100, 1 => 0_u64..5000].prop_map(Step::Send),
+            (any::<proptest::sample::Index>(), 0_u8..3).prop_map(|(i, a)| Step::Answer(i, a)),
+        ];
+        proptest::collection::vec(step, 1..400)
+    }
+
+    proptest::proptest! {
+        /// Answers in any order, as late as they come, some never: the pace never panics,
+        /// never goes under its floor, measures only finite, non-negative limits, and keeps
+        /// no record of a request it was told about more than once.
+        #[test]
+        fn answers_in_any_order_keep_the_pace_sound(steps in steps()) {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .start_paused(true)
+                .build()
+                .expect("runtime");
+            runtime.block_on(async {
+                let pace = AdaptiveRate::starting_at(40.0, 1.0);
+                let mut in_flight = Vec::new();
+                let mut sent = 0_usize;
+                for step in steps {
+                    match step {
+                        Step::Send(ms) => {
+                            tokio::time::advance(Duration::from_millis(ms)).await;
+                            in_flight.push(pace.acquire().await);
+                            sent += 1;
+                        }
+                        Step::Answer(i, answer) if !in_flight.is_empty() => {
+                            let ticket = in_flight.remove(i.index(in_flight.len()));
+                            match answer {
+                                0 => pace.admitted(ticket),
+                                1 => pace.throttled(ticket),
+                                _ => {}
+                            }
+                        }
+                        Step::Answer(..) => {}
+                    }
+                    let (rate, limit) = (pace.rate(), pace.limit());
+                    assert!(rate.is_finite() && rate >= 1.0, "rate {rate}");
+                    assert!(limit.is_none_or(|l| l.is_finite() && l >= 0.0), "{limit:?}");
+                    assert!(pace.lock().sent.len() <= sent);
+                }
+            });
+        }
+    }
 }
