@@ -28,6 +28,13 @@
 //! same SSM version, at the label event's time or at the time the drift was found: the honest
 //! bound, since the tags surely changed after the last backup and before that.
 //!
+//! # Late writes are marked
+//!
+//! Every version is put through [`Backup`]'s one `put`, which marks a late write before it
+//! writes it, and announces once per bucket that it does (see [`crate::late`]): what lets a
+//! reader of a restore point in the past trust LastModified for the versions written long
+//! after it.
+//!
 //! # Who deleted it
 //!
 //! With the template's `RecordDeleters` on, CloudTrail's record of each `DeleteParameter`/
@@ -51,6 +58,7 @@ use crate::format::{
     self, earlier, Attributes, BackupRecord, EarlierVersion, Extras, ParameterSnapshot,
     ParameterType, StoredFields, Tags,
 };
+use crate::late::{self, Announcement};
 use crate::rate::RateLimit;
 use crate::reader::listed_key;
 
@@ -254,6 +262,8 @@ pub struct Backup {
     markers: Arc<Mutex<HashMap<String, SystemTime>>>,
     /// This process's share of SSM's read rate, if it must keep to one.
     ssm_rate: Option<Arc<RateLimit>>,
+    /// Set once this process knows the bucket announces that late writes are marked.
+    announced: Arc<tokio::sync::OnceCell<()>>,
 }
 
 impl Backup {
@@ -268,6 +278,7 @@ impl Backup {
             bucket: bucket.into(),
             markers: Arc::default(),
             ssm_rate: None,
+            announced: Arc::default(),
         }
     }
 
@@ -849,7 +860,8 @@ impl Backup {
             || page.delete_markers().iter().any(|m| is_key(m.key())))
     }
 
-    /// Writes `record`, naming the key's `earlier` versions.
+    /// Writes `record`, naming the key's `earlier` versions: marked first if it is late (see
+    /// [`crate::late`]).
     async fn put(
         &self,
         record: &BackupRecord,
@@ -859,6 +871,14 @@ impl Backup {
         obj.name_earlier(earlier);
         if let Some(sidecar) = &obj.sidecar {
             self.put_sidecar(sidecar).await?;
+        }
+        self.announced
+            .get_or_try_init(|| self.announce_marking())
+            .await?;
+        let event_time = record.event_time();
+        let marked = late::is_late(event_time, epoch_now());
+        if marked {
+            self.put_late_marker(&obj.key, event_time).await?;
         }
         let mut request = self
             .s3
@@ -874,33 +894,65 @@ impl Backup {
             .send()
             .await
             .map_err(|e| self.s3_error("PutObject", &obj.key, &e))?;
+        // A put that took minutes: S3 may have stored it later than a prompt write is assumed
+        // to be. Marked now, the reader reads it from here on.
+        if !marked && epoch_now() - event_time > late::WINDOW_SECS / 2 {
+            self.put_late_marker(&obj.key, event_time).await?;
+        }
+        Ok(())
+    }
+
+    /// Announces, unless the bucket already does, that this writer marks late writes.
+    async fn announce_marking(&self) -> Result<(), BackupError> {
+        let announcement = Announcement::new(epoch_now()).to_json();
+        self.put_json_unless_there(late::MARKED_SINCE_KEY, announcement)
+            .await
+    }
+
+    /// The marker of a late version of `key` with `event_time`.
+    async fn put_late_marker(&self, key: &str, event_time: i64) -> Result<(), BackupError> {
+        let marker = late::marker_key(key, event_time);
+        self.s3
+            .put_object()
+            .bucket(&self.bucket)
+            .key(&marker)
+            .body(Vec::new().into())
+            .send()
+            .await
+            .map_err(|e| self.s3_error("PutObject", &marker, &e))?;
         Ok(())
     }
 
     /// Writes a sidecar unless it is there already: it is named by its content, so one that
     /// exists holds exactly these bytes.
     async fn put_sidecar(&self, sidecar: &format::Sidecar) -> Result<(), BackupError> {
+        self.put_json_unless_there(&sidecar.key, sidecar.body.clone())
+            .await
+    }
+
+    /// Puts the JSON `body` at `key` unless the key has a current object already.
+    async fn put_json_unless_there(&self, key: &str, body: Vec<u8>) -> Result<(), BackupError> {
         match self
             .s3
             .head_object()
             .bucket(&self.bucket)
-            .key(&sidecar.key)
+            .key(key)
             .send()
             .await
         {
             Ok(_) => return Ok(()),
             Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => {}
-            Err(e) => return Err(self.s3_error("HeadObject", &sidecar.key, &e)),
+            Err(e) => return Err(self.s3_error("HeadObject", key, &e)),
         }
         self.s3
             .put_object()
             .bucket(&self.bucket)
-            .key(&sidecar.key)
+            .key(key)
             .content_type("application/json")
-            .body(sidecar.body.clone().into())
+            .body(body.into())
             .send()
             .await
-            .map_err(|e| self.s3_error("PutObject", &sidecar.key, &e))?;
+            .map_err(|e| self.s3_error("PutObject", key, &e))?;
         Ok(())
     }
 
@@ -913,8 +965,23 @@ impl Backup {
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
-        AwsError::new("S3", operation, &format!("s3://{}{key}", self.bucket), e).into()
+        // Parameter keys start with `/`; the bucket's own objects (`.ssmbak/...`) do not.
+        let slash = if key.starts_with('/') { "" } else { "/" };
+        AwsError::new(
+            "S3",
+            operation,
+            &format!("s3://{}{slash}{key}", self.bucket),
+            e,
+        )
+        .into()
     }
+}
+
+/// The writer's clock, epoch seconds.
+fn epoch_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// How far S3's clock may be from ours: Lambda and S3 both keep time with the Amazon Time Sync

@@ -54,6 +54,15 @@
 //! (metadata `ssmbak-earlier`, see [`earlier`]), so that a reader of the newest version needs
 //! not read each earlier one to place it in time. It is an optimisation a reader may ignore.
 //!
+//! # Late writes, marked: `.ssmbak/late/` and `.ssmbak/late-writes-marked`
+//!
+//! Our writer puts an empty marker object `.ssmbak/late/<key>/<event time>` before any version
+//! it writes more than 150 s after its event, and announces once per bucket that it does so
+//! (`.ssmbak/late-writes-marked`, JSON). A reader then trusts LastModified for the versions
+//! written long after a restore point (see [`crate::late`]). Like sidecars, these keys are
+//! outside the `/` namespace of parameters, so the original (which lists `/`-keys only
+//! under a path) never sees them.
+//!
 //! # Deletes keep their event time: the tombstone
 //!
 //! S3 delete markers take no tags, so the original records a delete at the time the Lambda
@@ -542,6 +551,15 @@ pub fn encode_tagging<'a>(tags: impl IntoIterator<Item = (&'a str, String)>) -> 
 }
 
 impl BackupRecord {
+    /// When the change it records happened (epoch seconds): a value's event time, a delete's.
+    pub fn event_time(&self) -> i64 {
+        match self {
+            BackupRecord::Value { event_time, .. } | BackupRecord::Tombstone { event_time, .. } => {
+                *event_time
+            }
+        }
+    }
+
     pub fn key(&self) -> String {
         match self {
             BackupRecord::Value { snapshot, .. } => object_key(&snapshot.name),

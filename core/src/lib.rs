@@ -5,6 +5,7 @@
 //! * [`pit`]: which stored version describes a parameter at a point in time.
 //! * [`backup`]: back up one SSM change, exactly as it was at the event.
 //! * [`client`]: AWS client construction (region, credentials, endpoint overrides).
+//! * [`late`]: late writes, marked, so a reader may trust LastModified for the rest.
 //! * [`reader`]: a tree of backups at a point in time, fetching only what can matter.
 //! * [`current`]: what SSM holds now.
 //! * [`plan`]: what a restore must change.
@@ -16,6 +17,7 @@ pub mod bounded;
 pub mod client;
 pub mod current;
 pub mod format;
+pub mod late;
 pub mod paced;
 pub mod pit;
 pub mod plan;

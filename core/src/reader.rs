@@ -19,8 +19,12 @@
 //!
 //! For a restore point after the last change that is one `GetObject` per key (it returns the
 //! body with our metadata). Further in the past, our layout adds one `HeadObject` of the newest
-//! version, however many were written after T and however late; the original's layout adds
-//! one `GetObjectTagging` per version written after T.
+//! version written after T, however many there are and however late; the original's layout adds
+//! one `GetObjectTagging` per version written after T. In a bucket whose writer marks its late
+//! writes ([`late`]), the versions written more than the bucket's window (10 minutes) after T
+//! are not read at all: only those written within it, or after a late write from before T, can
+//! take effect at or before T. Per scope, that costs one `GetObject` (the announcement) and one
+//! listing of the markers, beside the scope's own listing.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -33,6 +37,7 @@ use futures::StreamExt;
 
 use crate::aws_error::AwsError;
 use crate::format::{self, ParameterSnapshot, StoredFields};
+use crate::late::{self, Announcement, LateWrites};
 use crate::pit::{self, StateAt, VersionEntry};
 
 /// One listed version or delete marker, before anything else is known about it.
@@ -225,17 +230,78 @@ impl BucketReader {
         })
     }
 
+    /// What the bucket says of late writes under `prefix` ([`late`]): its announcement and the
+    /// markers of the keys under `prefix`, read at once. Nothing is trusted when the bucket has
+    /// no announcement, or one this reader may not read.
+    pub async fn late_writes(&self, prefix: &str) -> Result<LateWrites, ReadError> {
+        let markers_prefix = late::markers_prefix(prefix);
+        let markers = async {
+            let mut found = Vec::new();
+            let mut pages = std::pin::pin!(self.list_in_parts(&markers_prefix));
+            while let Some(part) = pages.next().await {
+                for (key, versions) in part? {
+                    let newest = versions.iter().map(|v| v.last_modified_ms.div_euclid(1000));
+                    found.extend(newest.max().map(|at| (key, at)));
+                }
+            }
+            Ok::<_, ReadError>(found)
+        };
+        let (announcement, markers) = futures::try_join!(self.announcement(), markers)?;
+        Ok(LateWrites::new(
+            announcement,
+            markers.iter().map(|(k, at)| (k.as_str(), *at)),
+        ))
+    }
+
+    /// The bucket's announcement that late writes are marked, with its LastModified second, if
+    /// there is one to trust.
+    async fn announcement(&self) -> Result<Option<(Announcement, i64)>, ReadError> {
+        let key = late::MARKED_SINCE_KEY;
+        let object = match self
+            .s3
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(object) => object,
+            // None, or none this reader may read (a policy from before it): the exact path.
+            Err(e)
+                if e.raw_response()
+                    .is_some_and(|r| matches!(r.status().as_u16(), 403 | 404)) =>
+            {
+                return Ok(None)
+            }
+            Err(e) => return Err(self.error("GetObject", key, &e)),
+        };
+        let stored_at = object.last_modified().and_then(|t| t.to_millis().ok());
+        let body = object
+            .body
+            .collect()
+            .await
+            .map_err(|e| AwsError::local(&format!("S3 GetObject s3://{}/{key}", self.bucket), e))?
+            .into_bytes();
+        Ok(stored_at.and_then(|ms| {
+            let at = ms.div_euclid(1000);
+            Announcement::read(&body, at).map(|a| (a, at))
+        }))
+    }
+
     /// The state of `key` at `at` (epoch seconds, inclusive), from its listing.
     ///
     /// `known_value` is what the caller already holds for the key (SSM's current value): a
     /// version whose listed ETag is that value's MD5 is not downloaded (see
     /// [`format::plain_etag`]), which is the usual case when nothing changed since `at`.
+    /// `late` is what the bucket says of late writes in the key's scope
+    /// ([`Self::late_writes`]): with it, versions written long after `at` are not read.
     pub async fn state_at(
         &self,
         key: &str,
         listed: &[ListedVersion],
         at: i64,
         known_value: Option<&str>,
+        late: &LateWrites,
     ) -> Result<BackupState, ReadError> {
         let known_etag = known_value.map(|v| format::plain_etag(v.as_bytes()));
         let holds_known =
@@ -248,7 +314,7 @@ impl BucketReader {
             }
         };
         let mut fetched: HashMap<usize, Fetched> = HashMap::new();
-        let plan = LazyRead::new(listed, at);
+        let plan = LazyRead::new(listed, at).with_horizon(late.horizon(key, at));
         // The likely winner in full (without its body when the caller has it), its rivals by
         // their tags.
         let (cheap, full): (Vec<usize>, Vec<usize>) = plan
@@ -756,6 +822,9 @@ pub struct LazyRead<'a> {
     /// The newest version and the newest delete marker written at or before `at`.
     newest_version: Option<usize>,
     newest_marker: Option<usize>,
+    /// Every entry written after this second is known to take effect after `at`
+    /// ([`late::LateWrites::horizon`]): never read, never the answer.
+    horizon: Option<i64>,
 }
 
 impl<'a> LazyRead<'a> {
@@ -773,7 +842,21 @@ impl<'a> LazyRead<'a> {
             bare: listed.iter().map(placeholder).collect(),
             newest_version: before(false),
             newest_marker: before(true),
+            horizon: None,
         }
+    }
+
+    /// Entries written after `horizon` (a second) are taken as after `at` without reading
+    /// them; `None` trusts nothing.
+    pub fn with_horizon(mut self, horizon: Option<i64>) -> Self {
+        self.horizon = horizon;
+        self
+    }
+
+    /// Whether entry `i` was written after the horizon, so it takes effect after `at`.
+    fn beyond_horizon(&self, i: usize) -> bool {
+        self.horizon
+            .is_some_and(|h| self.listed[i].last_modified_ms.div_euclid(1000) > h)
     }
 
     /// The newest version at or before `at`, and every version the newest marker may pair with;
@@ -789,14 +872,15 @@ impl<'a> LazyRead<'a> {
 
     /// Whatever could beat the first round's candidates, given what the first round fetched:
     /// every entry written at or after the best effective time known so far (a change is never
-    /// recorded before it happens), and the versions each such marker may pair with.
+    /// recorded before it happens) and not after the horizon, and the versions each such
+    /// marker may pair with.
     pub fn second_round(&self, known: &HashMap<usize, &StoredFields>) -> Vec<usize> {
-        let Some(bound) = self.lower_bound(known) else {
-            return (0..self.listed.len()).collect();
-        };
+        let bound = self.lower_bound(known);
         let mut out = Vec::new();
         for i in 0..self.listed.len() {
-            if self.listed[i].last_modified_ms.div_euclid(1000) < bound {
+            let before_bound =
+                bound.is_some_and(|b| self.listed[i].last_modified_ms.div_euclid(1000) < b);
+            if before_bound || self.beyond_horizon(i) {
                 continue;
             }
             out.push(i);
@@ -842,9 +926,28 @@ impl<'a> LazyRead<'a> {
     /// answer's effective time (and a version's effective time is never after its
     /// LastModified), so `None` means that reasoning failed: the caller then reads everything
     /// rather than answer from a guess.
+    ///
+    /// Entries written after the horizon are left out altogether: they take effect after `at`,
+    /// and left in, unread, one of them could hide which tombstone a later marker follows.
+    /// Leaving them out changes nothing for the others: an entry is never ordered by one
+    /// written in a later second, and the newest entry (`IsLatest`) is among them if any is.
     pub fn decide(&self, known: &HashMap<usize, &StoredFields>) -> Option<StateAt> {
-        let entries = entries(self.listed, known);
-        let state = pit::state_at(&entries, self.at);
+        let all = entries(self.listed, known);
+        let kept: Vec<usize> = (0..all.len())
+            .filter(|&i| !self.beyond_horizon(i))
+            .collect();
+        let entries: Vec<VersionEntry> = kept.iter().map(|&i| all[i].clone()).collect();
+        let state = match pit::state_at(&entries, self.at) {
+            StateAt::NoVersion => StateAt::NoVersion,
+            StateAt::Deleted { at, index } => StateAt::Deleted {
+                at,
+                index: kept[index],
+            },
+            StateAt::Present { at, index } => StateAt::Present {
+                at,
+                index: kept[index],
+            },
+        };
         let answer_time = match state {
             StateAt::NoVersion => None,
             StateAt::Deleted { at, .. } | StateAt::Present { at, .. } => Some(at),

@@ -8,9 +8,13 @@ use std::collections::BTreeMap;
 use aws_sdk_ssm::types::ParameterType as SsmType;
 use ssmbak_core::format::{BackupRecord, ParameterSnapshot, ParameterType};
 use ssmbak_tests::emulator::{self, checktime, put_encoded, unique, Clients};
-use ssmbak_tests::fault_proxy::FaultProxy;
+use ssmbak_tests::fault_proxy::{Fault, FaultProxy, Seen};
 
 const KEYS: usize = 12;
+/// Every read of a scope also reads the bucket's announcement that late writes are marked
+/// (`ssmbak_core::late`): one `GetObject` (a 404 where, as here, nothing was written by our
+/// writer).
+const ANNOUNCEMENT_READ: usize = 1;
 
 struct Tree {
     aws: Clients,
@@ -139,7 +143,7 @@ async fn our_format_costs_one_request_per_key_and_unchanged_bodies_are_not_downl
         .map(|i| (tree.name(i), "update".to_owned()))
         .collect();
     assert_eq!(changes, expected);
-    assert_eq!(count(&s3, "S3 GetObject"), 3, "{s3:?}");
+    assert_eq!(count(&s3, "S3 GetObject"), 3 + ANNOUNCEMENT_READ, "{s3:?}");
     assert_eq!(count(&s3, "S3 HeadObject"), KEYS - 3, "{s3:?}");
     assert_eq!(count(&s3, "S3 GetObjectTagging"), 0, "{s3:?}");
 }
@@ -184,7 +188,7 @@ async fn the_originals_format_skips_unchanged_bodies_too() {
         .map(|i| (tree.name(i), "update".to_owned()))
         .collect();
     assert_eq!(changes, expected);
-    assert_eq!(count(&s3, "S3 GetObject"), 3, "{s3:?}");
+    assert_eq!(count(&s3, "S3 GetObject"), 3 + ANNOUNCEMENT_READ, "{s3:?}");
     // The time of each key's latest version is only in its tags: one tag request per key.
     // The first key read shows the bucket's format, so no key is asked for metadata it lacks.
     assert_eq!(count(&s3, "S3 GetObjectTagging"), KEYS, "{s3:?}");
@@ -352,10 +356,124 @@ async fn a_restore_point_in_the_past_reads_at_most_two_versions_a_key() {
         let late_answers = usize::from(round == 1);
         assert_eq!(
             count(&counts, "S3 GetObject"),
-            KEYS + late_answers,
+            KEYS + late_answers + ANNOUNCEMENT_READ,
             "{counts:?}"
         );
         assert_eq!(count(&counts, "S3 HeadObject"), KEYS, "{counts:?}");
         assert_eq!(count(&counts, "S3 GetObjectTagging"), 0, "{counts:?}");
     }
+}
+
+/// How far back [`an_hour_earlier`] moves SSM's modification times.
+const SHIFT_SECS: f64 = 3600.0;
+
+/// Every `LastModifiedDate` in an SSM answer an hour earlier: a parameter last modified an
+/// hour ago, which moto (real time only) cannot hold.
+fn an_hour_earlier(_: &Seen, body: &[u8]) -> Vec<u8> {
+    let Ok(mut doc) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return body.to_vec();
+    };
+    if let Some(params) = doc["Parameters"].as_array_mut() {
+        for p in params {
+            if let Some(t) = p["LastModifiedDate"].as_f64() {
+                p["LastModifiedDate"] = serde_json::json!(t - SHIFT_SECS);
+            }
+        }
+    }
+    serde_json::to_vec(&doc).unwrap_or_else(|_| body.to_vec())
+}
+
+/// #15 part 2: a version written long after its event (`seed-all` of a parameter last modified
+/// an hour ago) is marked before it is written, so a restore point between its event and its
+/// writing still finds it, although the bucket's readers trust LastModified for versions
+/// written long after the point. The marker is what keeps that exact: with it removed, the
+/// same preview misses the version and would delete the parameter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the moto emulator: `cargo xtask test` runs it"]
+async fn a_version_written_late_is_found_by_its_marker() {
+    use ssmbak_core::late;
+    let Some(tree) = Tree::new().await else {
+        return;
+    };
+    // A prompt write announces the marking (and makes no marker)...
+    tree.ssm_put(0, "prompt", "d").await;
+    seed_one(&tree.aws, &tree.bucket, tree.name(0)).await;
+    let announced_by = secs_now();
+    // ...seconds before a parameter modified an hour ago is seeded.
+    tree.ssm_put(1, "seeded", "d").await;
+    after_a_second().await;
+    let shifted = FaultProxy::start(&tree.aws.endpoint);
+    shifted.inject(usize::MAX, Fault::Rewrite(an_hour_earlier), |s| {
+        matches!(
+            s.operation().as_str(),
+            "AmazonSSM.GetParameterHistory" | "AmazonSSM.DescribeParameters"
+        )
+    });
+    let through_shifted = Clients::new(&shifted.endpoint).await;
+    seed_one(&through_shifted, &tree.bucket, tree.name(1)).await;
+
+    let objects = tree
+        .aws
+        .s3
+        .list_object_versions()
+        .bucket(&tree.bucket)
+        .prefix(".ssmbak/")
+        .send()
+        .await
+        .expect("list");
+    let keys: Vec<&str> = objects.versions().iter().filter_map(|v| v.key()).collect();
+    assert!(keys.contains(&late::MARKED_SINCE_KEY), "{keys:?}");
+    let markers: Vec<&&str> = keys
+        .iter()
+        .filter(|k| k.starts_with(".ssmbak/late/"))
+        .collect();
+    assert_eq!(markers.len(), 1, "{keys:?}");
+    let (marked, event_time) = late::parse_marker_key(markers[0]).expect("a marker key");
+    assert_eq!(marked, tree.name(1));
+    assert!(event_time <= announced_by - 3000, "{event_time}");
+
+    // Half an hour ago the seeded parameter held what it holds now (no change), and the
+    // prompt one did not exist yet (deleted by a restore).
+    let at = secs_now() - 1800;
+    let deleted_only_0: BTreeMap<String, String> =
+        BTreeMap::from([(tree.name(0), "delete".to_owned())]);
+    let (changes, _) = tree.preview(at);
+    assert_eq!(changes, deleted_only_0);
+
+    // The scenario needs its marker: without it the seeded version, written long after the
+    // point, is taken as after it.
+    for v in objects
+        .versions()
+        .iter()
+        .filter(|v| v.key() == Some(markers[0]))
+    {
+        tree.aws
+            .s3
+            .delete_object()
+            .bucket(&tree.bucket)
+            .key(*markers[0])
+            .set_version_id(v.version_id().map(str::to_owned))
+            .send()
+            .await
+            .expect("delete the marker");
+    }
+    let (changes, _) = tree.preview(at);
+    assert_eq!(
+        changes.get(&tree.name(1)).map(String::as_str),
+        Some("delete")
+    );
+}
+
+/// `seed-all` of one parameter, through `aws`, into `bucket`.
+async fn seed_one(aws: &Clients, bucket: &str, name: String) {
+    use ssmbak_core::{backup::Backup, seed};
+    // Listed as seed-all lists it: by path (the parameter's own).
+    let path = name.rsplit_once('/').map(|(path, _)| path.to_owned());
+    let listed = seed::list(&aws.ssm, &Vec::from_iter(path))
+        .await
+        .expect("list parameters");
+    let p = listed.iter().find(|p| p.name == name).expect("listed");
+    let backup = Backup::new(aws.ssm.clone(), aws.s3.clone(), bucket);
+    let stored = seed::ensure(&backup, p, false).await;
+    assert!(matches!(stored, Ok(Some(_))), "{stored:?}");
 }

@@ -766,3 +766,34 @@ async fn a_restored_version_keeps_its_kms_key_and_storage_class() {
         (Some("aws:kms"), Some(key_id), Some("STANDARD_IA"))
     );
 }
+
+/// Copying old versions into a bucket whose ssmbak writer marks its late writes would break
+/// the promise its readers trust (`ssmbak_core::late`): a copy is a late write nobody marked.
+/// So `s3bak restore` withdraws the announcement (a dry run leaves it), and says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the moto emulator: `cargo xtask test` runs it"]
+async fn a_restore_into_a_marked_ssmbak_bucket_withdraws_its_announcement() {
+    let aws = emulator!();
+    let bucket = unique("s3bak").to_ascii_lowercase();
+    versioned_bucket(&aws, &bucket).await;
+    let announcement = ssmbak_core::late::MARKED_SINCE_KEY;
+    put(&aws, &bucket, announcement, b"{}").await;
+    put(&aws, &bucket, "/app/x", b"old").await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let at = iso(now_secs());
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    put(&aws, &bucket, "/app/x", b"new").await;
+
+    let dry = s3bak(&["restore", "/app/", &at, "-b", &bucket, "--dry-run"]);
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    assert!(get(&aws, &bucket, announcement).await.is_some());
+
+    let run = s3bak(&["restore", "/app/", &at, "-b", &bucket]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        get(&aws, &bucket, "/app/x").await.as_deref(),
+        Some(&b"old"[..])
+    );
+    assert_eq!(get(&aws, &bucket, announcement).await, None);
+    assert!(run.stderr.contains("late-writes-marked"), "{}", run.stderr);
+}

@@ -198,7 +198,17 @@ fn lazy_answer(
     fields: &[Option<StoredFields>],
     at: i64,
 ) -> (Option<StateAt>, usize) {
-    let lazy = LazyRead::new(listed, at);
+    lazy_answer_trusting(listed, fields, at, None)
+}
+
+/// [`lazy_answer`] taking every entry written after `horizon` as after `at`.
+fn lazy_answer_trusting(
+    listed: &[ListedVersion],
+    fields: &[Option<StoredFields>],
+    at: i64,
+    horizon: Option<i64>,
+) -> (Option<StateAt>, usize) {
+    let lazy = LazyRead::new(listed, at).with_horizon(horizon);
     let mut known = Known::default();
     known.fetch(fields, lazy.first_round());
     known.learn(listed);
@@ -460,4 +470,138 @@ proptest! {
         }
         prop_assert_eq!(joined, whole);
     }
+}
+
+/// The window of the late-writes tests' buckets, in seconds: small, so that generated histories
+/// of a few minutes hold writes both inside and beyond it.
+const WINDOW: i64 = 20;
+
+/// What a bucket says of late writes after `listed` was written as our writer writes: the
+/// announcement stored at second `announced` (moved after any foreign version, which no writer
+/// may put after it), and a marker for each version whose event time was more than a quarter
+/// of the window behind the writer's clock when it was put. The writer's clock reads `slack[i]`
+/// seconds before S3 stored version `i` (a put that took that long).
+fn late_writes_of(
+    listed: &[ListedVersion],
+    fields: &[Option<StoredFields>],
+    announced: i64,
+    slack: &[i64],
+) -> crate::late::LateWrites {
+    let second = |i: usize| listed[i].last_modified_ms.div_euclid(1000);
+    let time_of = |i: usize| {
+        fields[i]
+            .as_ref()
+            .and_then(|f| f.deleted_at.or(f.event_time))
+    };
+    let versions = (0..listed.len()).filter(|&i| !listed[i].is_delete_marker);
+    let foreign = versions.clone().filter(|&i| time_of(i).is_none());
+    let announced = foreign
+        .map(second)
+        .chain([announced])
+        .max()
+        .unwrap_or(announced);
+    let markers: Vec<(String, i64)> = versions
+        .filter(|&i| second(i) > announced)
+        .filter_map(|i| {
+            let event_time = time_of(i)?;
+            let writer_now = second(i) - slack.get(i).copied().unwrap_or(0);
+            (writer_now - event_time > WINDOW / 4)
+                .then(|| (crate::late::marker_key("/k", event_time), writer_now))
+        })
+        .collect();
+    let announcement = crate::late::Announcement {
+        since: announced,
+        window_secs: WINDOW,
+    };
+    crate::late::LateWrites::new(
+        Some((announcement, announced)),
+        markers.iter().map(|(k, at)| (k.as_str(), *at)),
+    )
+}
+
+fn lag_write() -> impl Strategy<Value = Write> {
+    let lag = prop_oneof![3 => 0..4_i64, 1 => 0..200_i64];
+    prop_oneof![
+        4 => (lag.clone(), proptest::option::of(1..5_i64), prop_oneof![9 => Just(true), 1 => Just(false)])
+            .prop_map(|(lag, version, tagged)| Write::Value { lag, version, tagged }),
+        1 => lag.prop_map(|lag| Write::Delete { lag }),
+        1 => Just(Write::Marker),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    /// #15 part 2: trusting LastModified beyond the horizon the bucket's markers give is sound
+    /// (every version written after it takes effect after the restore point) and gives the
+    /// answer of reading every version written up to it; with no plain delete marker in the
+    /// history, that of reading every version at all. Late writes (marked) anywhere, slow puts,
+    /// duplicates, tombstones, same-second writes, versions from before the announcement, and
+    /// restore points anywhere.
+    ///
+    /// A plain delete marker (the original's, or one made by hand) written after the horizon
+    /// may, in the whole listing, take the tombstone an earlier marker follows ([`pit`] pairs
+    /// the newest marker first), which moves that earlier marker to its own LastModified: the
+    /// whole listing's answer is then the less exact one, and the two can differ.
+    #[test]
+    fn trusting_the_marked_bucket_matches_reading_everything(
+        writes in prop::collection::vec((0..40_000_i64, lag_write(), naming()), 0..14),
+        slack in prop::collection::vec(0..(WINDOW / 4), 14 * 2),
+        coarse in any::<bool>(),
+        announced_after in 0..16_usize,
+        offset in -30..300_i64,
+    ) {
+        let (listed, fields) = named_history(&writes, coarse);
+        let mut seconds: Vec<i64> = listed.iter().map(|l| l.last_modified_ms.div_euclid(1000)).collect();
+        seconds.sort_unstable();
+        let start = 1_700_000_000_i64;
+        let announced = seconds.get(announced_after).copied().unwrap_or(start) - 1;
+        let late = late_writes_of(&listed, &fields, announced, &slack);
+        let end = seconds.last().copied().unwrap_or(start);
+        let mut points = vec![start - 31, start + offset, end - offset.abs(), end, end + 1];
+        points.extend(seconds.iter().flat_map(|s| [s - 1, *s, s + 1]));
+        let plain_marker = writes.iter().any(|(_, w, _)| matches!(w, Write::Marker));
+        for at in points {
+            let horizon = late.horizon("/k", at);
+            let beyond = |i: usize| horizon.is_some_and(|h| seconds_of(&listed, i) > h);
+            for i in (0..listed.len()).filter(|&i| beyond(i) && !listed[i].is_delete_marker) {
+                let own = fields[i].as_ref().and_then(|f| f.deleted_at.or(f.event_time));
+                prop_assert!(own.is_none_or(|t| t > at), "version {} beyond {:?} is at {:?} <= {}", i, horizon, own, at);
+            }
+            let (lazy, _) = lazy_answer_trusting(&listed, &fields, at, horizon);
+            let kept: Vec<usize> = (0..listed.len()).filter(|&i| !beyond(i)).collect();
+            let truncated: Vec<ListedVersion> = kept.iter().map(|&i| listed[i].clone()).collect();
+            let truncated_fields: Vec<Option<StoredFields>> = kept.iter().map(|&i| fields[i].clone()).collect();
+            let up_to_horizon = match full_answer(&truncated, &truncated_fields, at) {
+                StateAt::NoVersion => StateAt::NoVersion,
+                StateAt::Deleted { at, index } => StateAt::Deleted { at, index: kept[index] },
+                StateAt::Present { at, index } => StateAt::Present { at, index: kept[index] },
+            };
+            prop_assert_eq!(lazy, Some(up_to_horizon), "at {} horizon {:?}", at, horizon);
+            if !plain_marker {
+                prop_assert_eq!(lazy, Some(full_answer(&listed, &fields, at)), "at {} horizon {:?}", at, horizon);
+            }
+        }
+    }
+
+    /// #15 part 2's budget: our prompt writes, each more than a window after the one before, read
+    /// at any restore point: only the candidate is read.
+    #[test]
+    fn a_restore_point_beyond_the_window_reads_one_version(
+        lags in prop::collection::vec((WINDOW * 1000 + 1000..200_000_i64, 0..(WINDOW / 4)), 1..14),
+        back in 0..14_usize,
+    ) {
+        let (listed, fields) = named_history(&ours_named(&lags), true);
+        let seconds: Vec<i64> = listed.iter().map(|l| l.last_modified_ms.div_euclid(1000)).collect();
+        let late = late_writes_of(&listed, &fields, seconds[seconds.len() - 1] - 1_000_000, &[]);
+        let at = seconds.get(back).copied().unwrap_or(seconds[seconds.len() - 1] - 1);
+        let horizon = late.horizon("/k", at);
+        let (lazy, reads) = lazy_answer_trusting(&listed, &fields, at, horizon);
+        prop_assert_eq!(lazy, Some(full_answer(&listed, &fields, at)));
+        prop_assert!(reads <= 1, "{} reads at {}", reads, at);
+    }
+}
+
+fn seconds_of(listed: &[ListedVersion], i: usize) -> i64 {
+    listed[i].last_modified_ms.div_euclid(1000)
 }

@@ -1,13 +1,15 @@
 //! Reading backups and SSM for one scope and time, and planning the restore.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use anyhow::Context;
 use futures::channel::mpsc;
 use futures::stream::{self, StreamExt, TryStreamExt};
-use futures::SinkExt;
+use futures::{FutureExt, SinkExt};
 use ssmbak_core::current;
 use ssmbak_core::format::{Attribute, ParameterSnapshot, ParameterType};
+use ssmbak_core::late::LateWrites;
 use ssmbak_core::paced::PacedSsm;
 use ssmbak_core::plan::{self, Plan};
 use ssmbak_core::reader::{BackupState, BucketReader, HistoryEntry, ListedVersion, Listing};
@@ -87,8 +89,11 @@ impl Session {
         scope: &Scope,
         at: i64,
     ) -> anyhow::Result<BTreeMap<String, BackupState>> {
-        let listing = self.reader.list(scope.prefix()).await?;
-        self.states_at(scope, listing, at, |_| None).await
+        let (listing, late) = tokio::try_join!(
+            self.reader.list(scope.prefix()),
+            self.reader.late_writes(scope.prefix())
+        )?;
+        self.states_at(scope, listing, at, &late, |_| None).await
     }
 
     /// [`Self::backups_at`] from a listing already made. `known_value` gives the value a key is
@@ -98,6 +103,7 @@ impl Session {
         scope: &Scope,
         listing: Listing,
         at: i64,
+        late: &LateWrites,
         known_value: impl Fn(&str) -> Option<&'k str> + Sync,
     ) -> anyhow::Result<BTreeMap<String, BackupState>> {
         let keys: Vec<_> = listing
@@ -108,7 +114,7 @@ impl Session {
         let read = |(key, listed): (String, Vec<ListedVersion>)| async move {
             let state = self
                 .reader
-                .state_at(&key, &listed, at, known_value(&key))
+                .state_at(&key, &listed, at, known_value(&key), late)
                 .await?;
             anyhow::Ok((key, state))
         };
@@ -127,14 +133,17 @@ impl Session {
         Ok(first.into_iter().chain(rest).collect())
     }
 
-    /// The backup's listing in scope and SSM's parameters in `ssm_scope`, read at once.
+    /// The backup's listing in scope, what it says of late writes there, and SSM's parameters
+    /// in `ssm_scope`, read at once.
     async fn listing_and_current(
         &self,
         scope: &Scope,
         ssm_scope: &Scope,
-    ) -> anyhow::Result<(Listing, BTreeMap<String, ParameterSnapshot>)> {
+    ) -> anyhow::Result<(Listing, LateWrites, BTreeMap<String, ParameterSnapshot>)> {
         let listing = async { anyhow::Ok(self.reader.list(scope.prefix()).await?) };
-        tokio::try_join!(listing, self.current(ssm_scope)).context("reading the backup and SSM")
+        let late = async { anyhow::Ok(self.reader.late_writes(scope.prefix()).await?) };
+        tokio::try_join!(listing, late, self.current(ssm_scope))
+            .context("reading the backup and SSM")
     }
 
     /// What SSM holds now in scope.
@@ -173,9 +182,15 @@ impl Session {
         in_flight: usize,
         mut parts: mpsc::Sender<Plan>,
     ) -> anyhow::Result<()> {
-        let same = self.same_ssm && remap.to.is_none() && remap.key_id.is_none();
         // SSM's values by name, paced to the account's read rate.
         let reads = PacedSsm::new(&self.ssm);
+        // What the bucket says of late writes in scope: read once, beside the listing's first
+        // page, and shared by every part.
+        let late = self
+            .reader
+            .late_writes(scope.prefix())
+            .map(|read| read.map(Arc::new))
+            .shared();
         // The listing runs ahead of the planning by a page or two.
         let (mut listed, pages) = mpsc::channel::<Listing>(1);
         let list = async move {
@@ -211,9 +226,16 @@ impl Session {
                 }
             },
         );
+        let reads = &reads;
         let plan = async {
             let planned = cut
-                .map(|part| self.plan_part(scope, at, remap, &reads, same, part))
+                .map(|part| {
+                    let late = late.clone();
+                    async move {
+                        let late = late.await.context("reading the backup")?;
+                        self.plan_part(scope, at, remap, reads, &late, part).await
+                    }
+                })
                 .buffered(in_flight);
             let mut planned = std::pin::pin!(planned);
             while let Some(plan) = planned.next().await {
@@ -234,7 +256,7 @@ impl Session {
         at: i64,
         remap: &Remap,
         reads: &PacedSsm,
-        same: bool,
+        late: &LateWrites,
         part: Vec<(String, Vec<ListedVersion>)>,
     ) -> anyhow::Result<Plan> {
         let names: Vec<String> = part.iter().map(|(k, _)| remap.name(scope, k)).collect();
@@ -242,11 +264,14 @@ impl Session {
             .await
             .context("reading SSM")?;
         let backups = self
-            .states_at(scope, part.into_iter().collect(), at, |name| {
+            .states_at(scope, part.into_iter().collect(), at, late, |name| {
                 now.get(&remap.name(scope, name)).map(|p| p.value.as_str())
             })
             .await?;
         let backups = remap.apply(scope, backups);
+        // SSM's versions say what changed only in the SSM the backups came from, under their
+        // own names and keys.
+        let same = self.same_ssm && remap.to.is_none() && remap.key_id.is_none();
         complete_metadata(&self.ssm, &mut now, &backups, same).await?;
         read_tags(&self.ssm, &mut now, &backups).await?;
         Ok(plan::plan(&backups, &now))
@@ -262,9 +287,9 @@ impl Session {
     ) -> anyhow::Result<(Plan, BTreeMap<String, ParameterSnapshot>)> {
         let (before, after) = match t2 {
             None => {
-                let (listing, mut current) = self.listing_and_current(scope, scope).await?;
+                let (listing, late, mut current) = self.listing_and_current(scope, scope).await?;
                 let before = self
-                    .states_at(scope, listing, t1, |name| {
+                    .states_at(scope, listing, t1, &late, |name| {
                         current.get(name).map(|p| p.value.as_str())
                     })
                     .await?;

@@ -22,7 +22,7 @@ use std::path::PathBuf;
 use ssmbak_tests::emulator::{self, Clients};
 
 use crate::run::Tool;
-use crate::tree::{Layout, Tree};
+use crate::tree::{Layout, Spacing, Tree};
 
 /// What to measure, from the environment (`cargo xtask bench` sets the paths).
 pub(crate) struct Config {
@@ -128,7 +128,7 @@ async fn main() {
     if config.runs("preview") || config.runs("restore") {
         for &n in &config.sizes {
             eprintln!("generating {n} parameters x {} versions...", tree::VERSIONS);
-            trees.push(Tree::generate(&aws, n, Layout::Original).await);
+            trees.push(Tree::generate(&aws, n, Layout::Original, Spacing::Close).await);
         }
     }
     if config.runs("preview") {
@@ -164,13 +164,25 @@ async fn main() {
                 }
             }
             if config.points.iter().any(|p| p == "middle") {
-                // #15 part 2: three versions back in our layout, where the newest version
-                // places the earlier ones.
-                eprintln!("generating {} parameters in our layout...", tree.n);
-                let ours = Tree::generate(&aws, tree.n, Layout::Ours).await;
+                // #15 part 2: three versions back in our layout. Within the late-writes
+                // window of the point, the newest version places the earlier ones; beyond it,
+                // LastModified is trusted and only the version at the point is read.
+                eprintln!("generating {} parameters in our layout, close...", tree.n);
+                let close = Tree::generate(&aws, tree.n, Layout::Ours, Spacing::Close).await;
+                let at = close.after_round[1];
+                let label = "middle, our layout, within the window";
+                let c = preview::compare(&config, &close, label, at, 0);
+                targets.past_within_the_window(
+                    close.n,
+                    c.object_reads_per_param,
+                    c.requests_per_param,
+                );
+                eprintln!("generating {} parameters in our layout, apart...", tree.n);
+                let ours =
+                    Tree::generate(&aws, tree.n, Layout::Ours, Spacing::BeyondTheWindow).await;
                 let at = ours.after_round[1];
-                let compared = preview::compare(&config, &ours, "middle, our layout", at, 0);
-                let c = &compared;
+                let label = "middle, our layout, beyond the window";
+                let c = preview::compare(&config, &ours, label, at, 0);
                 let (reads, ssm) = (c.object_reads_per_param, c.ssm_requests_per_param);
                 targets.past(ours.n, reads, ssm, c.requests_per_param);
                 // #15 part 1: SSM read only where something may differ.

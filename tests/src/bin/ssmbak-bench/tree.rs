@@ -7,11 +7,28 @@ use futures::stream::{self, StreamExt};
 use ssmbak_core::format::{
     self, Attributes, BackupRecord, EarlierVersion, ParameterSnapshot, StoredFields,
 };
+use ssmbak_core::late;
 use ssmbak_core::paced::PacedSsm;
 use ssmbak_tests::emulator::{put_encoded, unique, Clients};
 
 /// Versions written per parameter.
 pub(crate) const VERSIONS: usize = 5;
+
+/// The late-writes window our layout's trees announce (`ssmbak_core::late`), scaled down from
+/// the writer's 600 s so that a tree can hold versions written more than a window apart in
+/// seconds, not tens of minutes. A put starting more than a quarter of it after its event
+/// time is marked first, as our writer does.
+pub(crate) const WINDOW_SECS: i64 = 10;
+
+/// How far apart a tree's rounds are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Spacing {
+    /// A second or two: every later version is within the window of a point between rounds.
+    Close,
+    /// More than the window after each point between rounds: changes minutes apart, with the
+    /// writer's window.
+    BeyondTheWindow,
+}
 
 /// How a tree's versions are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,7 +68,12 @@ impl Tree {
     /// with every tenth parameter changed. In our layout each round is written to SSM first and
     /// each backup records the version and modification time SSM gave it, as our Lambda does,
     /// so that a preview can prove the other nine in ten unchanged (#15 part 1).
-    pub(crate) async fn generate(aws: &Clients, n: usize, layout: Layout) -> Tree {
+    pub(crate) async fn generate(
+        aws: &Clients,
+        n: usize,
+        layout: Layout,
+        spacing: Spacing,
+    ) -> Tree {
         let id = unique("bench");
         let tree = Tree {
             layout,
@@ -61,6 +83,9 @@ impl Tree {
             after_round: Vec::new(),
         };
         ssmbak_tests::emulator::versioned_bucket(&aws.s3, &tree.bucket).await;
+        if layout == Layout::Ours {
+            tree.announce_marking(aws).await;
+        }
         let mut after_round = Vec::new();
         // Ours: what each key's next version names.
         let mut earlier: Vec<Vec<EarlierVersion>> = vec![Vec::new(); n];
@@ -90,7 +115,13 @@ impl Tree {
             }
             tokio::time::sleep(Duration::from_millis(1100)).await;
             after_round.push(now_secs());
-            tokio::time::sleep(Duration::from_millis(1100)).await;
+            let gap = match spacing {
+                Spacing::Close => Duration::from_millis(1100),
+                Spacing::BeyondTheWindow => {
+                    Duration::from_secs(WINDOW_SECS.unsigned_abs()) + Duration::from_millis(1100)
+                }
+            };
+            tokio::time::sleep(gap).await;
         }
         let tree = Tree {
             after_round,
@@ -170,9 +201,42 @@ impl Tree {
                 }
                 .encode();
                 object.name_earlier(earlier);
+                if now_secs() - t > WINDOW_SECS / 4 {
+                    self.put_empty(aws, &late::marker_key(&object.key, t)).await;
+                }
                 put_encoded(&aws.s3, &self.bucket, object).await
             }
         }
+    }
+
+    /// Announces, as our writer does before its first write, that late writes are marked
+    /// (with [`WINDOW_SECS`]).
+    async fn announce_marking(&self, aws: &Clients) {
+        let announcement = late::Announcement {
+            since: now_secs(),
+            window_secs: WINDOW_SECS,
+        };
+        aws.s3
+            .put_object()
+            .bucket(&self.bucket)
+            .key(late::MARKED_SINCE_KEY)
+            .body(announcement.to_json().into())
+            .send()
+            .await
+            .expect("put the announcement");
+        // Versions are trusted from the second after it.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+    }
+
+    async fn put_empty(&self, aws: &Clients, key: &str) {
+        aws.s3
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .body(Vec::new().into())
+            .send()
+            .await
+            .expect("put a marker");
     }
 
     /// Puts the parameters of the tree into SSM with the value `value(i)`, where it has one.
