@@ -31,7 +31,7 @@
 //! # Late writes are marked
 //!
 //! Every version is put through [`Backup`]'s one `put`, which marks a late write before it
-//! writes it, and announces once per bucket that it does (see [`crate::late`]): what lets a
+//! writes it, and keeps announcing that it does (a lease, see [`crate::late`]): what lets a
 //! reader of a restore point in the past trust LastModified for the versions written long
 //! after it.
 //!
@@ -262,8 +262,9 @@ pub struct Backup {
     markers: Arc<Mutex<HashMap<String, SystemTime>>>,
     /// This process's share of SSM's read rate, if it must keep to one.
     ssm_rate: Option<Arc<RateLimit>>,
-    /// Set once this process knows the bucket announces that late writes are marked.
-    announced: Arc<tokio::sync::OnceCell<()>>,
+    /// When this process last saw the bucket's announcement that late writes are marked
+    /// current (see [`crate::late`]).
+    announced: Arc<Mutex<Option<std::time::Instant>>>,
 }
 
 impl Backup {
@@ -872,9 +873,7 @@ impl Backup {
         if let Some(sidecar) = &obj.sidecar {
             self.put_sidecar(sidecar).await?;
         }
-        self.announced
-            .get_or_try_init(|| self.announce_marking())
-            .await?;
+        self.keep_announced().await?;
         let event_time = record.event_time();
         let marked = late::is_late(event_time, epoch_now());
         if marked {
@@ -902,11 +901,30 @@ impl Backup {
         Ok(())
     }
 
-    /// Announces, unless the bucket already does, that this writer marks late writes.
-    async fn announce_marking(&self) -> Result<(), BackupError> {
-        let announcement = Announcement::new(epoch_now()).to_json();
-        self.put_json_unless_there(late::MARKED_SINCE_KEY, announcement)
-            .await
+    /// Makes sure the bucket announces that this writer marks late writes, renewing the
+    /// announcement's lease when it is old (see [`crate::late`]). Looked at once every
+    /// [`late::RECHECK_SECS`] per process; the scheduled reconcile calls it on every run.
+    pub async fn keep_announced(&self) -> Result<(), BackupError> {
+        let recheck = Duration::from_secs(late::RECHECK_SECS.unsigned_abs());
+        let seen = *self.announced.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.is_some_and(|at| at.elapsed() < recheck) {
+            return Ok(());
+        }
+        let key = late::MARKED_SINCE_KEY;
+        let stored = crate::reader::read_announcement(&self.s3, &self.bucket, |s| s == 404).await?;
+        if let Some(announcement) = Announcement::to_put(stored, epoch_now()) {
+            self.s3
+                .put_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .content_type("application/json")
+                .body(announcement.to_json().into())
+                .send()
+                .await
+                .map_err(|e| self.s3_error("PutObject", key, &e))?;
+        }
+        *self.announced.lock().unwrap_or_else(|e| e.into_inner()) = Some(std::time::Instant::now());
+        Ok(())
     }
 
     /// The marker of a late version of `key` with `event_time`.
@@ -926,33 +944,27 @@ impl Backup {
     /// Writes a sidecar unless it is there already: it is named by its content, so one that
     /// exists holds exactly these bytes.
     async fn put_sidecar(&self, sidecar: &format::Sidecar) -> Result<(), BackupError> {
-        self.put_json_unless_there(&sidecar.key, sidecar.body.clone())
-            .await
-    }
-
-    /// Puts the JSON `body` at `key` unless the key has a current object already.
-    async fn put_json_unless_there(&self, key: &str, body: Vec<u8>) -> Result<(), BackupError> {
         match self
             .s3
             .head_object()
             .bucket(&self.bucket)
-            .key(key)
+            .key(&sidecar.key)
             .send()
             .await
         {
             Ok(_) => return Ok(()),
             Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => {}
-            Err(e) => return Err(self.s3_error("HeadObject", key, &e)),
+            Err(e) => return Err(self.s3_error("HeadObject", &sidecar.key, &e)),
         }
         self.s3
             .put_object()
             .bucket(&self.bucket)
-            .key(key)
+            .key(&sidecar.key)
             .content_type("application/json")
-            .body(body.into())
+            .body(sidecar.body.clone().into())
             .send()
             .await
-            .map_err(|e| self.s3_error("PutObject", key, &e))?;
+            .map_err(|e| self.s3_error("PutObject", &sidecar.key, &e))?;
         Ok(())
     }
 

@@ -57,8 +57,8 @@
 //! # Late writes, marked: `.ssmbak/late/` and `.ssmbak/late-writes-marked`
 //!
 //! Our writer puts an empty marker object `.ssmbak/late/<key>/<event time>` before any version
-//! it writes more than 150 s after its event, and announces once per bucket that it does so
-//! (`.ssmbak/late-writes-marked`, JSON). A reader then trusts LastModified for the versions
+//! it writes more than 150 s after its event, and keeps announcing that it does so
+//! (`.ssmbak/late-writes-marked`, JSON, a lease it renews). A reader then trusts LastModified for the versions
 //! written long after a restore point (see [`crate::late`]). Like sidecars, these keys are
 //! outside the `/` namespace of parameters, so the original (which lists `/`-keys only
 //! under a path) never sees them.

@@ -19,30 +19,39 @@
 //!   of `.ssmbak/late<prefix>` tells a reader which keys have versions that are late, with
 //!   their event times, and (by the marker's own LastModified) about when each was written.
 //!
-//! The writer announces the contract once per bucket: `.ssmbak/late-writes-marked`
-//! ([`MARKED_SINCE_KEY`]) holds `{"since": <epoch s>, "window_secs": <s>}` and is written, if
-//! absent, before the first version the writer puts. Versions written before it (by the
-//! original, or by an older release of ours) are not covered: the reader trusts only versions
-//! written after the object's own LastModified.
+//! The writer announces the contract per bucket, as a lease: `.ssmbak/late-writes-marked`
+//! ([`MARKED_SINCE_KEY`]) holds `{"since", "renewed", "window_secs", "lease_secs"}` (epoch
+//! seconds and seconds, [`Announcement`]). Before it writes, a writer makes sure the
+//! announcement exists and was renewed within a quarter of the lease (checking again every
+//! eighth of it), and the scheduled reconcile renews it even when nothing changes. A lease
+//! found expired starts over from a new `since`: nobody vouches for what was written while it
+//! had lapsed.
+//!
+//! So every version written after `since` and no later than the announcement's LastModified
+//! plus the lease was written by a writer that marks. Versions written before (by the
+//! original, or by an older release of ours), and after the lease (an older writer brought
+//! back by a rollback, which renews nothing), are not covered: they are read as before.
 //!
 //! # What a reader may conclude ([`LateWrites::horizon`])
 //!
-//! For key K at T, let h be the latest of T + window, the announcement's second, and, for each
-//! marker of K with E <= T, its LastModified + window. Every version of K written after h has
-//! an effective time after T: a prompt one because E > L - window > T, a marked one because its
-//! E > T (a marked version with E <= T was put right after its marker, within the window of
-//! it, so at or before h). Those versions need not be read: only the versions written in
-//! (T, h] can hold a late change from before T.
+//! For key K at T, let h be the latest of T + window, `since` + 1 s, and, for each marker of K
+//! with E <= T, its LastModified + window. Every version of K written after h and within the
+//! lease has an effective time after T: a prompt one because E > L - window > T, a marked one
+//! because its E > T (a marked version with E <= T was put right after its marker, within the
+//! window of it, so at or before h). Those versions need not be read: only the versions
+//! written in (T, h], or after the lease, can hold a change in force at T.
 //!
 //! # What breaks it, and how a reader notices
 //!
 //! * A bucket copied or moved (new LastModified on every version): the announcement's own
-//!   LastModified is then far from the time it holds, and it is ignored (the exact path).
-//! * A writer that does not mark (the original's Lambda, an older release of ours, `s3bak
-//!   restore` copying old versions in place) writing to the bucket after the announcement:
-//!   none may. `s3bak restore` deletes the announcement before it writes to a bucket that has
-//!   one (our writer announces again later, from a later time); the original's Lambda and older
-//!   releases must not run beside this one (docs/guarantees.md).
+//!   LastModified is then far from the time it was renewed, and it is ignored (the exact
+//!   path).
+//! * A writer that does not mark writing within a lease: the original's Lambda running beside
+//!   ours, an older release of ours within 12 hours of the last renewal, or a tool copying old
+//!   versions in. `s3bak restore` deletes the announcement before and after it copies into a
+//!   bucket that has one (our writer announces again, from a later time); the original's
+//!   Lambda must not run beside this one, and a rollback should delete the announcement
+//!   (docs/guarantees.md).
 //! * A marker removed while its version exists: markers are never deleted or expired (the
 //!   template's lifecycle rule expires noncurrent versions only, and a marker is re-put, never
 //!   replaced by a delete).
@@ -60,6 +69,13 @@ pub const WINDOW_SECS: i64 = 600;
 /// A version put later than this after its event time (by the writer's clock) is marked. A
 /// quarter of the window: the rest covers a put that takes minutes and clocks that differ.
 pub const PROMPT_SECS: i64 = WINDOW_SECS / 4;
+/// How long an announcement vouches for the writes after its renewal: twice the reconcile's
+/// default schedule (6 h), so a healthy stack renews it before it lapses even when idle.
+pub const LEASE_SECS: i64 = 12 * 3600;
+/// A writer renews an announcement older than this...
+pub const RENEW_AFTER_SECS: i64 = LEASE_SECS / 4;
+/// ...and looks at it again after this long (per process).
+pub const RECHECK_SECS: i64 = LEASE_SECS / 8;
 
 /// The key of the marker for a late version of `key` (an object key, `/` first) with event
 /// time `event_time`.
@@ -90,16 +106,22 @@ pub fn is_late(event_time: i64, now: i64) -> bool {
 /// The body of the announcement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Announcement {
-    /// When the writer started marking (its clock, epoch seconds).
+    /// When the writers started marking, this lease (its clock, epoch seconds).
     pub since: i64,
+    /// When it was last renewed (the writer's clock, epoch seconds).
+    pub renewed: i64,
     pub window_secs: i64,
+    pub lease_secs: i64,
 }
 
 impl Announcement {
-    pub fn new(since: i64) -> Self {
+    /// A new announcement, made at `now`.
+    pub fn new(now: i64) -> Self {
         Announcement {
-            since,
+            since: now,
+            renewed: now,
             window_secs: WINDOW_SECS,
+            lease_secs: LEASE_SECS,
         }
     }
 
@@ -108,21 +130,53 @@ impl Announcement {
     }
 
     /// The announcement in `body`, stored at `last_modified` (epoch seconds, from S3), if it
-    /// can be trusted: it parses, its window is sane, and S3 stored it within that window of
-    /// the time it holds (a copied bucket's is stored later).
+    /// can be trusted: it parses, its window and lease are sane, and S3 stored it within that
+    /// window of its renewal (a copied bucket's is stored later).
     pub fn read(body: &[u8], last_modified: i64) -> Option<Self> {
         let a: Announcement = serde_json::from_slice(body).ok()?;
-        let sane = (1..=86_400).contains(&a.window_secs);
-        (sane && (last_modified - a.since).abs() <= a.window_secs).then_some(a)
+        let sane = (1..=86_400).contains(&a.window_secs)
+            && (a.window_secs..=7 * 86_400).contains(&a.lease_secs)
+            && a.since <= a.renewed;
+        (sane && (last_modified - a.renewed).abs() <= a.window_secs).then_some(a)
+    }
+
+    /// What a writer must put at `now`, given the announcement stored (with its LastModified
+    /// second), if anything: a new one where there is none to trust or its lease lapsed, the
+    /// same one renewed where it is older than [`RENEW_AFTER_SECS`].
+    pub fn to_put(stored: Option<(Announcement, i64)>, now: i64) -> Option<Announcement> {
+        match stored {
+            Some((_, at)) if now - at < RENEW_AFTER_SECS => None,
+            Some((a, at)) if now - at < a.lease_secs => Some(Announcement {
+                renewed: now,
+                window_secs: WINDOW_SECS,
+                lease_secs: LEASE_SECS,
+                ..a
+            }),
+            _ => Some(Announcement::new(now)),
+        }
+    }
+}
+
+/// Which of a key's versions a reader may take as after its restore point unread: those
+/// written after `after` and no later than `until` (seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Horizon {
+    pub after: i64,
+    pub until: i64,
+}
+
+impl Horizon {
+    pub fn covers(self, second: i64) -> bool {
+        self.after < second && second <= self.until
     }
 }
 
 /// What a reader knows of a scope's late writes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LateWrites {
-    /// The announcement's LastModified second, and its window; `None`: no announcement to
-    /// trust, so nothing is trusted.
-    announced: Option<(i64, i64)>,
+    /// The announcement and its LastModified second; `None`: none to trust, so nothing is
+    /// trusted.
+    announced: Option<(Announcement, i64)>,
     /// Each key's markers: (event time, the latest LastModified second of the marker).
     marks: HashMap<String, Vec<(i64, i64)>>,
 }
@@ -150,15 +204,16 @@ impl LateWrites {
             }
         }
         LateWrites {
-            announced: announcement.map(|(a, at)| (at, a.window_secs)),
+            announced: announcement,
             marks,
         }
     }
 
-    /// The second after which every version of `key` has an effective time after `at` (see
-    /// the module documentation); `None` when nothing can be trusted.
-    pub fn horizon(&self, key: &str, at: i64) -> Option<i64> {
-        let (announced_at, window) = self.announced?;
+    /// The versions of `key` that take effect after `at` by when they were written (see the
+    /// module documentation); `None` when nothing can be trusted.
+    pub fn horizon(&self, key: &str, at: i64) -> Option<Horizon> {
+        let (a, announced_at) = self.announced?;
+        let window = a.window_secs;
         let marked = self
             .marks
             .get(key)
@@ -166,10 +221,12 @@ impl LateWrites {
             .flatten()
             .filter(|(event_time, _)| *event_time <= at)
             .map(|(_, written)| written.saturating_add(window));
-        [at.saturating_add(window), announced_at]
+        let after = [at.saturating_add(window), a.since.saturating_add(1)]
             .into_iter()
             .chain(marked)
-            .max()
+            .max()?;
+        let until = announced_at.saturating_add(a.lease_secs);
+        Some(Horizon { after, until })
     }
 }
 
@@ -208,40 +265,85 @@ mod tests {
     }
 
     #[test]
-    fn an_announcement_is_trusted_where_it_was_made() {
-        let a = Announcement::new(1_700_000_000);
+    fn an_announcement_is_trusted_where_it_was_renewed() {
+        let a = Announcement {
+            renewed: 1_700_000_000,
+            ..Announcement::new(1_600_000_000)
+        };
         let body = a.to_json();
         assert_eq!(Announcement::read(&body, 1_700_000_001), Some(a));
         // Copied into another bucket a day later.
         assert_eq!(Announcement::read(&body, 1_700_086_400), None);
         assert_eq!(Announcement::read(b"{}", 1_700_000_000), None);
-        let silly = Announcement {
-            window_secs: 0,
-            ..a
-        };
-        assert_eq!(Announcement::read(&silly.to_json(), 1_700_000_000), None);
+        for silly in [
+            Announcement {
+                window_secs: 0,
+                ..a
+            },
+            Announcement { lease_secs: 1, ..a },
+            Announcement {
+                since: a.renewed + 1,
+                ..a
+            },
+        ] {
+            assert_eq!(
+                Announcement::read(&silly.to_json(), 1_700_000_000),
+                None,
+                "{silly:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_writer_renews_the_lease_and_starts_over_once_it_lapsed() {
+        let now = 1_700_000_000;
+        let old = Announcement::new(now - 30 * 86_400);
+        assert_eq!(
+            Announcement::to_put(None, now),
+            Some(Announcement::new(now))
+        );
+        assert_eq!(Announcement::to_put(Some((old, now - 60)), now), None);
+        let renewed = Announcement::to_put(Some((old, now - RENEW_AFTER_SECS)), now);
+        assert_eq!(
+            renewed,
+            Some(Announcement {
+                renewed: now,
+                ..old
+            })
+        );
+        let lapsed = Announcement::to_put(Some((old, now - LEASE_SECS)), now);
+        assert_eq!(lapsed, Some(Announcement::new(now)));
     }
 
     #[test]
     fn the_horizon_covers_the_window_and_the_late_writes_before_the_point() {
         let t = 1_700_000_000;
-        let a = Some((Announcement::new(t - 100_000), t - 100_000));
+        let horizon = |after: i64, until: i64| Some(Horizon { after, until });
+        let announced = Announcement::new(t - 100_000);
+        let until = t + LEASE_SECS;
+        let a = Some((announced, t));
         let none = LateWrites::new(a, []);
-        assert_eq!(none.horizon("/k", t), Some(t + WINDOW_SECS));
+        assert_eq!(none.horizon("/k", t), horizon(t + WINDOW_SECS, until));
         // Asked about a time before the announcement: versions before it are not covered.
-        assert_eq!(none.horizon("/k", t - 200_000), Some(t - 100_000));
+        assert_eq!(none.horizon("/k", t - 200_000), horizon(t - 99_999, until));
         let seeded = marker_key("/k", t - 50_000);
         let after = marker_key("/k", t + 10);
         let late = LateWrites::new(a, [(seeded.as_str(), t + 3600), (after.as_str(), t + 7200)]);
         // The seed (event before t, written an hour after) keeps versions to its window read.
-        assert_eq!(late.horizon("/k", t), Some(t + 3600 + WINDOW_SECS));
-        // Before the seed's event time it is after the point anyway.
         assert_eq!(
-            late.horizon("/k", t - 60_000),
-            Some(t - 60_000 + WINDOW_SECS)
+            late.horizon("/k", t),
+            horizon(t + 3600 + WINDOW_SECS, until)
         );
+        // Before the seed's event time it is after the point anyway.
+        let before_seed = late.horizon("/k", t - 60_000);
+        assert_eq!(before_seed, horizon(t - 60_000 + WINDOW_SECS, until));
         // Other keys are not affected; no announcement trusts nothing.
-        assert_eq!(late.horizon("/k2", t), Some(t + WINDOW_SECS));
+        assert_eq!(late.horizon("/k2", t), horizon(t + WINDOW_SECS, until));
         assert_eq!(LateWrites::none().horizon("/k", t), None);
+        let h = Horizon {
+            after: 10,
+            until: 20,
+        };
+        assert!(!h.covers(10) && h.covers(11) && h.covers(20) && !h.covers(21));
     }
 }

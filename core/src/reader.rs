@@ -254,38 +254,10 @@ impl BucketReader {
     }
 
     /// The bucket's announcement that late writes are marked, with its LastModified second, if
-    /// there is one to trust.
+    /// there is one to trust. None this reader may read (a policy from before it) is none.
     async fn announcement(&self) -> Result<Option<(Announcement, i64)>, ReadError> {
-        let key = late::MARKED_SINCE_KEY;
-        let object = match self
-            .s3
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-        {
-            Ok(object) => object,
-            // None, or none this reader may read (a policy from before it): the exact path.
-            Err(e)
-                if e.raw_response()
-                    .is_some_and(|r| matches!(r.status().as_u16(), 403 | 404)) =>
-            {
-                return Ok(None)
-            }
-            Err(e) => return Err(self.error("GetObject", key, &e)),
-        };
-        let stored_at = object.last_modified().and_then(|t| t.to_millis().ok());
-        let body = object
-            .body
-            .collect()
-            .await
-            .map_err(|e| AwsError::local(&format!("S3 GetObject s3://{}/{key}", self.bucket), e))?
-            .into_bytes();
-        Ok(stored_at.and_then(|ms| {
-            let at = ms.div_euclid(1000);
-            Announcement::read(&body, at).map(|a| (a, at))
-        }))
+        let absent = |status| matches!(status, 403 | 404);
+        Ok(read_announcement(&self.s3, &self.bucket, absent).await?)
     }
 
     /// The state of `key` at `at` (epoch seconds, inclusive), from its listing.
@@ -622,6 +594,39 @@ pub(crate) async fn read_sidecar(
         .to_vec())
 }
 
+/// The announcement of `bucket` that late writes are marked ([`late`]), with its LastModified
+/// second, if there is one to trust; none also where S3 answers with a status `absent` takes
+/// for none.
+pub(crate) async fn read_announcement(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    absent: impl Fn(u16) -> bool,
+) -> Result<Option<(Announcement, i64)>, AwsError> {
+    let key = late::MARKED_SINCE_KEY;
+    let url = format!("s3://{bucket}/{key}");
+    let object = match s3.get_object().bucket(bucket).key(key).send().await {
+        Ok(object) => object,
+        Err(e)
+            if e.raw_response()
+                .is_some_and(|r| absent(r.status().as_u16())) =>
+        {
+            return Ok(None)
+        }
+        Err(e) => return Err(AwsError::new("S3", "GetObject", &url, &e)),
+    };
+    let stored_at = object.last_modified().and_then(|t| t.to_millis().ok());
+    let body = object
+        .body
+        .collect()
+        .await
+        .map_err(|e| AwsError::local(&format!("S3 GetObject {url}"), e))?
+        .into_bytes();
+    Ok(stored_at.and_then(|ms| {
+        let at = ms.div_euclid(1000);
+        Announcement::read(&body, at).map(|a| (a, at))
+    }))
+}
+
 fn pairs(tags: &[(String, String)]) -> impl Iterator<Item = (&str, &str)> {
     tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))
 }
@@ -822,9 +827,9 @@ pub struct LazyRead<'a> {
     /// The newest version and the newest delete marker written at or before `at`.
     newest_version: Option<usize>,
     newest_marker: Option<usize>,
-    /// Every entry written after this second is known to take effect after `at`
+    /// The entries known to take effect after `at` by when they were written
     /// ([`late::LateWrites::horizon`]): never read, never the answer.
-    horizon: Option<i64>,
+    horizon: Option<late::Horizon>,
 }
 
 impl<'a> LazyRead<'a> {
@@ -846,17 +851,17 @@ impl<'a> LazyRead<'a> {
         }
     }
 
-    /// Entries written after `horizon` (a second) are taken as after `at` without reading
-    /// them; `None` trusts nothing.
-    pub fn with_horizon(mut self, horizon: Option<i64>) -> Self {
+    /// Entries written within `horizon` are taken as after `at` without reading them; `None`
+    /// trusts nothing.
+    pub fn with_horizon(mut self, horizon: Option<late::Horizon>) -> Self {
         self.horizon = horizon;
         self
     }
 
-    /// Whether entry `i` was written after the horizon, so it takes effect after `at`.
+    /// Whether entry `i` was written within the horizon, so it takes effect after `at`.
     fn beyond_horizon(&self, i: usize) -> bool {
         self.horizon
-            .is_some_and(|h| self.listed[i].last_modified_ms.div_euclid(1000) > h)
+            .is_some_and(|h| h.covers(self.listed[i].last_modified_ms.div_euclid(1000)))
     }
 
     /// The newest version at or before `at`, and every version the newest marker may pair with;
@@ -927,10 +932,13 @@ impl<'a> LazyRead<'a> {
     /// LastModified), so `None` means that reasoning failed: the caller then reads everything
     /// rather than answer from a guess.
     ///
-    /// Entries written after the horizon are left out altogether: they take effect after `at`,
-    /// and left in, unread, one of them could hide which tombstone a later marker follows.
-    /// Leaving them out changes nothing for the others: an entry is never ordered by one
-    /// written in a later second, and the newest entry (`IsLatest`) is among them if any is.
+    /// Entries written within the horizon are left out altogether: they take effect after
+    /// `at`, and left in, unread, one of them could hide which tombstone a later marker
+    /// follows. Leaving them out changes nothing for the entries written before them (an
+    /// entry is never ordered by one written in a later second); an entry written after the
+    /// lease may then pair with an earlier tombstone than its own, which can move the time of
+    /// a delete in force at `at`, never whether it is deleted (the property tests; a plain
+    /// delete marker can mis-pair so in a whole listing too, where this answer is the better).
     pub fn decide(&self, known: &HashMap<usize, &StoredFields>) -> Option<StateAt> {
         let all = entries(self.listed, known);
         let kept: Vec<usize> = (0..all.len())

@@ -201,12 +201,12 @@ fn lazy_answer(
     lazy_answer_trusting(listed, fields, at, None)
 }
 
-/// [`lazy_answer`] taking every entry written after `horizon` as after `at`.
+/// [`lazy_answer`] taking every entry written within `horizon` as after `at`.
 fn lazy_answer_trusting(
     listed: &[ListedVersion],
     fields: &[Option<StoredFields>],
     at: i64,
-    horizon: Option<i64>,
+    horizon: Option<crate::late::Horizon>,
 ) -> (Option<StateAt>, usize) {
     let lazy = LazyRead::new(listed, at).with_horizon(horizon);
     let mut known = Known::default();
@@ -476,15 +476,17 @@ proptest! {
 /// of a few minutes hold writes both inside and beyond it.
 const WINDOW: i64 = 20;
 
-/// What a bucket says of late writes after `listed` was written as our writer writes: the
-/// announcement stored at second `announced` (moved after any foreign version, which no writer
-/// may put after it), and a marker for each version whose event time was more than a quarter
-/// of the window behind the writer's clock when it was put. The writer's clock reads `slack[i]`
-/// seconds before S3 stored version `i` (a put that took that long).
+/// What a bucket says of late writes after `listed` was written: versions from before second
+/// `announced` and after `until` by writers that do not mark (the original, an older release
+/// brought back after the lease lapsed), those in between by ours, which marks each version
+/// whose event time was more than a quarter of the window behind its clock when it was put.
+/// The writer's clock reads `slack[i]` seconds before S3 stored version `i` (a put that took
+/// that long). A foreign version cuts the lease short before it: no writer of ours wrote it.
 fn late_writes_of(
     listed: &[ListedVersion],
     fields: &[Option<StoredFields>],
     announced: i64,
+    until: i64,
     slack: &[i64],
 ) -> crate::late::LateWrites {
     let second = |i: usize| listed[i].last_modified_ms.div_euclid(1000);
@@ -495,13 +497,15 @@ fn late_writes_of(
     };
     let versions = (0..listed.len()).filter(|&i| !listed[i].is_delete_marker);
     let foreign = versions.clone().filter(|&i| time_of(i).is_none());
-    let announced = foreign
+    let until = foreign
         .map(second)
-        .chain([announced])
-        .max()
-        .unwrap_or(announced);
+        .filter(|&s| s > announced)
+        .map(|s| s - 1)
+        .chain([until])
+        .min()
+        .unwrap_or(until);
     let markers: Vec<(String, i64)> = versions
-        .filter(|&i| second(i) > announced)
+        .filter(|&i| second(i) > announced && second(i) <= until)
         .filter_map(|i| {
             let event_time = time_of(i)?;
             let writer_now = second(i) - slack.get(i).copied().unwrap_or(0);
@@ -511,7 +515,9 @@ fn late_writes_of(
         .collect();
     let announcement = crate::late::Announcement {
         since: announced,
+        renewed: announced,
         window_secs: WINDOW,
+        lease_secs: until - announced,
     };
     crate::late::LateWrites::new(
         Some((announcement, announced)),
@@ -532,23 +538,25 @@ fn lag_write() -> impl Strategy<Value = Write> {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
 
-    /// #15 part 2: trusting LastModified beyond the horizon the bucket's markers give is sound
-    /// (every version written after it takes effect after the restore point) and gives the
-    /// answer of reading every version written up to it; with no plain delete marker in the
-    /// history, that of reading every version at all. Late writes (marked) anywhere, slow puts,
-    /// duplicates, tombstones, same-second writes, versions from before the announcement, and
-    /// restore points anywhere.
+    /// #15 part 2: trusting LastModified within the horizon the bucket's markers and lease give
+    /// is sound (every version written within it takes effect after the restore point) and
+    /// gives the answer of reading every other entry; with no plain delete marker in the
+    /// history and no lease lapsed, exactly that of reading everything, and always the same
+    /// value, or a delete. Late writes (marked) anywhere, slow puts, duplicates, tombstones,
+    /// same-second writes, versions from before the announcement and after the lease (written
+    /// late, unmarked), and restore points anywhere.
     ///
-    /// A plain delete marker (the original's, or one made by hand) written after the horizon
-    /// may, in the whole listing, take the tombstone an earlier marker follows ([`pit`] pairs
-    /// the newest marker first), which moves that earlier marker to its own LastModified: the
-    /// whole listing's answer is then the less exact one, and the two can differ.
+    /// A delete marker written after the horizon (a plain one, or one whose tombstone is
+    /// within it) may, in a listing with entries left out, pair with an earlier tombstone than
+    /// its own ([`pit`] pairs the newest marker first), which can move the time of a delete in
+    /// force at the point, never whether the key was deleted.
     #[test]
     fn trusting_the_marked_bucket_matches_reading_everything(
         writes in prop::collection::vec((0..40_000_i64, lag_write(), naming()), 0..14),
         slack in prop::collection::vec(0..(WINDOW / 4), 14 * 2),
         coarse in any::<bool>(),
         announced_after in 0..16_usize,
+        lease_ends_after in 0..20_usize,
         offset in -30..300_i64,
     ) {
         let (listed, fields) = named_history(&writes, coarse);
@@ -556,14 +564,15 @@ proptest! {
         seconds.sort_unstable();
         let start = 1_700_000_000_i64;
         let announced = seconds.get(announced_after).copied().unwrap_or(start) - 1;
-        let late = late_writes_of(&listed, &fields, announced, &slack);
+        let until = seconds.get(lease_ends_after).copied().unwrap_or(i64::MAX / 2).max(announced);
+        let late = late_writes_of(&listed, &fields, announced, until, &slack);
         let end = seconds.last().copied().unwrap_or(start);
         let mut points = vec![start - 31, start + offset, end - offset.abs(), end, end + 1];
         points.extend(seconds.iter().flat_map(|s| [s - 1, *s, s + 1]));
         let plain_marker = writes.iter().any(|(_, w, _)| matches!(w, Write::Marker));
         for at in points {
             let horizon = late.horizon("/k", at);
-            let beyond = |i: usize| horizon.is_some_and(|h| seconds_of(&listed, i) > h);
+            let beyond = |i: usize| horizon.is_some_and(|h| h.covers(seconds_of(&listed, i)));
             for i in (0..listed.len()).filter(|&i| beyond(i) && !listed[i].is_delete_marker) {
                 let own = fields[i].as_ref().and_then(|f| f.deleted_at.or(f.event_time));
                 prop_assert!(own.is_none_or(|t| t > at), "version {} beyond {:?} is at {:?} <= {}", i, horizon, own, at);
@@ -578,9 +587,16 @@ proptest! {
                 StateAt::Present { at, index } => StateAt::Present { at, index: kept[index] },
             };
             prop_assert_eq!(lazy, Some(up_to_horizon), "at {} horizon {:?}", at, horizon);
-            if !plain_marker {
-                prop_assert_eq!(lazy, Some(full_answer(&listed, &fields, at)), "at {} horizon {:?}", at, horizon);
+            let full = full_answer(&listed, &fields, at);
+            let lapsed = horizon.is_some_and(|h| seconds.iter().any(|&s| s > h.until));
+            if !plain_marker && !lapsed {
+                prop_assert_eq!(lazy, Some(full), "at {} horizon {:?}", at, horizon);
             }
+            let same_state = match (lazy, full) {
+                (Some(StateAt::Deleted { .. }), StateAt::Deleted { .. }) => true,
+                (lazy, full) => lazy == Some(full),
+            };
+            prop_assert!(same_state || plain_marker, "at {} horizon {:?}: {:?} against {:?}", at, horizon, lazy, full);
         }
     }
 
@@ -593,7 +609,8 @@ proptest! {
     ) {
         let (listed, fields) = named_history(&ours_named(&lags), true);
         let seconds: Vec<i64> = listed.iter().map(|l| l.last_modified_ms.div_euclid(1000)).collect();
-        let late = late_writes_of(&listed, &fields, seconds[seconds.len() - 1] - 1_000_000, &[]);
+        let last = seconds[seconds.len() - 1];
+        let late = late_writes_of(&listed, &fields, last - 1_000_000, last + 1_000_000, &[]);
         let at = seconds.get(back).copied().unwrap_or(seconds[seconds.len() - 1] - 1);
         let horizon = late.horizon("/k", at);
         let (lazy, reads) = lazy_answer_trusting(&listed, &fields, at, horizon);

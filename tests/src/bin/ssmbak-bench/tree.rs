@@ -213,8 +213,8 @@ impl Tree {
     /// (with [`WINDOW_SECS`]).
     async fn announce_marking(&self, aws: &Clients) {
         let announcement = late::Announcement {
-            since: now_secs(),
             window_secs: WINDOW_SECS,
+            ..late::Announcement::new(now_secs())
         };
         aws.s3
             .put_object()
