@@ -991,9 +991,7 @@ impl Backup {
 
 /// The writer's clock, epoch seconds.
 fn epoch_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+    time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
 /// How far S3's clock may be from ours: Lambda and S3 both keep time with the Amazon Time Sync

@@ -102,6 +102,22 @@ impl StateAt {
             StateAt::Deleted { index, .. } | StateAt::Present { index, .. } => Some(index),
         }
     }
+
+    /// The same state with its entry renumbered by `index` (from a list of some entries to
+    /// the list they were taken from).
+    pub fn map_index(self, index: impl Fn(usize) -> usize) -> Self {
+        match self {
+            StateAt::NoVersion => StateAt::NoVersion,
+            StateAt::Deleted { at, index: i } => StateAt::Deleted {
+                at,
+                index: index(i),
+            },
+            StateAt::Present { at, index: i } => StateAt::Present {
+                at,
+                index: index(i),
+            },
+        }
+    }
 }
 
 /// For every delete marker, the tombstone it follows (`None` for a marker no tombstone

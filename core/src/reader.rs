@@ -945,17 +945,7 @@ impl<'a> LazyRead<'a> {
             .filter(|&i| !self.beyond_horizon(i))
             .collect();
         let entries: Vec<VersionEntry> = kept.iter().map(|&i| all[i].clone()).collect();
-        let state = match pit::state_at(&entries, self.at) {
-            StateAt::NoVersion => StateAt::NoVersion,
-            StateAt::Deleted { at, index } => StateAt::Deleted {
-                at,
-                index: kept[index],
-            },
-            StateAt::Present { at, index } => StateAt::Present {
-                at,
-                index: kept[index],
-            },
-        };
+        let state = pit::state_at(&entries, self.at).map_index(|i| kept[i]);
         let answer_time = match state {
             StateAt::NoVersion => None,
             StateAt::Deleted { at, .. } | StateAt::Present { at, .. } => Some(at),

@@ -581,11 +581,7 @@ proptest! {
             let kept: Vec<usize> = (0..listed.len()).filter(|&i| !beyond(i)).collect();
             let truncated: Vec<ListedVersion> = kept.iter().map(|&i| listed[i].clone()).collect();
             let truncated_fields: Vec<Option<StoredFields>> = kept.iter().map(|&i| fields[i].clone()).collect();
-            let up_to_horizon = match full_answer(&truncated, &truncated_fields, at) {
-                StateAt::NoVersion => StateAt::NoVersion,
-                StateAt::Deleted { at, index } => StateAt::Deleted { at, index: kept[index] },
-                StateAt::Present { at, index } => StateAt::Present { at, index: kept[index] },
-            };
+            let up_to_horizon = full_answer(&truncated, &truncated_fields, at).map_index(|i| kept[i]);
             prop_assert_eq!(lazy, Some(up_to_horizon), "at {} horizon {:?}", at, horizon);
             let full = full_answer(&listed, &fields, at);
             let lapsed = horizon.is_some_and(|h| seconds.iter().any(|&s| s > h.until));

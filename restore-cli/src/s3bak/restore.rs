@@ -463,17 +463,8 @@ fn outcome(
 /// announcement ssmbak reads the bucket exactly; its writer announces again from a later time.
 async fn withdraw_late_writes_announcement(session: &Session, bucket: &str) -> anyhow::Result<()> {
     let key = ssmbak_core::late::MARKED_SINCE_KEY;
-    let found = session
-        .s3
-        .head_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
-        .await;
-    match found {
-        Ok(_) => {}
-        Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => return Ok(()),
-        Err(e) => return Err(s3_error(&format!("reading s3://{bucket}/{key}"), &e)),
+    if current_elsewhere(session, bucket, key).await?.is_none() {
+        return Ok(());
     }
     session
         .s3
