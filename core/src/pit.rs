@@ -17,10 +17,11 @@
 //! Our writer records a delete as a tombstone version (with the delete's event time) and,
 //! immediately after it, a delete marker (see [`crate::format`]). A marker *explained* by a
 //! tombstone carries no information of its own: it takes the tombstone's time and stands
-//! right after it in write order. [`pair_markers`] finds the tombstone each marker can follow
-//! without any version known to lie between them, newest marker first; that needs no
-//! same-second order at all. A marker no tombstone explains (the original's deletes, or one made
-//! by hand) takes its LastModified, as the original does.
+//! right after it in write order. [`pair_markers`] gives each tombstone, oldest first, the
+//! oldest marker that can follow it without any version known to lie between them; that needs
+//! no same-second order at all. A marker no tombstone explains (the original's deletes, one
+//! made by hand, or a second delete of a key already deleted) takes its LastModified, as the
+//! original does.
 //!
 //! # The state at T
 //!
@@ -124,42 +125,64 @@ impl StateAt {
 /// explains, and for versions). `entries` are listed as the SDK gives them: versions newest
 /// first, markers newest first (in any interleaving of the two).
 ///
-/// Markers are paired newest first, each with the newest tombstone that is older than the
-/// tombstone of the marker after it, was not provably written after the marker, and has no
-/// version provably written between the two.
+/// A marker may follow a tombstone when it is not provably written before it and no version
+/// is provably written between the two (the tombstone is in its [`marker_window`]). Tombstones
+/// are paired oldest first, each with the oldest marker that may follow it and that no older
+/// tombstone took. That pairs as many markers as can be paired, and of the markers that may
+/// follow one tombstone it leaves the newest unexplained: ours is written right after its
+/// tombstone, and a later marker with nothing written in between is a second delete (the
+/// original's Lambda during a migration, a delete by hand), a delete when S3 stored it. Paired
+/// the other way, the later marker would take the tombstone's time and ours its own
+/// LastModified: a delete written late would seem to happen when it was written (hiding a
+/// value set before that), and the later delete would be lost.
+///
+/// The pairing depends on the listing and on which versions in the markers' windows are
+/// tombstones, and on nothing else: a reader that knows those ([`crate::reader::LazyRead`])
+/// pairs exactly.
 pub fn pair_markers(entries: &[VersionEntry]) -> Vec<Option<usize>> {
     let versions: Vec<usize> = (0..entries.len())
         .filter(|&i| !entries[i].is_delete_marker)
         .collect();
-    // next_tombstone[p]: the first position at or after p holding a tombstone.
-    let mut next_tombstone = vec![versions.len(); versions.len() + 1];
-    for p in (0..versions.len()).rev() {
-        next_tombstone[p] = if entries[versions[p]].deleted_at.is_some() {
-            p
-        } else {
-            next_tombstone[p + 1]
-        };
-    }
-    let mut paired = vec![None; entries.len()];
-    // Versions at positions below `limit` (newer ones) are taken by newer markers.
-    let mut limit = 0;
-    // Every version newer than a marker's tombstone must be written after the marker, so its
-    // window ends at the first version provably written before it (inclusive). Older markers
-    // have windows that end no earlier, so one cursor serves them all.
+    let markers: Vec<usize> = (0..entries.len())
+        .filter(|&i| entries[i].is_delete_marker)
+        .collect();
+    // Every version newer than a marker's tombstone must be written after the marker, so the
+    // marker's window ends at the first version provably written before it (inclusive). Older
+    // markers have windows that end no earlier, so one cursor serves them all.
     let mut window_end = 0;
-    for m in (0..entries.len()).filter(|&i| entries[i].is_delete_marker) {
-        let marker = &entries[m];
-        while window_end < versions.len() && !entries[versions[window_end]].known_before(marker) {
-            window_end += 1;
+    let windows: Vec<usize> = markers
+        .iter()
+        .map(|&m| {
+            while window_end < versions.len()
+                && !entries[versions[window_end]].known_before(&entries[m])
+            {
+                window_end += 1;
+            }
+            (window_end + 1).min(versions.len())
+        })
+        .collect();
+    let mut paired = vec![None; entries.len()];
+    // Markers at `taken` and older (positions in `markers`) went to older tombstones.
+    let mut taken = markers.len();
+    // The oldest marker not provably written before the tombstone at hand: a newer tombstone
+    // has no older one.
+    let mut oldest = markers.len();
+    for p in (0..versions.len()).rev() {
+        let tombstone = &entries[versions[p]];
+        if tombstone.deleted_at.is_none() {
+            continue;
         }
-        let window = (window_end + 1).min(versions.len());
-        let mut p = next_tombstone[limit.min(versions.len())];
-        while p < window && marker.known_before(&entries[versions[p]]) {
-            p = next_tombstone[p + 1];
+        while oldest > 0 && entries[markers[oldest - 1]].known_before(tombstone) {
+            oldest -= 1;
         }
-        if p < window {
-            paired[m] = Some(versions[p]);
-            limit = p + 1;
+        // The oldest marker left that may follow it: windows shrink towards newer markers, so
+        // if this one's window does not reach the tombstone, no newer one's does.
+        let Some(k) = oldest.min(taken).checked_sub(1) else {
+            break;
+        };
+        if p < windows[k] {
+            paired[markers[k]] = Some(versions[p]);
+            taken = k;
         }
     }
     paired

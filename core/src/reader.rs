@@ -370,6 +370,10 @@ impl BucketReader {
         let second = plan.second_round(&fields_of(fetched));
         self.fetch_into(key, listed, &second, fetched, Depth::Placed)
             .await?;
+        learn_earlier(listed, fetched);
+        let pairing = plan.pairing_round(&fields_of(fetched));
+        self.fetch_into(key, listed, &pairing, fetched, Depth::Placed)
+            .await?;
         if let Some(state) = plan.decide(&fields_of(fetched)) {
             return Ok(state);
         }
@@ -896,6 +900,31 @@ impl<'a> LazyRead<'a> {
         out
     }
 
+    /// The entries the answer is decided on: all but those written within the horizon.
+    fn kept(&self) -> Vec<usize> {
+        (0..self.listed.len())
+            .filter(|&i| !self.beyond_horizon(i))
+            .collect()
+    }
+
+    /// The versions not in `known` that some delete marker may pair with: which marker follows
+    /// which tombstone depends on every marker's window ([`pit::pair_markers`]), so these
+    /// are read before deciding. In our layout the versions read before name them
+    /// ([`format::earlier`]), so this is rarely a request.
+    pub fn pairing_round(&self, known: &HashMap<usize, &StoredFields>) -> Vec<usize> {
+        let kept = self.kept();
+        let bare: Vec<VersionEntry> = kept.iter().map(|&i| self.bare[i].clone()).collect();
+        let mut out: Vec<usize> = (0..bare.len())
+            .filter(|&m| bare[m].is_delete_marker)
+            .flat_map(|m| pit::marker_window(&bare, m))
+            .map(|v| kept[v])
+            .filter(|i| !known.contains_key(i))
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
     /// The newest version in `round` not in `known`: ours names where the earlier versions
     /// stand, so reading it first can spare reading them.
     pub fn newest_unread(
@@ -927,23 +956,24 @@ impl<'a> LazyRead<'a> {
     }
 
     /// The answer, from the fields of the fetched versions; `None` when a version left unread
-    /// could still be it. The rounds above leave unread only versions written before the
-    /// answer's effective time (and a version's effective time is never after its
-    /// LastModified), so `None` means that reasoning failed: the caller then reads everything
-    /// rather than answer from a guess.
+    /// could still be it, or could be a tombstone a marker pairs with. The rounds above leave
+    /// unread only versions written before the answer's effective time (and a version's
+    /// effective time is never after its LastModified) and in no marker's window, so `None`
+    /// means that reasoning failed: the caller then reads everything rather than answer from
+    /// a guess.
     ///
     /// Entries written within the horizon are left out altogether: they take effect after
     /// `at`, and left in, unread, one of them could hide which tombstone a later marker
     /// follows. Leaving them out changes nothing for the entries written before them (an
     /// entry is never ordered by one written in a later second); an entry written after the
-    /// lease may then pair with an earlier tombstone than its own, which can move the time of
-    /// a delete in force at `at`, never whether it is deleted (the property tests; a plain
-    /// delete marker can mis-pair so in a whole listing too, where this answer is the better).
+    /// lease may then pair differently, which can move the time of a delete in force at `at`,
+    /// never whether it is deleted (the property tests).
     pub fn decide(&self, known: &HashMap<usize, &StoredFields>) -> Option<StateAt> {
+        if !self.pairing_round(known).is_empty() {
+            return None;
+        }
         let all = entries(self.listed, known);
-        let kept: Vec<usize> = (0..all.len())
-            .filter(|&i| !self.beyond_horizon(i))
-            .collect();
+        let kept = self.kept();
         let entries: Vec<VersionEntry> = kept.iter().map(|&i| all[i].clone()).collect();
         let state = pit::state_at(&entries, self.at).map_index(|i| kept[i]);
         let answer_time = match state {
