@@ -58,7 +58,7 @@ use crate::format::{
     self, earlier, Attributes, BackupRecord, EarlierVersion, Extras, ParameterSnapshot,
     ParameterType, StoredFields, Tags,
 };
-use crate::late::{self, Announcement};
+use crate::late::{self, Announcement, LeaseUpdate};
 use crate::rate::RateLimit;
 use crate::reader::listed_key;
 
@@ -250,6 +250,36 @@ impl Current {
     }
 }
 
+/// Whether a writer may start a late-writes lease ([`LeaseUpdate::Start`]); any writer renews
+/// one that runs.
+#[derive(Clone, Default)]
+pub enum LeaseStart {
+    /// Never: `seed-all` and other tools cannot tell which release the stack runs.
+    #[default]
+    Never,
+    /// When this check says the writer is the one deployed (the Lambda: its stack is stable).
+    /// Asked only when a lease is to be started, at most once per recheck.
+    When(Arc<dyn Fn() -> futures::future::BoxFuture<'static, bool> + Send + Sync>),
+}
+
+impl std::fmt::Debug for LeaseStart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            LeaseStart::Never => "Never",
+            LeaseStart::When(_) => "When(..)",
+        })
+    }
+}
+
+impl LeaseStart {
+    async fn allows(&self) -> bool {
+        match self {
+            LeaseStart::Never => false,
+            LeaseStart::When(check) => check().await,
+        }
+    }
+}
+
 /// Backs up changes into one bucket.
 #[derive(Debug, Clone)]
 pub struct Backup {
@@ -265,6 +295,7 @@ pub struct Backup {
     /// When this process last saw the bucket's announcement that late writes are marked
     /// current (see [`crate::late`]).
     announced: Arc<Mutex<Option<std::time::Instant>>>,
+    lease_start: LeaseStart,
 }
 
 impl Backup {
@@ -280,7 +311,14 @@ impl Backup {
             markers: Arc::default(),
             ssm_rate: None,
             announced: Arc::default(),
+            lease_start: LeaseStart::Never,
         }
+    }
+
+    /// Lets this writer start a late-writes lease when `start` allows (see [`crate::late`]).
+    pub fn with_lease_start(mut self, start: LeaseStart) -> Self {
+        self.lease_start = start;
+        self
     }
 
     /// Keeps this process's SSM reads (`GetParameterHistory`) to `per_second`.
@@ -902,8 +940,9 @@ impl Backup {
     }
 
     /// Makes sure the bucket announces that this writer marks late writes, renewing the
-    /// announcement's lease when it is old (see [`crate::late`]). Looked at once every
-    /// [`late::RECHECK_SECS`] per process; the scheduled reconcile calls it on every run.
+    /// announcement's lease when it is old, or starting one where [`LeaseStart`] allows (see
+    /// [`crate::late`]). Looked at once every [`late::RECHECK_SECS`] per process; the
+    /// scheduled reconcile calls it on every run.
     pub async fn keep_announced(&self) -> Result<(), BackupError> {
         let recheck = Duration::from_secs(late::RECHECK_SECS.unsigned_abs());
         let seen = *self.announced.lock().unwrap_or_else(|e| e.into_inner());
@@ -912,7 +951,11 @@ impl Backup {
         }
         let key = late::MARKED_SINCE_KEY;
         let stored = crate::reader::read_announcement(&self.s3, &self.bucket, |s| s == 404).await?;
-        if let Some(announcement) = Announcement::to_put(stored, epoch_now()) {
+        let update = match Announcement::to_put(stored, epoch_now()) {
+            Some(LeaseUpdate::Start(_)) if !self.lease_start.allows().await => None,
+            update => update,
+        };
+        if let Some(announcement) = update.map(LeaseUpdate::announcement) {
             self.s3
                 .put_object()
                 .bucket(&self.bucket)

@@ -52,6 +52,13 @@
 //!   bucket that has one (our writer announces again, from a later time); the original's
 //!   Lambda must not run beside this one, and a rollback should delete the announcement
 //!   (docs/guarantees.md).
+//!
+//!   Only a writer that knows it is the one deployed starts a lease ([`LeaseUpdate::Start`]):
+//!   the Lambda, while its CloudFormation stack is in a stable state (`CREATE_COMPLETE`,
+//!   `UPDATE_COMPLETE`). So a release of ours that runs only during a stack update that then
+//!   fails and rolls back to an older release never starts one; nor do `seed-all` and other
+//!   tools, which cannot tell what the stack runs. Any writer of ours renews a lease that
+//!   runs.
 //! * A marker removed while its version exists: markers are never deleted or expired (the
 //!   template's lifecycle rule expires noncurrent versions only, and a marker is re-put, never
 //!   replaced by a delete).
@@ -143,16 +150,34 @@ impl Announcement {
     /// What a writer must put at `now`, given the announcement stored (with its LastModified
     /// second), if anything: a new one where there is none to trust or its lease lapsed, the
     /// same one renewed where it is older than [`RENEW_AFTER_SECS`].
-    pub fn to_put(stored: Option<(Announcement, i64)>, now: i64) -> Option<Announcement> {
+    pub fn to_put(stored: Option<(Announcement, i64)>, now: i64) -> Option<LeaseUpdate> {
         match stored {
             Some((_, at)) if now - at < RENEW_AFTER_SECS => None,
-            Some((a, at)) if now - at < a.lease_secs => Some(Announcement {
+            Some((a, at)) if now - at < a.lease_secs => Some(LeaseUpdate::Renew(Announcement {
                 renewed: now,
                 window_secs: WINDOW_SECS,
                 lease_secs: LEASE_SECS,
                 ..a
-            }),
-            _ => Some(Announcement::new(now)),
+            })),
+            _ => Some(LeaseUpdate::Start(Announcement::new(now))),
+        }
+    }
+}
+
+/// A change to the announcement (see [`Announcement::to_put`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaseUpdate {
+    /// The lease that runs, renewed: any writer of ours may put it.
+    Renew(Announcement),
+    /// A new lease: only a writer that knows it is the one deployed may start it, since the
+    /// lease vouches for every writer of the bucket until it lapses (see "What breaks it").
+    Start(Announcement),
+}
+
+impl LeaseUpdate {
+    pub fn announcement(self) -> Announcement {
+        match self {
+            LeaseUpdate::Renew(a) | LeaseUpdate::Start(a) => a,
         }
     }
 }
@@ -298,21 +323,19 @@ mod tests {
     fn a_writer_renews_the_lease_and_starts_over_once_it_lapsed() {
         let now = 1_700_000_000;
         let old = Announcement::new(now - 30 * 86_400);
-        assert_eq!(
-            Announcement::to_put(None, now),
-            Some(Announcement::new(now))
-        );
+        let start = Some(LeaseUpdate::Start(Announcement::new(now)));
+        assert_eq!(Announcement::to_put(None, now), start);
         assert_eq!(Announcement::to_put(Some((old, now - 60)), now), None);
         let renewed = Announcement::to_put(Some((old, now - RENEW_AFTER_SECS)), now);
         assert_eq!(
             renewed,
-            Some(Announcement {
+            Some(LeaseUpdate::Renew(Announcement {
                 renewed: now,
                 ..old
-            })
+            }))
         );
         let lapsed = Announcement::to_put(Some((old, now - LEASE_SECS)), now);
-        assert_eq!(lapsed, Some(Announcement::new(now)));
+        assert_eq!(lapsed, start);
     }
 
     #[test]

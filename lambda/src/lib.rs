@@ -6,3 +6,4 @@ pub mod event;
 pub mod handler;
 pub mod metrics;
 pub mod reconcile;
+pub mod stack;

@@ -395,7 +395,17 @@ async fn a_version_written_late_is_found_by_its_marker() {
     let Some(tree) = Tree::new().await else {
         return;
     };
-    // A prompt write announces the marking (and makes no marker)...
+    // The deployed Lambda announced the marking (seed-all starts no lease: it cannot tell
+    // which release the stack runs); a prompt write makes no marker...
+    tree.aws
+        .s3
+        .put_object()
+        .bucket(&tree.bucket)
+        .key(late::MARKED_SINCE_KEY)
+        .body(late::Announcement::new(secs_now()).to_json().into())
+        .send()
+        .await
+        .expect("announce");
     tree.ssm_put(0, "prompt", "d").await;
     seed_one(&tree.aws, &tree.bucket, tree.name(0)).await;
     let announced_by = secs_now();

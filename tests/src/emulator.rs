@@ -63,6 +63,7 @@ pub struct Clients {
     pub ssm: aws_sdk_ssm::Client,
     pub sqs: aws_sdk_sqs::Client,
     pub events: aws_sdk_eventbridge::Client,
+    pub cfn: aws_sdk_cloudformation::Client,
 }
 
 impl Clients {
@@ -88,6 +89,7 @@ impl Clients {
             ssm: aws_sdk_ssm::Client::new(&config),
             sqs: aws_sdk_sqs::Client::new(&config),
             events: aws_sdk_eventbridge::Client::new(&config),
+            cfn: aws_sdk_cloudformation::Client::new(&config),
         }
     }
 

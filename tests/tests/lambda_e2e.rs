@@ -731,3 +731,54 @@ async fn fifty_tags_go_to_a_sidecar() {
     assert_eq!(extras.tags.len(), 50);
     assert_eq!(extras.tags.into_iter().collect::<Vec<_>>(), values);
 }
+
+/// The Lambda starts the bucket's late-writes lease only as the code its stack runs for good
+/// (`lambda/src/stack.rs`): a release the stack does not name (one a failed update rolled
+/// back from, an invocation that outlived its code) starts none, since the lease would vouch
+/// for the late writes of whatever release the stack runs instead. Any release renews one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the moto emulator: `cargo xtask test` runs it"]
+async fn only_the_code_the_stack_runs_starts_the_late_writes_lease() {
+    use aws_sdk_cloudformation::types::Parameter;
+    let endpoint = ssmbak_tests::emulator::required_endpoint();
+    let aws = ssmbak_tests::emulator::Clients::new(&endpoint).await;
+    let template = r#"{"Parameters": {"ArtifactKey": {"Type": "String"}},
+        "Resources": {"Queue": {"Type": "AWS::SQS::Queue"}}}"#;
+    let stack = aws
+        .cfn
+        .create_stack()
+        .stack_name(ssmbak_tests::emulator::unique("lease"))
+        .template_body(template)
+        .parameters(
+            Parameter::builder()
+                .parameter_key("ArtifactKey")
+                .parameter_value("lambda-b.zip")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("create the stack");
+    let stack_id = stack.stack_id().expect("a stack id").to_owned();
+    for (artifact, starts) in [("lambda-a.zip", false), ("lambda-b.zip", true)] {
+        let p = Pipeline::start_with_env(&[
+            ("SSMBAK_STACK", stack_id.as_str()),
+            ("SSMBAK_ARTIFACT", artifact),
+        ])
+        .await;
+        let name = p.name("leased");
+        p.put(&name, "v", ParameterType::String, None).await;
+        p.publish(&name, "Create", "String", now_secs()).await;
+        p.drain().await;
+        assert_eq!(p.history(&name).await.values().len(), 1, "{}", p.logs());
+        let announced = p
+            .aws
+            .s3
+            .head_object()
+            .bucket(&p.bucket)
+            .key(ssmbak_core::late::MARKED_SINCE_KEY)
+            .send()
+            .await
+            .is_ok();
+        assert_eq!(announced, starts, "{artifact}: {}", p.logs());
+    }
+}
