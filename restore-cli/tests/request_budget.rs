@@ -50,6 +50,24 @@ impl Tree {
             .expect("put parameter");
     }
 
+    /// `rounds` rounds of backups in our format, every key changed in each, a second apart:
+    /// a time after each round.
+    async fn backed_up_rounds(&self, rounds: usize) -> Vec<i64> {
+        let mut after = Vec::new();
+        for round in 0..rounds {
+            let event_time = secs_now();
+            for i in 0..KEYS {
+                let record = BackupRecord::Value {
+                    event_time,
+                    snapshot: snapshot(self.name(i), &format!("v{i} r{round}"), "d"),
+                };
+                put_encoded(&self.aws.s3, &self.bucket, record.encode()).await;
+            }
+            after.push(after_a_second().await);
+        }
+        after
+    }
+
     /// Runs `ssmbak preview PATH T -R` through a counting proxy: the changes by name, and the
     /// S3 requests by operation.
     fn preview(&self, at: i64) -> (BTreeMap<String, String>, BTreeMap<String, usize>) {
@@ -115,17 +133,7 @@ async fn our_format_costs_one_request_per_key_and_unchanged_bodies_are_not_downl
     let Some(tree) = Tree::new().await else {
         return;
     };
-    for round in 0..2 {
-        let event_time = secs_now();
-        for i in 0..KEYS {
-            let record = BackupRecord::Value {
-                event_time,
-                snapshot: snapshot(tree.name(i), &format!("v{i} r{round}"), "d"),
-            };
-            put_encoded(&tree.aws.s3, &tree.bucket, record.encode()).await;
-        }
-        after_a_second().await;
-    }
+    tree.backed_up_rounds(2).await;
     let at = after_a_second().await;
     // SSM: p00-p02 hold another value, p03 the same value with another description, the rest
     // what was backed up.
@@ -146,6 +154,46 @@ async fn our_format_costs_one_request_per_key_and_unchanged_bodies_are_not_downl
     assert_eq!(count(&s3, "S3 GetObject"), 3 + ANNOUNCEMENT_READ, "{s3:?}");
     assert_eq!(count(&s3, "S3 HeadObject"), KEYS - 3, "{s3:?}");
     assert_eq!(count(&s3, "S3 GetObjectTagging"), 0, "{s3:?}");
+}
+
+/// `ssmbak diff T1 T2` lists the scope once for both points: one listing of its keys, one of
+/// their late-write markers, one read of the announcement.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the moto emulator: `cargo xtask test` runs it"]
+async fn a_diff_between_two_points_lists_the_scope_once() {
+    let Some(tree) = Tree::new().await else {
+        return;
+    };
+    let points: Vec<String> = tree
+        .backed_up_rounds(2)
+        .await
+        .into_iter()
+        .map(checktime)
+        .collect();
+    let proxy = FaultProxy::start(&tree.aws.endpoint);
+    let args = [
+        "diff",
+        &tree.path,
+        &points[0],
+        &points[1],
+        "-R",
+        "-b",
+        &tree.bucket,
+        "--output",
+        "json",
+    ];
+    let json = run_at(env!("CARGO_BIN_EXE_ssmbak"), &args, &proxy.endpoint).json();
+    let changed = json["changes"].as_array().map_or(0, Vec::len);
+    assert_eq!(changed, KEYS, "{json}");
+    let s3 = proxy.counts();
+    // The scope's listing and the markers' listing.
+    assert_eq!(count(&s3, "S3 ListObjectVersions"), 2, "{s3:?}");
+    // Each key at both points, and the announcement.
+    assert_eq!(
+        count(&s3, "S3 GetObject"),
+        2 * KEYS + ANNOUNCEMENT_READ,
+        "{s3:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -89,11 +89,17 @@ impl Session {
         scope: &Scope,
         at: i64,
     ) -> anyhow::Result<BTreeMap<String, BackupState>> {
-        let (listing, late) = tokio::try_join!(
+        let (listing, late) = self.listing_and_late(scope).await?;
+        self.states_at(scope, listing, at, &late, |_| None).await
+    }
+
+    /// The backup's listing of `scope` and what the bucket says of its late writes, read
+    /// together.
+    async fn listing_and_late(&self, scope: &Scope) -> anyhow::Result<(Listing, LateWrites)> {
+        Ok(tokio::try_join!(
             self.reader.list(scope.prefix()),
             self.reader.late_writes(scope.prefix())
-        )?;
-        self.states_at(scope, listing, at, &late, |_| None).await
+        )?)
     }
 
     /// [`Self::backups_at`] from a listing already made. `known_value` gives the value a key is
@@ -298,8 +304,12 @@ impl Session {
                 (before, current)
             }
             Some(t2) => {
-                let (before, after) =
-                    tokio::try_join!(self.backups_at(scope, t1), self.backups_at(scope, t2))?;
+                // One listing serves both points.
+                let (listing, late) = self.listing_and_late(scope).await?;
+                let (before, after) = tokio::try_join!(
+                    self.states_at(scope, listing.clone(), t1, &late, |_| None),
+                    self.states_at(scope, listing, t2, &late, |_| None)
+                )?;
                 let after = after
                     .into_iter()
                     .filter_map(|(name, state)| match state {
