@@ -326,15 +326,16 @@ impl BucketReader {
     }
 
     /// The entry of `key` in force at `at` by its ssmbak event time (tags or metadata), for
-    /// `s3bak --ssmbak-time`: its index in `listed`.
+    /// `s3bak --ssmbak-time`: its index in `listed`. `late` as for [`Self::state_at`].
     pub async fn select_by_event_time(
         &self,
         key: &str,
         listed: &[ListedVersion],
         at: i64,
+        late: &LateWrites,
     ) -> Result<Option<usize>, ReadError> {
         let mut fetched: HashMap<usize, Fetched> = HashMap::new();
-        let plan = LazyRead::new(listed, at);
+        let plan = LazyRead::new(listed, at).with_horizon(late.horizon(key, at));
         self.fetch_into(
             key,
             listed,

@@ -496,32 +496,49 @@ async fn archived_versions_are_reported_and_event_time_can_decide() {
         .await
         .expect("put");
     let half_hour_ago = iso(now_secs() - 1800);
-    let by_lm = s3bak(&[
-        "preview",
-        "/app/param",
-        &half_hour_ago,
-        "-b",
-        &bucket,
-        "--output",
-        "json",
-    ]);
+    let preview = |by_event: bool| {
+        let mut args = vec![
+            "preview",
+            "/app/param",
+            &half_hour_ago,
+            "-b",
+            &bucket,
+            "--output",
+            "json",
+        ];
+        args.extend(by_event.then_some("--ssmbak-time"));
+        s3bak(&args)
+    };
+    let by_lm = preview(false);
     assert_eq!(
         by_lm.code, 1,
         "no version by LastModified: {}",
         by_lm.stderr
     );
-    let by_event = s3bak(&[
-        "preview",
-        "/app/param",
-        &half_hour_ago,
-        "-b",
-        &bucket,
-        "--output",
-        "json",
-        "--ssmbak-time",
-    ])
-    .json();
+    let preview_by_event = || preview(true);
+    let by_event = preview_by_event().json();
     assert_eq!(by_event["keys"][0]["exists"], true, "{by_event}");
+
+    // In a bucket whose writer announces that it marks its late writes, --ssmbak-time reads
+    // only the versions the marks leave in doubt (ssmbak_core::late): that version, written
+    // late with no mark, is now taken as after the point, unread...
+    let announcement = ssmbak_core::late::Announcement {
+        since: now_secs() - 7200,
+        ..ssmbak_core::late::Announcement::new(now_secs())
+    };
+    put(
+        &aws,
+        &bucket,
+        ssmbak_core::late::MARKED_SINCE_KEY,
+        &announcement.to_json(),
+    )
+    .await;
+    assert_eq!(preview_by_event().code, 1, "trusted, unread");
+    // ...and its mark, as our writer puts it before a late version, has it read again.
+    let mark = ssmbak_core::late::marker_key("/app/param", event);
+    put(&aws, &bucket, &mark, b"").await;
+    let marked = preview_by_event().json();
+    assert_eq!(marked["keys"][0]["exists"], true, "{marked}");
 }
 
 /// A key deleted and put again within one second, and one put and then deleted within one
