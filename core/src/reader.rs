@@ -232,7 +232,8 @@ impl BucketReader {
 
     /// What the bucket says of late writes under `prefix` ([`late`]): its announcement and the
     /// markers of the keys under `prefix`, read at once. Nothing is trusted when the bucket has
-    /// no announcement, or one this reader may not read.
+    /// no announcement, or one this reader may not read, or markers it may not list (a policy
+    /// that allows listing some prefixes only).
     pub async fn late_writes(&self, prefix: &str) -> Result<LateWrites, ReadError> {
         let markers_prefix = late::markers_prefix(prefix);
         let markers = async {
@@ -246,7 +247,12 @@ impl BucketReader {
             }
             Ok::<_, ReadError>(found)
         };
-        let (announcement, markers) = futures::try_join!(self.announcement(), markers)?;
+        let (announcement, markers) = futures::join!(self.announcement(), markers);
+        let markers = match markers {
+            Err(e) if e.code() == Some("AccessDenied") => return Ok(LateWrites::none()),
+            markers => markers?,
+        };
+        let announcement = announcement?;
         Ok(LateWrites::new(
             announcement,
             markers.iter().map(|(k, at)| (k.as_str(), *at)),
