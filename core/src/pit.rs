@@ -140,27 +140,12 @@ impl StateAt {
 /// tombstones, and on nothing else: a reader that knows those ([`crate::reader::LazyRead`])
 /// pairs exactly.
 pub fn pair_markers(entries: &[VersionEntry]) -> Vec<Option<usize>> {
-    let versions: Vec<usize> = (0..entries.len())
-        .filter(|&i| !entries[i].is_delete_marker)
-        .collect();
-    let markers: Vec<usize> = (0..entries.len())
-        .filter(|&i| entries[i].is_delete_marker)
-        .collect();
-    // Every version newer than a marker's tombstone must be written after the marker, so the
-    // marker's window ends at the first version provably written before it (inclusive). Older
-    // markers have windows that end no earlier, so one cursor serves them all.
-    let mut window_end = 0;
-    let windows: Vec<usize> = markers
-        .iter()
-        .map(|&m| {
-            while window_end < versions.len()
-                && !entries[versions[window_end]].known_before(&entries[m])
-            {
-                window_end += 1;
-            }
-            (window_end + 1).min(versions.len())
-        })
-        .collect();
+    let Windows {
+        versions,
+        markers,
+        windows,
+        ..
+    } = Windows::of(entries);
     let mut paired = vec![None; entries.len()];
     // Markers at `taken` and older (positions in `markers`) went to older tombstones.
     let mut taken = markers.len();
@@ -186,6 +171,69 @@ pub fn pair_markers(entries: &[VersionEntry]) -> Vec<Option<usize>> {
         }
     }
     paired
+}
+
+/// Where each delete marker's window lies among the versions: a marker may follow the versions
+/// at positions `starts[k]..windows[k]` of `versions` (see [`marker_window`]).
+struct Windows {
+    /// The versions' entry indices, newest first.
+    versions: Vec<usize>,
+    /// The markers' entry indices, newest first.
+    markers: Vec<usize>,
+    /// Per marker, the first version position not provably written after it.
+    starts: Vec<usize>,
+    /// Per marker, the position after its window's last version.
+    windows: Vec<usize>,
+}
+
+impl Windows {
+    fn of(entries: &[VersionEntry]) -> Self {
+        let versions: Vec<usize> = (0..entries.len())
+            .filter(|&i| !entries[i].is_delete_marker)
+            .collect();
+        let markers: Vec<usize> = (0..entries.len())
+            .filter(|&i| entries[i].is_delete_marker)
+            .collect();
+        // Every version newer than a marker's tombstone must be written after the marker, so
+        // the marker's window ends at the first version provably written before it
+        // (inclusive); it starts at the first not provably written after it. Older markers
+        // have windows that start and end no earlier, so one cursor each serves them all.
+        let (mut start, mut end) = (0, 0);
+        let (mut starts, mut windows) = (Vec::new(), Vec::new());
+        for &m in &markers {
+            let marker = &entries[m];
+            while start < versions.len() && marker.known_before(&entries[versions[start]]) {
+                start += 1;
+            }
+            while end < versions.len() && !entries[versions[end]].known_before(marker) {
+                end += 1;
+            }
+            starts.push(start);
+            windows.push((end + 1).min(versions.len()));
+        }
+        Windows {
+            versions,
+            markers,
+            starts,
+            windows,
+        }
+    }
+}
+
+/// The delete markers (entry indices, newest first) whose windows decide how marker `m` and
+/// every newer one pair ([`pair_markers`]): those, and the older ones down to the first whose
+/// window shares no version with the window of the marker after it. A tombstone older than
+/// that cut may follow only markers older than it, so whichever it takes leaves the newer
+/// markers' pairing as it is.
+pub fn pairing_scope(entries: &[VersionEntry], m: usize) -> Vec<usize> {
+    let w = Windows::of(entries);
+    let Some(mut last) = w.markers.iter().position(|&i| i == m) else {
+        return Vec::new();
+    };
+    while last + 1 < w.markers.len() && w.starts[last + 1] < w.windows[last] {
+        last += 1;
+    }
+    w.markers[..=last].to_vec()
 }
 
 /// The versions that could be the tombstone marker `m` follows, newest first: every version

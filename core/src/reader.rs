@@ -914,15 +914,22 @@ impl<'a> LazyRead<'a> {
             .collect()
     }
 
-    /// The versions not in `known` that some delete marker may pair with: which marker follows
-    /// which tombstone depends on every marker's window ([`pit::pair_markers`]), so these
-    /// are read before deciding. In our layout the versions read before name them
-    /// ([`format::earlier`]), so this is rarely a request.
+    /// The versions not in `known` that decide how the delete markers that could be the answer
+    /// pair: those written at or after the bound the fields known give, whose pairing depends
+    /// on older markers' windows too ([`pit::pairing_scope`]). They are read before deciding.
+    /// In our layout the versions read before name them ([`format::earlier`]), so this is
+    /// rarely a request.
     pub fn pairing_round(&self, known: &HashMap<usize, &StoredFields>) -> Vec<usize> {
         let kept = self.kept();
         let bare: Vec<VersionEntry> = kept.iter().map(|&i| self.bare[i].clone()).collect();
-        let mut out: Vec<usize> = (0..bare.len())
-            .filter(|&m| bare[m].is_delete_marker)
+        let bound = self.lower_bound(known);
+        // Markers come newest first: the last one written at or after the bound is the oldest.
+        let oldest_in_play = (0..bare.len())
+            .rev()
+            .find(|&m| bare[m].is_delete_marker && bound.is_none_or(|b| bare[m].second() >= b));
+        let scope = oldest_in_play.map_or_else(Vec::new, |m| pit::pairing_scope(&bare, m));
+        let mut out: Vec<usize> = scope
+            .into_iter()
             .flat_map(|m| pit::marker_window(&bare, m))
             .map(|v| kept[v])
             .filter(|i| !known.contains_key(i))

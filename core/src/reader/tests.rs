@@ -301,6 +301,40 @@ proptest! {
     }
 }
 
+/// A key of the original's deleted and re-created twice: the version the first delete's marker
+/// may follow is not read to pair it (that marker cannot be the answer, and a version written
+/// in a later second cuts it off from any newer marker).
+#[test]
+fn old_deletes_are_not_read_to_pair_their_markers() {
+    let value = || Write::Value {
+        lag: 0,
+        version: None,
+        tagged: true,
+    };
+    let writes = [
+        (0, value()),
+        (10_000, Write::Marker),
+        (10_000, value()),
+        (10_000, Write::Marker),
+        (10_000, value()),
+    ];
+    let (listed, fields) = history(&writes, true);
+    let last = listed
+        .iter()
+        .map(|l| l.last_modified_ms.div_euclid(1000))
+        .max()
+        .unwrap_or(0);
+    // After the last re-creation, and between the second delete and it (that delete the
+    // answer): the newest version at or before the point, the one after it, the version the
+    // second delete's marker may follow; never the first value.
+    for (at, deleted) in [(last + 60, false), (last - 5, true)] {
+        let (decision, fetched) = lazy_answer(&listed, &fields, at);
+        assert_eq!(decision, Some(full_answer(&listed, &fields, at)));
+        assert_eq!(matches!(decision, Some(StateAt::Deleted { .. })), deleted);
+        assert_eq!(fetched, 2, "at {at}");
+    }
+}
+
 #[test]
 fn fetches_the_candidate_and_only_what_was_written_after_it() {
     // Ten prompt updates a minute apart.
