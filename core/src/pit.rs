@@ -220,12 +220,12 @@ impl Windows {
     }
 }
 
-/// The delete markers (entry indices, newest first) whose windows decide how marker `m` and
-/// every newer one pair ([`pair_markers`]): those, and the older ones down to the first whose
-/// window shares no version with the window of the marker after it. A tombstone older than
-/// that cut may follow only markers older than it, so whichever it takes leaves the newer
-/// markers' pairing as it is.
-pub fn pairing_scope(entries: &[VersionEntry], m: usize) -> Vec<usize> {
+/// The versions (entry indices, newest first) whose fields decide how marker `m` and every
+/// newer one pair ([`pair_markers`]): those in the windows of these markers, and of the older
+/// ones down to the first whose window shares no version with the window of the marker after
+/// it. A tombstone older than that cut may follow only markers older than it, so whichever it
+/// takes leaves the newer markers' pairing as it is.
+pub fn pairing_versions(entries: &[VersionEntry], m: usize) -> Vec<usize> {
     let w = Windows::of(entries);
     let Some(mut last) = w.markers.iter().position(|&i| i == m) else {
         return Vec::new();
@@ -233,7 +233,17 @@ pub fn pairing_scope(entries: &[VersionEntry], m: usize) -> Vec<usize> {
     while last + 1 < w.markers.len() && w.starts[last + 1] < w.windows[last] {
         last += 1;
     }
-    w.markers[..=last].to_vec()
+    // Windows start and end no earlier for older markers: one pass collects their union.
+    let mut out = Vec::new();
+    let mut next = 0;
+    for k in 0..=last {
+        next = next.max(w.starts[k]);
+        while next < w.windows[k] {
+            out.push(w.versions[next]);
+            next += 1;
+        }
+    }
+    out
 }
 
 /// The versions that could be the tombstone marker `m` follows, newest first: every version

@@ -916,7 +916,7 @@ impl<'a> LazyRead<'a> {
 
     /// The versions not in `known` that decide how the delete markers that could be the answer
     /// pair: those written at or after the bound the fields known give, whose pairing depends
-    /// on older markers' windows too ([`pit::pairing_scope`]). They are read before deciding.
+    /// on older markers' windows too ([`pit::pairing_versions`]). They are read before deciding.
     /// In our layout the versions read before name them ([`format::earlier`]), so this is
     /// rarely a request.
     pub fn pairing_round(&self, known: &HashMap<usize, &StoredFields>) -> Vec<usize> {
@@ -927,16 +927,12 @@ impl<'a> LazyRead<'a> {
         let oldest_in_play = (0..bare.len())
             .rev()
             .find(|&m| bare[m].is_delete_marker && bound.is_none_or(|b| bare[m].second() >= b));
-        let scope = oldest_in_play.map_or_else(Vec::new, |m| pit::pairing_scope(&bare, m));
-        let mut out: Vec<usize> = scope
+        let deciding = oldest_in_play.map_or_else(Vec::new, |m| pit::pairing_versions(&bare, m));
+        deciding
             .into_iter()
-            .flat_map(|m| pit::marker_window(&bare, m))
             .map(|v| kept[v])
             .filter(|i| !known.contains_key(i))
-            .collect();
-        out.sort_unstable();
-        out.dedup();
-        out
+            .collect()
     }
 
     /// The newest version in `round` not in `known`: ours names where the earlier versions
