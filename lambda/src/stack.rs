@@ -14,15 +14,18 @@ use aws_config::SdkConfig;
 use ssmbak_core::backup::LeaseStart;
 use tracing::{info, warn};
 
-/// Stack states that no automatic rollback follows (AWS CloudFormation User Guide, "Stack
-/// status codes"): after `UPDATE_COMPLETE_CLEANUP_IN_PROGRESS` only old resources are removed,
-/// and `UPDATE_ROLLBACK_COMPLETE` runs the release rolled back to (whose key the stack then
-/// has again).
-const STABLE: [&str; 4] = [
+/// Stack states that no automatic rollback follows: CloudFormation's "last known stable
+/// state[s]" (API reference, RollbackStack: `CREATE_COMPLETE`, `UPDATE_COMPLETE`,
+/// `UPDATE_ROLLBACK_COMPLETE`, `IMPORT_COMPLETE`, `IMPORT_ROLLBACK_COMPLETE`), and
+/// `UPDATE_COMPLETE_CLEANUP_IN_PROGRESS`, where the update succeeded and only old resources
+/// are being removed. After a rollback the stack runs, and names, the release rolled back to.
+const STABLE: [&str; 6] = [
     "CREATE_COMPLETE",
     "UPDATE_COMPLETE",
     "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS",
     "UPDATE_ROLLBACK_COMPLETE",
+    "IMPORT_COMPLETE",
+    "IMPORT_ROLLBACK_COMPLETE",
 ];
 
 /// The template parameter naming the function's code.
