@@ -55,10 +55,11 @@
 //!
 //!   Only a writer that knows it is the one deployed starts a lease ([`LeaseUpdate::Start`]):
 //!   the Lambda, while its CloudFormation stack is in a stable state (`CREATE_COMPLETE`,
-//!   `UPDATE_COMPLETE`). So a release of ours that runs only during a stack update that then
-//!   fails and rolls back to an older release never starts one; nor do `seed-all` and other
-//!   tools, which cannot tell what the stack runs. Any writer of ours renews a lease that
-//!   runs.
+//!   `UPDATE_COMPLETE`) and names its code. So a release of ours that runs only during a
+//!   stack update that then fails and rolls back to an older release never starts one; nor
+//!   do `seed-all` and other tools, which cannot tell what the stack runs. Any writer of ours
+//!   renews a lease that runs. A started lease vouches only from [`START_DELAY_SECS`] on:
+//!   calls of the release before the update may still be writing when it starts.
 //! * A marker removed while its version exists: markers are never deleted or expired (the
 //!   template's lifecycle rule expires noncurrent versions only, and a marker is re-put, never
 //!   replaced by a delete).
@@ -83,6 +84,11 @@ pub const LEASE_SECS: i64 = 12 * 3600;
 pub const RENEW_AFTER_SECS: i64 = LEASE_SECS / 4;
 /// ...and looks at it again after this long (per process).
 pub const RECHECK_SECS: i64 = LEASE_SECS / 8;
+/// A new lease vouches for writes from this long after it is started: a function's calls of
+/// the release before may still be running when the new code starts one (a Lambda call lasts
+/// 900 s at most: Lambda Developer Guide, "Lambda quotas", function timeout), and a minute
+/// more for their last puts.
+pub const START_DELAY_SECS: i64 = 900 + 60;
 
 /// The key of the marker for a late version of `key` (an object key, `/` first) with event
 /// time `event_time`.
@@ -113,7 +119,8 @@ pub fn is_late(event_time: i64, now: i64) -> bool {
 /// The body of the announcement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Announcement {
-    /// When the writers started marking, this lease (its clock, epoch seconds).
+    /// From when this lease vouches for every writer (the writer's clock, epoch seconds): a
+    /// started lease's is [`START_DELAY_SECS`] after its start.
     pub since: i64,
     /// When it was last renewed (the writer's clock, epoch seconds).
     pub renewed: i64,
@@ -132,6 +139,14 @@ impl Announcement {
         }
     }
 
+    /// A lease started at `now`: it vouches from [`START_DELAY_SECS`] later.
+    pub fn starting(now: i64) -> Self {
+        Announcement {
+            since: now + START_DELAY_SECS,
+            ..Announcement::new(now)
+        }
+    }
+
     pub fn to_json(self) -> Vec<u8> {
         serde_json::to_vec(&self).unwrap_or_default()
     }
@@ -143,7 +158,7 @@ impl Announcement {
         let a: Announcement = serde_json::from_slice(body).ok()?;
         let sane = (1..=86_400).contains(&a.window_secs)
             && (a.window_secs..=7 * 86_400).contains(&a.lease_secs)
-            && a.since <= a.renewed;
+            && a.since <= a.renewed + START_DELAY_SECS;
         (sane && (last_modified - a.renewed).abs() <= a.window_secs).then_some(a)
     }
 
@@ -159,7 +174,7 @@ impl Announcement {
                 lease_secs: LEASE_SECS,
                 ..a
             })),
-            _ => Some(LeaseUpdate::Start(Announcement::new(now))),
+            _ => Some(LeaseUpdate::Start(Announcement::starting(now))),
         }
     }
 }
@@ -307,7 +322,7 @@ mod tests {
             },
             Announcement { lease_secs: 1, ..a },
             Announcement {
-                since: a.renewed + 1,
+                since: a.renewed + START_DELAY_SECS + 1,
                 ..a
             },
         ] {
@@ -323,7 +338,7 @@ mod tests {
     fn a_writer_renews_the_lease_and_starts_over_once_it_lapsed() {
         let now = 1_700_000_000;
         let old = Announcement::new(now - 30 * 86_400);
-        let start = Some(LeaseUpdate::Start(Announcement::new(now)));
+        let start = Some(LeaseUpdate::Start(Announcement::starting(now)));
         assert_eq!(Announcement::to_put(None, now), start);
         assert_eq!(Announcement::to_put(Some((old, now - 60)), now), None);
         let renewed = Announcement::to_put(Some((old, now - RENEW_AFTER_SECS)), now);
@@ -336,6 +351,17 @@ mod tests {
         );
         let lapsed = Announcement::to_put(Some((old, now - LEASE_SECS)), now);
         assert_eq!(lapsed, start);
+        // A lease just started vouches for nothing written before the release it replaced
+        // has surely stopped: an hour back, a version written now is still read.
+        let started = LateWrites::new(Some((Announcement::starting(now), now)), []);
+        let horizon = started.horizon("/k", now - 3600);
+        assert_eq!(horizon.map(|h| h.after), Some(now + START_DELAY_SECS + 1));
+        assert!(horizon.is_some_and(|h| !h.covers(now + 60)));
+        let body = Announcement::starting(now).to_json();
+        assert!(
+            Announcement::read(&body, now).is_some(),
+            "trusted as stored"
+        );
     }
 
     #[test]
