@@ -13,12 +13,15 @@
 //! (from the same history) are recorded with it. Tags are read when the change is processed,
 //! not at the event time: SSM keeps no history of tags.
 //!
-//! # Idempotency
+//! # Idempotency, in any delivery order
 //!
-//! SQS delivers at least once. Before writing we look at the key's current object
-//! (`HeadObject`): a value version holding the same SSM version, or a tombstone for the same
-//! delete, means this record was already applied, and nothing is written again.
-//!
+//! SQS delivers at least once, late and out of order. Before writing we look at the key
+//! (`HeadObject`; behind a delete marker, the newest version's tags) for the facts the bucket
+//! records of it: each version of ours names where the key's earlier ones stand in time
+//! ([`earlier`]). Only a record of *this* change (the same SSM version and LastModifiedDate
+//! at the same time, or a tombstone at the same delete time) makes a delivery a duplicate;
+//! what S3 holds newest says nothing of the state at an event's time ([`decide`]).
+
 //! # Same version, new tags or labels
 //!
 //! A label move is a `LabelParameterVersion` change event ([`Operation::Relabel`]); a tag edit
@@ -43,6 +46,12 @@
 //! come first, or alone: EventBridge documents no delivery latency for CloudTrail events, and
 //! they need a trail at all ("AWS service events delivered via AWS CloudTrail", EventBridge User
 //! Guide).
+
+mod decide;
+
+pub use decide::{
+    delete_for_event, version_at, version_for_event, Choice, DeleteChoice, EVENT_SKEW_SECS,
+};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -228,26 +237,34 @@ impl BackupError {
     }
 }
 
-/// The key's current object, as `HeadObject` sees it.
+/// What the writer knows of a key before it writes: its current object, as `HeadObject` sees
+/// it, and the facts it has about the key's recorded versions (see [`decide`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Current {
-    /// No object, or a delete marker (S3 answers 404 to both).
-    Absent,
-    Version {
-        fields: StoredFields,
-        /// The earlier versions a version written after this one names ([`earlier::after`]).
-        earlier: Vec<EarlierVersion>,
-    },
+struct Current {
+    /// The newest entry, when it is a version (`None`: no object, or a delete marker: S3
+    /// answers 404 to both).
+    newest: Option<StoredFields>,
+    /// The newest version's place in time and those it names, newest first ([`earlier::after`]);
+    /// behind a delete marker, the newest version that is not one. What a version written
+    /// next names.
+    recorded: Vec<EarlierVersion>,
 }
 
 impl Current {
-    /// The earlier versions the key's next version names.
-    fn earlier(&self) -> &[EarlierVersion] {
-        match self {
-            Current::Absent => &[],
-            Current::Version { earlier, .. } => earlier,
-        }
+    /// The newest entry, when it is a value version.
+    fn latest_value(&self) -> Option<&StoredFields> {
+        self.newest.as_ref().filter(|f| !f.is_tombstone())
     }
+}
+
+/// Whether the bucket records a parameter's current version ([`Backup::holds`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Holds {
+    /// Not recorded: it must be backed up.
+    Missing,
+    /// Recorded; `latest` is the key's newest backup when that is this version (its tags can be
+    /// compared), else `None`.
+    Recorded { latest: Option<StoredFields> },
 }
 
 /// Whether a writer may start a late-writes lease ([`LeaseUpdate::Start`]); any writer renews
@@ -398,11 +415,30 @@ impl Backup {
         Ok(())
     }
 
-    /// What the key's newest backup holds, when it is a value (`None`: none, or deleted).
-    pub async fn latest(&self, name: &str) -> Result<Option<StoredFields>, BackupError> {
-        Ok(match self.current(&format::object_key(name)).await? {
-            Current::Version { fields, .. } if !fields.is_tombstone() => Some(fields),
-            _ => None,
+    /// Whether the bucket records SSM version `version` of `name`, last modified at
+    /// `last_modified_ms` (the incarnation: a re-created parameter counts from 1 again), from
+    /// its time on ([`decide`]).
+    pub async fn holds(
+        &self,
+        name: &str,
+        version: i64,
+        last_modified_ms: i64,
+    ) -> Result<Holds, BackupError> {
+        let current = self.current(&format::object_key(name)).await?;
+        let history = [(version, Some(last_modified_ms))];
+        let since = last_modified_ms.div_euclid(1000);
+        let choice = version_for_event(&history, since, &current.recorded, true);
+        if choice != Choice::Duplicate(version) {
+            return Ok(Holds::Missing);
+        }
+        let latest = current.latest_value().filter(|f| {
+            f.attributes.version == Some(version)
+                && f.attributes
+                    .last_modified_ms
+                    .is_none_or(|ms| ms == last_modified_ms)
+        });
+        Ok(Holds::Recorded {
+            latest: latest.cloned(),
         })
     }
 
@@ -481,18 +517,18 @@ impl Backup {
             return Ok(Outcome::DeletedBeforeBackup);
         };
         let current = self.current(&key).await?;
-        let latest = match &current {
-            Current::Version { fields, .. } if !fields.is_tombstone() => Some(fields),
-            _ => None,
-        };
-        let stored = latest
-            .as_ref()
-            .and_then(|f| f.attributes.version.map(|v| (v, f.event_time)));
+        let latest = current.latest_value();
         let dates: Vec<(i64, Option<i64>)> =
             history.iter().map(|h| (h.version(), millis(h))).collect();
         let same_version_may_change =
             matches!(change.operation, Operation::Relabel | Operation::Retag);
-        let (version, same_version) = match version_for_event(&dates, change.event_time, stored) {
+        let choice = version_for_event(
+            &dates,
+            change.event_time,
+            &current.recorded,
+            !same_version_may_change,
+        );
+        let (version, same_version) = match choice {
             Choice::Store(v) => (v, false),
             Choice::Duplicate(v) if same_version_may_change => (v, true),
             Choice::Duplicate(v) => return Ok(Outcome::Duplicate { version: Some(v) }),
@@ -525,7 +561,7 @@ impl Backup {
             snapshot,
         };
         self.wait_for_marker_second(&key).await;
-        self.put(&record, current.earlier()).await?;
+        self.put(&record, &current.recorded).await?;
         Ok(Outcome::Stored { version })
     }
 
@@ -547,23 +583,17 @@ impl Backup {
         deleted_by: Option<&str>,
     ) -> Result<Outcome, BackupError> {
         let current = self.current(&key).await?;
-        let outcome = match &current {
-            // Already deleted in the bucket: a duplicate delivery, or a delete we missed the
-            // re-creation before. Either way the backup already says "deleted".
-            Current::Absent => {
-                if self.has_history(&key).await? {
-                    return Ok(Outcome::Duplicate { version: None });
-                }
-                // Never backed up: still record the delete's time, so a restore knows the
-                // parameter existed and is gone.
-                self.put_tombstone(change, &key, deleted_by, &[]).await?;
-                Outcome::Deleted
-            }
-            // A tombstone whose marker was never written (an earlier attempt stopped half-way,
-            // for this delete or an earlier one): it already says "deleted".
-            Current::Version { fields, .. } if fields.is_tombstone() => Outcome::DeleteCompleted,
-            Current::Version { earlier, .. } => {
-                self.put_tombstone(change, &key, deleted_by, earlier)
+        let outcome = match delete_for_event(change.event_time, &current.recorded) {
+            // Recorded, its marker too unless its tombstone is still the newest entry (an
+            // earlier attempt stopped between the two writes).
+            DeleteChoice::Duplicate => match &current.newest {
+                Some(f) if f.deleted_at == Some(change.event_time) => Outcome::DeleteCompleted,
+                _ => return Ok(Outcome::Duplicate { version: None }),
+            },
+            // Whatever S3 holds newest: a delete marker there may be an earlier delete's,
+            // processed after a re-creation (see [`decide`]).
+            DeleteChoice::Record => {
+                self.put_tombstone(change, &key, deleted_by, &current.recorded)
                     .await?;
                 Outcome::Deleted
             }
@@ -773,25 +803,9 @@ impl Backup {
         }
         let mut found = Vec::new();
         for version_id in candidates {
-            let tags: Vec<(String, String)> = self
-                .s3
-                .get_object_tagging()
-                .bucket(&self.bucket)
-                .key(key)
-                .version_id(&version_id)
-                .send()
-                .await
-                .map_err(|e| self.s3_error("GetObjectTagging", key, &e))?
-                .tag_set
-                .into_iter()
-                .map(|t| (t.key, t.value))
-                .collect();
+            let tags = self.version_tags(key, &version_id).await?;
             let fields = StoredFields::read(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())), [])
-                .map_err(|source| BackupError::Unreadable {
-                    bucket: self.bucket.clone(),
-                    key: key.to_owned(),
-                    source,
-                })?;
+                .map_err(|source| self.unreadable(key, source))?;
             if fields
                 .deleted_at
                 .is_some_and(|at| (at - event_time).abs() <= DELETER_WINDOW_SECS)
@@ -849,7 +863,8 @@ impl Backup {
         Ok(None)
     }
 
-    /// The key's current object (the newest version, unless a delete marker is newer).
+    /// The key's current object (the newest version, unless a delete marker is newer) and the
+    /// facts known about its recorded versions.
     async fn current(&self, key: &str) -> Result<Current, BackupError> {
         match self
             .s3
@@ -864,39 +879,83 @@ impl Backup {
                     head.metadata().cloned().unwrap_or_default();
                 let fields =
                     StoredFields::read([], metadata.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-                        .map_err(|source| BackupError::Unreadable {
-                            bucket: self.bucket.clone(),
-                            key: key.to_owned(),
-                            source,
-                        })?;
-                let earlier = earlier::after(head.version_id().unwrap_or_default(), &fields);
-                Ok(Current::Version { fields, earlier })
+                        .map_err(|source| self.unreadable(key, source))?;
+                let recorded = earlier::after(head.version_id().unwrap_or_default(), &fields);
+                Ok(Current {
+                    newest: Some(fields),
+                    recorded,
+                })
             }
-            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => {
-                Ok(Current::Absent)
-            }
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(Current {
+                newest: None,
+                recorded: self.recorded_behind_marker(key).await?,
+            }),
             Err(e) => Err(self.s3_error("HeadObject", key, &e)),
         }
     }
 
-    /// Whether the bucket holds any version or delete marker of exactly this key.
-    async fn has_history(&self, key: &str) -> Result<bool, BackupError> {
+    /// The place in time of the newest version of `key` that is not a delete marker (none, or
+    /// not found on the listing's first page: nothing known). Read from its tags: whether the
+    /// newest marker hides a recorded delete or a re-creation processed before it, only the
+    /// event times can say.
+    async fn recorded_behind_marker(&self, key: &str) -> Result<Vec<EarlierVersion>, BackupError> {
         // Keys sort before their extensions (`/a` < `/a/b` < `/ab`), so the first entries of a
-        // prefix listing are this key's own, if it has any.
+        // prefix listing are this key's own, newest first; versions and markers come in two
+        // lists, so the first version of the key is its newest that is not a marker.
         let page = self
             .s3
             .list_object_versions()
             .bucket(&self.bucket)
             .prefix(key)
-            .max_keys(1)
+            .max_keys(BEHIND_MARKER_LISTED)
             .encoding_type(EncodingType::Url)
             .send()
             .await
             .map_err(|e| self.s3_error("ListObjectVersions", key, &e))?;
         let encoded = page.encoding_type() == Some(&EncodingType::Url);
-        let is_key = |k: Option<&str>| k.is_some_and(|k| listed_key(k, encoded) == key);
-        Ok(page.versions().iter().any(|v| is_key(v.key()))
-            || page.delete_markers().iter().any(|m| is_key(m.key())))
+        let newest = page
+            .versions()
+            .iter()
+            .find(|v| v.key().is_some_and(|k| listed_key(k, encoded) == key))
+            .and_then(|v| v.version_id());
+        let Some(version_id) = newest else {
+            return Ok(Vec::new());
+        };
+        let tags = self.version_tags(key, version_id).await?;
+        let fields = StoredFields::read(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())), [])
+            .map_err(|source| self.unreadable(key, source))?;
+        Ok(EarlierVersion::of(version_id, &fields)
+            .into_iter()
+            .collect())
+    }
+
+    /// The tags of one version of `key`.
+    async fn version_tags(
+        &self,
+        key: &str,
+        version_id: &str,
+    ) -> Result<Vec<(String, String)>, BackupError> {
+        Ok(self
+            .s3
+            .get_object_tagging()
+            .bucket(&self.bucket)
+            .key(key)
+            .version_id(version_id)
+            .send()
+            .await
+            .map_err(|e| self.s3_error("GetObjectTagging", key, &e))?
+            .tag_set
+            .into_iter()
+            .map(|t| (t.key, t.value))
+            .collect())
+    }
+
+    fn unreadable(&self, key: &str, source: format::BadField) -> BackupError {
+        BackupError::Unreadable {
+            bucket: self.bucket.clone(),
+            key: key.to_owned(),
+            source,
+        }
     }
 
     /// Writes `record`, naming the key's `earlier` versions: marked first if it is late (see
@@ -1069,6 +1128,10 @@ pub fn pick_tombstone(deleted_at: &[Option<i64>], event_time: i64) -> Pick {
     }
 }
 
+/// How many entries the listing behind a delete marker looks at: a key's entries alternate
+/// tombstone and marker, so its newest version is among the first few.
+const BEHIND_MARKER_LISTED: i32 = 20;
+
 /// How long a written delete marker is remembered: longer than any wait it can cause.
 const MARKER_MEMORY: Duration = Duration::from_secs(5);
 
@@ -1081,73 +1144,6 @@ pub fn value_not_before(marker: SystemTime) -> SystemTime {
         .map(|d| d.as_secs())
         .unwrap_or_default();
     UNIX_EPOCH + Duration::from_secs(latest_marker_second + 1) + CLOCK_MARGIN
-}
-
-/// How many seconds an SSM version's LastModifiedDate may come after its change event's time.
-/// No AWS document promises the event's time is never earlier than the LastModifiedDate's second
-/// (the two clocks are not the same one); a version not yet in the bucket, modified this little
-/// after the event, is taken for that event's.
-pub const EVENT_SKEW_SECS: i64 = 2;
-
-/// Which SSM version a change event at `event_time` stands for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Choice {
-    Store(i64),
-    /// The bucket's newest backup already holds it, for this very event.
-    Duplicate(i64),
-    /// No version can be this event's: it must not pass as a success.
-    Unmatched,
-}
-
-/// The version to store for an event at `event_time`, from the parameter's history
-/// (`(version, LastModifiedDate ms)`) and what the bucket's newest backup holds
-/// (`(version, event time)`):
-///
-/// 1. the newest version modified at or before the event ([`version_at`]), unless the bucket
-///    holds it already;
-/// 2. if it holds it for this same event time, a duplicate delivery;
-/// 3. if it holds it for another event, or no version is that old, this event's version is
-///    the next one, modified within [`EVENT_SKEW_SECS`] after the event (the clocks' skew);
-/// 4. failing that: a duplicate when the bucket holds the version, else unmatched.
-pub fn version_for_event(
-    history: &[(i64, Option<i64>)],
-    event_time: i64,
-    stored: Option<(i64, Option<i64>)>,
-) -> Choice {
-    let base = version_at(history.iter().copied(), event_time);
-    let stored_version = stored.map(|(v, _)| v);
-    match base {
-        Some(v) if stored_version != Some(v) => return Choice::Store(v),
-        Some(v) if stored.and_then(|(_, t)| t) == Some(event_time) => return Choice::Duplicate(v),
-        _ => {}
-    }
-    let skewed = history
-        .iter()
-        .filter(|(v, ms)| {
-            base.is_none_or(|b| *v > b)
-                && stored_version.is_none_or(|s| *v > s)
-                && ms.is_some_and(|ms| ms.div_euclid(1000) <= event_time + EVENT_SKEW_SECS)
-        })
-        .map(|(v, _)| *v)
-        .min();
-    match (skewed, base) {
-        (Some(v), _) => Choice::Store(v),
-        (None, Some(v)) => Choice::Duplicate(v),
-        (None, None) => Choice::Unmatched,
-    }
-}
-
-/// The newest SSM version whose LastModifiedDate (epoch ms), truncated to the second, is at or
-/// before `event_time` (epoch seconds). Versions without a date are never chosen.
-pub fn version_at(
-    versions: impl IntoIterator<Item = (i64, Option<i64>)>,
-    event_time: i64,
-) -> Option<i64> {
-    versions
-        .into_iter()
-        .filter(|(_, ms)| ms.is_some_and(|ms| ms.div_euclid(1000) <= event_time))
-        .map(|(v, _)| v)
-        .max()
 }
 
 fn millis(h: &ParameterHistory) -> Option<i64> {
@@ -1178,9 +1174,7 @@ fn snapshot_of(key: &str, h: &ParameterHistory) -> ParameterSnapshot {
 
 #[cfg(test)]
 mod tests {
-    use super::{
-        pick_tombstone, value_not_before, version_at, version_for_event, Choice, Pick, CLOCK_MARGIN,
-    };
+    use super::{pick_tombstone, value_not_before, Pick, CLOCK_MARGIN};
 
     #[test]
     fn the_tombstone_a_cloudtrail_delete_record_names() {
@@ -1208,76 +1202,6 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_version_an_event_stands_for() {
-        let s = 1_700_000_000_i64;
-        let ms = |sec: i64| Some(sec * 1000 + 400);
-        let history = [(1, ms(s - 10)), (2, ms(s + 1)), (3, ms(s + 60))];
-        // (what, event time, bucket holds (version, event time), expected)
-        let cases = [
-            (
-                "prompt: the version of the event's second",
-                s + 1,
-                Some((1, Some(s - 10))),
-                Choice::Store(2),
-            ),
-            (
-                "the same event delivered again",
-                s + 1,
-                Some((2, Some(s + 1))),
-                Choice::Duplicate(2),
-            ),
-            (
-                "LastModifiedDate a second after the event: not v1 again",
-                s,
-                Some((1, Some(s - 10))),
-                Choice::Store(2),
-            ),
-            (
-                "v1's own event again",
-                s - 10,
-                Some((1, Some(s - 10))),
-                Choice::Duplicate(1),
-            ),
-            (
-                "before any version, within the skew",
-                s - 12,
-                None,
-                Choice::Store(1),
-            ),
-            (
-                "before any version, beyond the skew",
-                s - 20,
-                None,
-                Choice::Unmatched,
-            ),
-            (
-                "held from the reconcile (another event time), nothing newer near",
-                s + 30,
-                Some((2, Some(s + 1))),
-                Choice::Duplicate(2),
-            ),
-            (
-                "never skips to a version far after the event",
-                s + 57,
-                Some((2, Some(s + 1))),
-                Choice::Duplicate(2),
-            ),
-            (
-                "skew reaches the next version",
-                s + 58,
-                Some((2, Some(s + 1))),
-                Choice::Store(3),
-            ),
-        ];
-        for (what, event_time, stored, expected) in cases {
-            assert_eq!(
-                version_for_event(&history, event_time, stored),
-                expected,
-                "{what}"
-            );
-        }
-    }
     use std::time::{Duration, UNIX_EPOCH};
 
     #[test]
@@ -1301,48 +1225,6 @@ mod tests {
                     );
                 }
             }
-        }
-    }
-
-    #[test]
-    fn version_at_event_time() {
-        let s = 1_700_000_000_i64;
-        let ms = |sec: i64, frac: i64| sec * 1000 + frac;
-        // (what, history as (version, LastModifiedDate ms), event time, expected)
-        let cases: Vec<(&str, Vec<(i64, Option<i64>)>, i64, Option<i64>)> = vec![
-            (
-                "current version is the event's",
-                vec![(1, Some(ms(s, 10)))],
-                s,
-                Some(1),
-            ),
-            (
-                "same second, sub-second date",
-                vec![(1, Some(ms(s - 5, 0))), (2, Some(ms(s, 999)))],
-                s,
-                Some(2),
-            ),
-            (
-                "v1 -> v2 -> v3 processed late: each event gets its own",
-                vec![
-                    (1, Some(ms(s, 1))),
-                    (2, Some(ms(s + 1, 1))),
-                    (3, Some(ms(s + 2, 1))),
-                ],
-                s + 1,
-                Some(2),
-            ),
-            (
-                "changed only after the event",
-                vec![(4, Some(ms(s + 3, 0)))],
-                s,
-                None,
-            ),
-            ("no dates", vec![(1, None)], s, None),
-            ("empty", vec![], s, None),
-        ];
-        for (what, history, at, expected) in cases {
-            assert_eq!(version_at(history, at), expected, "{what}");
         }
     }
 }

@@ -10,6 +10,7 @@
 //! * [`current`]: what SSM holds now.
 //! * [`plan`]: what a restore must change.
 //! * [`seed`]: back up what exists and is not backed up yet (seed-all, reconcile).
+//! * [`sim`]: a deterministic simulation of the writer and reader under any delivery order.
 
 pub mod aws_error;
 pub mod backup;
@@ -25,3 +26,4 @@ pub mod rate;
 pub mod reader;
 pub mod record;
 pub mod seed;
+pub mod sim;

@@ -5,7 +5,7 @@
 use crate::aws_error::AwsError;
 use aws_sdk_ssm::types::ParameterStringFilter;
 
-use crate::backup::{Backup, BackupError, ChangeEvent, Operation, Outcome};
+use crate::backup::{Backup, BackupError, ChangeEvent, Holds, Operation, Outcome};
 
 /// A parameter as `DescribeParameters` lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,23 +76,25 @@ pub async fn list_within(
     Ok(Some(out))
 }
 
-/// Backs up `p` unless the bucket's newest backup holds its current version already (`None`
-/// then); with `dry_run`, only says what it would store. The step seed-all and the scheduled
-/// reconcile share.
+/// Backs up `p` unless the bucket records its current version already (`None` then: by version
+/// number *and* LastModifiedDate, since a re-created parameter counts from 1 again); with
+/// `dry_run`, only says what it would store. The step seed-all and the scheduled reconcile
+/// share.
 pub async fn ensure(
     backup: &Backup,
     p: &ListedParameter,
     dry_run: bool,
 ) -> Result<Option<Outcome>, BackupError> {
-    let latest = backup.latest(&p.name).await?;
-    let drifted = match latest {
-        Some(f) if f.attributes.version == Some(p.version) => {
+    let drifted = match backup.holds(&p.name, p.version, p.last_modified_ms).await? {
+        Holds::Recorded { latest: Some(f) } => {
             if !backup.tags_drifted(&p.name, &f).await? {
                 return Ok(None);
             }
             true
         }
-        _ => false,
+        // Recorded, but not the newest backup: its tags are compared once it is again.
+        Holds::Recorded { latest: None } => return Ok(None),
+        Holds::Missing => false,
     };
     if dry_run {
         return Ok(Some(Outcome::Stored { version: p.version }));

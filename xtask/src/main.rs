@@ -18,6 +18,7 @@ mod man;
 mod moto;
 mod registry;
 mod seed_all;
+mod sim;
 mod stack;
 mod test;
 mod tidy;
@@ -71,6 +72,8 @@ enum Command {
     CiRole(ci_role::CiRoleArgs),
     /// Back up the parameters that exist now (dry run unless --do-it).
     SeedAll(seed_all::SeedArgs),
+    /// Run the delivery-order simulation over many seeds (see ssmbak_core::sim).
+    Sim(sim::SimArgs),
     /// Benchmark ours against the original ssmbak 0.5.2 on the emulator (see BENCHMARKS.md).
     Bench,
     /// Write man pages for ssmbak, s3bak and each of their commands (default: target/man).
@@ -103,6 +106,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Iam(args) => iam::run(&root, &args),
         Command::CiRole(args) => ci_role::run(&root, &args),
         Command::SeedAll(args) => seed_all::run(&args),
+        Command::Sim(args) => sim::run(&args),
         Command::Bench => bench::run(&root),
         Command::Man(args) => man::run(&root, &args),
     }

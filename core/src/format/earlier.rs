@@ -24,8 +24,12 @@
 //!
 //! # Encoding
 //!
-//! `id,kind,time,ssm_version` per version, newest first, joined by `;`: `id` percent-encoded,
-//! `kind` `v` (value) or `d` (tombstone), `ssm_version` empty when unknown. As many entries as
+//! `id,kind,time,ssm_version[,modified_ms]` per version, newest first, joined by `;`: `id`
+//! percent-encoded, `kind` `v` (value) or `d` (tombstone), `ssm_version` empty when unknown,
+//! `modified_ms` the value's SSM LastModifiedDate (epoch ms) when known. SSM numbers a
+//! re-created parameter's versions from 1 again, so the version number alone does not tell the
+//! writer whether a version is recorded (see [`crate::backup`]'s decisions); the date does.
+//! Releases before it ignore lists with the fifth field, and read those versions instead. As many entries as
 //! fit in the metadata left after everything else ([`super::EncodedObject::name_earlier`]).
 //! A reader that cannot parse every entry ignores the whole list, never a part of it.
 
@@ -42,6 +46,9 @@ pub struct EarlierVersion {
     pub time: i64,
     /// The SSM version a value version holds.
     pub ssm_version: Option<i64>,
+    /// That SSM version's LastModifiedDate, epoch ms, when recorded: with the version number,
+    /// it names one version of one incarnation of the parameter.
+    pub modified_ms: Option<i64>,
 }
 
 /// The most entries a version names: the metadata limit stops it sooner (an entry takes about
@@ -65,6 +72,7 @@ impl EarlierVersion {
             deleted,
             time,
             ssm_version: fields.attributes.version.filter(|_| !deleted),
+            modified_ms: fields.attributes.last_modified_ms.filter(|_| !deleted),
         })
     }
 
@@ -76,24 +84,33 @@ impl EarlierVersion {
         } else {
             f.event_time = Some(self.time);
             f.attributes.version = self.ssm_version;
+            f.attributes.last_modified_ms = self.modified_ms;
         }
         f
     }
 
     fn encode(&self) -> String {
-        format!(
+        let mut out = format!(
             "{},{},{},{}",
             encode_component(&self.version_id),
             if self.deleted { "d" } else { "v" },
             self.time,
             self.ssm_version.map(|v| v.to_string()).unwrap_or_default()
-        )
+        );
+        if let Some(ms) = self.modified_ms {
+            out += &format!(",{ms}");
+        }
+        out
     }
 
     fn decode(entry: &str) -> Option<Self> {
         let mut parts = entry.split(',');
         let (id, kind, time, version) =
             (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+        let modified_ms = match parts.next() {
+            None => None,
+            Some(ms) => Some(ms.parse().ok()?),
+        };
         if parts.next().is_some() {
             return None;
         }
@@ -107,13 +124,15 @@ impl EarlierVersion {
             "" => None,
             v => Some(v.parse().ok()?),
         };
-        (!version_id.is_empty() && version_id != "null" && !(deleted && ssm_version.is_some()))
+        let value_only = ssm_version.is_some() || modified_ms.is_some();
+        (!version_id.is_empty() && version_id != "null" && !(deleted && value_only))
             .then_some(())?;
         Some(EarlierVersion {
             version_id,
             deleted,
             time: time.parse().ok()?,
             ssm_version,
+            modified_ms,
         })
     }
 }

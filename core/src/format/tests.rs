@@ -429,13 +429,15 @@ fn arb_earlier() -> impl Strategy<Value = EarlierVersion> {
         any::<bool>(),
         0..4_000_000_000_i64,
         proptest::option::of(1..100_000_i64),
+        proptest::option::of(0..4_000_000_000_000_i64),
     )
         .prop_filter("never null", |(id, ..)| id != "null")
-        .prop_map(|(version_id, deleted, time, v)| EarlierVersion {
+        .prop_map(|(version_id, deleted, time, v, ms)| EarlierVersion {
             version_id,
             deleted,
             time,
             ssm_version: v.filter(|_| !deleted),
+            modified_ms: ms.filter(|_| !deleted),
         })
 }
 
@@ -487,16 +489,30 @@ fn a_list_of_earlier_versions_is_read_whole_or_not_at_all() {
         deleted,
         time,
         ssm_version,
+        modified_ms: None,
     };
     assert_eq!(
         read("a%2Cb,v,100,3;c,d,90,"),
         vec![v("a,b", false, 100, Some(3)), v("c", true, 90, None)]
     );
+    // With the version's LastModifiedDate (written since issue 28).
+    assert_eq!(
+        read("a,v,100,3,99400;c,d,90,"),
+        vec![
+            EarlierVersion {
+                modified_ms: Some(99_400),
+                ..v("a", false, 100, Some(3))
+            },
+            v("c", true, 90, None)
+        ]
+    );
     for broken in [
         "a,v,100,3;c,x,90,",
         "a,v,100,3;c,d,90",
         "a,v,ten,3",
-        "a,v,100,3,4",
+        "a,v,100,3,4,5",
+        "a,v,100,3,x",
+        "a,d,100,,4",
         "null,v,100,3",
         ",v,100,3",
         // A tombstone holds no SSM version.
@@ -514,6 +530,7 @@ fn a_version_names_the_current_one_then_those_it_named() {
         deleted: false,
         time,
         ssm_version: None,
+        modified_ms: None,
     };
     let tombstone = EarlierVersion {
         deleted: true,
