@@ -31,12 +31,11 @@
 //! same SSM version, at the label event's time or at the time the drift was found: the honest
 //! bound, since the tags surely changed after the last backup and before that.
 //!
-//! # Late writes are marked
+//! # Indexed
 //!
-//! Every version is put through [`Backup`]'s one `put`, which marks a late write before it
-//! writes it, and keeps announcing that it does (a lease, see [`crate::late`]): what lets a
-//! reader of a restore point in the past trust LastModified for the versions written long
-//! after it.
+//! Every version is put through [`Backup`]'s one `put`, which then writes the version's index
+//! entry (see [`crate::index`]), naming the version id S3 gave it: what lets a reader place it
+//! in time without reading it.
 //!
 //! # Who deleted it
 //!
@@ -50,7 +49,8 @@
 mod decide;
 
 pub use decide::{
-    delete_for_event, version_at, version_for_event, Choice, DeleteChoice, EVENT_SKEW_SECS,
+    delete_for_event, holds_version, version_at, version_for_event, Choice, DeleteChoice, Held,
+    EVENT_SKEW_SECS,
 };
 
 use std::collections::HashMap;
@@ -67,7 +67,7 @@ use crate::format::{
     self, earlier, Attributes, BackupRecord, EarlierVersion, Extras, ParameterSnapshot,
     ParameterType, StoredFields, Tags,
 };
-use crate::late::{self, Announcement, LeaseUpdate};
+use crate::index;
 use crate::rate::RateLimit;
 use crate::reader::listed_key;
 
@@ -265,36 +265,9 @@ pub enum Holds {
     /// Recorded; `latest` is the key's newest backup when that is this version (its tags can be
     /// compared), else `None`.
     Recorded { latest: Option<StoredFields> },
-}
-
-/// Whether a writer may start a late-writes lease ([`LeaseUpdate::Start`]); any writer renews
-/// one that runs.
-#[derive(Clone, Default)]
-pub enum LeaseStart {
-    /// Never: `seed-all` and other tools cannot tell which release the stack runs.
-    #[default]
-    Never,
-    /// When this check says the writer is the one deployed (the Lambda: its stack is stable).
-    /// Asked only when a lease is to be started, at most once per recheck.
-    When(Arc<dyn Fn() -> futures::future::BoxFuture<'static, bool> + Send + Sync>),
-}
-
-impl std::fmt::Debug for LeaseStart {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            LeaseStart::Never => "Never",
-            LeaseStart::When(_) => "When(..)",
-        })
-    }
-}
-
-impl LeaseStart {
-    async fn allows(&self) -> bool {
-        match self {
-            LeaseStart::Never => false,
-            LeaseStart::When(check) => check().await,
-        }
-    }
+    /// Recorded, but behind a delete marker no tombstone explains ([`Held::HiddenByMarker`]):
+    /// it must be recorded again, at the time it is found.
+    HiddenByMarker,
 }
 
 /// Backs up changes into one bucket.
@@ -309,10 +282,6 @@ pub struct Backup {
     markers: Arc<Mutex<HashMap<String, SystemTime>>>,
     /// This process's share of SSM's read rate, if it must keep to one.
     ssm_rate: Option<Arc<RateLimit>>,
-    /// When this process last saw the bucket's announcement that late writes are marked
-    /// current (see [`crate::late`]).
-    announced: Arc<Mutex<Option<std::time::Instant>>>,
-    lease_start: LeaseStart,
 }
 
 impl Backup {
@@ -327,15 +296,7 @@ impl Backup {
             bucket: bucket.into(),
             markers: Arc::default(),
             ssm_rate: None,
-            announced: Arc::default(),
-            lease_start: LeaseStart::Never,
         }
-    }
-
-    /// Lets this writer start a late-writes lease when `start` allows (see [`crate::late`]).
-    pub fn with_lease_start(mut self, start: LeaseStart) -> Self {
-        self.lease_start = start;
-        self
     }
 
     /// Keeps this process's SSM reads (`GetParameterHistory`) to `per_second`.
@@ -425,11 +386,11 @@ impl Backup {
         last_modified_ms: i64,
     ) -> Result<Holds, BackupError> {
         let current = self.current(&format::object_key(name)).await?;
-        let history = [(version, Some(last_modified_ms))];
-        let since = last_modified_ms.div_euclid(1000);
-        let choice = version_for_event(&history, since, &current.recorded, true);
-        if choice != Choice::Duplicate(version) {
-            return Ok(Holds::Missing);
+        let marker_newest = current.newest.is_none();
+        match holds_version(marker_newest, &current.recorded, version, last_modified_ms) {
+            Held::Recorded => {}
+            Held::Missing => return Ok(Holds::Missing),
+            Held::HiddenByMarker => return Ok(Holds::HiddenByMarker),
         }
         let latest = current.latest_value().filter(|f| {
             f.attributes.version == Some(version)
@@ -958,8 +919,7 @@ impl Backup {
         }
     }
 
-    /// Writes `record`, naming the key's `earlier` versions: marked first if it is late (see
-    /// [`crate::late`]).
+    /// Writes `record`, naming the key's `earlier` versions, then its index entry.
     async fn put(
         &self,
         record: &BackupRecord,
@@ -969,12 +929,6 @@ impl Backup {
         obj.name_earlier(earlier);
         if let Some(sidecar) = &obj.sidecar {
             self.put_sidecar(sidecar).await?;
-        }
-        self.keep_announced().await?;
-        let event_time = record.event_time();
-        let marked = late::is_late(event_time, epoch_now());
-        if marked {
-            self.put_late_marker(&obj.key, event_time).await?;
         }
         let mut request = self
             .s3
@@ -986,60 +940,24 @@ impl Backup {
         for (k, v) in &obj.metadata {
             request = request.metadata(k, v);
         }
-        request
+        let put = request
             .send()
             .await
             .map_err(|e| self.s3_error("PutObject", &obj.key, &e))?;
-        // A put that took minutes: S3 may have stored it later than a prompt write is assumed
-        // to be. Marked now, the reader reads it from here on.
-        if !marked && epoch_now() - event_time > late::WINDOW_SECS / 2 {
-            self.put_late_marker(&obj.key, event_time).await?;
-        }
-        Ok(())
-    }
-
-    /// Makes sure the bucket announces that this writer marks late writes, renewing the
-    /// announcement's lease when it is old, or starting one where [`LeaseStart`] allows (see
-    /// [`crate::late`]). Looked at once every [`late::RECHECK_SECS`] per process; the
-    /// scheduled reconcile calls it on every run.
-    pub async fn keep_announced(&self) -> Result<(), BackupError> {
-        let recheck = Duration::from_secs(late::RECHECK_SECS.unsigned_abs());
-        let seen = *self.announced.lock().unwrap_or_else(|e| e.into_inner());
-        if seen.is_some_and(|at| at.elapsed() < recheck) {
-            return Ok(());
-        }
-        let key = late::MARKED_SINCE_KEY;
-        let stored = crate::reader::read_announcement(&self.s3, &self.bucket, |s| s == 404).await?;
-        let update = match Announcement::to_put(stored, epoch_now()) {
-            Some(LeaseUpdate::Start(_)) if !self.lease_start.allows().await => None,
-            update => update,
-        };
-        if let Some(announcement) = update.map(LeaseUpdate::announcement) {
+        // A bucket without versioning gives no id (`null` when suspended): nothing to index,
+        // and readers read such a version.
+        let entry = put.version_id().and_then(|id| record.place(id));
+        if let Some(entry) = entry {
+            let entry_key = index::entry_key(&obj.key, &entry);
             self.s3
                 .put_object()
                 .bucket(&self.bucket)
-                .key(key)
-                .content_type("application/json")
-                .body(announcement.to_json().into())
+                .key(&entry_key)
+                .body(Vec::new().into())
                 .send()
                 .await
-                .map_err(|e| self.s3_error("PutObject", key, &e))?;
+                .map_err(|e| self.s3_error("PutObject", &entry_key, &e))?;
         }
-        *self.announced.lock().unwrap_or_else(|e| e.into_inner()) = Some(std::time::Instant::now());
-        Ok(())
-    }
-
-    /// The marker of a late version of `key` with `event_time`.
-    async fn put_late_marker(&self, key: &str, event_time: i64) -> Result<(), BackupError> {
-        let marker = late::marker_key(key, event_time);
-        self.s3
-            .put_object()
-            .bucket(&self.bucket)
-            .key(&marker)
-            .body(Vec::new().into())
-            .send()
-            .await
-            .map_err(|e| self.s3_error("PutObject", &marker, &e))?;
         Ok(())
     }
 
@@ -1089,11 +1007,6 @@ impl Backup {
         )
         .into()
     }
-}
-
-/// The writer's clock, epoch seconds.
-fn epoch_now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
 /// How far S3's clock may be from ours: Lambda and S3 both keep time with the Amazon Time Sync

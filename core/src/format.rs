@@ -54,14 +54,14 @@
 //! (metadata `ssmbak-earlier`, see [`earlier`]), so that a reader of the newest version needs
 //! not read each earlier one to place it in time. It is an optimisation a reader may ignore.
 //!
-//! # Late writes, marked: `.ssmbak/late/` and `.ssmbak/late-writes-marked`
+//! # The index: `.ssmbak/index/`
 //!
-//! Our writer puts an empty marker object `.ssmbak/late/<key>/<event time>` before any version
-//! it writes more than 150 s after its event, and keeps announcing that it does so
-//! (`.ssmbak/late-writes-marked`, JSON, a lease it renews). A reader then trusts LastModified for the versions
-//! written long after a restore point (see [`crate::late`]). Like sidecars, these keys are
-//! outside the `/` namespace of parameters, so the original (which lists `/`-keys only
-//! under a path) never sees them.
+//! After each value or tombstone version it puts, our writer puts an empty object
+//! `.ssmbak/index<key>/<entry>` naming that version's id and place in time (see
+//! [`crate::index`]), so that a listing places every indexed version. Like sidecars, these keys
+//! are outside the `/` namespace of parameters, so the original (which lists `/`-keys only
+//! under a path) never sees them. Buckets written before it (`.ssmbak/late/` markers and a
+//! `.ssmbak/late-writes-marked` lease) are read without either: those keys mean nothing now.
 //!
 //! # Deletes keep their event time: the tombstone
 //!
@@ -558,6 +558,24 @@ impl BackupRecord {
                 *event_time
             }
         }
+    }
+
+    /// Where the version this record is stored as, with id `version_id`, stands in time (its
+    /// index entry, see [`crate::index`]); `None` for an id not to name.
+    pub fn place(&self, version_id: &str) -> Option<EarlierVersion> {
+        let mut f = StoredFields::default();
+        match self {
+            BackupRecord::Value {
+                event_time,
+                snapshot,
+            } => {
+                f.event_time = Some(*event_time);
+                f.attributes.version = snapshot.attributes.version;
+                f.attributes.last_modified_ms = snapshot.attributes.last_modified_ms;
+            }
+            BackupRecord::Tombstone { event_time, .. } => f.deleted_at = Some(*event_time),
+        }
+        EarlierVersion::of(version_id, &f)
     }
 
     pub fn key(&self) -> String {

@@ -5,7 +5,7 @@
 //! * [`pit`]: which stored version describes a parameter at a point in time.
 //! * [`backup`]: back up one SSM change, exactly as it was at the event.
 //! * [`client`]: AWS client construction (region, credentials, endpoint overrides).
-//! * [`late`]: late writes, marked, so a reader may trust LastModified for the rest.
+//! * [`index`]: where each version stands in time, readable from a listing.
 //! * [`reader`]: a tree of backups at a point in time, fetching only what can matter.
 //! * [`current`]: what SSM holds now.
 //! * [`plan`]: what a restore must change.
@@ -18,7 +18,7 @@ pub mod bounded;
 pub mod client;
 pub mod current;
 pub mod format;
-pub mod late;
+pub mod index;
 pub mod paced;
 pub mod pit;
 pub mod plan;

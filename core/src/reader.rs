@@ -20,11 +20,10 @@
 //! For a restore point after the last change that is one `GetObject` per key (it returns the
 //! body with our metadata). Further in the past, our layout adds one `HeadObject` of the newest
 //! version written after T, however many there are and however late; the original's layout adds
-//! one `GetObjectTagging` per version written after T. In a bucket whose writer marks its late
-//! writes ([`late`]), the versions written more than the bucket's window (10 minutes) after T
-//! are not read at all: only those written within it, or after a late write from before T, can
-//! take effect at or before T. Per scope, that costs one `GetObject` (the announcement) and one
-//! listing of the markers, beside the scope's own listing.
+//! one `GetObjectTagging` per version written after T. Where the bucket's index ([`index`])
+//! places the versions, none is read but the answer: one listing of `.ssmbak/index<prefix>`
+//! per scope, beside the scope's own listing, places every indexed version of every key, and
+//! what it does not place is read as above.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -37,7 +36,7 @@ use futures::StreamExt;
 
 use crate::aws_error::AwsError;
 use crate::format::{self, ParameterSnapshot, StoredFields};
-use crate::late::{self, Announcement, LateWrites};
+use crate::index::{self, Index};
 use crate::pit::{self, StateAt, VersionEntry};
 
 /// One listed version or delete marker, before anything else is known about it.
@@ -230,40 +229,20 @@ impl BucketReader {
         })
     }
 
-    /// What the bucket says of late writes under `prefix` ([`late`]): its announcement and the
-    /// markers of the keys under `prefix`, read at once. Nothing is trusted when the bucket has
-    /// no announcement, or one this reader may not read, or markers it may not list (a policy
-    /// that allows listing some prefixes only).
-    pub async fn late_writes(&self, prefix: &str) -> Result<LateWrites, ReadError> {
-        let markers_prefix = late::markers_prefix(prefix);
-        let markers = async {
-            let mut found = Vec::new();
-            let mut pages = std::pin::pin!(self.list_in_parts(&markers_prefix));
-            while let Some(part) = pages.next().await {
-                for (key, versions) in part? {
-                    let newest = versions.iter().map(|v| v.last_modified_ms.div_euclid(1000));
-                    found.extend(newest.max().map(|at| (key, at)));
-                }
+    /// The index entries of the keys under `prefix` ([`index`]): where each indexed version
+    /// stands in time. None when this reader may not list them (a policy that allows listing
+    /// some prefixes only): every version is then read, as for a bucket without an index.
+    pub async fn index(&self, prefix: &str) -> Result<Index, ReadError> {
+        let index_prefix = index::scope_prefix(prefix);
+        let mut keys = Vec::new();
+        let mut parts = std::pin::pin!(self.list_in_parts(&index_prefix));
+        while let Some(part) = parts.next().await {
+            match part {
+                Err(e) if e.code() == Some("AccessDenied") => return Ok(Index::none()),
+                part => keys.extend(part?.into_keys()),
             }
-            Ok::<_, ReadError>(found)
-        };
-        let (announcement, markers) = futures::join!(self.announcement(), markers);
-        let markers = match markers {
-            Err(e) if e.code() == Some("AccessDenied") => return Ok(LateWrites::none()),
-            markers => markers?,
-        };
-        let announcement = announcement?;
-        Ok(LateWrites::new(
-            announcement,
-            markers.iter().map(|(k, at)| (k.as_str(), *at)),
-        ))
-    }
-
-    /// The bucket's announcement that late writes are marked, with its LastModified second, if
-    /// there is one to trust. None this reader may read (a policy from before it) is none.
-    async fn announcement(&self) -> Result<Option<(Announcement, i64)>, ReadError> {
-        let absent = |status| matches!(status, 403 | 404);
-        Ok(read_announcement(&self.s3, &self.bucket, absent).await?)
+        }
+        Ok(Index::from_keys(keys.iter().map(String::as_str)))
     }
 
     /// The state of `key` at `at` (epoch seconds, inclusive), from its listing.
@@ -271,15 +250,15 @@ impl BucketReader {
     /// `known_value` is what the caller already holds for the key (SSM's current value): a
     /// version whose listed ETag is that value's MD5 is not downloaded (see
     /// [`format::plain_etag`]), which is the usual case when nothing changed since `at`.
-    /// `late` is what the bucket says of late writes in the key's scope
-    /// ([`Self::late_writes`]): with it, versions written long after `at` are not read.
+    /// `index` is the bucket's index in the key's scope ([`Self::index`]): the versions it
+    /// places are not read unless one is the answer.
     pub async fn state_at(
         &self,
         key: &str,
         listed: &[ListedVersion],
         at: i64,
         known_value: Option<&str>,
-        late: &LateWrites,
+        index: &Index,
     ) -> Result<BackupState, ReadError> {
         let known_etag = known_value.map(|v| format::plain_etag(v.as_bytes()));
         let holds_known =
@@ -291,12 +270,15 @@ impl BucketReader {
                 Depth::Full
             }
         };
-        let mut fetched: HashMap<usize, Fetched> = HashMap::new();
-        let plan = LazyRead::new(listed, at).with_horizon(late.horizon(key, at));
+        let mut fetched = placed_by_index(listed, index.of(key));
+        let plan = LazyRead::new(listed, at);
         // The likely winner in full (without its body when the caller has it), its rivals by
-        // their tags.
-        let (cheap, full): (Vec<usize>, Vec<usize>) = plan
-            .first_round()
+        // their tags; nothing when the index settles the answer already.
+        let first = match plan.decide(&fields_of(&fetched)) {
+            Some(_) => Vec::new(),
+            None => plan.first_round(),
+        };
+        let (cheap, full): (Vec<usize>, Vec<usize>) = first
             .into_iter()
             .partition(|&i| depth_for(i) == Depth::Fields);
         self.fetch_into(key, listed, &cheap, &mut fetched, Depth::Fields)
@@ -332,24 +314,26 @@ impl BucketReader {
     }
 
     /// The entry of `key` in force at `at` by its ssmbak event time (tags or metadata), for
-    /// `s3bak --ssmbak-time`: its index in `listed`. `late` as for [`Self::state_at`].
+    /// `s3bak --ssmbak-time`: its index in `listed`. `index` as for [`Self::state_at`].
     pub async fn select_by_event_time(
         &self,
         key: &str,
         listed: &[ListedVersion],
         at: i64,
-        late: &LateWrites,
+        index: &Index,
     ) -> Result<Option<usize>, ReadError> {
-        let mut fetched: HashMap<usize, Fetched> = HashMap::new();
-        let plan = LazyRead::new(listed, at).with_horizon(late.horizon(key, at));
-        self.fetch_into(
-            key,
-            listed,
-            &plan.first_round(),
-            &mut fetched,
-            Depth::Placed,
-        )
-        .await?;
+        let mut fetched = placed_by_index(listed, index.of(key));
+        let plan = LazyRead::new(listed, at);
+        if plan.decide(&fields_of(&fetched)).is_none() {
+            self.fetch_into(
+                key,
+                listed,
+                &plan.first_round(),
+                &mut fetched,
+                Depth::Placed,
+            )
+            .await?;
+        }
         Ok(self.settle(key, listed, &plan, &mut fetched).await?.index())
     }
 
@@ -605,39 +589,6 @@ pub(crate) async fn read_sidecar(
         .to_vec())
 }
 
-/// The announcement of `bucket` that late writes are marked ([`late`]), with its LastModified
-/// second, if there is one to trust; none also where S3 answers with a status `absent` takes
-/// for none.
-pub(crate) async fn read_announcement(
-    s3: &aws_sdk_s3::Client,
-    bucket: &str,
-    absent: impl Fn(u16) -> bool,
-) -> Result<Option<(Announcement, i64)>, AwsError> {
-    let key = late::MARKED_SINCE_KEY;
-    let url = format!("s3://{bucket}/{key}");
-    let object = match s3.get_object().bucket(bucket).key(key).send().await {
-        Ok(object) => object,
-        Err(e)
-            if e.raw_response()
-                .is_some_and(|r| absent(r.status().as_u16())) =>
-        {
-            return Ok(None)
-        }
-        Err(e) => return Err(AwsError::new("S3", "GetObject", &url, &e)),
-    };
-    let stored_at = object.last_modified().and_then(|t| t.to_millis().ok());
-    let body = object
-        .body
-        .collect()
-        .await
-        .map_err(|e| AwsError::local(&format!("S3 GetObject {url}"), e))?
-        .into_bytes();
-    Ok(stored_at.and_then(|ms| {
-        let at = ms.div_euclid(1000);
-        Announcement::read(&body, at).map(|a| (a, at))
-    }))
-}
-
 fn pairs(tags: &[(String, String)]) -> impl Iterator<Item = (&str, &str)> {
     tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))
 }
@@ -804,6 +755,31 @@ fn learn_earlier(listed: &[ListedVersion], fetched: &mut HashMap<usize, Fetched>
     }
 }
 
+/// What the index entries of a key (see [`index`]) place of its listed versions: only entries
+/// whose version id is listed count.
+fn placed_by_index(
+    listed: &[ListedVersion],
+    entries: &[format::EarlierVersion],
+) -> HashMap<usize, Fetched> {
+    if entries.is_empty() {
+        return HashMap::new();
+    }
+    let by_id: HashMap<&str, &format::EarlierVersion> =
+        entries.iter().map(|e| (e.version_id.as_str(), e)).collect();
+    (0..listed.len())
+        .filter(|&i| !listed[i].is_delete_marker)
+        .filter_map(|i| {
+            let entry = by_id.get(listed[i].version_id.as_str())?;
+            let placed = Fetched {
+                fields: entry.fields(),
+                body: None,
+                depth: Depth::Placed,
+            };
+            Some((i, placed))
+        })
+        .collect()
+}
+
 /// The versions of `listed` not in `known` that the earlier-version lists of those in `known`
 /// name ([`format::earlier`]), with the fields those lists give them: their place in time.
 /// An entry naming no listed version (a copy's, an expired version's) places nothing.
@@ -838,9 +814,6 @@ pub struct LazyRead<'a> {
     /// The newest version and the newest delete marker written at or before `at`.
     newest_version: Option<usize>,
     newest_marker: Option<usize>,
-    /// The entries known to take effect after `at` by when they were written
-    /// ([`late::LateWrites::horizon`]): never read, never the answer.
-    horizon: Option<late::Horizon>,
 }
 
 impl<'a> LazyRead<'a> {
@@ -858,21 +831,7 @@ impl<'a> LazyRead<'a> {
             bare: listed.iter().map(placeholder).collect(),
             newest_version: before(false),
             newest_marker: before(true),
-            horizon: None,
         }
-    }
-
-    /// Entries written within `horizon` are taken as after `at` without reading them; `None`
-    /// trusts nothing.
-    pub fn with_horizon(mut self, horizon: Option<late::Horizon>) -> Self {
-        self.horizon = horizon;
-        self
-    }
-
-    /// Whether entry `i` was written within the horizon, so it takes effect after `at`.
-    fn beyond_horizon(&self, i: usize) -> bool {
-        self.horizon
-            .is_some_and(|h| h.covers(self.listed[i].last_modified_ms.div_euclid(1000)))
     }
 
     /// The newest version at or before `at`, and every version the newest marker may pair with;
@@ -888,15 +847,14 @@ impl<'a> LazyRead<'a> {
 
     /// Whatever could beat the first round's candidates, given what the first round fetched:
     /// every entry written at or after the best effective time known so far (a change is never
-    /// recorded before it happens) and not after the horizon, and the versions each such
-    /// marker may pair with.
+    /// recorded before it happens), and the versions each such marker may pair with.
     pub fn second_round(&self, known: &HashMap<usize, &StoredFields>) -> Vec<usize> {
         let bound = self.lower_bound(known);
         let mut out = Vec::new();
         for i in 0..self.listed.len() {
             let before_bound =
                 bound.is_some_and(|b| self.listed[i].last_modified_ms.div_euclid(1000) < b);
-            if before_bound || self.beyond_horizon(i) {
+            if before_bound {
                 continue;
             }
             out.push(i);
@@ -907,30 +865,21 @@ impl<'a> LazyRead<'a> {
         out
     }
 
-    /// The entries the answer is decided on: all but those written within the horizon.
-    fn kept(&self) -> Vec<usize> {
-        (0..self.listed.len())
-            .filter(|&i| !self.beyond_horizon(i))
-            .collect()
-    }
-
     /// The versions not in `known` that decide how the delete markers that could be the answer
     /// pair: those written at or after the bound the fields known give, whose pairing depends
     /// on older markers' windows too ([`pit::pairing_versions`]). They are read before deciding.
     /// In our layout the versions read before name them ([`format::earlier`]), so this is
     /// rarely a request.
     pub fn pairing_round(&self, known: &HashMap<usize, &StoredFields>) -> Vec<usize> {
-        let kept = self.kept();
-        let bare: Vec<VersionEntry> = kept.iter().map(|&i| self.bare[i].clone()).collect();
+        let bare = &self.bare;
         let bound = self.lower_bound(known);
         // Markers come newest first: the last one written at or after the bound is the oldest.
         let oldest_in_play = (0..bare.len())
             .rev()
             .find(|&m| bare[m].is_delete_marker && bound.is_none_or(|b| bare[m].second() >= b));
-        let deciding = oldest_in_play.map_or_else(Vec::new, |m| pit::pairing_versions(&bare, m));
+        let deciding = oldest_in_play.map_or_else(Vec::new, |m| pit::pairing_versions(bare, m));
         deciding
             .into_iter()
-            .map(|v| kept[v])
             .filter(|i| !known.contains_key(i))
             .collect()
     }
@@ -972,20 +921,12 @@ impl<'a> LazyRead<'a> {
     /// means that reasoning failed: the caller then reads everything rather than answer from
     /// a guess.
     ///
-    /// Entries written within the horizon are left out altogether: they take effect after
-    /// `at`, and left in, unread, one of them could hide which tombstone a later marker
-    /// follows. Leaving them out changes nothing for the entries written before them (an
-    /// entry is never ordered by one written in a later second); an entry written after the
-    /// lease may then pair differently, which can move the time of a delete in force at `at`,
-    /// never whether it is deleted (the property tests).
     pub fn decide(&self, known: &HashMap<usize, &StoredFields>) -> Option<StateAt> {
         if !self.pairing_round(known).is_empty() {
             return None;
         }
-        let all = entries(self.listed, known);
-        let kept = self.kept();
-        let entries: Vec<VersionEntry> = kept.iter().map(|&i| all[i].clone()).collect();
-        let state = pit::state_at(&entries, self.at).map_index(|i| kept[i]);
+        let entries = entries(self.listed, known);
+        let state = pit::state_at(&entries, self.at);
         let answer_time = match state {
             StateAt::NoVersion => None,
             StateAt::Deleted { at, .. } | StateAt::Present { at, .. } => Some(at),

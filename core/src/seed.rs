@@ -94,6 +94,8 @@ pub async fn ensure(
         }
         // Recorded, but not the newest backup: its tags are compared once it is again.
         Holds::Recorded { latest: None } => return Ok(None),
+        // Recorded, then hidden by a marker: recorded again below, when it was found.
+        Holds::HiddenByMarker => true,
         Holds::Missing => false,
     };
     if dry_run {
@@ -106,8 +108,10 @@ pub async fn ensure(
         .apply(&ChangeEvent {
             name: p.name.clone(),
             operation: Operation::Retag,
-            // When the drift was found: the tags changed after the newest backup and before
-            // now, and SSM does not say when.
+            // When the drift (or the hiding marker) was found: the tags changed after the
+            // newest backup and before now, and SSM does not say when; a marker hiding the
+            // version was written before now, so only a backup from now on is later than it.
+            // Retag records the same SSM version anew, as its operation does.
             event_time: time::OffsetDateTime::now_utc().unix_timestamp(),
             param_type: None,
         })

@@ -27,7 +27,7 @@
 //! What it does not cover yet: the I/O around the decisions (the writer's requests, the lazy
 //! reader's rounds), which the end-to-end tests run on the emulator.
 
-use crate::backup::{self, Choice, DeleteChoice};
+use crate::backup::{self, Choice, DeleteChoice, Held};
 use crate::format::{earlier, EarlierVersion, StoredFields};
 use crate::pit::{self, StateAt, VersionEntry};
 
@@ -542,19 +542,20 @@ fn ssm_holds_changes_version(changes: &[Change], change: usize, at_ms: i64) -> b
 fn reconcile(w: &mut Writer<'_>, end_ms: i64) {
     match ssm_at(w.changes, end_ms).and_then(|v| v.last().copied()) {
         Some((version, ms)) => {
-            let (_, recorded) = w.bucket.current();
-            let history = [(version, Some(ms))];
-            let since = ms.div_euclid(1000);
-            if backup::version_for_event(&history, since, &recorded, true)
-                != Choice::Duplicate(version)
-            {
-                let decision = Decision::Value {
-                    event_time: since,
-                    version,
-                    ms,
-                };
-                w.apply(&decision, end_ms, false);
-            }
+            let (newest, recorded) = w.bucket.current();
+            // `seed::ensure`: a missing version as of its LastModifiedDate, a hidden one as of
+            // now (an `Operation::Retag` at the time it is found).
+            let event_time = match backup::holds_version(newest.is_none(), &recorded, version, ms) {
+                Held::Recorded => return,
+                Held::Missing => ms.div_euclid(1000),
+                Held::HiddenByMarker => end_ms.div_euclid(1000),
+            };
+            let decision = Decision::Value {
+                event_time,
+                version,
+                ms,
+            };
+            w.apply(&decision, end_ms, false);
         }
         None => {
             // The missed-delete check: keys whose newest object is a value.
@@ -704,15 +705,20 @@ mod tests {
         }
     }
 
-    /// Open (seed 4005): a delete that crashed between its tombstone and its marker is
-    /// completed later; when another invocation writes a value of the key between the look and
-    /// the marker, the marker follows a value and no tombstone explains it, so it reads as a
-    /// delete at its own LastModified. Fixed by naming each marker's delete (the index of
-    /// issue 28, item 4), not yet done.
-    /// This test pins the open case: it fails once it is fixed, to be turned round then.
+    /// Seed 4005, with the race modelled: a delete that crashed between its tombstone and its
+    /// marker is completed later; when another invocation writes a value of the key between
+    /// the look and the marker, the marker follows a value and, while it is the newest entry
+    /// (`IsLatest` proves the value before it), no tombstone explains it: a delete at its own
+    /// LastModified. The reconcile finds the current version hidden (`Held::HiddenByMarker`)
+    /// and records it again at the time it finds it. Here the marker and the value share a
+    /// second, so once the marker is no longer the newest the listing cannot order them and
+    /// the tombstone explains the marker again: the whole history reads right. With the two a
+    /// second or more apart, what lies between the marker and the reconcile stays deleted
+    /// (open: docs/guarantees.md).
     #[test]
-    fn a_value_written_between_a_late_marker_and_its_tombstone() {
-        let f = run_with(4005, false).expect_err("fixed: make this a seed that failed once");
-        assert_eq!((f.truth.is_some(), f.read), (true, None), "{f}");
+    fn a_value_written_between_a_late_marker_and_its_tombstone_is_repaired_by_the_reconcile() {
+        if let Err(f) = run_with(4005, false) {
+            panic!("{f}");
+        }
     }
 }

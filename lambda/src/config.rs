@@ -3,12 +3,6 @@
 /// The bucket to back up to; the same variable as the original ssmbak's Lambda.
 pub const BUCKET_VAR: &str = "SSMBAK_BUCKET";
 
-/// The stack that deploys the function (its id), and the key of the function's code in it:
-/// while the stack runs this code for good, the function may start the bucket's late-writes
-/// lease (see `crate::stack`). Either unset, it never starts one.
-pub const STACK_VAR: &str = "SSMBAK_STACK";
-pub const ARTIFACT_VAR: &str = "SSMBAK_ARTIFACT";
-
 /// Paths the scheduled reconcile covers, comma-separated (all parameters when unset).
 pub const RECONCILE_PATHS_VAR: &str = "SSMBAK_RECONCILE_PATHS";
 
@@ -30,8 +24,6 @@ const DEFAULT_CONCURRENCY: f64 = 2.0;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub bucket: String,
-    /// The stack and the code's key in it ([`STACK_VAR`], [`ARTIFACT_VAR`]).
-    pub deployment: Option<(String, String)>,
     pub log_level: String,
     pub reconcile_paths: Vec<String>,
     pub ssm_reads_per_second: f64,
@@ -50,7 +42,6 @@ impl Config {
         let bucket = var(BUCKET_VAR)
             .filter(|b| !b.trim().is_empty())
             .ok_or(ConfigError::NoBucket)?;
-        let set = |name: &str| var(name).filter(|v| !v.trim().is_empty());
         let log_level = LOG_LEVEL_VARS
             .iter()
             .find_map(|v| var(v).filter(|l| !l.trim().is_empty()))
@@ -73,7 +64,6 @@ impl Config {
         };
         Ok(Config {
             bucket,
-            deployment: set(STACK_VAR).zip(set(ARTIFACT_VAR)),
             log_level,
             reconcile_paths,
             ssm_reads_per_second: number(SSM_READS_VAR, DEFAULT_SSM_READS),

@@ -6,4 +6,3 @@ pub mod event;
 pub mod handler;
 pub mod metrics;
 pub mod reconcile;
-pub mod stack;

@@ -12,7 +12,6 @@ use ssmbak_core::client::{self, ClientOptions};
 use ssmbak_lambda::config::Config;
 use ssmbak_lambda::handler::handle_batch;
 use ssmbak_lambda::reconcile::reconcile;
-use ssmbak_lambda::stack;
 use tracing_subscriber::EnvFilter;
 
 /// A reconcile starts no new work this close to the invocation's deadline.
@@ -42,12 +41,6 @@ async fn main() -> Result<(), Error> {
         config.bucket.clone(),
     )
     .with_ssm_rate(config.ssm_reads_per_invocation());
-    let backup = match &config.deployment {
-        Some((stack, artifact)) => {
-            backup.with_lease_start(stack::lease_start(&sdk, stack, artifact))
-        }
-        None => backup,
-    };
     let (backup, config) = (&backup, &config);
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {

@@ -62,12 +62,6 @@ pub async fn reconcile(
     paths: &[String],
     stop_by: Option<Instant>,
 ) -> Result<ReconcileSummary, String> {
-    // Renews the lease of the bucket's late-writes announcement even when nothing changed, so
-    // that it never lapses while the stack is healthy (ssmbak_core::late). A failure costs
-    // restores reads later, nothing else.
-    if let Err(e) = backup.keep_announced().await {
-        error!(error = %e, outcome = "failed", "could not renew the late-writes announcement");
-    }
     let summary = run(backup, paths, stop_by).await?;
     info!(
         checked = summary.checked,

@@ -357,23 +357,23 @@ async fn s3bak_finds_a_bucket_in_another_region() {
 }
 
 /// A policy may allow listing some prefixes only (the `s3:prefix` condition key): one that
-/// does not allow `.ssmbak/late/` refuses the listing of late-write marks. `s3bak
-/// --ssmbak-time` then trusts nothing and reads every version it needs, as before there were
-/// marks, rather than fail.
+/// does not allow `.ssmbak/index/` refuses the listing of the index. `s3bak --ssmbak-time`
+/// then places nothing by it and reads every version it needs, as for a bucket without an
+/// index, rather than fail.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the moto emulator: `cargo xtask test` runs it"]
-async fn marks_that_may_not_be_listed_are_not_trusted() {
+async fn an_index_that_may_not_be_listed_places_nothing() {
     let Some((bucket, then, proxy)) = two_versions_behind_a_proxy("nomarks").await else {
         return;
     };
     proxy.inject(usize::MAX, Fault::Denied, |s| {
-        s.operation() == "S3 ListObjectVersions" && s.path.contains("late")
+        s.operation() == "S3 ListObjectVersions" && s.path.contains("index")
     });
     let s3bak = env!("CARGO_BIN_EXE_s3bak");
     let args = ["preview", "k", &then, "-b", &bucket, "--ssmbak-time"];
     let preview = run(s3bak, &args, &proxy.endpoint);
     assert_eq!(preview.code, 0, "{}\n{}", preview.stdout, preview.stderr);
-    assert!(proxy.injected() >= 1, "the marks' listing was refused");
+    assert!(proxy.injected() >= 1, "the index's listing was refused");
 }
 
 /// A server-side copy runs at S3's pace: far longer than the 10 s an ordinary request gets

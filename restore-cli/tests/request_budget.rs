@@ -11,10 +11,6 @@ use ssmbak_tests::emulator::{self, checktime, put_encoded, unique, Clients};
 use ssmbak_tests::fault_proxy::{Fault, FaultProxy, Seen};
 
 const KEYS: usize = 12;
-/// Every read of a scope also reads the bucket's announcement that late writes are marked
-/// (`ssmbak_core::late`): one `GetObject` (a 404 where, as here, nothing was written by our
-/// writer).
-const ANNOUNCEMENT_READ: usize = 1;
 
 struct Tree {
     aws: Clients,
@@ -151,13 +147,13 @@ async fn our_format_costs_one_request_per_key_and_unchanged_bodies_are_not_downl
         .map(|i| (tree.name(i), "update".to_owned()))
         .collect();
     assert_eq!(changes, expected);
-    assert_eq!(count(&s3, "S3 GetObject"), 3 + ANNOUNCEMENT_READ, "{s3:?}");
+    assert_eq!(count(&s3, "S3 GetObject"), 3, "{s3:?}");
     assert_eq!(count(&s3, "S3 HeadObject"), KEYS - 3, "{s3:?}");
     assert_eq!(count(&s3, "S3 GetObjectTagging"), 0, "{s3:?}");
 }
 
 /// `ssmbak diff T1 T2` lists the scope once for both points: one listing of its keys, one of
-/// their late-write markers, one read of the announcement.
+/// their index entries (`ssmbak_core::index`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the moto emulator: `cargo xtask test` runs it"]
 async fn a_diff_between_two_points_lists_the_scope_once() {
@@ -186,14 +182,10 @@ async fn a_diff_between_two_points_lists_the_scope_once() {
     let changed = json["changes"].as_array().map_or(0, Vec::len);
     assert_eq!(changed, KEYS, "{json}");
     let s3 = proxy.counts();
-    // The scope's listing and the markers' listing.
+    // The scope's listing and its index's.
     assert_eq!(count(&s3, "S3 ListObjectVersions"), 2, "{s3:?}");
-    // Each key at both points, and the announcement.
-    assert_eq!(
-        count(&s3, "S3 GetObject"),
-        2 * KEYS + ANNOUNCEMENT_READ,
-        "{s3:?}"
-    );
+    // Each key at both points.
+    assert_eq!(count(&s3, "S3 GetObject"), 2 * KEYS, "{s3:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -236,7 +228,7 @@ async fn the_originals_format_skips_unchanged_bodies_too() {
         .map(|i| (tree.name(i), "update".to_owned()))
         .collect();
     assert_eq!(changes, expected);
-    assert_eq!(count(&s3, "S3 GetObject"), 3 + ANNOUNCEMENT_READ, "{s3:?}");
+    assert_eq!(count(&s3, "S3 GetObject"), 3, "{s3:?}");
     // The time of each key's latest version is only in its tags: one tag request per key.
     // The first key read shows the bucket's format, so no key is asked for metadata it lacks.
     assert_eq!(count(&s3, "S3 GetObjectTagging"), KEYS, "{s3:?}");
@@ -329,15 +321,15 @@ async fn ssm_metadata_is_read_only_where_something_may_differ() {
     assert_eq!(ssm("ListTagsForResource"), KEYS, "{counts:?}");
 }
 
-/// #15 part 2: a restore point in the past costs at most two S3 reads per key when the real
-/// Lambda wrote the backups: the version in force at T, and the newest, which names where every
-/// earlier version stands in time (`ssmbak-earlier`), so those written in between, any of which
-/// could be a late-processed change from before T, need no read. One key's second change is
-/// delivered late, after its third: that late version is in force after the second round
-/// although it was written after the third, and nothing reads it to find that out.
+/// A restore point in the past costs one S3 read per key whose state differs when the real
+/// Lambda wrote the backups: the version in force at T. The index places every other version,
+/// any of which could be a late-processed change from before T, without a read. One key's
+/// second change is delivered late, after its third: that late version is in force after the
+/// second round although it was written after the third, and nothing reads it to find that
+/// out.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the moto emulator: `cargo xtask test` runs it"]
-async fn a_restore_point_in_the_past_reads_at_most_two_versions_a_key() {
+async fn a_restore_point_in_the_past_reads_only_the_answer() {
     use ssmbak_tests::pipeline::{now_secs, Pipeline};
     let p = Pipeline::start().await;
     let name = |i: usize| p.name(&format!("past/p{i:02}"));
@@ -396,18 +388,13 @@ async fn a_restore_point_in_the_past_reads_at_most_two_versions_a_key() {
             .map(|i| (name(i), format!("v{i} r{round}")))
             .collect();
         assert_eq!(wanted, expected, "after round {round}");
-        // Every key's body at T differs from SSM's: one GetObject each, and one HeadObject of
-        // its newest version; no version is read for its place in time alone. After round 1,
-        // key 0's first read is of the version written before T, which the late one then
-        // beats: its body is one more GetObject.
+        // Every key's body at T differs from SSM's: one GetObject each, the answer, and
+        // nothing more: the index (written by the Lambda beside each version) places every
+        // version, the late one too, without reading it (issue 28, item 5: at most 1.05 reads
+        // per parameter whose state differs).
         let counts = proxy.counts();
-        let late_answers = usize::from(round == 1);
-        assert_eq!(
-            count(&counts, "S3 GetObject"),
-            KEYS + late_answers + ANNOUNCEMENT_READ,
-            "{counts:?}"
-        );
-        assert_eq!(count(&counts, "S3 HeadObject"), KEYS, "{counts:?}");
+        assert_eq!(count(&counts, "S3 GetObject"), KEYS, "{counts:?}");
+        assert_eq!(count(&counts, "S3 HeadObject"), 0, "{counts:?}");
         assert_eq!(count(&counts, "S3 GetObjectTagging"), 0, "{counts:?}");
     }
 }
@@ -431,33 +418,22 @@ fn an_hour_earlier(_: &Seen, body: &[u8]) -> Vec<u8> {
     serde_json::to_vec(&doc).unwrap_or_else(|_| body.to_vec())
 }
 
-/// #15 part 2: a version written long after its event (`seed-all` of a parameter last modified
-/// an hour ago) is marked before it is written, so a restore point between its event and its
-/// writing still finds it, although the bucket's readers trust LastModified for versions
-/// written long after the point. The marker is what keeps that exact: with it removed, the
-/// same preview misses the version and would delete the parameter.
+/// Issue 28, item 4: a version written long after its event (`seed-all` of a parameter last
+/// modified an hour ago) is placed in time by its index entry, as every version our writer
+/// puts: a restore point between its event and its writing reads only the answer. Without the
+/// index (a bucket written before it, a reader not allowed to list it) the same preview reads
+/// more and answers the same.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the moto emulator: `cargo xtask test` runs it"]
-async fn a_version_written_late_is_found_by_its_marker() {
-    use ssmbak_core::late;
+async fn a_version_written_late_is_placed_by_its_index_entry() {
+    use ssmbak_core::index;
     let Some(tree) = Tree::new().await else {
         return;
     };
-    // The deployed Lambda announced the marking (seed-all starts no lease: it cannot tell
-    // which release the stack runs); a prompt write makes no marker...
-    tree.aws
-        .s3
-        .put_object()
-        .bucket(&tree.bucket)
-        .key(late::MARKED_SINCE_KEY)
-        .body(late::Announcement::new(secs_now()).to_json().into())
-        .send()
-        .await
-        .expect("announce");
     tree.ssm_put(0, "prompt", "d").await;
     seed_one(&tree.aws, &tree.bucket, tree.name(0)).await;
-    let announced_by = secs_now();
-    // ...seconds before a parameter modified an hour ago is seeded.
+    let seeded_by = secs_now();
+    // A parameter modified an hour ago, seeded now.
     tree.ssm_put(1, "seeded", "d").await;
     after_a_second().await;
     let shifted = FaultProxy::start(&tree.aws.endpoint);
@@ -475,51 +451,50 @@ async fn a_version_written_late_is_found_by_its_marker() {
         .s3
         .list_object_versions()
         .bucket(&tree.bucket)
-        .prefix(".ssmbak/")
+        .prefix(index::scope_prefix(&tree.path))
         .send()
         .await
         .expect("list");
-    let keys: Vec<&str> = objects.versions().iter().filter_map(|v| v.key()).collect();
-    assert!(keys.contains(&late::MARKED_SINCE_KEY), "{keys:?}");
-    let markers: Vec<&&str> = keys
+    let entries: Vec<&str> = objects.versions().iter().filter_map(|v| v.key()).collect();
+    assert_eq!(entries.len(), 2, "{entries:?}");
+    let late = entries
         .iter()
-        .filter(|k| k.starts_with(".ssmbak/late/"))
-        .collect();
-    assert_eq!(markers.len(), 1, "{keys:?}");
-    let (marked, event_time) = late::parse_marker_key(markers[0]).expect("a marker key");
-    assert_eq!(marked, tree.name(1));
-    assert!(event_time <= announced_by - 3000, "{event_time}");
+        .filter_map(|k| index::parse_entry_key(k))
+        .find(|(key, _)| *key == tree.name(1))
+        .expect("the seeded version's entry");
+    assert!(late.1.time <= seeded_by - 3000, "{late:?}");
 
     // Half an hour ago the seeded parameter held what it holds now (no change), and the
-    // prompt one did not exist yet (deleted by a restore).
+    // prompt one did not exist yet (deleted by a restore): the index places both versions,
+    // and only the seeded one, the answer, is read (its metadata: SSM holds its value).
     let at = secs_now() - 1800;
     let deleted_only_0: BTreeMap<String, String> =
         BTreeMap::from([(tree.name(0), "delete".to_owned())]);
-    let (changes, _) = tree.preview(at);
+    let (changes, s3) = tree.preview(at);
     assert_eq!(changes, deleted_only_0);
+    let reads = |s3: &BTreeMap<String, usize>| {
+        ["S3 GetObject", "S3 HeadObject", "S3 GetObjectTagging"]
+            .iter()
+            .map(|op| count(s3, op))
+            .sum::<usize>()
+    };
+    assert_eq!(reads(&s3), 1, "{s3:?}");
 
-    // The scenario needs its marker: without it the seeded version, written long after the
-    // point, is taken as after it.
-    for v in objects
-        .versions()
-        .iter()
-        .filter(|v| v.key() == Some(markers[0]))
-    {
+    // Without the index: the same answer, from more reads.
+    for v in objects.versions() {
         tree.aws
             .s3
             .delete_object()
             .bucket(&tree.bucket)
-            .key(*markers[0])
+            .set_key(v.key().map(str::to_owned))
             .set_version_id(v.version_id().map(str::to_owned))
             .send()
             .await
-            .expect("delete the marker");
+            .expect("delete an entry");
     }
-    let (changes, _) = tree.preview(at);
-    assert_eq!(
-        changes.get(&tree.name(1)).map(String::as_str),
-        Some("delete")
-    );
+    let (changes, s3) = tree.preview(at);
+    assert_eq!(changes, deleted_only_0);
+    assert!(reads(&s3) > 1, "{s3:?}");
 }
 
 /// `seed-all` of one parameter, through `aws`, into `bucket`.

@@ -486,7 +486,8 @@ async fn archived_versions_are_reported_and_event_time_can_decide() {
     // An ssmbak object written now for an event an hour ago: by LastModified it did not exist
     // half an hour ago; by its ssmbakTime it did.
     let event = now_secs() - 3600;
-    aws.s3
+    let version_id = aws
+        .s3
         .put_object()
         .bucket(&bucket)
         .key("/app/param")
@@ -494,7 +495,9 @@ async fn archived_versions_are_reported_and_event_time_can_decide() {
         .tagging(format!("ssmbakTime={event}&ssmbakType=String"))
         .send()
         .await
-        .expect("put");
+        .expect("put")
+        .version_id
+        .expect("a version id");
     let half_hour_ago = iso(now_secs() - 1800);
     let preview = |by_event: bool| {
         let mut args = vec![
@@ -519,26 +522,22 @@ async fn archived_versions_are_reported_and_event_time_can_decide() {
     let by_event = preview_by_event().json();
     assert_eq!(by_event["keys"][0]["exists"], true, "{by_event}");
 
-    // In a bucket whose writer announces that it marks its late writes, --ssmbak-time reads
-    // only the versions the marks leave in doubt (ssmbak_core::late): that version, written
-    // late with no mark, is now taken as after the point, unread...
-    let announcement = ssmbak_core::late::Announcement {
-        since: now_secs() - 7200,
-        ..ssmbak_core::late::Announcement::new(now_secs())
+    // With --ssmbak-time, the bucket's index (ssmbak_core::index) places the versions it
+    // names without reading them, and only those its listing holds: the same answer with an
+    // entry for that version, and with one naming a version the listing does not hold.
+    let place = |id: &str, time: i64| ssmbak_core::format::EarlierVersion {
+        version_id: id.to_owned(),
+        deleted: false,
+        time,
+        ssm_version: Some(1),
+        modified_ms: None,
     };
-    put(
-        &aws,
-        &bucket,
-        ssmbak_core::late::MARKED_SINCE_KEY,
-        &announcement.to_json(),
-    )
-    .await;
-    assert_eq!(preview_by_event().code, 1, "trusted, unread");
-    // ...and its mark, as our writer puts it before a late version, has it read again.
-    let mark = ssmbak_core::late::marker_key("/app/param", event);
-    put(&aws, &bucket, &mark, b"").await;
-    let marked = preview_by_event().json();
-    assert_eq!(marked["keys"][0]["exists"], true, "{marked}");
+    for entry in [place(&version_id, event), place("not-listed", now_secs())] {
+        let key = ssmbak_core::index::entry_key("/app/param", &entry);
+        put(&aws, &bucket, &key, b"").await;
+        let indexed = preview_by_event().json();
+        assert_eq!(indexed["keys"][0]["exists"], true, "{indexed}");
+    }
 }
 
 /// A key deleted and put again within one second, and one put and then deleted within one
@@ -782,35 +781,4 @@ async fn a_restored_version_keeps_its_kms_key_and_storage_class() {
         ),
         (Some("aws:kms"), Some(key_id), Some("STANDARD_IA"))
     );
-}
-
-/// Copying old versions into a bucket whose ssmbak writer marks its late writes would break
-/// the promise its readers trust (`ssmbak_core::late`): a copy is a late write nobody marked.
-/// So `s3bak restore` withdraws the announcement (a dry run leaves it), and says so.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the moto emulator: `cargo xtask test` runs it"]
-async fn a_restore_into_a_marked_ssmbak_bucket_withdraws_its_announcement() {
-    let aws = emulator!();
-    let bucket = unique("s3bak").to_ascii_lowercase();
-    versioned_bucket(&aws, &bucket).await;
-    let announcement = ssmbak_core::late::MARKED_SINCE_KEY;
-    put(&aws, &bucket, announcement, b"{}").await;
-    put(&aws, &bucket, "/app/x", b"old").await;
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    let at = iso(now_secs());
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    put(&aws, &bucket, "/app/x", b"new").await;
-
-    let dry = s3bak(&["restore", "/app/", &at, "-b", &bucket, "--dry-run"]);
-    assert_eq!(dry.code, 0, "{}", dry.stderr);
-    assert!(get(&aws, &bucket, announcement).await.is_some());
-
-    let run = s3bak(&["restore", "/app/", &at, "-b", &bucket]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(
-        get(&aws, &bucket, "/app/x").await.as_deref(),
-        Some(&b"old"[..])
-    );
-    assert_eq!(get(&aws, &bucket, announcement).await, None);
-    assert!(run.stderr.contains("late-writes-marked"), "{}", run.stderr);
 }

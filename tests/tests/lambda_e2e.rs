@@ -732,53 +732,61 @@ async fn fifty_tags_go_to_a_sidecar() {
     assert_eq!(extras.tags.into_iter().collect::<Vec<_>>(), values);
 }
 
-/// The Lambda starts the bucket's late-writes lease only as the code its stack runs for good
-/// (`lambda/src/stack.rs`): a release the stack does not name (one a failed update rolled
-/// back from, an invocation that outlived its code) starts none, since the lease would vouch
-/// for the late writes of whatever release the stack runs instead. Any release renews one.
+/// Every value and tombstone the Lambda puts gets its index entry (`ssmbak_core::index`),
+/// naming the version id S3 gave it and its place in time: what lets a reader place it without
+/// reading it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the moto emulator: `cargo xtask test` runs it"]
-async fn only_the_code_the_stack_runs_starts_the_late_writes_lease() {
-    use aws_sdk_cloudformation::types::Parameter;
-    let endpoint = ssmbak_tests::emulator::required_endpoint();
-    let aws = ssmbak_tests::emulator::Clients::new(&endpoint).await;
-    let template = r#"{"Parameters": {"ArtifactKey": {"Type": "String"}},
-        "Resources": {"Queue": {"Type": "AWS::SQS::Queue"}}}"#;
-    let stack = aws
-        .cfn
-        .create_stack()
-        .stack_name(ssmbak_tests::emulator::unique("lease"))
-        .template_body(template)
-        .parameters(
-            Parameter::builder()
-                .parameter_key("ArtifactKey")
-                .parameter_value("lambda-b.zip")
-                .build(),
-        )
+async fn every_version_the_lambda_puts_is_indexed() {
+    use ssmbak_core::index;
+    let p = Pipeline::start().await;
+    let name = p.name("indexed");
+    p.change(&name, "v1", ParameterType::String, None, "Create")
+        .await;
+    p.drain().await;
+    sleep_secs(1.1).await;
+    p.change(&name, "v2", ParameterType::String, None, "Update")
+        .await;
+    p.drain().await;
+    sleep_secs(1.1).await;
+    p.delete(&name).await;
+    p.publish(&name, "Delete", "String", now_secs()).await;
+    p.drain().await;
+
+    let h = p.history(&name).await;
+    let listed = p
+        .aws
+        .s3
+        .list_objects_v2()
+        .bucket(&p.bucket)
+        .prefix(index::scope_prefix(&name))
         .send()
         .await
-        .expect("create the stack");
-    let stack_id = stack.stack_id().expect("a stack id").to_owned();
-    for (artifact, starts) in [("lambda-a.zip", false), ("lambda-b.zip", true)] {
-        let p = Pipeline::start_with_env(&[
-            ("SSMBAK_STACK", stack_id.as_str()),
-            ("SSMBAK_ARTIFACT", artifact),
-        ])
-        .await;
-        let name = p.name("leased");
-        p.put(&name, "v", ParameterType::String, None).await;
-        p.publish(&name, "Create", "String", now_secs()).await;
-        p.drain().await;
-        assert_eq!(p.history(&name).await.values().len(), 1, "{}", p.logs());
-        let announced = p
-            .aws
-            .s3
-            .head_object()
-            .bucket(&p.bucket)
-            .key(ssmbak_core::late::MARKED_SINCE_KEY)
-            .send()
-            .await
-            .is_ok();
-        assert_eq!(announced, starts, "{artifact}: {}", p.logs());
+        .expect("list the index");
+    let mut entries: Vec<_> = listed
+        .contents()
+        .iter()
+        .filter_map(|o| o.key())
+        .filter_map(index::parse_entry_key)
+        .filter(|(key, _)| *key == name)
+        .map(|(_, e)| e)
+        .collect();
+    entries.sort_by_key(|e| e.time);
+    assert_eq!(entries.len(), h.versions.len(), "{entries:?}\n{}", p.logs());
+    for e in &entries {
+        let version = h
+            .versions
+            .iter()
+            .find(|v| v.version_id == e.version_id)
+            .expect("an entry names a listed version");
+        let f = version.fields();
+        assert_eq!(e.deleted, f.deleted_at.is_some(), "{e:?}");
+        assert_eq!(Some(e.time), f.deleted_at.or(f.event_time), "{e:?}");
+        assert_eq!(e.ssm_version, f.attributes.version, "{e:?}");
+        assert_eq!(e.modified_ms, f.attributes.last_modified_ms, "{e:?}");
     }
+    assert_eq!(
+        entries.iter().map(|e| e.deleted).collect::<Vec<_>>(),
+        [false, false, true]
+    );
 }

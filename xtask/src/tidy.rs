@@ -52,42 +52,6 @@ mod tests {
         }
     }
 
-    /// The Lambda starts a late-writes lease only when its stack names its code
-    /// (lambda/src/stack.rs): the template must give it its stack, the parameter that holds its
-    /// code's key under the name the check reads, and the right to ask. Otherwise the lease
-    /// would silently never start.
-    #[test]
-    fn the_function_can_tell_whether_its_stack_runs_its_code() {
-        use serde_yaml::Value;
-        let doc: Value = serde_yaml::from_str(&read("cfn/template.yml")).expect("template");
-        let reference = |v: &Value| match v {
-            Value::Tagged(t) if t.tag == "!Ref" => t.value.as_str().map(str::to_owned),
-            _ => None,
-        };
-        let function = &doc["Resources"]["Function"]["Properties"];
-        let vars = &function["Environment"]["Variables"];
-        assert_eq!(
-            reference(&vars["SSMBAK_STACK"]).as_deref(),
-            Some("AWS::StackId")
-        );
-        let artifact = reference(&vars["SSMBAK_ARTIFACT"]).expect("SSMBAK_ARTIFACT: !Ref ...");
-        assert_eq!(
-            reference(&function["Code"]["S3Key"]).as_ref(),
-            Some(&artifact),
-            "SSMBAK_ARTIFACT must be the parameter the code comes from"
-        );
-        assert!(
-            read("lambda/src/stack.rs")
-                .contains(&format!("ARTIFACT_PARAMETER: &str = \"{artifact}\"")),
-            "lambda/src/stack.rs must read the stack's {artifact}"
-        );
-        let template = read("cfn/template.yml");
-        assert!(
-            template.contains("Action: [cloudformation:DescribeStacks]\n                Resource: !Ref AWS::StackId"),
-            "the function's role must allow DescribeStacks on its own stack"
-        );
-    }
-
     fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         let mut out = Vec::new();
         for entry in fs::read_dir(dir).into_iter().flatten().flatten() {

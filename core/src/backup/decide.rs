@@ -151,6 +151,42 @@ pub fn delete_for_event(event_time: i64, recorded: &[EarlierVersion]) -> DeleteC
     }
 }
 
+/// What the bucket records of a parameter's current version ([`holds_version`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Held {
+    /// Recorded from its time on: nothing to do.
+    Recorded,
+    /// Not recorded: back it up as of its LastModifiedDate.
+    Missing,
+    /// Recorded, but a delete marker no tombstone of ours explains came after it (a delete by
+    /// hand, the original's Lambda, a completed delete that raced a value): the backup says
+    /// deleted from that marker on. Recording it again at its own time would change nothing
+    /// (the marker stays later); it must be recorded at the time it is found.
+    HiddenByMarker,
+}
+
+/// Whether the bucket records SSM version `version` (last modified at `last_modified_ms`) as
+/// the parameter's state now: recorded from its time on ([`version_for_event`] finds the
+/// reconcile's event for it a duplicate), and not behind a delete marker no tombstone of ours
+/// explains (`marker_newest` with a value the newest version behind it). The reconcile's and
+/// seed-all's question.
+pub fn holds_version(
+    marker_newest: bool,
+    recorded: &[EarlierVersion],
+    version: i64,
+    last_modified_ms: i64,
+) -> Held {
+    let history = [(version, Some(last_modified_ms))];
+    let since = last_modified_ms.div_euclid(1000);
+    if version_for_event(&history, since, recorded, true) != Choice::Duplicate(version) {
+        return Held::Missing;
+    }
+    match marker_newest && recorded.first().is_some_and(|r| !r.deleted) {
+        true => Held::HiddenByMarker,
+        false => Held::Recorded,
+    }
+}
+
 /// The newest SSM version whose LastModifiedDate (epoch ms), truncated to the second, is at or
 /// before `event_time` (epoch seconds). Versions without a date are never chosen.
 pub fn version_at(
@@ -365,6 +401,28 @@ mod tests {
                 Choice::Unmatched
             );
         }
+    }
+
+    #[test]
+    fn the_reconcile_finds_the_current_version_recorded_only_where_a_restore_would_read_it() {
+        let s = 1_700_000_000_i64;
+        let lm = s * 1000 + 250;
+        let own = EarlierVersion {
+            modified_ms: Some(lm),
+            ..value(1, s)
+        };
+        let own = std::slice::from_ref(&own);
+        assert_eq!(holds_version(false, own, 1, lm), Held::Recorded);
+        // A re-created version 1 is another version.
+        assert_eq!(holds_version(false, own, 1, lm + 60_000), Held::Missing);
+        // A marker no tombstone explains after it: the backup says deleted.
+        assert_eq!(holds_version(true, own, 1, lm), Held::HiddenByMarker);
+        // Our tombstone behind the marker (an earlier delete processed after the Create):
+        // the writer sees the tombstone alone there and backs the version up once more.
+        assert_eq!(
+            holds_version(true, &[tombstone(s - 5)], 1, lm),
+            Held::Missing
+        );
     }
 
     #[test]

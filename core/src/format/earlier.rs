@@ -89,7 +89,7 @@ impl EarlierVersion {
         f
     }
 
-    fn encode(&self) -> String {
+    pub(crate) fn encode(&self) -> String {
         let mut out = format!(
             "{},{},{},{}",
             encode_component(&self.version_id),
@@ -103,7 +103,7 @@ impl EarlierVersion {
         out
     }
 
-    fn decode(entry: &str) -> Option<Self> {
+    pub(crate) fn decode(entry: &str) -> Option<Self> {
         let mut parts = entry.split(',');
         let (id, kind, time, version) =
             (parts.next()?, parts.next()?, parts.next()?, parts.next()?);

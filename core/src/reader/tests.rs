@@ -198,19 +198,41 @@ fn lazy_answer(
     fields: &[Option<StoredFields>],
     at: i64,
 ) -> (Option<StateAt>, usize) {
-    lazy_answer_trusting(listed, fields, at, None)
+    lazy_answer_indexed(listed, fields, at, &[])
 }
 
-/// [`lazy_answer`] taking every entry written within `horizon` as after `at`.
-fn lazy_answer_trusting(
+/// [`lazy_answer`] with the versions `indexed` says placed by the bucket's index (see
+/// [`crate::index`]) before anything is read, as [`BucketReader::state_at`] does.
+fn lazy_answer_indexed(
     listed: &[ListedVersion],
     fields: &[Option<StoredFields>],
     at: i64,
-    horizon: Option<crate::late::Horizon>,
+    indexed: &[bool],
 ) -> (Option<StateAt>, usize) {
-    let lazy = LazyRead::new(listed, at).with_horizon(horizon);
+    let lazy = LazyRead::new(listed, at);
     let mut known = Known::default();
-    known.fetch(fields, lazy.first_round());
+    let entries: Vec<format::EarlierVersion> = (0..listed.len())
+        .filter(|&i| indexed.get(i).copied().unwrap_or(false))
+        .filter_map(|i| {
+            let f = fields.get(i)?.as_ref()?;
+            format::EarlierVersion::of(&listed[i].version_id, f)
+        })
+        // An entry whose version is not listed (written after the listing, expired, a copy's
+        // old id) places nothing.
+        .chain([format::EarlierVersion {
+            version_id: "not-listed".to_owned(),
+            deleted: false,
+            time: at,
+            ssm_version: Some(1),
+            modified_ms: None,
+        }])
+        .collect();
+    for (i, f) in placed_by_index(listed, &entries) {
+        known.fields.insert(i, f.fields);
+    }
+    if lazy.decide(&known.view()).is_none() {
+        known.fetch(fields, lazy.first_round());
+    }
     known.learn(listed);
     let second = lazy.second_round(&known.view());
     if let Some(newest) = lazy.newest_unread(&second, &known.view()) {
@@ -509,59 +531,6 @@ proptest! {
     }
 }
 
-/// The window of the late-writes tests' buckets, in seconds: small, so that generated histories
-/// of a few minutes hold writes both inside and beyond it.
-const WINDOW: i64 = 20;
-
-/// What a bucket says of late writes after `listed` was written: versions from before second
-/// `announced` and after `until` by writers that do not mark (the original, an older release
-/// brought back after the lease lapsed), those in between by ours, which marks each version
-/// whose event time was more than a quarter of the window behind its clock when it was put.
-/// The writer's clock reads `slack[i]` seconds before S3 stored version `i` (a put that took
-/// that long). A foreign version cuts the lease short before it: no writer of ours wrote it.
-fn late_writes_of(
-    listed: &[ListedVersion],
-    fields: &[Option<StoredFields>],
-    announced: i64,
-    until: i64,
-    slack: &[i64],
-) -> crate::late::LateWrites {
-    let second = |i: usize| listed[i].last_modified_ms.div_euclid(1000);
-    let time_of = |i: usize| {
-        fields[i]
-            .as_ref()
-            .and_then(|f| f.deleted_at.or(f.event_time))
-    };
-    let versions = (0..listed.len()).filter(|&i| !listed[i].is_delete_marker);
-    let foreign = versions.clone().filter(|&i| time_of(i).is_none());
-    let until = foreign
-        .map(second)
-        .filter(|&s| s > announced)
-        .map(|s| s - 1)
-        .chain([until])
-        .min()
-        .unwrap_or(until);
-    let markers: Vec<(String, i64)> = versions
-        .filter(|&i| second(i) > announced && second(i) <= until)
-        .filter_map(|i| {
-            let event_time = time_of(i)?;
-            let writer_now = second(i) - slack.get(i).copied().unwrap_or(0);
-            (writer_now - event_time > WINDOW / 4)
-                .then(|| (crate::late::marker_key("/k", event_time), writer_now))
-        })
-        .collect();
-    let announcement = crate::late::Announcement {
-        since: announced,
-        renewed: announced,
-        window_secs: WINDOW,
-        lease_secs: until - announced,
-    };
-    crate::late::LateWrites::new(
-        Some((announcement, announced)),
-        markers.iter().map(|(k, at)| (k.as_str(), *at)),
-    )
-}
-
 fn lag_write() -> impl Strategy<Value = Write> {
     let lag = prop_oneof![3 => 0..4_i64, 1 => 0..200_i64];
     prop_oneof![
@@ -575,80 +544,49 @@ fn lag_write() -> impl Strategy<Value = Write> {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
 
-    /// #15 part 2: trusting LastModified within the horizon the bucket's markers and lease give
-    /// is sound (every version written within it takes effect after the restore point) and
-    /// gives the answer of reading every other entry; with no lease lapsed, exactly that of
-    /// reading everything, and always the same value, or a delete. Late writes (marked) anywhere, slow puts, duplicates, tombstones,
-    /// same-second writes, versions from before the announcement and after the lease (written
-    /// late, unmarked), and restore points anywhere.
-    ///
-    /// A delete marker written after the lease whose tombstone is within the horizon may, in
-    /// a listing with entries left out, pair differently, which can move the time of a delete
-    /// in force at the point, never whether the key was deleted.
+    /// Issue 28, item 4: whatever the index places (every version, some, none: a crash between
+    /// a put and its entry, releases before the index, the original's versions, a reader not
+    /// allowed to list it; and entries naming versions the listing does not hold), the answer
+    /// is the one reading everything gives. The index only spares reads. Late writes anywhere,
+    /// tombstones, plain markers, same-second writes, restore points anywhere.
     #[test]
-    fn trusting_the_marked_bucket_matches_reading_everything(
+    fn the_index_gives_the_answer_of_reading_everything(
         writes in prop::collection::vec((0..40_000_i64, lag_write(), naming()), 0..14),
-        slack in prop::collection::vec(0..(WINDOW / 4), 14 * 2),
+        indexed in prop::collection::vec(prop_oneof![4 => Just(true), 1 => Just(false)], 28),
         coarse in any::<bool>(),
-        announced_after in 0..16_usize,
-        lease_ends_after in 0..20_usize,
         offset in -30..300_i64,
     ) {
         let (listed, fields) = named_history(&writes, coarse);
         let mut seconds: Vec<i64> = listed.iter().map(|l| l.last_modified_ms.div_euclid(1000)).collect();
         seconds.sort_unstable();
         let start = 1_700_000_000_i64;
-        let announced = seconds.get(announced_after).copied().unwrap_or(start) - 1;
-        let until = seconds.get(lease_ends_after).copied().unwrap_or(i64::MAX / 2).max(announced);
-        let late = late_writes_of(&listed, &fields, announced, until, &slack);
         let end = seconds.last().copied().unwrap_or(start);
         let mut points = vec![start - 31, start + offset, end - offset.abs(), end, end + 1];
         points.extend(seconds.iter().flat_map(|s| [s - 1, *s, s + 1]));
         for at in points {
-            let horizon = late.horizon("/k", at);
-            let beyond = |i: usize| horizon.is_some_and(|h| h.covers(seconds_of(&listed, i)));
-            for i in (0..listed.len()).filter(|&i| beyond(i) && !listed[i].is_delete_marker) {
-                let own = fields[i].as_ref().and_then(|f| f.deleted_at.or(f.event_time));
-                prop_assert!(own.is_none_or(|t| t > at), "version {} beyond {:?} is at {:?} <= {}", i, horizon, own, at);
-            }
-            let (lazy, _) = lazy_answer_trusting(&listed, &fields, at, horizon);
-            let kept: Vec<usize> = (0..listed.len()).filter(|&i| !beyond(i)).collect();
-            let truncated: Vec<ListedVersion> = kept.iter().map(|&i| listed[i].clone()).collect();
-            let truncated_fields: Vec<Option<StoredFields>> = kept.iter().map(|&i| fields[i].clone()).collect();
-            let up_to_horizon = full_answer(&truncated, &truncated_fields, at).map_index(|i| kept[i]);
-            prop_assert_eq!(lazy, Some(up_to_horizon), "at {} horizon {:?}", at, horizon);
             let full = full_answer(&listed, &fields, at);
-            let lapsed = horizon.is_some_and(|h| seconds.iter().any(|&s| s > h.until));
-            if !lapsed {
-                prop_assert_eq!(lazy, Some(full), "at {} horizon {:?}", at, horizon);
-            }
-            let same_state = match (lazy, full) {
-                (Some(StateAt::Deleted { .. }), StateAt::Deleted { .. }) => true,
-                (lazy, full) => lazy == Some(full),
-            };
-            prop_assert!(same_state, "at {} horizon {:?}: {:?} against {:?}", at, horizon, lazy, full);
+            let (lazy, _) = lazy_answer_indexed(&listed, &fields, at, &indexed);
+            prop_assert_eq!(lazy, Some(full), "at {}", at);
         }
     }
 
-    /// #15 part 2's budget: our prompt writes, each more than a window after the one before, read
-    /// at any restore point: only the candidate is read.
+    /// Item 5's budget: with every version indexed, a restore point anywhere (the end, versions
+    /// back, within minutes of later writes, late writes) reads nothing but the answer.
     #[test]
-    fn a_restore_point_beyond_the_window_reads_one_version(
-        lags in prop::collection::vec((WINDOW * 1000 + 1000..200_000_i64, 0..(WINDOW / 4)), 1..14),
+    fn an_indexed_restore_point_reads_only_the_answer(
+        writes in prop::collection::vec((0..40_000_i64, lag_write(), naming()), 1..14),
+        coarse in any::<bool>(),
         back in 0..14_usize,
     ) {
-        let (listed, fields) = named_history(&ours_named(&lags), true);
+        let (listed, fields) = named_history(&writes, coarse);
         let seconds: Vec<i64> = listed.iter().map(|l| l.last_modified_ms.div_euclid(1000)).collect();
-        let last = seconds[seconds.len() - 1];
-        let late = late_writes_of(&listed, &fields, last - 1_000_000, last + 1_000_000, &[]);
-        let at = seconds.get(back).copied().unwrap_or(seconds[seconds.len() - 1] - 1);
-        let horizon = late.horizon("/k", at);
-        let (lazy, reads) = lazy_answer_trusting(&listed, &fields, at, horizon);
+        let at = seconds.get(back).copied().unwrap_or(1_700_000_000);
+        let ours = |i: usize| fields[i].as_ref().is_some_and(|f| f.deleted_at.or(f.event_time).is_some());
+        let all: Vec<bool> = (0..listed.len()).map(ours).collect();
+        let (lazy, reads) = lazy_answer_indexed(&listed, &fields, at, &all);
         prop_assert_eq!(lazy, Some(full_answer(&listed, &fields, at)));
-        prop_assert!(reads <= 1, "{} reads at {}", reads, at);
+        // Only versions the index cannot place (the original's, untagged ones) are read.
+        let unplaced = (0..listed.len()).filter(|&i| !listed[i].is_delete_marker && !ours(i)).count();
+        prop_assert!(reads <= unplaced, "{} reads at {}, {} unplaced", reads, at, unplaced);
     }
-}
-
-fn seconds_of(listed: &[ListedVersion], i: usize) -> i64 {
-    listed[i].last_modified_ms.div_euclid(1000)
 }

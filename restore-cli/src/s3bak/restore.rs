@@ -203,14 +203,6 @@ pub(crate) async fn restore(
 ) -> anyhow::Result<ExitCode> {
     let plan = plan(ctx, selected).await?;
     check_some_version(ctx.target, &plan)?;
-    let copies = plan
-        .iter()
-        .any(|p| matches!(p.action, ObjectAction::Copy { .. }));
-    // Before the copies, and again after them: a writer may announce again in between.
-    let withdraw = copies && !dry_run;
-    if withdraw {
-        withdraw_late_writes_announcement(ctx.session, &ctx.dest.bucket).await?;
-    }
     let executor = Executor::new(keep_going)
         .dry_run(dry_run)
         .stopping_everything_on(objects::is_bucket_wide)
@@ -218,9 +210,6 @@ pub(crate) async fn restore(
     let attempts = executor
         .run(&plan, ctx.target.concurrency, |planned| apply(ctx, planned))
         .await;
-    if withdraw {
-        withdraw_late_writes_announcement(ctx.session, &ctx.dest.bucket).await?;
-    }
     if let Some(refusal) = executor.stopped_everything_by(&attempts) {
         anyhow::bail!("{refusal}");
     }
@@ -455,32 +444,6 @@ fn outcome(
             tree.then(|| Line::Stdout(format!("deleted (delete marker): {written_to}"))),
         ),
     }
-}
-
-/// Deletes `bucket`'s announcement that late writes are marked, if it has one, before old
-/// versions are copied into it: a copy is a new version with an old ssmbak event time and no
-/// marker, which breaks the contract its readers trust (see `ssmbak_core::late`). Without the
-/// announcement ssmbak reads the bucket exactly; its writer announces again from a later time.
-async fn withdraw_late_writes_announcement(session: &Session, bucket: &str) -> anyhow::Result<()> {
-    let key = ssmbak_core::late::MARKED_SINCE_KEY;
-    if current_elsewhere(session, bucket, key).await?.is_none() {
-        return Ok(());
-    }
-    session
-        .s3
-        .delete_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
-        .await
-        .map_err(|e| {
-            s3_error(
-                &format!("deleting s3://{bucket}/{key} (ssmbak's readers would trust LastModified for the copies)"),
-                &e,
-            )
-        })?;
-    eprintln!("note: deleted s3://{bucket}/{key}: ssmbak reads this bucket's history exactly until its backup writer announces late-write marking again");
-    Ok(())
 }
 
 /// Makes one key of the plan what it was: a copy of its version, or a delete marker.

@@ -7,7 +7,7 @@ use crate::s3bak::objects::{self};
 use ssmbak_core::aws_error::AwsError;
 use ssmbak_core::bounded::map_in_order;
 use ssmbak_core::client::{self, ClientOptions, WithoutRetryQuota};
-use ssmbak_core::late::LateWrites;
+use ssmbak_core::index::Index;
 use ssmbak_core::reader::{self, BucketReader, ListedVersion, Listing};
 
 pub(crate) const COMPONENT: &str = "s3bak";
@@ -64,17 +64,17 @@ pub(crate) async fn connect(target: &Target) -> anyhow::Result<Session> {
 
 /// Every key in scope with its selected entry, sorted by key.
 pub(crate) async fn select(session: &Session, target: &Target) -> anyhow::Result<Vec<Selected>> {
-    // With --ssmbak-time, what the bucket says of late writes spares reading the versions
-    // written long after the point (see ssmbak_core::late); nothing is asked otherwise.
-    let late = async {
+    // With --ssmbak-time, the bucket's index spares reading the versions it places (see
+    // ssmbak_core::index); nothing is asked otherwise.
+    let placed = async {
         match target.ssmbak_time {
-            true => session.reader.late_writes(&target.key).await,
-            false => Ok(LateWrites::none()),
+            true => session.reader.index(&target.key).await,
+            false => Ok(Index::none()),
         }
     };
-    let (listing, late): (Listing, LateWrites) =
-        tokio::try_join!(session.reader.list(&target.key), late)?;
-    let late = &late;
+    let (listing, placed): (Listing, Index) =
+        tokio::try_join!(session.reader.list(&target.key), placed)?;
+    let placed = &placed;
     let tree = target.is_tree();
     let keys: Vec<(String, Vec<ListedVersion>)> = listing
         .into_iter()
@@ -85,7 +85,7 @@ pub(crate) async fn select(session: &Session, target: &Target) -> anyhow::Result
             let index = if target.ssmbak_time {
                 session
                     .reader
-                    .select_by_event_time(&key, &listed, target.checktime, late)
+                    .select_by_event_time(&key, &listed, target.checktime, placed)
                     .await?
             } else {
                 reader::by_last_modified(&listed, target.checktime)

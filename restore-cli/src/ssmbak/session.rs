@@ -9,7 +9,7 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use futures::{FutureExt, SinkExt};
 use ssmbak_core::current;
 use ssmbak_core::format::{Attribute, ParameterSnapshot, ParameterType};
-use ssmbak_core::late::LateWrites;
+use ssmbak_core::index::Index;
 use ssmbak_core::paced::PacedSsm;
 use ssmbak_core::plan::{self, Plan};
 use ssmbak_core::reader::{BackupState, BucketReader, HistoryEntry, ListedVersion, Listing};
@@ -89,16 +89,16 @@ impl Session {
         scope: &Scope,
         at: i64,
     ) -> anyhow::Result<BTreeMap<String, BackupState>> {
-        let (listing, late) = self.listing_and_late(scope).await?;
-        self.states_at(scope, listing, at, &late, |_| None).await
+        let (listing, index) = self.listing_and_index(scope).await?;
+        self.states_at(scope, listing, at, &index, |_| None).await
     }
 
-    /// The backup's listing of `scope` and what the bucket says of its late writes, read
-    /// together.
-    async fn listing_and_late(&self, scope: &Scope) -> anyhow::Result<(Listing, LateWrites)> {
+    /// The backup's listing of `scope` and its index there, read together (in either order:
+    /// see `ssmbak_core::index`).
+    async fn listing_and_index(&self, scope: &Scope) -> anyhow::Result<(Listing, Index)> {
         Ok(tokio::try_join!(
             self.reader.list(scope.prefix()),
-            self.reader.late_writes(scope.prefix())
+            self.reader.index(scope.prefix())
         )?)
     }
 
@@ -109,7 +109,7 @@ impl Session {
         scope: &Scope,
         listing: Listing,
         at: i64,
-        late: &LateWrites,
+        index: &Index,
         known_value: impl Fn(&str) -> Option<&'k str> + Sync,
     ) -> anyhow::Result<BTreeMap<String, BackupState>> {
         let keys: Vec<_> = listing
@@ -120,7 +120,7 @@ impl Session {
         let read = |(key, listed): (String, Vec<ListedVersion>)| async move {
             let state = self
                 .reader
-                .state_at(&key, &listed, at, known_value(&key), late)
+                .state_at(&key, &listed, at, known_value(&key), index)
                 .await?;
             anyhow::Ok((key, state))
         };
@@ -139,16 +139,16 @@ impl Session {
         Ok(first.into_iter().chain(rest).collect())
     }
 
-    /// The backup's listing in scope, what it says of late writes there, and SSM's parameters
-    /// in `ssm_scope`, read at once.
+    /// The backup's listing in scope, its index there, and SSM's parameters in `ssm_scope`,
+    /// read at once.
     async fn listing_and_current(
         &self,
         scope: &Scope,
         ssm_scope: &Scope,
-    ) -> anyhow::Result<(Listing, LateWrites, BTreeMap<String, ParameterSnapshot>)> {
+    ) -> anyhow::Result<(Listing, Index, BTreeMap<String, ParameterSnapshot>)> {
         let listing = async { anyhow::Ok(self.reader.list(scope.prefix()).await?) };
-        let late = async { anyhow::Ok(self.reader.late_writes(scope.prefix()).await?) };
-        tokio::try_join!(listing, late, self.current(ssm_scope))
+        let index = async { anyhow::Ok(self.reader.index(scope.prefix()).await?) };
+        tokio::try_join!(listing, index, self.current(ssm_scope))
             .context("reading the backup and SSM")
     }
 
@@ -190,11 +190,12 @@ impl Session {
     ) -> anyhow::Result<()> {
         // SSM's values by name, paced to the account's read rate.
         let reads = PacedSsm::new(&self.ssm);
-        // What the bucket says of late writes in scope: read once, beside the listing's first
-        // page, and shared by every part.
-        let late = self
+        // The bucket's index in scope: listed once, beside the listing, and shared by every
+        // part. Listed before or after a version, it never changes an answer: a version it
+        // does not place is read (see `ssmbak_core::index`).
+        let index = self
             .reader
-            .late_writes(scope.prefix())
+            .index(scope.prefix())
             .map(|read| read.map(Arc::new))
             .shared();
         // The listing runs ahead of the planning by a page or two.
@@ -236,10 +237,10 @@ impl Session {
         let plan = async {
             let planned = cut
                 .map(|part| {
-                    let late = late.clone();
+                    let index = index.clone();
                     async move {
-                        let late = late.await.context("reading the backup")?;
-                        self.plan_part(scope, at, remap, reads, &late, part).await
+                        let index = index.await.context("reading the backup")?;
+                        self.plan_part(scope, at, remap, reads, &index, part).await
                     }
                 })
                 .buffered(in_flight);
@@ -262,7 +263,7 @@ impl Session {
         at: i64,
         remap: &Remap,
         reads: &PacedSsm,
-        late: &LateWrites,
+        index: &Index,
         part: Vec<(String, Vec<ListedVersion>)>,
     ) -> anyhow::Result<Plan> {
         let names: Vec<String> = part.iter().map(|(k, _)| remap.name(scope, k)).collect();
@@ -270,7 +271,7 @@ impl Session {
             .await
             .context("reading SSM")?;
         let backups = self
-            .states_at(scope, part.into_iter().collect(), at, late, |name| {
+            .states_at(scope, part.into_iter().collect(), at, index, |name| {
                 now.get(&remap.name(scope, name)).map(|p| p.value.as_str())
             })
             .await?;
@@ -293,9 +294,9 @@ impl Session {
     ) -> anyhow::Result<(Plan, BTreeMap<String, ParameterSnapshot>)> {
         let (before, after) = match t2 {
             None => {
-                let (listing, late, mut current) = self.listing_and_current(scope, scope).await?;
+                let (listing, index, mut current) = self.listing_and_current(scope, scope).await?;
                 let before = self
-                    .states_at(scope, listing, t1, &late, |name| {
+                    .states_at(scope, listing, t1, &index, |name| {
                         current.get(name).map(|p| p.value.as_str())
                     })
                     .await?;
@@ -305,10 +306,10 @@ impl Session {
             }
             Some(t2) => {
                 // One listing serves both points.
-                let (listing, late) = self.listing_and_late(scope).await?;
+                let (listing, index) = self.listing_and_index(scope).await?;
                 let (before, after) = tokio::try_join!(
-                    self.states_at(scope, listing.clone(), t1, &late, |_| None),
-                    self.states_at(scope, listing, t2, &late, |_| None)
+                    self.states_at(scope, listing.clone(), t1, &index, |_| None),
+                    self.states_at(scope, listing, t2, &index, |_| None)
                 )?;
                 let after = after
                     .into_iter()
