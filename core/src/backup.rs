@@ -257,19 +257,6 @@ impl Current {
     }
 }
 
-/// Whether the bucket records a parameter's current version ([`Backup::holds`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Holds {
-    /// Not recorded: it must be backed up.
-    Missing,
-    /// Recorded; `latest` is the key's newest backup when that is this version (its tags can be
-    /// compared), else `None`.
-    Recorded { latest: Option<StoredFields> },
-    /// Recorded, but behind a delete marker no tombstone explains ([`Held::HiddenByMarker`]):
-    /// it must be recorded again, at the time it is found.
-    HiddenByMarker,
-}
-
 /// Backs up changes into one bucket.
 #[derive(Debug, Clone)]
 pub struct Backup {
@@ -377,30 +364,26 @@ impl Backup {
     }
 
     /// Whether the bucket records SSM version `version` of `name`, last modified at
-    /// `last_modified_ms` (the incarnation: a re-created parameter counts from 1 again), from
-    /// its time on ([`decide`]).
+    /// `last_modified_ms` (the incarnation: a re-created parameter counts from 1 again), as the
+    /// parameter's state now ([`holds_version`]); when recorded, also the key's newest backup
+    /// if that is this version (its tags can be compared).
     pub async fn holds(
         &self,
         name: &str,
         version: i64,
         last_modified_ms: i64,
-    ) -> Result<Holds, BackupError> {
+    ) -> Result<(Held, Option<StoredFields>), BackupError> {
         let current = self.current(&format::object_key(name)).await?;
         let marker_newest = current.newest.is_none();
-        match holds_version(marker_newest, &current.recorded, version, last_modified_ms) {
-            Held::Recorded => {}
-            Held::Missing => return Ok(Holds::Missing),
-            Held::HiddenByMarker => return Ok(Holds::HiddenByMarker),
-        }
+        let held = holds_version(marker_newest, &current.recorded, version, last_modified_ms);
         let latest = current.latest_value().filter(|f| {
-            f.attributes.version == Some(version)
+            held == Held::Recorded
+                && f.attributes.version == Some(version)
                 && f.attributes
                     .last_modified_ms
                     .is_none_or(|ms| ms == last_modified_ms)
         });
-        Ok(Holds::Recorded {
-            latest: latest.cloned(),
-        })
+        Ok((held, latest.cloned()))
     }
 
     /// Whether the parameter's tags differ from those `latest` (its newest backup) recorded.
@@ -764,9 +747,7 @@ impl Backup {
         }
         let mut found = Vec::new();
         for version_id in candidates {
-            let tags = self.version_tags(key, &version_id).await?;
-            let fields = StoredFields::read(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())), [])
-                .map_err(|source| self.unreadable(key, source))?;
+            let (tags, fields) = self.tagged_fields(key, &version_id).await?;
             if fields
                 .deleted_at
                 .is_some_and(|at| (at - event_time).abs() <= DELETER_WINDOW_SECS)
@@ -882,33 +863,24 @@ impl Backup {
         let Some(version_id) = newest else {
             return Ok(Vec::new());
         };
-        let tags = self.version_tags(key, version_id).await?;
-        let fields = StoredFields::read(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())), [])
-            .map_err(|source| self.unreadable(key, source))?;
+        let (_, fields) = self.tagged_fields(key, version_id).await?;
         Ok(EarlierVersion::of(version_id, &fields)
             .into_iter()
             .collect())
     }
 
-    /// The tags of one version of `key`.
-    async fn version_tags(
+    /// The tags of one version of `key`, and the fields they give.
+    async fn tagged_fields(
         &self,
         key: &str,
         version_id: &str,
-    ) -> Result<Vec<(String, String)>, BackupError> {
-        Ok(self
-            .s3
-            .get_object_tagging()
-            .bucket(&self.bucket)
-            .key(key)
-            .version_id(version_id)
-            .send()
+    ) -> Result<(Vec<(String, String)>, StoredFields), BackupError> {
+        let tags = crate::reader::version_tags(&self.s3, &self.bucket, key, version_id)
             .await
-            .map_err(|e| self.s3_error("GetObjectTagging", key, &e))?
-            .tag_set
-            .into_iter()
-            .map(|t| (t.key, t.value))
-            .collect())
+            .map_err(|e| self.s3_error("GetObjectTagging", key, &e))?;
+        let fields = StoredFields::read(crate::reader::pairs(&tags), [])
+            .map_err(|source| self.unreadable(key, source))?;
+        Ok((tags, fields))
     }
 
     fn unreadable(&self, key: &str, source: format::BadField) -> BackupError {

@@ -429,19 +429,9 @@ impl BucketReader {
     }
 
     async fn tags(&self, key: &str, version_id: &str) -> Result<Vec<(String, String)>, ReadError> {
-        Ok(self
-            .s3
-            .get_object_tagging()
-            .bucket(&self.bucket)
-            .key(key)
-            .version_id(version_id)
-            .send()
+        version_tags(&self.s3, &self.bucket, key, version_id)
             .await
-            .map_err(|e| self.error("GetObjectTagging", key, &e))?
-            .tag_set
-            .into_iter()
-            .map(|t| (t.key, t.value))
-            .collect())
+            .map_err(|e| self.error("GetObjectTagging", key, &e))
     }
 
     async fn head(&self, key: &str, version_id: &str) -> Result<Metadata, ReadError> {
@@ -589,7 +579,35 @@ pub(crate) async fn read_sidecar(
         .to_vec())
 }
 
-fn pairs(tags: &[(String, String)]) -> impl Iterator<Item = (&str, &str)> {
+/// The tags of one version of `key` (`GetObjectTagging` with its id), as key and value; the
+/// caller names the error its own way.
+pub(crate) async fn version_tags(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    version_id: &str,
+) -> Result<
+    Vec<(String, String)>,
+    aws_sdk_s3::error::SdkError<
+        aws_sdk_s3::operation::get_object_tagging::GetObjectTaggingError,
+        aws_sdk_s3::config::http::HttpResponse,
+    >,
+> {
+    let answer = s3
+        .get_object_tagging()
+        .bucket(bucket)
+        .key(key)
+        .version_id(version_id)
+        .send()
+        .await?;
+    Ok(answer
+        .tag_set
+        .into_iter()
+        .map(|t| (t.key, t.value))
+        .collect())
+}
+
+pub(crate) fn pairs(tags: &[(String, String)]) -> impl Iterator<Item = (&str, &str)> {
     tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))
 }
 

@@ -5,7 +5,7 @@
 use crate::aws_error::AwsError;
 use aws_sdk_ssm::types::ParameterStringFilter;
 
-use crate::backup::{Backup, BackupError, ChangeEvent, Holds, Operation, Outcome};
+use crate::backup::{Backup, BackupError, ChangeEvent, Held, Operation, Outcome};
 
 /// A parameter as `DescribeParameters` lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,17 +86,17 @@ pub async fn ensure(
     dry_run: bool,
 ) -> Result<Option<Outcome>, BackupError> {
     let drifted = match backup.holds(&p.name, p.version, p.last_modified_ms).await? {
-        Holds::Recorded { latest: Some(f) } => {
-            if !backup.tags_drifted(&p.name, &f).await? {
+        (Held::Recorded, Some(latest)) => {
+            if !backup.tags_drifted(&p.name, &latest).await? {
                 return Ok(None);
             }
             true
         }
         // Recorded, but not the newest backup: its tags are compared once it is again.
-        Holds::Recorded { latest: None } => return Ok(None),
+        (Held::Recorded, None) => return Ok(None),
         // Recorded, then hidden by a marker: recorded again below, when it was found.
-        Holds::HiddenByMarker => true,
-        Holds::Missing => false,
+        (Held::HiddenByMarker, _) => true,
+        (Held::Missing, _) => false,
     };
     if dry_run {
         return Ok(Some(Outcome::Stored { version: p.version }));

@@ -27,7 +27,7 @@
 //! What it does not cover yet: the I/O around the decisions (the writer's requests, the lazy
 //! reader's rounds), which the end-to-end tests run on the emulator.
 
-use crate::backup::{self, Choice, DeleteChoice, Held};
+use crate::backup::{self, Choice, DeleteChoice, Held, Operation};
 use crate::format::{earlier, EarlierVersion, StoredFields};
 use crate::pit::{self, StateAt, VersionEntry};
 
@@ -368,10 +368,11 @@ struct Writer<'a> {
 }
 
 impl Writer<'_> {
-    fn decide(&self, change: usize, at_ms: i64, operation_is_delete: bool) -> Decision {
+    /// What the writer decides for an event of `operation` at `event_time`, processed at
+    /// `at_ms`: `Backup::record_delete_by` and `Backup::record_value`'s choices.
+    fn decide(&self, operation: Operation, event_time: i64, at_ms: i64) -> Decision {
         let (newest, recorded) = self.bucket.current();
-        let event_time = self.changes[change].at();
-        if operation_is_delete {
+        if operation == Operation::Delete {
             return match backup::delete_for_event(event_time, &recorded) {
                 DeleteChoice::Record => Decision::Delete {
                     at: event_time,
@@ -393,20 +394,29 @@ impl Writer<'_> {
         };
         let dates: Vec<(i64, Option<i64>)> =
             history.iter().map(|(v, ms)| (*v, Some(*ms))).collect();
-        let makes_version = matches!(self.changes[change], Change::Put { .. });
-        match backup::version_for_event(&dates, event_time, &recorded, makes_version) {
-            Choice::Store(version) => {
-                let ms = history
-                    .iter()
-                    .find(|(v, _)| *v == version)
-                    .map_or(0, |(_, ms)| *ms);
-                Decision::Value {
-                    event_time,
-                    version,
-                    ms,
-                }
+        let same_version_may_change = matches!(operation, Operation::Relabel | Operation::Retag);
+        let choice =
+            backup::version_for_event(&dates, event_time, &recorded, !same_version_may_change);
+        let version = match choice {
+            Choice::Store(v) => v,
+            // A label move or a tag edit is written again where the newest backup is not a
+            // value (its tags and labels then read as none); the model has no tags or labels,
+            // so a newest value always holds the same.
+            Choice::Duplicate(v)
+                if same_version_may_change && newest.is_none_or(|f| f.is_tombstone()) =>
+            {
+                v
             }
-            Choice::Duplicate(_) | Choice::Unmatched => Decision::Nothing,
+            Choice::Duplicate(_) | Choice::Unmatched => return Decision::Nothing,
+        };
+        let ms = history
+            .iter()
+            .find(|(v, _)| *v == version)
+            .map_or(0, |(_, ms)| *ms);
+        Decision::Value {
+            event_time,
+            version,
+            ms,
         }
     }
 
@@ -501,7 +511,12 @@ fn run_with(seed: u64, completion_rechecks: bool) -> Result<(), Failure> {
             if is_delete {
                 w.recordable[d.change] = true;
             }
-            decided.push(w.decide(d.change, clock, is_delete));
+            let operation = match changes[d.change] {
+                Change::Put { .. } => Operation::Update,
+                Change::Delete { .. } => Operation::Delete,
+                Change::Label { .. } => Operation::Relabel,
+            };
+            decided.push(w.decide(operation, changes[d.change].at(), clock));
         }
         for ((d, crash), decision) in batch.iter().zip(&decided) {
             clock = w.apply(decision, clock, *crash);
@@ -539,42 +554,27 @@ fn ssm_holds_changes_version(changes: &[Change], change: usize, at_ms: i64) -> b
     ssm_at(changes, at_ms).is_some_and(|now| now.contains(&then))
 }
 
+/// The reconcile's lap over the key, as `seed::ensure` and the missed-delete check decide,
+/// each through the writer's own decision (`Backup::apply`).
 fn reconcile(w: &mut Writer<'_>, end_ms: i64) {
-    match ssm_at(w.changes, end_ms).and_then(|v| v.last().copied()) {
+    let now = end_ms.div_euclid(1000);
+    let (newest, recorded) = w.bucket.current();
+    let event = match ssm_at(w.changes, end_ms).and_then(|v| v.last().copied()) {
         Some((version, ms)) => {
-            let (newest, recorded) = w.bucket.current();
-            // `seed::ensure`: a missing version as of its LastModifiedDate, a hidden one as of
-            // now (an `Operation::Retag` at the time it is found).
-            let event_time = match backup::holds_version(newest.is_none(), &recorded, version, ms) {
+            match backup::holds_version(newest.is_none(), &recorded, version, ms) {
                 Held::Recorded => return,
-                Held::Missing => ms.div_euclid(1000),
-                Held::HiddenByMarker => end_ms.div_euclid(1000),
-            };
-            let decision = Decision::Value {
-                event_time,
-                version,
-                ms,
-            };
-            w.apply(&decision, end_ms, false);
-        }
-        None => {
-            // The missed-delete check: keys whose newest object is a value.
-            let (newest, recorded) = w.bucket.current();
-            if newest.is_some_and(|f| !f.is_tombstone()) {
-                let at = end_ms.div_euclid(1000);
-                if backup::delete_for_event(at, &recorded) == DeleteChoice::Record {
-                    w.apply(
-                        &Decision::Delete {
-                            at,
-                            tombstone: true,
-                        },
-                        end_ms,
-                        false,
-                    );
-                }
+                // A missing version as of its LastModifiedDate...
+                Held::Missing => (Operation::Update, ms.div_euclid(1000)),
+                // ...a hidden one anew, at the time it is found.
+                Held::HiddenByMarker => (Operation::Retag, now),
             }
         }
-    }
+        // Keys whose newest object is a value, gone from SSM: a delete found now.
+        None if newest.is_some_and(|f| !f.is_tombstone()) => (Operation::Delete, now),
+        None => return,
+    };
+    let decision = w.decide(event.0, event.1, end_ms);
+    w.apply(&decision, end_ms, false);
 }
 
 /// The invariant (see the module documentation).
