@@ -21,6 +21,14 @@
 //! ([`earlier`]). Only a record of *this* change (the same SSM version and LastModifiedDate
 //! at the same time, or a tombstone at the same delete time) makes a delivery a duplicate;
 //! what S3 holds newest says nothing of the state at an event's time ([`decide`]).
+//!
+//! A delete writes its tombstone, then its delete marker only while that tombstone is the
+//! key's current version (`DeleteObject` with `If-Match` on the tombstone's ETag): two
+//! deliveries of one delete at once, or a completion racing a re-creation, never leave a
+//! marker after a marker or after a value, which readers would take for a delete of its own.
+//!
+//! Every call goes through the storage seam ([`crate::store`]): S3 and SSM on AWS, or the
+//! in-memory models the simulation ([`crate::sim`]) drives this same code against.
 
 //! # Same version, new tags or labels
 //!
@@ -47,6 +55,8 @@
 //! Guide).
 
 mod decide;
+#[cfg(test)]
+mod races;
 
 pub use decide::{
     delete_for_event, holds_version, version_at, version_for_event, Choice, DeleteChoice, Held,
@@ -57,19 +67,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use aws_sdk_s3::error::ProvideErrorMetadata;
-use aws_sdk_s3::types::EncodingType;
-use aws_sdk_ssm::types::ParameterHistory;
-
 use crate::aws_error::AwsError;
-use crate::current;
 use crate::format::{
-    self, earlier, Attributes, BackupRecord, EarlierVersion, Extras, ParameterSnapshot,
-    ParameterType, StoredFields, Tags,
+    self, earlier, BackupRecord, EarlierVersion, Extras, ParameterType, StoredFields, Tags,
 };
 use crate::index;
 use crate::rate::RateLimit;
-use crate::reader::listed_key;
+use crate::store::sdk::{SdkParameters, SdkStore};
+use crate::store::{Deleted, HistoryVersion, NewObject, ObjectStore, ParameterStore, Written};
 
 /// The operations of a "Parameter Store Change" event that change data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -244,6 +249,8 @@ struct Current {
     /// The newest entry, when it is a version (`None`: no object, or a delete marker: S3
     /// answers 404 to both).
     newest: Option<StoredFields>,
+    /// The newest version's ETag, what a conditional delete names it by.
+    newest_etag: Option<String>,
     /// The newest version's place in time and those it names, newest first ([`earlier::after`]);
     /// behind a delete marker, the newest version that is not one. What a version written
     /// next names.
@@ -260,9 +267,8 @@ impl Current {
 /// Backs up changes into one bucket.
 #[derive(Debug, Clone)]
 pub struct Backup {
-    ssm: aws_sdk_ssm::Client,
-    s3: aws_sdk_s3::Client,
-    bucket: String,
+    objects: Arc<dyn ObjectStore>,
+    parameters: Arc<dyn ParameterStore>,
     /// When this process last wrote a delete marker, by key: a value written after it waits
     /// for the next S3 second (see "A value never shares a second with the marker before it"
     /// in [`crate::format`]).
@@ -272,15 +278,23 @@ pub struct Backup {
 }
 
 impl Backup {
+    /// Backs up into `bucket` on AWS.
     pub fn new(
         ssm: aws_sdk_ssm::Client,
         s3: aws_sdk_s3::Client,
         bucket: impl Into<String>,
     ) -> Self {
+        Backup::on(
+            Arc::new(SdkStore::new(s3, bucket)),
+            Arc::new(SdkParameters::new(ssm)),
+        )
+    }
+
+    /// Backs up from `parameters` into `objects` (AWS, or the in-memory models).
+    pub fn on(objects: Arc<dyn ObjectStore>, parameters: Arc<dyn ParameterStore>) -> Self {
         Backup {
-            ssm,
-            s3,
-            bucket: bucket.into(),
+            objects,
+            parameters,
             markers: Arc::default(),
             ssm_rate: None,
         }
@@ -293,15 +307,19 @@ impl Backup {
     }
 
     pub fn bucket(&self) -> &str {
-        &self.bucket
+        self.objects.bucket()
     }
 
-    pub fn ssm(&self) -> &aws_sdk_ssm::Client {
-        &self.ssm
+    pub fn parameters(&self) -> &dyn ParameterStore {
+        self.parameters.as_ref()
     }
 
-    pub fn s3(&self) -> &aws_sdk_s3::Client {
-        &self.s3
+    /// Now, in epoch seconds, by the bucket's clock.
+    pub fn now_secs(&self) -> i64 {
+        self.objects
+            .now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64)
     }
 
     /// The bucket's current objects under `prefix` (keys whose newest write is not a delete
@@ -312,54 +330,40 @@ impl Backup {
         stop_by: Option<std::time::Instant>,
     ) -> Result<Option<Vec<String>>, BackupError> {
         let mut keys = Vec::new();
-        let mut pages = self
-            .s3
-            .list_objects_v2()
-            .bucket(&self.bucket)
-            .prefix(prefix)
-            .encoding_type(EncodingType::Url)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
+        let mut continuation = None;
+        loop {
+            let page = self.objects.list_keys(prefix, continuation).await?;
             if stop_by.is_some_and(|t| std::time::Instant::now() >= t) {
                 return Ok(None);
             }
-            let page = page.map_err(|e| self.s3_error("ListObjectsV2", prefix, &e))?;
-            let encoded = page.encoding_type() == Some(&EncodingType::Url);
-            keys.extend(
-                page.contents()
-                    .iter()
-                    .filter_map(|o| Some(listed_key(o.key()?, encoded))),
-            );
+            keys.extend(page.keys);
+            continuation = page.next;
+            if continuation.is_none() {
+                return Ok(Some(keys));
+            }
         }
-        Ok(Some(keys))
     }
 
     /// The last parameter name the previous reconcile run checked (`None`: none recorded, or
     /// unreadable: the run then starts from the beginning).
     pub async fn reconcile_cursor(&self) -> Option<String> {
-        let object = self
-            .s3
-            .get_object()
-            .bucket(&self.bucket)
-            .key(format::RECONCILE_CURSOR_KEY)
-            .send()
+        let (_, bytes) = self
+            .objects
+            .get(format::RECONCILE_CURSOR_KEY, None)
             .await
-            .ok()?;
-        let bytes = object.body.collect().await.ok()?.into_bytes();
-        String::from_utf8(bytes.to_vec()).ok()
+            .ok()??;
+        String::from_utf8(bytes).ok()
     }
 
     /// Records where this reconcile run stopped (`""`: at the end of a full lap).
     pub async fn set_reconcile_cursor(&self, last_checked: &str) -> Result<(), BackupError> {
-        self.s3
-            .put_object()
-            .bucket(&self.bucket)
-            .key(format::RECONCILE_CURSOR_KEY)
-            .body(last_checked.as_bytes().to_vec().into())
-            .send()
-            .await
-            .map_err(|e| self.s3_error("PutObject", format::RECONCILE_CURSOR_KEY, &e))?;
+        self.objects
+            .put(NewObject {
+                key: format::RECONCILE_CURSOR_KEY.to_owned(),
+                body: last_checked.as_bytes().to_vec(),
+                ..NewObject::default()
+            })
+            .await?;
         Ok(())
     }
 
@@ -417,14 +421,10 @@ impl Backup {
         let Some(digest) = &fields.extras else {
             return Ok(None);
         };
-        let bytes = crate::reader::read_sidecar(&self.s3, &self.bucket, digest).await?;
+        let bytes = crate::reader::read_sidecar(self.objects.as_ref(), digest).await?;
         Extras::from_json(&bytes)
             .map(Some)
-            .map_err(|source| BackupError::Unreadable {
-                bucket: self.bucket.clone(),
-                key: key.to_owned(),
-                source,
-            })
+            .map_err(|source| self.unreadable(key, source))
     }
 
     /// The parameter's resource tags; `None` when it does not exist. Not held to
@@ -432,7 +432,7 @@ impl Backup {
     /// 40 TPS (SSM User Guide, "Increasing or resetting Parameter Store throughput"), and the
     /// SDK's retries absorb its own throttling.
     async fn tags(&self, name: &str) -> Result<Option<Tags>, BackupError> {
-        Ok(current::tags(&self.ssm, name).await?)
+        Ok(self.parameters.tags(name).await?)
     }
 
     /// Records one change in the bucket.
@@ -462,8 +462,10 @@ impl Backup {
         };
         let current = self.current(&key).await?;
         let latest = current.latest_value();
-        let dates: Vec<(i64, Option<i64>)> =
-            history.iter().map(|h| (h.version(), millis(h))).collect();
+        let dates: Vec<(i64, Option<i64>)> = history
+            .iter()
+            .map(|h| (h.version(), h.last_modified_ms()))
+            .collect();
         let same_version_may_change =
             matches!(change.operation, Operation::Relabel | Operation::Retag);
         let choice = version_for_event(
@@ -481,12 +483,18 @@ impl Backup {
         let Some(entry) = history.iter().find(|h| h.version() == version) else {
             return Ok(Outcome::NoVersionAtEventTime);
         };
-        let Some(tags) = self.tags(entry.name().unwrap_or(&key)).await? else {
+        let tags_of = if entry.name.is_empty() {
+            &key
+        } else {
+            &entry.name
+        };
+        let Some(tags) = self.tags(tags_of).await? else {
             return Ok(Outcome::DeletedBeforeBackup);
         };
-        let mut labels = entry.labels().to_vec();
-        labels.sort();
-        let extras = Extras { tags, labels };
+        let extras = Extras {
+            tags,
+            labels: entry.labels.clone(),
+        };
         if same_version {
             let recorded = match latest {
                 Some(f) => self.stored_extras(&key, f).await?,
@@ -498,7 +506,8 @@ impl Backup {
                 });
             }
         }
-        let mut snapshot = snapshot_of(&key, entry);
+        let mut snapshot = entry.snapshot.clone();
+        snapshot.name = key.clone();
         snapshot.attributes.set_extras(extras);
         let record = BackupRecord::Value {
             event_time: change.event_time,
@@ -527,34 +536,43 @@ impl Backup {
         deleted_by: Option<&str>,
     ) -> Result<Outcome, BackupError> {
         let current = self.current(&key).await?;
-        let outcome = match delete_for_event(change.event_time, &current.recorded) {
+        let (outcome, tombstone_etag) = match delete_for_event(change.event_time, &current.recorded)
+        {
             // Recorded, its marker too unless its tombstone is still the newest entry (an
             // earlier attempt stopped between the two writes).
             DeleteChoice::Duplicate => match &current.newest {
-                Some(f) if f.deleted_at == Some(change.event_time) => Outcome::DeleteCompleted,
+                Some(f) if f.deleted_at == Some(change.event_time) => {
+                    (Outcome::DeleteCompleted, current.newest_etag)
+                }
                 _ => return Ok(Outcome::Duplicate { version: None }),
             },
             // Whatever S3 holds newest: a delete marker there may be an earlier delete's,
             // processed after a re-creation (see [`decide`]).
             DeleteChoice::Record => {
-                self.put_tombstone(change, &key, deleted_by, &current.recorded)
+                let written = self
+                    .put_tombstone(change, &key, deleted_by, &current.recorded)
                     .await?;
-                Outcome::Deleted
+                (Outcome::Deleted, written.etag)
             }
         };
-        self.s3
-            .delete_object()
-            .bucket(&self.bucket)
-            .key(&key)
-            .send()
-            .await
-            .map_err(|e| self.s3_error("DeleteObject", &key, &e))?;
-        self.marker_written(&key);
-        Ok(outcome)
+        // The marker goes right after its tombstone, or not at all: only while the tombstone
+        // is the key's current version. Another writer of the same delete (a duplicate
+        // delivery running at once, a completion) may have put its marker first, or a value
+        // may have been written since (a re-creation processed meanwhile); a marker then
+        // would follow a marker or a value, and readers would take it for a delete of its
+        // own, made when it was written.
+        match self.objects.delete(&key, tombstone_etag.as_deref()).await? {
+            Deleted::Marker(_) => {
+                self.marker_written(&key);
+                Ok(outcome)
+            }
+            Deleted::NotCurrent if outcome == Outcome::Deleted => Ok(outcome),
+            Deleted::NotCurrent => Ok(Outcome::Duplicate { version: None }),
+        }
     }
 
     fn marker_written(&self, key: &str) {
-        let now = SystemTime::now();
+        let now = self.objects.now();
         let mut markers = self.markers.lock().unwrap_or_else(|e| e.into_inner());
         // Only the last few seconds matter.
         markers.retain(|_, at| now.duration_since(*at).unwrap_or_default() < MARKER_MEMORY);
@@ -571,11 +589,9 @@ impl Backup {
             .get(key)
             .copied();
         if let Some(marker) = marker {
-            let wait = value_not_before(marker)
-                .duration_since(SystemTime::now())
-                .unwrap_or_default();
-            if !wait.is_zero() {
-                tokio::time::sleep(wait).await;
+            let until = value_not_before(marker);
+            if until > self.objects.now() {
+                self.objects.sleep_until(until).await;
             }
         }
     }
@@ -586,7 +602,7 @@ impl Backup {
         key: &str,
         deleted_by: Option<&str>,
         earlier: &[EarlierVersion],
-    ) -> Result<(), BackupError> {
+    ) -> Result<Written, BackupError> {
         let tombstone = BackupRecord::Tombstone {
             name: key.to_owned(),
             event_time: change.event_time,
@@ -669,31 +685,10 @@ impl Backup {
         let Some(by) = format::deleted_by_tags(&deleter.deleted_by, kept.len()) else {
             return Ok(Some(DeleterOutcome::TooLong));
         };
-        let mut tagging = aws_sdk_s3::types::Tagging::builder();
-        for (k, v) in kept.into_iter().chain(by) {
-            let tag = aws_sdk_s3::types::Tag::builder()
-                .key(k)
-                .value(v)
-                .build()
-                .map_err(|e| AwsError::local(&format!("S3 tag on s3://{}{key}", self.bucket), e))?;
-            tagging = tagging.tag_set(tag);
-        }
-        let tagging = tagging
-            .build()
-            .map_err(|e| AwsError::local(&format!("S3 tags of s3://{}{key}", self.bucket), e))?;
-        // With a VersionId this is authorised as s3:PutObjectVersionTagging (S3 API
-        // reference, PutObjectTagging: "To put tags of any other version, you use the
-        // versionId query parameter. You also need permission for the
-        // s3:PutObjectVersionTagging action").
-        self.s3
-            .put_object_tagging()
-            .bucket(&self.bucket)
-            .key(key)
-            .version_id(&tombstone.version_id)
-            .tagging(tagging)
-            .send()
-            .await
-            .map_err(|e| self.s3_error("PutObjectTagging", key, &e))?;
+        let tags = kept.into_iter().chain(by).collect();
+        self.objects
+            .put_tags(key, &tombstone.version_id, tags)
+            .await?;
         Ok(Some(DeleterOutcome::Tagged))
     }
 
@@ -706,42 +701,24 @@ impl Backup {
     ) -> Result<Vec<FoundTombstone>, BackupError> {
         let since = event_time - DELETER_WINDOW_SECS;
         let mut candidates = Vec::new();
-        let (mut key_marker, mut version_marker) = (None::<String>, None::<String>);
+        let mut from = None;
         // Keys sort before their extensions (`/a` < `/a/b`), so this key's versions come
         // first, newest first; the listing stops at the first older one or another key.
         'pages: loop {
-            let page = self
-                .s3
-                .list_object_versions()
-                .bucket(&self.bucket)
-                .prefix(key)
-                .encoding_type(EncodingType::Url)
-                .set_key_marker(key_marker.take())
-                .set_version_id_marker(version_marker.take())
-                .send()
-                .await
-                .map_err(|e| self.s3_error("ListObjectVersions", key, &e))?;
-            let encoded = page.encoding_type() == Some(&EncodingType::Url);
-            for v in page.versions() {
-                if v.key().map(|k| listed_key(k, encoded)).as_deref() != Some(key) {
+            let page = self.objects.list_versions(key, from, None).await?;
+            for (listed_key, v) in &page.versions {
+                if listed_key != key {
                     break 'pages;
                 }
-                let second = v
-                    .last_modified()
-                    .map_or(i64::MIN, aws_smithy_types::DateTime::secs);
-                if second < since {
+                if v.last_modified_ms.div_euclid(1000) < since {
                     break 'pages;
                 }
-                if v.size() == Some(0) {
-                    candidates.extend(v.version_id().map(str::to_owned));
+                if v.size == 0 {
+                    candidates.push(v.version_id.clone());
                 }
             }
-            if page.is_truncated() != Some(true) {
-                break;
-            }
-            key_marker = page.next_key_marker().map(|k| listed_key(k, encoded));
-            version_marker = page.next_version_id_marker().map(str::to_owned);
-            if key_marker.is_none() {
+            from = page.next;
+            if from.is_none() {
                 break;
             }
         }
@@ -762,12 +739,12 @@ impl Backup {
         Ok(found)
     }
 
-    /// The parameter's full history, newest last; `None` when the parameter does not exist.
+    /// The parameter's full history, oldest first; `None` when the parameter does not exist.
     async fn history(
         &self,
         event_name: &str,
         key: &str,
-    ) -> Result<Option<Vec<ParameterHistory>>, BackupError> {
+    ) -> Result<Option<Vec<HistoryVersion>>, BackupError> {
         // The key is the name with a leading slash. A parameter really named without one
         // is only found under its own name.
         let mut names = vec![key];
@@ -778,28 +755,8 @@ impl Backup {
             if let Some(rate) = &self.ssm_rate {
                 rate.acquire().await;
             }
-            let result = self
-                .ssm
-                .get_parameter_history()
-                .name(name)
-                .with_decryption(true)
-                .max_results(50)
-                .into_paginator()
-                .send()
-                .try_collect()
-                .await;
-            match result {
-                Ok(pages) => {
-                    let history = pages
-                        .into_iter()
-                        .flat_map(|p| p.parameters.unwrap_or_default())
-                        .collect();
-                    return Ok(Some(history));
-                }
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|s| s.is_parameter_not_found()) => {}
-                Err(e) => return Err(AwsError::new("SSM", "GetParameterHistory", name, &e).into()),
+            if let Some(history) = self.parameters.history(name).await? {
+                return Ok(Some(history));
             }
         }
         Ok(None)
@@ -808,32 +765,24 @@ impl Backup {
     /// The key's current object (the newest version, unless a delete marker is newer) and the
     /// facts known about its recorded versions.
     async fn current(&self, key: &str) -> Result<Current, BackupError> {
-        match self
-            .s3
-            .head_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-        {
-            Ok(head) => {
-                let metadata: HashMap<String, String> =
-                    head.metadata().cloned().unwrap_or_default();
-                let fields =
-                    StoredFields::read([], metadata.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-                        .map_err(|source| self.unreadable(key, source))?;
-                let recorded = earlier::after(head.version_id().unwrap_or_default(), &fields);
-                Ok(Current {
-                    newest: Some(fields),
-                    recorded,
-                })
-            }
-            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(Current {
+        let Some(head) = self.objects.head(key, None).await? else {
+            return Ok(Current {
                 newest: None,
+                newest_etag: None,
                 recorded: self.recorded_behind_marker(key).await?,
-            }),
-            Err(e) => Err(self.s3_error("HeadObject", key, &e)),
-        }
+            });
+        };
+        let fields = StoredFields::read(
+            [],
+            head.metadata.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        )
+        .map_err(|source| self.unreadable(key, source))?;
+        let recorded = earlier::after(head.version_id.as_deref().unwrap_or_default(), &fields);
+        Ok(Current {
+            newest: Some(fields),
+            newest_etag: head.etag,
+            recorded,
+        })
     }
 
     /// The place in time of the newest version of `key` that is not a delete marker (none, or
@@ -845,24 +794,14 @@ impl Backup {
         // prefix listing are this key's own, newest first; versions and markers come in two
         // lists, so the first version of the key is its newest that is not a marker.
         let page = self
-            .s3
-            .list_object_versions()
-            .bucket(&self.bucket)
-            .prefix(key)
-            .max_keys(BEHIND_MARKER_LISTED)
-            .encoding_type(EncodingType::Url)
-            .send()
-            .await
-            .map_err(|e| self.s3_error("ListObjectVersions", key, &e))?;
-        let encoded = page.encoding_type() == Some(&EncodingType::Url);
-        let newest = page
-            .versions()
-            .iter()
-            .find(|v| v.key().is_some_and(|k| listed_key(k, encoded) == key))
-            .and_then(|v| v.version_id());
-        let Some(version_id) = newest else {
+            .objects
+            .list_versions(key, None, Some(BEHIND_MARKER_LISTED))
+            .await?;
+        let newest = page.versions.iter().find(|(k, _)| k == key);
+        let Some((_, newest)) = newest else {
             return Ok(Vec::new());
         };
+        let version_id = &newest.version_id;
         let (_, fields) = self.tagged_fields(key, version_id).await?;
         Ok(EarlierVersion::of(version_id, &fields)
             .into_iter()
@@ -875,9 +814,7 @@ impl Backup {
         key: &str,
         version_id: &str,
     ) -> Result<(Vec<(String, String)>, StoredFields), BackupError> {
-        let tags = crate::reader::version_tags(&self.s3, &self.bucket, key, version_id)
-            .await
-            .map_err(|e| self.s3_error("GetObjectTagging", key, &e))?;
+        let tags = self.objects.tags(key, version_id).await?;
         let fields = StoredFields::read(crate::reader::pairs(&tags), [])
             .map_err(|source| self.unreadable(key, source))?;
         Ok((tags, fields))
@@ -885,7 +822,7 @@ impl Backup {
 
     fn unreadable(&self, key: &str, source: format::BadField) -> BackupError {
         BackupError::Unreadable {
-            bucket: self.bucket.clone(),
+            bucket: self.bucket().to_owned(),
             key: key.to_owned(),
             source,
         }
@@ -896,88 +833,52 @@ impl Backup {
         &self,
         record: &BackupRecord,
         earlier: &[EarlierVersion],
-    ) -> Result<(), BackupError> {
+    ) -> Result<Written, BackupError> {
         let mut obj = record.encode();
         obj.name_earlier(earlier);
         if let Some(sidecar) = &obj.sidecar {
             self.put_sidecar(sidecar).await?;
         }
-        let mut request = self
-            .s3
-            .put_object()
-            .bucket(&self.bucket)
-            .key(&obj.key)
-            .tagging(&obj.tagging)
-            .body(obj.body.into());
-        for (k, v) in &obj.metadata {
-            request = request.metadata(k, v);
-        }
-        let put = request
-            .send()
-            .await
-            .map_err(|e| self.s3_error("PutObject", &obj.key, &e))?;
+        let key = obj.key.clone();
+        let written = self
+            .objects
+            .put(NewObject {
+                key: obj.key,
+                body: obj.body,
+                tagging: obj.tagging,
+                metadata: obj.metadata.into_iter().collect(),
+                content_type: None,
+            })
+            .await?;
         // A bucket without versioning gives no id (`null` when suspended): nothing to index,
         // and readers read such a version.
-        let entry = put.version_id().and_then(|id| record.place(id));
+        let entry = written.version_id.as_ref().and_then(|id| record.place(id));
         if let Some(entry) = entry {
-            let entry_key = index::entry_key(&obj.key, &entry);
-            self.s3
-                .put_object()
-                .bucket(&self.bucket)
-                .key(&entry_key)
-                .body(Vec::new().into())
-                .send()
-                .await
-                .map_err(|e| self.s3_error("PutObject", &entry_key, &e))?;
+            self.objects
+                .put(NewObject {
+                    key: index::entry_key(&key, &entry),
+                    ..NewObject::default()
+                })
+                .await?;
         }
-        Ok(())
+        Ok(written)
     }
 
     /// Writes a sidecar unless it is there already: it is named by its content, so one that
     /// exists holds exactly these bytes.
     async fn put_sidecar(&self, sidecar: &format::Sidecar) -> Result<(), BackupError> {
-        match self
-            .s3
-            .head_object()
-            .bucket(&self.bucket)
-            .key(&sidecar.key)
-            .send()
-            .await
-        {
-            Ok(_) => return Ok(()),
-            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => {}
-            Err(e) => return Err(self.s3_error("HeadObject", &sidecar.key, &e)),
+        if self.objects.head(&sidecar.key, None).await?.is_some() {
+            return Ok(());
         }
-        self.s3
-            .put_object()
-            .bucket(&self.bucket)
-            .key(&sidecar.key)
-            .content_type("application/json")
-            .body(sidecar.body.clone().into())
-            .send()
-            .await
-            .map_err(|e| self.s3_error("PutObject", &sidecar.key, &e))?;
+        self.objects
+            .put(NewObject {
+                key: sidecar.key.clone(),
+                body: sidecar.body.clone(),
+                content_type: Some("application/json".to_owned()),
+                ..NewObject::default()
+            })
+            .await?;
         Ok(())
-    }
-
-    fn s3_error<E>(
-        &self,
-        operation: &'static str,
-        key: &str,
-        e: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
-    ) -> BackupError
-    where
-        E: ProvideErrorMetadata + std::error::Error + 'static,
-    {
-        // Parameter keys start with `/`; the bucket's own objects (`.ssmbak/...`) do not.
-        let slash = if key.starts_with('/') { "" } else { "/" };
-        AwsError::new(
-            "S3",
-            operation,
-            &format!("s3://{}{slash}{key}", self.bucket),
-            e,
-        )
-        .into()
     }
 }
 
@@ -1029,32 +930,6 @@ pub fn value_not_before(marker: SystemTime) -> SystemTime {
         .map(|d| d.as_secs())
         .unwrap_or_default();
     UNIX_EPOCH + Duration::from_secs(latest_marker_second + 1) + CLOCK_MARGIN
-}
-
-fn millis(h: &ParameterHistory) -> Option<i64> {
-    h.last_modified_date().and_then(|d| d.to_millis().ok())
-}
-
-fn snapshot_of(key: &str, h: &ParameterHistory) -> ParameterSnapshot {
-    ParameterSnapshot {
-        name: key.to_owned(),
-        value: h.value().unwrap_or_default().to_owned(),
-        param_type: current::param_type(h.r#type()),
-        attributes: Attributes {
-            version: Some(h.version()),
-            last_modified_ms: millis(h),
-            description: h.description().map(str::to_owned),
-            key_id: h.key_id().map(str::to_owned),
-            tier: h.tier().map(|t| t.as_str().to_owned()),
-            data_type: h.data_type().map(str::to_owned),
-            allowed_pattern: h.allowed_pattern().map(str::to_owned),
-            policies: current::policies_json(h.policies()),
-            last_modified_user: h.last_modified_user().map(str::to_owned),
-            tags: None,
-            labels: None,
-            unknown: Vec::new(),
-        },
-    }
 }
 
 #[cfg(test)]

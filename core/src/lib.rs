@@ -10,7 +10,9 @@
 //! * [`current`]: what SSM holds now.
 //! * [`plan`]: what a restore must change.
 //! * [`seed`]: back up what exists and is not backed up yet (seed-all, reconcile).
+//! * [`reconcile`]: the scheduled repair of what the change events missed.
 //! * [`sim`]: a deterministic simulation of the writer and reader under any delivery order.
+//! * [`store`]: the storage seam: S3 and SSM on AWS, in memory, or failing on purpose.
 
 pub mod aws_error;
 pub mod backup;
@@ -24,6 +26,8 @@ pub mod pit;
 pub mod plan;
 pub mod rate;
 pub mod reader;
+pub mod reconcile;
 pub mod record;
 pub mod seed;
 pub mod sim;
+pub mod store;

@@ -29,8 +29,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use aws_sdk_s3::error::ProvideErrorMetadata;
-use aws_sdk_s3::types::EncodingType;
 use futures::future::try_join_all;
 use futures::StreamExt;
 
@@ -38,6 +36,8 @@ use crate::aws_error::AwsError;
 use crate::format::{self, ParameterSnapshot, StoredFields};
 use crate::index::{self, Index};
 use crate::pit::{self, StateAt, VersionEntry};
+use crate::store::sdk::SdkStore;
+use crate::store::ObjectStore;
 
 /// One listed version or delete marker, before anything else is known about it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -123,32 +123,27 @@ enum Depth {
 /// Reads one bucket.
 #[derive(Debug, Clone)]
 pub struct BucketReader {
-    s3: aws_sdk_s3::Client,
-    bucket: String,
+    objects: Arc<dyn ObjectStore>,
     /// Which format this bucket's objects seem to be in, to pick the first request for each.
     guess: Arc<FormatGuess>,
 }
 
 impl BucketReader {
+    /// Reads `bucket` on AWS.
     pub fn new(s3: aws_sdk_s3::Client, bucket: impl Into<String>) -> Self {
+        BucketReader::on(Arc::new(SdkStore::new(s3, bucket)))
+    }
+
+    /// Reads the bucket `objects` is (AWS, or the in-memory model).
+    pub fn on(objects: Arc<dyn ObjectStore>) -> Self {
         BucketReader {
-            s3,
-            bucket: bucket.into(),
+            objects,
             guess: Arc::default(),
         }
     }
 
     pub fn bucket(&self) -> &str {
-        &self.bucket
-    }
-
-    fn error<E: ProvideErrorMetadata + std::error::Error + 'static>(
-        &self,
-        operation: &'static str,
-        key: &str,
-        e: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
-    ) -> ReadError {
-        AwsError::new("S3", operation, &format!("s3://{}/{key}", self.bucket), e).into()
+        self.objects.bucket()
     }
 
     /// Every version and delete marker under `prefix`, by key.
@@ -177,51 +172,17 @@ impl BucketReader {
             let Some((key_marker, version_marker)) = next else {
                 return Ok(None);
             };
-            let page = self
-                .s3
-                .list_object_versions()
-                .bucket(&self.bucket)
-                .prefix(prefix)
-                .encoding_type(EncodingType::Url)
-                .set_key_marker(key_marker)
-                .set_version_id_marker(version_marker)
-                .send()
-                .await
-                .map_err(|e| self.error("ListObjectVersions", prefix, &e))?;
-            let encoded = page.encoding_type() == Some(&EncodingType::Url);
-            let key = |k: Option<&str>| k.map(|k| listed_key(k, encoded));
-            let versions = page.versions().iter().filter_map(|v| {
-                let listed = ListedVersion {
-                    version_id: v.version_id()?.to_owned(),
-                    last_modified_ms: millis(v.last_modified()),
-                    is_delete_marker: false,
-                    is_latest: v.is_latest() == Some(true),
-                    size: v.size().unwrap_or_default(),
-                    etag: v.e_tag().map(str::to_owned),
-                    storage_class: v.storage_class().map(|c| c.as_str().to_owned()),
-                };
-                Some((key(v.key())?, listed))
+            let from = key_marker.map(|key| crate::store::VersionsFrom {
+                key,
+                version_id: version_marker,
             });
-            let markers = page.delete_markers().iter().filter_map(|m| {
-                let listed = ListedVersion {
-                    version_id: m.version_id()?.to_owned(),
-                    last_modified_ms: millis(m.last_modified()),
-                    is_delete_marker: true,
-                    is_latest: m.is_latest() == Some(true),
-                    ..ListedVersion::default()
-                };
-                Some((key(m.key())?, listed))
-            });
-            merger.add(versions.chain(markers));
-            let next_key =
-                key(page.next_key_marker()).filter(|_| page.is_truncated() == Some(true));
+            let page = self.objects.list_versions(prefix, from, None).await?;
+            merger.add(page.versions.into_iter().chain(page.markers));
+            let next_key = page.next.as_ref().map(|n| n.key.clone());
             Ok(Some(match next_key {
                 Some(next_key) => {
                     let done = merger.take_before(&next_key);
-                    let next = Some((
-                        Some(next_key),
-                        page.next_version_id_marker().map(str::to_owned),
-                    ));
+                    let next = Some((Some(next_key), page.next.and_then(|n| n.version_id)));
                     (done, (merger, next))
                 }
                 None => (std::mem::take(&mut merger).finish(), (merger, None)),
@@ -417,9 +378,9 @@ impl BucketReader {
         let Some(digest) = &fields.extras else {
             return Ok(());
         };
-        let bytes = read_sidecar(&self.s3, &self.bucket, digest).await?;
+        let bytes = read_sidecar(self.objects.as_ref(), digest).await?;
         let extras = format::Extras::from_json(&bytes).map_err(|source| ReadError::Unreadable {
-            bucket: self.bucket.clone(),
+            bucket: self.bucket().to_owned(),
             key: key.to_owned(),
             version_id: format::extras_key(digest),
             source,
@@ -429,43 +390,32 @@ impl BucketReader {
     }
 
     async fn tags(&self, key: &str, version_id: &str) -> Result<Vec<(String, String)>, ReadError> {
-        version_tags(&self.s3, &self.bucket, key, version_id)
-            .await
-            .map_err(|e| self.error("GetObjectTagging", key, &e))
+        Ok(self.objects.tags(key, version_id).await?)
     }
 
     async fn head(&self, key: &str, version_id: &str) -> Result<Metadata, ReadError> {
-        let head = self
-            .s3
-            .head_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .version_id(version_id)
-            .send()
-            .await
-            .map_err(|e| self.error("HeadObject", key, &e))?;
-        Ok(head.metadata.unwrap_or_default())
+        match self.objects.head(key, Some(version_id)).await? {
+            Some(head) => Ok(head.metadata),
+            None => Err(self.gone("HeadObject", key, version_id)),
+        }
     }
 
     async fn get(&self, key: &str, version_id: &str) -> Result<(Metadata, Vec<u8>), ReadError> {
-        let object = self
-            .s3
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .version_id(version_id)
-            .send()
-            .await
-            .map_err(|e| self.error("GetObject", key, &e))?;
-        let metadata = object.metadata.clone().unwrap_or_default();
-        let body = object
-            .body
-            .collect()
-            .await
-            .map_err(|e| AwsError::local(&format!("S3 GetObject s3://{}/{key}", self.bucket), e))?
-            .into_bytes()
-            .to_vec();
-        Ok((metadata, body))
+        match self.objects.get(key, Some(version_id)).await? {
+            Some((head, body)) => Ok((head.metadata, body)),
+            None => Err(self.gone("GetObject", key, version_id)),
+        }
+    }
+
+    /// A listed version no longer there (expired, or deleted by its id since the listing).
+    fn gone(&self, operation: &str, key: &str, version_id: &str) -> ReadError {
+        AwsError {
+            call: format!("S3 {operation} s3://{}/{key}", self.bucket()),
+            code: Some("NoSuchVersion".to_owned()),
+            status: Some(404),
+            message: format!("version {version_id} is gone"),
+        }
+        .into()
     }
 
     /// What a fetch learnt, with its fields read from the tags and metadata it got.
@@ -482,7 +432,7 @@ impl BucketReader {
             metadata.iter().map(|(k, v)| (k.as_str(), v.as_str())),
         )
         .map_err(|source| ReadError::Unreadable {
-            bucket: self.bucket.clone(),
+            bucket: self.bucket().to_owned(),
             key: key.to_owned(),
             version_id: version_id.to_owned(),
             source,
@@ -557,54 +507,19 @@ type Metadata = HashMap<String, String>;
 
 /// The bytes of the sidecar named `digest` (see "Tags and labels" in [`crate::format`]).
 pub(crate) async fn read_sidecar(
-    s3: &aws_sdk_s3::Client,
-    bucket: &str,
+    objects: &dyn ObjectStore,
     digest: &str,
 ) -> Result<Vec<u8>, AwsError> {
     let key = format::extras_key(digest);
-    let url = format!("s3://{bucket}/{key}");
-    let object = s3
-        .get_object()
-        .bucket(bucket)
-        .key(&key)
-        .send()
-        .await
-        .map_err(|e| AwsError::new("S3", "GetObject", &url, &e))?;
-    Ok(object
-        .body
-        .collect()
-        .await
-        .map_err(|e| AwsError::local(&format!("S3 GetObject {url}"), e))?
-        .into_bytes()
-        .to_vec())
-}
-
-/// The tags of one version of `key` (`GetObjectTagging` with its id), as key and value; the
-/// caller names the error its own way.
-pub(crate) async fn version_tags(
-    s3: &aws_sdk_s3::Client,
-    bucket: &str,
-    key: &str,
-    version_id: &str,
-) -> Result<
-    Vec<(String, String)>,
-    aws_sdk_s3::error::SdkError<
-        aws_sdk_s3::operation::get_object_tagging::GetObjectTaggingError,
-        aws_sdk_s3::config::http::HttpResponse,
-    >,
-> {
-    let answer = s3
-        .get_object_tagging()
-        .bucket(bucket)
-        .key(key)
-        .version_id(version_id)
-        .send()
-        .await?;
-    Ok(answer
-        .tag_set
-        .into_iter()
-        .map(|t| (t.key, t.value))
-        .collect())
+    match objects.get(&key, None).await? {
+        Some((_, body)) => Ok(body),
+        None => Err(AwsError {
+            call: format!("S3 GetObject s3://{}/{key}", objects.bucket()),
+            code: Some("NoSuchKey".to_owned()),
+            status: Some(404),
+            message: "the sidecar a version names is missing".to_owned(),
+        }),
+    }
 }
 
 pub(crate) fn pairs(tags: &[(String, String)]) -> impl Iterator<Item = (&str, &str)> {
@@ -708,10 +623,6 @@ impl PageMerger {
         }
         versions
     }
-}
-
-fn millis(t: Option<&aws_smithy_types::DateTime>) -> i64 {
-    t.and_then(|d| d.to_millis().ok()).unwrap_or_default()
 }
 
 /// The entry of `listed` in force at `at`, by LastModified alone (generic buckets): its index,

@@ -2,24 +2,14 @@
 //! version the bucket does not hold yet (or whose tags changed since). `cargo xtask seed-all` and the Lambda's scheduled
 //! reconcile both run this, through the same [`Backup`] as every change event.
 
-use crate::aws_error::AwsError;
-use aws_sdk_ssm::types::ParameterStringFilter;
-
 use crate::backup::{Backup, BackupError, ChangeEvent, Held, Operation, Outcome};
-
-/// A parameter as `DescribeParameters` lists it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ListedParameter {
-    pub name: String,
-    pub version: i64,
-    /// LastModifiedDate, epoch milliseconds.
-    pub last_modified_ms: i64,
-}
+pub use crate::store::ListedParameter;
+use crate::store::ParameterStore;
 
 /// Every parameter, or those under `paths` (each a path: `/app` covers `/app/x`, never
 /// `/application`).
 pub async fn list(
-    ssm: &aws_sdk_ssm::Client,
+    ssm: &dyn ParameterStore,
     paths: &[String],
 ) -> Result<Vec<ListedParameter>, BackupError> {
     Ok(list_within(ssm, paths, None).await?.unwrap_or_default())
@@ -27,49 +17,21 @@ pub async fn list(
 
 /// [`list`], giving up (`None`) when `stop_by` passes before the last page.
 pub async fn list_within(
-    ssm: &aws_sdk_ssm::Client,
+    ssm: &dyn ParameterStore,
     paths: &[String],
     stop_by: Option<std::time::Instant>,
 ) -> Result<Option<Vec<ListedParameter>>, BackupError> {
-    let mut filters = Vec::new();
-    if !paths.is_empty() {
-        let mut filter = ParameterStringFilter::builder()
-            .key("Path")
-            .option("Recursive");
-        for p in paths {
-            let p = p.trim_end_matches('/');
-            filter = filter.values(if p.is_empty() { "/" } else { p });
-        }
-        filters.push(
-            filter
-                .build()
-                .map_err(|e| AwsError::local("SSM DescribeParameters", e))?,
-        );
-    }
-    let mut pages = ssm
-        .describe_parameters()
-        .set_parameter_filters((!filters.is_empty()).then_some(filters))
-        .max_results(50)
-        .into_paginator()
-        .send();
     let mut out = Vec::new();
-    while let Some(page) = pages.next().await {
+    let mut next_token = None;
+    loop {
+        let page = ssm.describe(paths, next_token).await?;
         if stop_by.is_some_and(|t| std::time::Instant::now() >= t) {
             return Ok(None);
         }
-        let page =
-            page.map_err(|e| AwsError::new("SSM", "DescribeParameters", &paths.join(","), &e))?;
-        for p in page.parameters() {
-            if let Some(name) = p.name() {
-                out.push(ListedParameter {
-                    name: name.to_owned(),
-                    version: p.version(),
-                    last_modified_ms: p
-                        .last_modified_date()
-                        .and_then(|d| d.to_millis().ok())
-                        .unwrap_or_default(),
-                });
-            }
+        out.extend(page.parameters);
+        next_token = page.next_token;
+        if next_token.is_none() {
+            break;
         }
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
@@ -112,7 +74,7 @@ pub async fn ensure(
             // newest backup and before now, and SSM does not say when; a marker hiding the
             // version was written before now, so only a backup from now on is later than it.
             // Retag records the same SSM version anew, as its operation does.
-            event_time: time::OffsetDateTime::now_utc().unix_timestamp(),
+            event_time: backup.now_secs(),
             param_type: None,
         })
         .await

@@ -1,35 +1,49 @@
-//! A deterministic simulation of the backup pipeline for one parameter: one seed gives one
-//! schedule, replayable (`cargo xtask sim --seeds N`, and a fixed budget in `cargo test`).
+//! A deterministic simulation of the backup pipeline: one seed gives one schedule, replayable
+//! (`cargo xtask sim --seeds N`, and a fixed budget in `cargo test`).
 //!
-//! It runs the writer's real decisions ([`backup::version_for_event`],
-//! [`backup::delete_for_event`], the reconcile's [`backup::Choice`] on the current version) and
-//! the reader's real point-in-time choice ([`pit::state_at`]) against in-memory models of SSM
-//! and of a versioned S3 bucket as AWS documents them:
+//! It runs the **real** writer ([`Backup::apply`]), the real reconcile ([`reconcile::run`], which
+//! is `seed-all`'s [`crate::seed::ensure`] plus the missed-delete check) and the real
+//! point-in-time reader ([`BucketReader::state_at`]) against the in-memory models of S3 and
+//! SSM ([`crate::store::memory`]), through the storage seam every release uses:
 //!
-//! * SSM: versions numbered from 1 again after a delete, LastModifiedDate in milliseconds,
-//!   history only of the incarnation that exists, label events that make no version;
-//! * S3: `HeadObject` answers 404 for a delete marker, listings give LastModified in whole
-//!   seconds, versions and markers in two lists, `IsLatest` on the newest.
+//! * two parameters, one the other's path prefix (`/app/p`, `/app/p/x`: their listings
+//!   overlap); random histories of puts, deletes, re-creations (within one second and
+//!   across seconds), label moves, some longer than SSM's 100 kept versions;
+//! * each change's event delivered late (milliseconds to an hour), reordered, duplicated or
+//!   lost;
+//! * deliveries run two at a time, interleaved at every await point the stores yield at (a
+//!   seeded choice per call), and reconcile runs beside them at random points;
+//! * calls slow (every other task runs first), throttled, or timed out after S3 made them
+//!   (the write happened, its answer was lost), at random; a failed delivery comes again
+//!   after SQS's visibility timeout (a crash between any two writes), up to the queue's
+//!   receive count, then it is lost to the dead-letter queue;
+//! * listing pages of a random size (1 to 1,000 entries), split anywhere;
+//! * time moving on at every call (latency), so writes of one delivery span seconds or not.
 //!
-//! Each change's event is delivered late (milliseconds to an hour), reordered, duplicated or
-//! lost; two deliveries may interleave (both read the key before either writes); a delete may
-//! crash between its tombstone and its marker (SQS then delivers it again). A final reconcile
-//! lap runs as the Lambda's does.
-//!
-//! The invariant ([`check`]): at every whole second T, what a restore reads for T is SSM's
-//! truth at T, except where the truth could not be recorded, each named in
-//! `docs/guarantees.md`:
-//! * a second holding two changes (their order inside the second is not in any event);
-//! * a change whose every delivery was lost, or came when SSM no longer had its version (a
-//!   value can only be read while it exists), up to the next change;
+//! The invariant ([`check`]), after a final reconcile lap: for every key and every second
+//! where something changed (and the seconds either side), what a restore reads for T,
+//! through each read path (with the index, without it, knowing SSM's value), is SSM's truth
+//! at T: absent, or the version with its value, type and LastModifiedDate. The only
+//! exceptions are those `docs/guarantees.md` names:
+//! * a second holding two changes of the key (their order inside the second is not in any
+//!   event), up to the next change;
+//! * a change no delivery recorded (every delivery lost, or made when SSM no longer had its
+//!   version: a value can only be read while it exists), up to the next change;
 //! * after a delete whose event was lost, up to the reconcile that found it gone.
-//!
-//! What it does not cover yet: the I/O around the decisions (the writer's requests, the lazy
-//! reader's rounds), which the end-to-end tests run on the emulator.
 
-use crate::backup::{self, Choice, DeleteChoice, Held, Operation};
-use crate::format::{earlier, EarlierVersion, StoredFields};
-use crate::pit::{self, StateAt, VersionEntry};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use futures::future::join_all;
+
+use crate::backup::{Backup, ChangeEvent, Operation};
+use crate::format::{object_key, ParameterType};
+use crate::index::Index;
+use crate::reader::{BackupState, BucketReader, Listing};
+use crate::reconcile;
+use crate::store::faulty::{Fault, FaultyStore};
+use crate::store::memory::{Clock, MemoryParameters, MemoryStore};
+use crate::store::ObjectStore;
 
 /// A small, fast, seedable generator (SplitMix64): the schedule is a function of the seed.
 #[derive(Debug, Clone)]
@@ -59,213 +73,108 @@ impl Rng {
     }
 }
 
-/// One change SSM made, with its event's time (epoch seconds).
+/// The parameters of the simulation: the second's name extends the first's, so a listing of
+/// the first's key holds the second's entries too.
+pub const NAMES: [&str; 2] = ["/app/p", "/app/p/x"];
+
+/// What SSM did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Change {
-    /// PutParameter: a new version (version 1 of a new incarnation when absent).
-    Put {
-        at: i64,
-        ms: i64,
-    },
-    Delete {
-        at: i64,
-    },
+pub enum Kind {
+    /// PutParameter: a new version (version 1 of a new parameter when absent).
+    Put(ParameterType),
+    Delete,
     /// LabelParameterVersion on the current version: an event, no new version.
-    Label {
-        at: i64,
-    },
+    Label,
+}
+
+/// One change SSM made to one parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Change {
+    /// Which of [`NAMES`].
+    pub param: usize,
+    pub kind: Kind,
+    /// Its event's time, epoch seconds.
+    pub at: i64,
+    /// The milliseconds within `at` when SSM made it.
+    pub ms: i64,
 }
 
 impl Change {
-    fn at(self) -> i64 {
-        match self {
-            Change::Put { at, .. } | Change::Delete { at } | Change::Label { at } => at,
-        }
+    fn made_ms(&self) -> i64 {
+        self.at * 1000 + self.ms
+    }
+
+    fn value(index: usize) -> String {
+        format!("value {index}")
     }
 }
 
-/// SSM's state after a prefix of the changes: the incarnation's versions, `(version, ms)`.
-fn ssm_at(changes: &[Change], upto_ms: i64) -> Option<Vec<(i64, i64)>> {
-    let mut state: Option<Vec<(i64, i64)>> = None;
-    for c in changes {
-        match *c {
-            Change::Put { at, ms } if at * 1000 + ms <= upto_ms => {
+/// SSM's versions of `param` after the changes made by `upto_ms`, `(version, ms, change)`.
+fn ssm_at(changes: &[Change], param: usize, upto_ms: i64) -> Option<Vec<(i64, i64, usize)>> {
+    let mut state: Option<Vec<(i64, i64, usize)>> = None;
+    for (i, c) in changes.iter().enumerate() {
+        if c.param != param || c.made_ms() > upto_ms {
+            continue;
+        }
+        match c.kind {
+            Kind::Put(_) => {
                 let versions = state.get_or_insert_with(Vec::new);
-                let v = versions.len() as i64 + 1;
-                versions.push((v, at * 1000 + ms));
+                let v = versions.last().map_or(1, |last| last.0 + 1);
+                versions.push((v, c.made_ms(), i));
             }
-            Change::Delete { at } if at * 1000 <= upto_ms => state = None,
-            _ => {}
+            Kind::Delete => state = None,
+            Kind::Label => {}
         }
     }
     state
 }
 
-/// The truth at second `t`: the current version `(version, LastModifiedDate ms)`, or absent.
-fn truth_at(changes: &[Change], t: i64) -> Option<(i64, i64)> {
-    ssm_at(changes, t * 1000 + 999).and_then(|v| v.last().copied())
-}
-
-/// One object version in the simulated bucket.
-#[derive(Debug, Clone)]
-struct Object {
-    id: String,
-    /// S3's LastModified, epoch ms (listings give whole seconds).
-    written_ms: i64,
-    kind: Kind,
-    /// The earlier versions it names (`ssmbak-earlier`).
-    earlier: Vec<EarlierVersion>,
-}
-
-#[derive(Debug, Clone, Copy)]
-enum Kind {
-    Value {
-        event_time: i64,
-        version: i64,
-        ms: i64,
-    },
-    Tombstone {
-        deleted_at: i64,
-    },
-    Marker,
-}
-
-/// A versioned bucket holding one key.
-#[derive(Debug, Default)]
-struct Bucket {
-    objects: Vec<Object>,
-}
-
-impl Bucket {
-    fn fields(o: &Object) -> StoredFields {
-        let mut f = StoredFields::default();
-        match o.kind {
-            Kind::Value {
-                event_time,
-                version,
-                ms,
-            } => {
-                f.event_time = Some(event_time);
-                f.attributes.version = Some(version);
-                f.attributes.last_modified_ms = Some(ms);
-            }
-            Kind::Tombstone { deleted_at } => f.deleted_at = Some(deleted_at),
-            Kind::Marker => {}
-        }
-        f.earlier = o.earlier.clone();
-        f
-    }
-
-    /// What the writer's `current` learns: `HeadObject` (404 for a marker), then, behind a
-    /// marker, the tags of the newest version that is not one.
-    fn current(&self) -> (Option<StoredFields>, Vec<EarlierVersion>) {
-        match self.objects.last() {
-            Some(o) if !matches!(o.kind, Kind::Marker) => {
-                let f = Self::fields(o);
-                let recorded = earlier::after(&o.id, &f);
-                (Some(f), recorded)
-            }
-            _ => {
-                let behind = self
-                    .objects
-                    .iter()
-                    .rev()
-                    .find(|o| !matches!(o.kind, Kind::Marker));
-                // Tags only: no earlier list.
-                let recorded = behind
-                    .and_then(|o| {
-                        let mut f = Self::fields(o);
-                        f.earlier.clear();
-                        EarlierVersion::of(&o.id, &f)
-                    })
-                    .into_iter()
-                    .collect();
-                (None, recorded)
-            }
-        }
-    }
-
-    fn write(&mut self, written_ms: i64, kind: Kind, earlier: &[EarlierVersion]) {
-        let id = format!("o{}", self.objects.len());
-        let earlier = match kind {
-            Kind::Marker => Vec::new(),
-            _ => earlier.to_vec(),
-        };
-        self.objects.push(Object {
-            id,
-            written_ms,
-            kind,
-            earlier,
-        });
-    }
-
-    /// The listing as the SDK gives it: versions newest first, then markers newest first,
-    /// LastModified in whole seconds, `IsLatest` on the newest; with what each version's tags
-    /// say.
-    fn listing(&self) -> Vec<(VersionEntry, Option<(i64, i64)>)> {
-        let n = self.objects.len();
-        let entry = |(i, o): (usize, &Object)| {
-            let (event_time, deleted_at, ssm_version, ident) = match o.kind {
-                Kind::Value {
-                    event_time,
-                    version,
-                    ms,
-                } => (Some(event_time), None, Some(version), Some((version, ms))),
-                Kind::Tombstone { deleted_at } => (None, Some(deleted_at), None, None),
-                Kind::Marker => (None, None, None, None),
-            };
-            let e = VersionEntry {
-                version_id: o.id.clone(),
-                last_modified_ms: o.written_ms.div_euclid(1000) * 1000,
-                is_delete_marker: matches!(o.kind, Kind::Marker),
-                is_latest: i + 1 == n,
-                event_time,
-                deleted_at,
-                ssm_version,
-                unread: false,
-            };
-            (e, ident)
-        };
-        let all: Vec<_> = self.objects.iter().enumerate().map(entry).collect();
-        let (markers, versions): (Vec<_>, Vec<_>) =
-            all.into_iter().partition(|(e, _)| e.is_delete_marker);
-        versions
-            .into_iter()
-            .rev()
-            .chain(markers.into_iter().rev())
-            .collect()
-    }
+/// The truth for `param` at second `t`: the current version `(version, ms, change)`, or absent.
+fn truth_at(changes: &[Change], param: usize, t: i64) -> Option<(i64, i64, usize)> {
+    ssm_at(changes, param, t * 1000 + 999).and_then(|v| v.last().copied())
 }
 
 /// One delivery of one change's event.
-#[derive(Debug, Clone, Copy)]
-struct Delivery {
-    change: usize,
-    /// When it is processed, epoch ms.
-    at_ms: i64,
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Delivery {
+    pub change: usize,
+    /// When it is received, epoch ms.
+    pub at_ms: i64,
 }
 
-/// A schedule: the changes, and the deliveries in processing order.
+/// A schedule: what SSM does, and what the pipeline is given to do, in time.
 #[derive(Debug, Clone)]
 pub struct Schedule {
+    pub seed: u64,
     pub changes: Vec<Change>,
-    deliveries: Vec<Delivery>,
-    /// Pairs of consecutive deliveries that interleave: both read, then both write.
-    interleaved: Vec<bool>,
-    /// Deliveries of deletes that crash between the tombstone and the marker.
-    crashes: Vec<bool>,
+    pub deliveries: Vec<Delivery>,
+    /// When a reconcile runs beside the deliveries, epoch ms.
+    pub reconciles: Vec<i64>,
+    /// Entries per listing page.
+    pub page_size: usize,
+    /// Percent of store calls that fail.
+    pub fault_percent: u64,
 }
 
 const START: i64 = 1_700_000_000;
+/// SQS's visibility timeout: a failed delivery comes again after it.
+const VISIBILITY_MS: i64 = 30_000;
+/// Deliveries of one message before SQS moves it to the dead-letter queue.
+const MAX_RECEIVES: usize = 5;
 
 impl Schedule {
     /// The schedule of `seed`.
     pub fn generate(seed: u64) -> Schedule {
         let mut rng = Rng::new(seed);
-        let mut changes = Vec::new();
+        let mut changes: Vec<Change> = Vec::new();
         let mut t = START;
-        let mut exists = false;
-        let n = 2 + rng.below(10);
+        let mut exists = [false; 2];
+        // Now and then a burst past SSM's 100 kept versions.
+        let n = if rng.chance(2) {
+            100 + rng.below(40)
+        } else {
+            2 + rng.below(12)
+        };
         for _ in 0..n {
             // Same second sometimes, mostly a few seconds apart, sometimes minutes.
             t += match rng.below(10) {
@@ -273,26 +182,34 @@ impl Schedule {
                 1 => 60 + rng.below(600) as i64,
                 _ => 1 + rng.below(4) as i64,
             };
-            let c = match (exists, rng.below(10)) {
+            let param = if rng.chance(75) { 0 } else { 1 };
+            let kind = match (exists[param], rng.below(10)) {
                 (false, _) | (true, 0..=4) => {
-                    exists = true;
-                    // SSM's dates only grow: a second put in one second is modified later.
-                    let after = match changes.last() {
-                        Some(Change::Put { at, ms }) if *at == t => *ms + 1,
-                        _ => 0,
-                    };
-                    Change::Put {
-                        at: t,
-                        ms: (after + rng.below(1000) as i64).min(999),
-                    }
+                    exists[param] = true;
+                    let types = [
+                        ParameterType::String,
+                        ParameterType::SecureString,
+                        ParameterType::StringList,
+                    ];
+                    Kind::Put(types[rng.below(3) as usize])
                 }
-                (true, 5..=7) => {
-                    exists = false;
-                    Change::Delete { at: t }
+                (true, 5..=7) if n < 100 => {
+                    exists[param] = false;
+                    Kind::Delete
                 }
-                (true, _) => Change::Label { at: t },
+                (true, _) => Kind::Label,
             };
-            changes.push(c);
+            // SSM's dates only grow.
+            let after = match changes.last() {
+                Some(c) if c.at == t => c.ms + 1,
+                _ => 0,
+            };
+            changes.push(Change {
+                param,
+                kind,
+                at: t,
+                ms: (after + rng.below(1000) as i64).min(999),
+            });
         }
         let mut deliveries = Vec::new();
         for (i, c) in changes.iter().enumerate() {
@@ -307,375 +224,480 @@ impl Schedule {
                     6..=8 => rng.below(60_000),
                     _ => rng.below(3_600_000),
                 } as i64;
-                // An event is processed after SSM made the change.
-                let made = match *c {
-                    Change::Put { at, ms } => at * 1000 + ms,
-                    other => other.at() * 1000,
-                };
                 deliveries.push(Delivery {
                     change: i,
-                    at_ms: made + lag_ms,
+                    at_ms: c.made_ms() + lag_ms,
                 });
             }
         }
         deliveries.sort_by_key(|d| d.at_ms);
-        let interleaved = deliveries.iter().map(|_| rng.chance(15)).collect();
-        let crashes = deliveries.iter().map(|_| rng.chance(10)).collect();
+        let last = changes.last().map_or(START, |c| c.at);
+        let reconciles = (0..rng.below(3))
+            .map(|_| (START + rng.below((last - START + 60) as u64) as i64) * 1000)
+            .collect();
+        let page_size = match rng.below(4) {
+            0 => 1 + rng.below(3) as usize,
+            1 => 4 + rng.below(20) as usize,
+            _ => 1000,
+        };
+        let fault_percent = [0, 0, 2, 5, 10][rng.below(5) as usize];
         Schedule {
+            seed,
             changes,
             deliveries,
-            interleaved,
-            crashes,
+            reconciles,
+            page_size,
+            fault_percent,
         }
     }
-}
-
-/// What one delivery decided, before it writes.
-#[derive(Debug)]
-enum Decision {
-    Nothing,
-    Value {
-        event_time: i64,
-        version: i64,
-        ms: i64,
-    },
-    Delete {
-        at: i64,
-        tombstone: bool,
-    },
 }
 
 /// What went wrong at one second.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
     pub seed: u64,
+    pub name: &'static str,
     pub at: i64,
-    pub truth: Option<(i64, i64)>,
-    pub read: Option<(i64, i64)>,
-    pub schedule: String,
-}
-
-/// The simulated writer: one process's decisions and writes.
-struct Writer<'a> {
-    changes: &'a [Change],
-    bucket: Bucket,
-    /// The S3 second of the last delete marker written (values wait for a later one).
-    last_marker_ms: Option<i64>,
-    /// Changes recorded by a delivery made while SSM still had what they need.
-    recordable: Vec<bool>,
-    /// Whether completing a crashed delete looks at the key again when it writes.
-    completion_rechecks: bool,
-}
-
-impl Writer<'_> {
-    /// What the writer decides for an event of `operation` at `event_time`, processed at
-    /// `at_ms`: `Backup::record_delete_by` and `Backup::record_value`'s choices.
-    fn decide(&self, operation: Operation, event_time: i64, at_ms: i64) -> Decision {
-        let (newest, recorded) = self.bucket.current();
-        if operation == Operation::Delete {
-            return match backup::delete_for_event(event_time, &recorded) {
-                DeleteChoice::Record => Decision::Delete {
-                    at: event_time,
-                    tombstone: true,
-                },
-                DeleteChoice::Duplicate
-                    if newest.as_ref().and_then(|f| f.deleted_at) == Some(event_time) =>
-                {
-                    Decision::Delete {
-                        at: event_time,
-                        tombstone: false,
-                    }
-                }
-                DeleteChoice::Duplicate => Decision::Nothing,
-            };
-        }
-        let Some(history) = ssm_at(self.changes, at_ms) else {
-            return Decision::Nothing;
-        };
-        let dates: Vec<(i64, Option<i64>)> =
-            history.iter().map(|(v, ms)| (*v, Some(*ms))).collect();
-        let same_version_may_change = matches!(operation, Operation::Relabel | Operation::Retag);
-        let choice =
-            backup::version_for_event(&dates, event_time, &recorded, !same_version_may_change);
-        let version = match choice {
-            Choice::Store(v) => v,
-            // A label move or a tag edit is written again where the newest backup is not a
-            // value (its tags and labels then read as none); the model has no tags or labels,
-            // so a newest value always holds the same.
-            Choice::Duplicate(v)
-                if same_version_may_change && newest.is_none_or(|f| f.is_tombstone()) =>
-            {
-                v
-            }
-            Choice::Duplicate(_) | Choice::Unmatched => return Decision::Nothing,
-        };
-        let ms = history
-            .iter()
-            .find(|(v, _)| *v == version)
-            .map_or(0, |(_, ms)| *ms);
-        Decision::Value {
-            event_time,
-            version,
-            ms,
-        }
-    }
-
-    /// Writes what `decision` says at `at_ms`; returns the time after the writes.
-    fn apply(&mut self, decision: &Decision, mut at_ms: i64, crash: bool) -> i64 {
-        let (_, recorded) = self.bucket.current();
-        match *decision {
-            Decision::Nothing => {}
-            Decision::Value {
-                event_time,
-                version,
-                ms,
-            } => {
-                // `Backup::wait_for_marker_second`: never in the second of our last marker.
-                if let Some(m) = self.last_marker_ms {
-                    if at_ms.div_euclid(1000) <= m.div_euclid(1000) {
-                        at_ms = (m.div_euclid(1000) + 1) * 1000;
-                    }
-                }
-                let kind = Kind::Value {
-                    event_time,
-                    version,
-                    ms,
-                };
-                self.bucket.write(at_ms, kind, &recorded);
-                at_ms += 50;
-            }
-            Decision::Delete { at, tombstone } => {
-                // Completing a delete whose marker an earlier attempt did not write: the real
-                // writer's look (`HeadObject`) and its marker are milliseconds apart, as a
-                // tombstone and its marker are, so the look is taken at write time here.
-                // With a concurrent value between the two, the marker is left unexplained (a
-                // delete at its own LastModified): the open case of
-                // `a_value_written_between_a_late_marker_and_its_tombstone`.
-                let (newest, _) = self.bucket.current();
-                if !tombstone
-                    && self.completion_rechecks
-                    && newest.and_then(|f| f.deleted_at) != Some(at)
-                {
-                    return at_ms;
-                }
-                if tombstone {
-                    self.bucket
-                        .write(at_ms, Kind::Tombstone { deleted_at: at }, &recorded);
-                    at_ms += 50;
-                }
-                if crash {
-                    return at_ms;
-                }
-                self.bucket.write(at_ms, Kind::Marker, &[]);
-                self.last_marker_ms = Some(at_ms);
-                at_ms += 50;
-            }
-        }
-        at_ms
-    }
-}
-
-/// Runs the schedule of `seed` and checks the invariant; the first failure, if any.
-pub fn run(seed: u64) -> Result<(), Failure> {
-    run_with(seed, true)
-}
-
-fn run_with(seed: u64, completion_rechecks: bool) -> Result<(), Failure> {
-    let schedule = Schedule::generate(seed);
-    let changes = &schedule.changes;
-    let mut w = Writer {
-        changes,
-        bucket: Bucket::default(),
-        last_marker_ms: None,
-        recordable: vec![false; changes.len()],
-        completion_rechecks,
-    };
-    let mut queue: Vec<(Delivery, bool)> = schedule
-        .deliveries
-        .iter()
-        .zip(&schedule.crashes)
-        .map(|(d, c)| (*d, *c))
-        .collect();
-    let mut clock = 0_i64;
-    let mut i = 0;
-    while i < queue.len() {
-        let pair = schedule.interleaved.get(i).copied().unwrap_or(false) && i + 1 < queue.len();
-        let batch: Vec<(Delivery, bool)> = queue[i..i + if pair { 2 } else { 1 }].to_vec();
-        let mut decided = Vec::new();
-        for (d, _) in &batch {
-            clock = clock.max(d.at_ms);
-            let is_delete = matches!(changes[d.change], Change::Delete { .. });
-            if !is_delete && ssm_holds_changes_version(changes, d.change, clock) {
-                w.recordable[d.change] = true;
-            }
-            if is_delete {
-                w.recordable[d.change] = true;
-            }
-            let operation = match changes[d.change] {
-                Change::Put { .. } => Operation::Update,
-                Change::Delete { .. } => Operation::Delete,
-                Change::Label { .. } => Operation::Relabel,
-            };
-            decided.push(w.decide(operation, changes[d.change].at(), clock));
-        }
-        for ((d, crash), decision) in batch.iter().zip(&decided) {
-            clock = w.apply(decision, clock, *crash);
-            if *crash
-                && matches!(
-                    decision,
-                    Decision::Delete {
-                        tombstone: true,
-                        ..
-                    }
-                )
-            {
-                // SQS delivers it again after the visibility timeout.
-                let again = Delivery {
-                    change: d.change,
-                    at_ms: clock + 30_000,
-                };
-                let pos = queue.partition_point(|(q, _)| q.at_ms <= again.at_ms);
-                queue.insert(pos.max(i + batch.len()), (again, false));
-            }
-        }
-        i += batch.len();
-    }
-    // The final reconcile lap, as `seed::ensure` and the missed-delete check decide.
-    let end_ms = clock.max(changes.last().map_or(0, |c| c.at() * 1000)) + 60_000;
-    reconcile(&mut w, end_ms);
-    check(seed, &schedule, &w)
-}
-
-/// Whether SSM, at `at_ms`, still holds the version a put or label change stands for.
-fn ssm_holds_changes_version(changes: &[Change], change: usize, at_ms: i64) -> bool {
-    let Some(then) = truth_at(changes, changes[change].at()) else {
-        return false;
-    };
-    ssm_at(changes, at_ms).is_some_and(|now| now.contains(&then))
-}
-
-/// The reconcile's lap over the key, as `seed::ensure` and the missed-delete check decide,
-/// each through the writer's own decision (`Backup::apply`).
-fn reconcile(w: &mut Writer<'_>, end_ms: i64) {
-    let now = end_ms.div_euclid(1000);
-    let (newest, recorded) = w.bucket.current();
-    let event = match ssm_at(w.changes, end_ms).and_then(|v| v.last().copied()) {
-        Some((version, ms)) => {
-            match backup::holds_version(newest.is_none(), &recorded, version, ms) {
-                Held::Recorded => return,
-                // A missing version as of its LastModifiedDate...
-                Held::Missing => (Operation::Update, ms.div_euclid(1000)),
-                // ...a hidden one anew, at the time it is found.
-                Held::HiddenByMarker => (Operation::Retag, now),
-            }
-        }
-        // Keys whose newest object is a value, gone from SSM: a delete found now.
-        None if newest.is_some_and(|f| !f.is_tombstone()) => (Operation::Delete, now),
-        None => return,
-    };
-    let decision = w.decide(event.0, event.1, end_ms);
-    w.apply(&decision, end_ms, false);
-}
-
-/// The invariant (see the module documentation).
-fn check(seed: u64, schedule: &Schedule, w: &Writer<'_>) -> Result<(), Failure> {
-    let changes = &schedule.changes;
-    let listed = w.bucket.listing();
-    let entries: Vec<VersionEntry> = listed.iter().map(|(e, _)| e.clone()).collect();
-    let first = changes.first().map_or(START, |c| c.at());
-    let last = changes.last().map_or(START, |c| c.at());
-    // The last change is recorded by the reconcile when it is a put (or a label) SSM still
-    // shows, whatever its events did.
-    let reconciled = changes.len().checked_sub(1).filter(|&i| {
-        !matches!(changes[i], Change::Delete { .. }) && truth_at(changes, changes[i].at()).is_some()
-    });
-    for t in (first - 2)..=(last + 2) {
-        let in_second = changes.iter().filter(|c| c.at() == t).count();
-        if in_second > 1 {
-            continue;
-        }
-        // The change in force at t, and whether anything could record it.
-        let in_force = changes.iter().rposition(|c| c.at() <= t);
-        if let Some(c) = in_force {
-            // A second with two changes decides everything up to the next change.
-            if changes.iter().filter(|x| x.at() == changes[c].at()).count() > 1 {
-                continue;
-            }
-            let recorded = w.recordable[c] || Some(c) == reconciled;
-            // A label records the version it finds, which the put before it already stands
-            // for when that was recorded: only the put's own record counts then.
-            let label_covered = matches!(changes[c], Change::Label { .. })
-                && changes[..c]
-                    .iter()
-                    .rposition(|x| matches!(x, Change::Put { .. }))
-                    .is_some_and(|p| w.recordable[p]);
-            if !recorded && !label_covered {
-                continue;
-            }
-        }
-        let truth = truth_at(changes, t);
-        let read = match pit::state_at(&entries, t) {
-            StateAt::Present { index, .. } => listed[index].1,
-            StateAt::Deleted { .. } | StateAt::NoVersion => None,
-        };
-        if read != truth {
-            return Err(Failure {
-                seed,
-                at: t,
-                truth,
-                read,
-                schedule: describe(schedule, w),
-            });
-        }
-    }
-    Ok(())
+    /// Through which read path.
+    pub path: &'static str,
+    pub truth: String,
+    pub read: String,
+    pub report: String,
 }
 
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "seed {} at +{} s: SSM had {:?}, a restore reads {:?} ((version, LastModifiedDate ms))\n{}",
+            "seed {}: {} at +{} s, read {}: SSM had {}, a restore reads {}\n{}",
             self.seed,
+            self.name,
             self.at - START,
+            self.path,
             self.truth,
             self.read,
-            self.schedule
+            self.report
         )
     }
 }
 
-/// The schedule and the bucket it left, for a failure report.
-fn describe(schedule: &Schedule, w: &Writer<'_>) -> String {
-    let mut out = String::from("changes (seconds after the start):\n");
-    for (i, c) in schedule.changes.iter().enumerate() {
-        out += &format!("  #{i} {:?} at +{}\n", c, c.at() - START);
-    }
-    out += "deliveries (change, processed at ms after the start, interleaved, crash):\n";
-    for ((d, p), c) in schedule
-        .deliveries
-        .iter()
-        .zip(&schedule.interleaved)
-        .zip(&schedule.crashes)
-    {
-        out += &format!(
-            "  #{} at +{} ms{}{}\n",
-            d.change,
-            d.at_ms - START * 1000,
-            if *p { " interleaved" } else { "" },
-            if *c { " crash" } else { "" }
+/// One job the pipeline is given.
+#[derive(Debug, Clone, Copy)]
+enum Job {
+    Deliver { change: usize, receives: usize },
+    Reconcile,
+}
+
+/// The simulated world: the models, the real writer, and what the check needs to know.
+struct World<'a> {
+    schedule: &'a Schedule,
+    clock: Clock,
+    bucket: Arc<MemoryStore>,
+    ssm: Arc<MemoryParameters>,
+    backup: Backup,
+    faults_on: Arc<AtomicBool>,
+    /// The SSM changes made so far.
+    made: usize,
+    /// Changes a delivery recorded while SSM still had what they need.
+    recorded: Vec<bool>,
+    rng: Rng,
+}
+
+impl<'a> World<'a> {
+    fn new(schedule: &'a Schedule) -> Self {
+        let clock = Clock::at_ms(START * 1000 - 60_000);
+        let calls = Arc::new(Mutex::new(Rng::new(schedule.seed ^ 0xA5A5_5A5A)));
+        let latency = {
+            let (clock, calls) = (clock.clone(), calls.clone());
+            // Each call takes some milliseconds, and may first let the other delivery run.
+            Arc::new(move || {
+                let mut rng = calls.lock().unwrap_or_else(|e| e.into_inner());
+                clock.advance(rng.below(40) as i64);
+                rng.chance(40)
+            })
+        };
+        let bucket = Arc::new(
+            MemoryStore::new("sim", clock.clone())
+                .with_page_size(schedule.page_size)
+                .with_yields(latency),
         );
+        let faults_on = Arc::new(AtomicBool::new(schedule.fault_percent > 0));
+        let policy = {
+            let (faults_on, calls) = (faults_on.clone(), calls.clone());
+            let percent = schedule.fault_percent;
+            Arc::new(move |_: &str, _: &str| {
+                if !faults_on.load(Ordering::Relaxed) {
+                    return Fault::None;
+                }
+                let mut rng = calls.lock().unwrap_or_else(|e| e.into_inner());
+                match (rng.chance(percent), rng.below(3)) {
+                    (false, _) => Fault::None,
+                    (true, 0) => Fault::Throttled,
+                    (true, 1) => Fault::AnswerLost,
+                    (true, _) => Fault::Slow,
+                }
+            })
+        };
+        let objects: Arc<dyn ObjectStore> = Arc::new(FaultyStore::new(bucket.clone(), policy));
+        let ssm = Arc::new(MemoryParameters::new(clock.clone()));
+        World {
+            schedule,
+            backup: Backup::on(objects, ssm.clone()),
+            clock,
+            bucket,
+            ssm,
+            faults_on,
+            made: 0,
+            recorded: vec![false; schedule.changes.len()],
+            rng: Rng::new(schedule.seed ^ 0x5EED),
+        }
     }
-    out += "bucket (write order):\n";
-    for o in &w.bucket.objects {
-        out += &format!(
-            "  {} written +{} ms {:?}\n",
-            o.id,
-            o.written_ms - START * 1000,
-            o.kind
+
+    /// Makes the SSM changes due by now.
+    fn make_changes(&mut self) {
+        let now = self.clock.now_ms();
+        let changes = &self.schedule.changes;
+        while let Some(c) = changes.get(self.made).filter(|c| c.made_ms() <= now) {
+            let name = NAMES[c.param];
+            match c.kind {
+                Kind::Put(t) => {
+                    self.ssm
+                        .put_at(name, &Change::value(self.made), t, c.made_ms());
+                }
+                Kind::Delete => {
+                    self.ssm.delete(name);
+                }
+                Kind::Label => {
+                    if let Some((version, _)) = self.ssm.current(name) {
+                        self.ssm.label(name, version, "live");
+                    }
+                }
+            }
+            self.made += 1;
+        }
+    }
+
+    /// Whether SSM now holds the version a put or label change stands for.
+    fn holds_changes_version(&self, change: usize) -> bool {
+        let c = &self.schedule.changes[change];
+        let Some((version, ms, _)) = truth_at(&self.schedule.changes, c.param, c.at) else {
+            return false;
+        };
+        self.ssm
+            .history_now(NAMES[c.param])
+            .is_some_and(|h| h.contains(&(version, ms)))
+    }
+
+    async fn run(&mut self) -> Result<(), Failure> {
+        let mut queue: Vec<(i64, Job)> = self
+            .schedule
+            .deliveries
+            .iter()
+            .map(|d| {
+                let job = Job::Deliver {
+                    change: d.change,
+                    receives: 1,
+                };
+                (d.at_ms, job)
+            })
+            .chain(
+                self.schedule
+                    .reconciles
+                    .iter()
+                    .map(|&at| (at, Job::Reconcile)),
+            )
+            .collect();
+        queue.sort_by_key(|(at, _)| *at);
+        while !queue.is_empty() {
+            let together = if queue.len() > 1 && self.rng.chance(25) {
+                2
+            } else {
+                1
+            };
+            let batch: Vec<(i64, Job)> = queue.drain(..together).collect();
+            // Both received by the time they run: an event never comes before its change.
+            self.clock.advance_to(batch[together - 1].0);
+            self.make_changes();
+            let held: Vec<bool> = batch
+                .iter()
+                .map(|(_, job)| match *job {
+                    Job::Deliver { change, .. } => self.holds_changes_version(change),
+                    Job::Reconcile => false,
+                })
+                .collect();
+            let results = join_all(batch.iter().map(|(_, job)| self.perform(*job))).await;
+            for (((_, job), ok), held) in batch.iter().zip(results).zip(held) {
+                let Job::Deliver { change, receives } = *job else {
+                    continue;
+                };
+                let is_delete = self.schedule.changes[change].kind == Kind::Delete;
+                if ok && (held || is_delete) {
+                    self.recorded[change] = true;
+                }
+                if !ok && receives < MAX_RECEIVES {
+                    let again = self.clock.now_ms() + VISIBILITY_MS;
+                    let job = Job::Deliver {
+                        change,
+                        receives: receives + 1,
+                    };
+                    let at = queue.partition_point(|(t, _)| *t <= again);
+                    queue.insert(at, (again, job));
+                }
+            }
+        }
+        // The final lap, with nothing failing: what a restore reads after it.
+        let end = self
+            .clock
+            .now_ms()
+            .max(self.schedule.changes.last().map_or(0, |c| c.made_ms()))
+            + 60_000;
+        self.clock.advance_to(end);
+        self.make_changes();
+        self.faults_on.store(false, Ordering::Relaxed);
+        let summary = reconcile::run(&self.backup, &[], None).await;
+        if let Ok(s) = &summary {
+            debug_assert_eq!(s.failed, 0);
+        }
+        self.check().await
+    }
+
+    /// Runs one job; whether it succeeded.
+    async fn perform(&self, job: Job) -> bool {
+        match job {
+            Job::Deliver { change, .. } => {
+                let c = &self.schedule.changes[change];
+                let event = ChangeEvent {
+                    name: NAMES[c.param].to_owned(),
+                    operation: match c.kind {
+                        Kind::Put(_) => Operation::Update,
+                        Kind::Delete => Operation::Delete,
+                        Kind::Label => Operation::Relabel,
+                    },
+                    event_time: c.at,
+                    param_type: None,
+                };
+                self.backup.apply(&event).await.is_ok()
+            }
+            Job::Reconcile => reconcile::run(&self.backup, &[], None).await.is_ok(),
+        }
+    }
+
+    /// The invariant (see the module documentation).
+    async fn check(&self) -> Result<(), Failure> {
+        let changes = &self.schedule.changes;
+        let reader = BucketReader::on(self.bucket.clone());
+        let listing: Listing = reader.list("/app/").await.map_err(|e| self.fail_io(&e))?;
+        let index = reader.index("/app/").await.map_err(|e| self.fail_io(&e))?;
+        for (param, name) in NAMES.iter().enumerate() {
+            let key = object_key(name);
+            let listed = listing.get(&key).cloned().unwrap_or_default();
+            let mine: Vec<usize> = (0..changes.len())
+                .filter(|&i| changes[i].param == param)
+                .collect();
+            // The last change is recorded by the final reconcile when it is a put (or a
+            // label) SSM still shows, whatever its events did.
+            let reconciled = mine
+                .last()
+                .copied()
+                .filter(|&i| changes[i].kind != Kind::Delete);
+            let mut seconds: Vec<i64> = mine
+                .iter()
+                .flat_map(|&i| [changes[i].at - 1, changes[i].at, changes[i].at + 1])
+                .chain(listed.iter().map(|l| l.last_modified_ms.div_euclid(1000)))
+                .collect();
+            seconds.extend([START - 2, self.clock.now_ms().div_euclid(1000)]);
+            seconds.sort_unstable();
+            seconds.dedup();
+            let current = self.ssm.snapshot(name).map(|s| s.value);
+            for t in seconds {
+                if !self.decidable(&mine, reconciled, t) {
+                    continue;
+                }
+                let truth = truth_at(changes, param, t).map(|(v, ms, i)| {
+                    let Kind::Put(t) = changes[i].kind else {
+                        unreachable!("a version comes from a put")
+                    };
+                    (v, ms, Change::value(i), t)
+                });
+                let none = Index::none();
+                let paths: [(&str, &Index, Option<&str>); 3] = [
+                    ("with the index", &index, None),
+                    ("without the index", &none, None),
+                    ("knowing SSM's value", &index, current.as_deref()),
+                ];
+                for (path, index, known) in paths {
+                    let state = reader
+                        .state_at(&key, &listed, t, known, index)
+                        .await
+                        .map_err(|e| self.fail_io(&e))?;
+                    let read = match state {
+                        BackupState::Present { snapshot, .. } => Some((
+                            snapshot.attributes.version.unwrap_or_default(),
+                            snapshot.attributes.last_modified_ms.unwrap_or_default(),
+                            snapshot.value,
+                            snapshot.param_type,
+                        )),
+                        BackupState::Deleted { .. } | BackupState::NoVersion => None,
+                        BackupState::Foreign { .. } => {
+                            Some((-1, -1, "foreign".into(), ParameterType::String))
+                        }
+                    };
+                    if read != truth {
+                        return Err(Failure {
+                            seed: self.schedule.seed,
+                            name,
+                            at: t,
+                            path,
+                            truth: format!("{truth:?}"),
+                            read: format!("{read:?}"),
+                            report: self.report(),
+                        });
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the truth at `t` could be recorded (the exceptions of the module documentation).
+    fn decidable(&self, mine: &[usize], reconciled: Option<usize>, t: i64) -> bool {
+        let changes = &self.schedule.changes;
+        let in_second = |s: i64| mine.iter().filter(|&&i| changes[i].at == s).count();
+        if in_second(t) > 1 {
+            return false;
+        }
+        let Some(&c) = mine.iter().rev().find(|&&i| changes[i].at <= t) else {
+            return true;
+        };
+        // A second with two changes decides everything up to the next change.
+        if in_second(changes[c].at) > 1 {
+            return false;
+        }
+        // A label records the version it finds, which the put before it already stands
+        // for when that was recorded: only the put's own record counts then.
+        let label_covered = changes[c].kind == Kind::Label
+            && mine
+                .iter()
+                .rev()
+                .find(|&&i| i < c && matches!(changes[i].kind, Kind::Put(_)))
+                .is_some_and(|&p| self.recorded[p]);
+        self.recorded[c] || Some(c) == reconciled || label_covered
+    }
+
+    fn fail_io(&self, e: &dyn std::fmt::Display) -> Failure {
+        Failure {
+            seed: self.schedule.seed,
+            name: "-",
+            at: 0,
+            path: "reading",
+            truth: String::new(),
+            read: e.to_string(),
+            report: self.report(),
+        }
+    }
+
+    /// The schedule and the bucket it left, for a failure report.
+    fn report(&self) -> String {
+        let s = self.schedule;
+        let mut out = format!(
+            "page size {}, {}% of calls failing\nchanges (seconds.ms after the start):\n",
+            s.page_size, s.fault_percent
         );
+        for (i, c) in s.changes.iter().enumerate() {
+            out += &format!(
+                "  #{i} {} {:?} at +{}.{:03}{}\n",
+                NAMES[c.param],
+                c.kind,
+                c.at - START,
+                c.ms,
+                if self.recorded[i] {
+                    ""
+                } else {
+                    " (not recorded)"
+                }
+            );
+        }
+        out += "deliveries (change, received at ms after the start):\n";
+        for d in &s.deliveries {
+            out += &format!("  #{} at +{}\n", d.change, d.at_ms - START * 1000);
+        }
+        for r in &s.reconciles {
+            out += &format!("  reconcile at +{}\n", r - START * 1000);
+        }
+        out += "bucket (each key's entries, oldest first; the index not shown):\n";
+        for (key, entries) in self.bucket.dump() {
+            if key.starts_with('.') {
+                continue;
+            }
+            out += &format!("  {key}\n");
+            for (id, ms, marker, metadata) in entries {
+                let pairs = metadata.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+                let what = match crate::format::StoredFields::read([], pairs) {
+                    _ if marker => "delete marker".to_owned(),
+                    Ok(f) if f.is_tombstone() => {
+                        format!(
+                            "tombstone of a delete at +{}",
+                            f.deleted_at.unwrap_or_default() - START
+                        )
+                    }
+                    Ok(f) => format!(
+                        "v{} ({}) at +{}",
+                        f.attributes.version.unwrap_or_default(),
+                        f.attributes.last_modified_ms.unwrap_or_default() - START * 1000,
+                        f.event_time.unwrap_or_default() - START
+                    ),
+                    Err(e) => format!("unreadable: {e}"),
+                };
+                out += &format!(
+                    "    {} written +{} ms: {what}\n",
+                    &id[..6],
+                    ms - START * 1000
+                );
+            }
+        }
+        out
     }
-    out
+}
+
+/// Runs the schedule of `seed` and checks the invariant; the first failure, if any.
+pub fn run(seed: u64) -> Result<(), Failure> {
+    run_schedule(&Schedule::generate(seed))
+}
+
+/// Runs one schedule (generated, or shrunk from one).
+pub fn run_schedule(schedule: &Schedule) -> Result<(), Failure> {
+    futures::executor::block_on(World::new(schedule).run())
+}
+
+/// A smaller schedule that fails as `schedule` does: deliveries and reconciles taken out one
+/// at a time while it still fails.
+pub fn shrink(schedule: &Schedule) -> Schedule {
+    let mut best = schedule.clone();
+    loop {
+        let mut smaller = None;
+        for i in 0..best.deliveries.len() {
+            let mut s = best.clone();
+            s.deliveries.remove(i);
+            if run_schedule(&s).is_err() {
+                smaller = Some(s);
+                break;
+            }
+        }
+        if smaller.is_none() {
+            for i in 0..best.reconciles.len() {
+                let mut s = best.clone();
+                s.reconciles.remove(i);
+                if run_schedule(&s).is_err() {
+                    smaller = Some(s);
+                    break;
+                }
+            }
+        }
+        match smaller {
+            Some(s) => best = s,
+            None => return best,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -691,34 +713,30 @@ mod tests {
         }
     }
 
-    const SEEDS: u64 = 10_000;
+    const SEEDS: u64 = 2_000;
 
-    /// Seeds the simulation once failed on, each fixed since: kept so that they stay fixed.
-    /// 54: a late label event took the next version's skew. 166, 628, 2700: an event of a
-    /// deleted incarnation, processed after the re-creation, took the new version 1 for its own.
+    /// `SIM_SEED=n cargo test -p ssmbak-core one_seed -- --ignored`: one schedule, reported.
     #[test]
-    fn seeds_that_failed_once() {
-        for seed in [54, 166, 628, 2700, 4005] {
-            if let Err(f) = run(seed) {
-                panic!("{f}");
-            }
+    #[ignore]
+    fn one_seed() {
+        let seed = std::env::var("SIM_SEED").map_or(0, |s| s.parse().unwrap_or(0));
+        if let Err(f) = run(seed) {
+            panic!("{f}");
         }
     }
 
-    /// Seed 4005, with the race modelled: a delete that crashed between its tombstone and its
-    /// marker is completed later; when another invocation writes a value of the key between
-    /// the look and the marker, the marker follows a value and, while it is the newest entry
-    /// (`IsLatest` proves the value before it), no tombstone explains it: a delete at its own
-    /// LastModified. The reconcile finds the current version hidden (`Held::HiddenByMarker`)
-    /// and records it again at the time it finds it. Here the marker and the value share a
-    /// second, so once the marker is no longer the newest the listing cannot order them and
-    /// the tombstone explains the marker again: the whole history reads right. With the two a
-    /// second or more apart, what lies between the marker and the reconcile stays deleted
-    /// (open: docs/guarantees.md).
+    /// Seeds the simulation once failed on, each fixed since: kept so that they stay fixed.
+    /// 901: two deliveries of one delete at once each wrote a marker, and the second read as
+    /// a delete of its own (`backup::races::two_deliveries_of_one_delete_at_once_write_one_marker`).
+    /// (The model of the writer this simulation replaced kept seeds 54, 166, 628, 2700 and
+    /// 4005; its schedules are not this generator's, and each bug they found has a named test
+    /// in `backup::decide` or `backup::races`.)
     #[test]
-    fn a_value_written_between_a_late_marker_and_its_tombstone_is_repaired_by_the_reconcile() {
-        if let Err(f) = run_with(4005, false) {
-            panic!("{f}");
+    fn seeds_that_failed_once() {
+        for seed in [901] {
+            if let Err(f) = run(seed) {
+                panic!("{f}");
+            }
         }
     }
 }

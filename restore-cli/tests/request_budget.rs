@@ -502,11 +502,11 @@ async fn seed_one(aws: &Clients, bucket: &str, name: String) {
     use ssmbak_core::{backup::Backup, seed};
     // Listed as seed-all lists it: by path (the parameter's own).
     let path = name.rsplit_once('/').map(|(path, _)| path.to_owned());
-    let listed = seed::list(&aws.ssm, &Vec::from_iter(path))
+    let backup = Backup::new(aws.ssm.clone(), aws.s3.clone(), bucket);
+    let listed = seed::list(backup.parameters(), &Vec::from_iter(path))
         .await
         .expect("list parameters");
     let p = listed.iter().find(|p| p.name == name).expect("listed");
-    let backup = Backup::new(aws.ssm.clone(), aws.s3.clone(), bucket);
     let stored = seed::ensure(&backup, p, false).await;
     assert!(matches!(stored, Ok(Some(_))), "{stored:?}");
 }

@@ -63,7 +63,7 @@ pub(crate) async fn seed_all(args: &SeedArgs) -> anyhow::Result<SeedSummary> {
     let bucket =
         ssmbak_cli::common::bucket::resolve(args.bucket.clone(), stack, &aws.ssm, true).await?;
     let backup = Backup::new(aws.ssm.clone(), aws.s3.clone(), bucket.clone());
-    let params = seed::list(&aws.ssm, &args.prefixes).await?;
+    let params = seed::list(backup.parameters(), &args.prefixes).await?;
     let bar =
         ProgressBar::with_draw_target(Some(params.len() as u64), ProgressDrawTarget::stderr());
     bar.set_style(

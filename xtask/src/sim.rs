@@ -1,6 +1,6 @@
 //! `cargo xtask sim --seeds N`: runs the delivery-order simulation (`ssmbak_core::sim`) over
-//! many seeds, on every core, and prints the first failing seed's schedule, ready to add to
-//! `seeds_that_failed_once`.
+//! many seeds, on every core, and prints the first failing seed's schedule, shrunk to the
+//! deliveries and reconciles the failure needs, ready to add to `seeds_that_failed_once`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -46,7 +46,16 @@ pub(crate) fn run(args: &SimArgs) -> anyhow::Result<()> {
             Ok(())
         }
         Some(f) => {
-            println!("{f}");
+            // The same failure from fewer deliveries and reconciles, to read and to keep.
+            let shrunk = ssmbak_core::sim::shrink(&ssmbak_core::sim::Schedule::generate(f.seed));
+            match ssmbak_core::sim::run_schedule(&shrunk) {
+                Err(small) => println!("{small}"),
+                Ok(()) => println!("{f}"),
+            }
+            println!(
+                "keep it: add {} to `seeds_that_failed_once` in core/src/sim.rs once fixed",
+                f.seed
+            );
             anyhow::bail!(
                 "{} of {} schedules failed (first: seed {}) in {took:.1} s",
                 failures.len(),

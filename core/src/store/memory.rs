@@ -1,0 +1,670 @@
+//! In-memory models of a versioned S3 bucket and of Parameter Store, as AWS documents them,
+//! for the simulation and the tests. Each cites the behaviour it models; where an emulator
+//! (moto) is kinder than AWS, these follow AWS.
+//!
+//! S3 ([`MemoryStore`]):
+//! * every put and every delete without a version id makes a new version with its own opaque
+//!   id; a delete makes a delete marker, also when there is nothing to delete (S3 User Guide,
+//!   "Working with delete markers");
+//! * listings give LastModified in whole seconds (the `ListObjectVersions` XML carries no
+//!   milliseconds), versions and markers in two lists, `IsLatest` on each key's newest entry,
+//!   pages of at most `max_keys` (1,000) entries split anywhere, even inside one key;
+//! * `HeadObject`/`GetObject` of a key whose newest entry is a marker: 404; of a marker's own
+//!   version: 405 `MethodNotAllowed` (S3 User Guide, "Working with delete markers": "If the
+//!   latest version is a delete marker ... returns a 404"; a GET of a marker's version id
+//!   "returns a 405 Method Not Allowed"); tags of a marker: 405 too;
+//! * strong read-after-write consistency (S3 User Guide, "Amazon S3 data consistency model");
+//! * user metadata of at most 2 KB, at most 10 tags (S3 User Guide, "Working with object
+//!   metadata", "Categorizing your storage using tags").
+//!
+//! Parameter Store ([`MemoryParameters`]):
+//! * versions numbered from 1, and from 1 again after a delete (a new parameter);
+//! * LastModifiedDate in milliseconds; history of the existing parameter only;
+//! * labels that move between versions (one version per label);
+//! * tags with no history;
+//! * at most 100 versions: the oldest is dropped (SSM User Guide, "Working with parameter
+//!   versions": "If you create more than 100 versions ... the oldest version is deleted").
+//!
+//! Time is the model's own ([`Clock`]): the caller moves it, and a writer's waits move it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures::future::BoxFuture;
+
+use super::{
+    Deleted, HistoryVersion, KeysPage, ListedParameter, NewObject, ObjectHead, ObjectStore,
+    ParameterStore, ParametersPage, StoreFuture, StoreResult, VersionsFrom, VersionsPage, Written,
+};
+use crate::aws_error::AwsError;
+use crate::format::{self, Attributes, ParameterSnapshot, ParameterType, Tags};
+use crate::reader::ListedVersion;
+
+/// A shared, settable clock in epoch milliseconds.
+#[derive(Debug, Clone, Default)]
+pub struct Clock(Arc<Mutex<i64>>);
+
+impl Clock {
+    pub fn at_ms(ms: i64) -> Self {
+        Clock(Arc::new(Mutex::new(ms)))
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Moves the clock to `ms` unless it is there already or later.
+    pub fn advance_to(&self, ms: i64) {
+        let mut now = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        *now = (*now).max(ms);
+    }
+
+    pub fn advance(&self, ms: i64) {
+        let mut now = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        *now += ms;
+    }
+
+    fn system_time(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_millis(self.now_ms().max(0) as u64)
+    }
+}
+
+/// Decides, before each call, whether the call first lets other tasks run: with
+/// `futures::join!` of two writers, they then interleave at those await points.
+pub type YieldPolicy = Arc<dyn Fn() -> bool + Send + Sync>;
+
+/// A future that is pending once (waking itself) when `yield_first`.
+struct MaybeYield(bool);
+
+impl Future for MaybeYield {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            self.0 = false;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        Poll::Ready(())
+    }
+}
+
+/// One version or delete marker.
+#[derive(Debug, Clone)]
+struct Entry {
+    version_id: String,
+    /// S3's LastModified, epoch ms (listings give whole seconds).
+    written_ms: i64,
+    marker: bool,
+    body: Vec<u8>,
+    metadata: HashMap<String, String>,
+    tags: Vec<(String, String)>,
+}
+
+#[derive(Debug, Default)]
+struct Bucket {
+    /// Each key's entries, oldest first.
+    keys: BTreeMap<String, Vec<Entry>>,
+    written: u64,
+}
+
+/// An in-memory versioned bucket.
+pub struct MemoryStore {
+    bucket: String,
+    state: Mutex<Bucket>,
+    clock: Clock,
+    /// Entries per listing page at most (S3: 1,000).
+    page_size: usize,
+    yields: Option<YieldPolicy>,
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryStore")
+            .field("bucket", &self.bucket)
+            .field("page_size", &self.page_size)
+            .finish_non_exhaustive()
+    }
+}
+
+/// S3's most entries per listing page.
+const MAX_KEYS: usize = 1000;
+/// S3's limit on user metadata (keys and values, UTF-8 bytes).
+const METADATA_LIMIT: usize = 2048;
+/// S3's most tags per object.
+const TAG_LIMIT: usize = 10;
+
+impl MemoryStore {
+    pub fn new(bucket: impl Into<String>, clock: Clock) -> Self {
+        MemoryStore {
+            bucket: bucket.into(),
+            state: Mutex::default(),
+            clock,
+            page_size: MAX_KEYS,
+            yields: None,
+        }
+    }
+
+    /// Listing pages of at most `n` entries (S3 splits pages anywhere; small pages show it).
+    pub fn with_page_size(mut self, n: usize) -> Self {
+        self.page_size = n.clamp(1, MAX_KEYS);
+        self
+    }
+
+    pub fn with_yields(mut self, yields: YieldPolicy) -> Self {
+        self.yields = Some(yields);
+        self
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// Every key and its entries, oldest first: id, LastModified (ms), whether a delete
+    /// marker, and the metadata (for reports).
+    pub fn dump(&self) -> Vec<(String, Vec<(String, i64, bool, HashMap<String, String>)>)> {
+        let state = self.lock();
+        state
+            .keys
+            .iter()
+            .map(|(k, es)| {
+                let entries = es
+                    .iter()
+                    .map(|e| {
+                        let m = e.metadata.clone();
+                        (e.version_id.clone(), e.written_ms, e.marker, m)
+                    })
+                    .collect();
+                (k.clone(), entries)
+            })
+            .collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Bucket> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn error(&self, operation: &str, key: &str, status: u16, code: &str) -> AwsError {
+        let slash = if key.starts_with('/') { "" } else { "/" };
+        AwsError {
+            call: format!("S3 {operation} s3://{}{slash}{key}", self.bucket),
+            code: Some(code.to_owned()),
+            status: Some(status),
+            message: String::new(),
+        }
+    }
+
+    /// Runs `call` on the bucket, after yielding if the policy says so.
+    fn call<'a, T: Send + 'a>(
+        &'a self,
+        call: impl FnOnce(&mut Bucket, i64) -> StoreResult<T> + Send + 'a,
+    ) -> StoreFuture<'a, T> {
+        let yield_first = self.yields.as_ref().is_some_and(|y| y());
+        Box::pin(async move {
+            MaybeYield(yield_first).await;
+            let now = self.clock.now_ms();
+            call(&mut self.lock(), now)
+        })
+    }
+
+    /// The entry a versioned read names, or the key's newest unless it is a marker.
+    fn find<'b>(
+        bucket: &'b Bucket,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> Result<Option<&'b Entry>, ()> {
+        let entries = bucket.keys.get(key);
+        match version_id {
+            None => Ok(entries.and_then(|es| es.last()).filter(|e| !e.marker)),
+            Some(id) => match entries.and_then(|es| es.iter().find(|e| e.version_id == id)) {
+                Some(e) if e.marker => Err(()),
+                found => Ok(found),
+            },
+        }
+    }
+
+    fn head_of(e: &Entry) -> ObjectHead {
+        ObjectHead {
+            version_id: Some(e.version_id.clone()),
+            metadata: e.metadata.clone(),
+            etag: Some(format::plain_etag(&e.body)),
+        }
+    }
+}
+
+/// An opaque version id, unique in the bucket (AWS ids are 32 URL-safe characters).
+fn version_id(n: u64) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._";
+    let mut x = n.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5DEE_CE66_D1CE_4E5B;
+    let mut id = String::with_capacity(32);
+    for _ in 0..20 {
+        id.push(ALPHABET[(x % 64) as usize] as char);
+        x = x.rotate_right(6) ^ n;
+    }
+    format!("{id}{n:012}")
+}
+
+fn check_tags(tags: &[(String, String)]) -> bool {
+    tags.len() <= TAG_LIMIT
+        && tags
+            .iter()
+            .all(|(k, v)| k.chars().count() <= 128 && v.chars().count() <= 256)
+}
+
+impl ObjectStore for MemoryStore {
+    fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    fn list_versions<'a>(
+        &'a self,
+        prefix: &'a str,
+        from: Option<VersionsFrom>,
+        max_keys: Option<i32>,
+    ) -> StoreFuture<'a, VersionsPage> {
+        let limit = max_keys
+            .map_or(MAX_KEYS, |n| n.max(1) as usize)
+            .min(self.page_size);
+        self.call(move |bucket, _| {
+            // S3's order: by key (UTF-8 binary), each key's entries newest first.
+            let all = bucket
+                .keys
+                .range(prefix.to_owned()..)
+                .take_while(|(k, _)| k.starts_with(prefix))
+                .flat_map(|(k, es)| {
+                    let n = es.len();
+                    es.iter()
+                        .enumerate()
+                        .rev()
+                        .map(move |(i, e)| (k, e, i + 1 == n))
+                });
+            let after = |(k, e, _): &(&String, &Entry, bool)| match &from {
+                None => true,
+                Some(f) => match k.as_str().cmp(f.key.as_str()) {
+                    std::cmp::Ordering::Less => false,
+                    std::cmp::Ordering::Greater => true,
+                    // Within the marker's key: the entries after its version (older ones).
+                    std::cmp::Ordering::Equal => f.version_id.as_ref().is_some_and(|v| {
+                        let es = &bucket.keys[*k];
+                        let at = es.iter().position(|x| &x.version_id == v);
+                        let me = es.iter().position(|x| x.version_id == e.version_id);
+                        matches!((at, me), (Some(a), Some(m)) if m < a)
+                    }),
+                },
+            };
+            let mut page: Vec<(&String, &Entry, bool)> =
+                all.filter(after).take(limit + 1).collect();
+            let truncated = page.len() > limit;
+            page.truncate(limit);
+            let next = page
+                .last()
+                .filter(|_| truncated)
+                .map(|(k, e, _)| VersionsFrom {
+                    key: (*k).clone(),
+                    version_id: Some(e.version_id.clone()),
+                });
+            let mut out = VersionsPage {
+                next,
+                ..VersionsPage::default()
+            };
+            for (k, e, latest) in page {
+                let listed = ListedVersion {
+                    version_id: e.version_id.clone(),
+                    last_modified_ms: e.written_ms.div_euclid(1000) * 1000,
+                    is_delete_marker: e.marker,
+                    is_latest: latest,
+                    size: if e.marker { 0 } else { e.body.len() as i64 },
+                    etag: (!e.marker).then(|| format::plain_etag(&e.body)),
+                    storage_class: (!e.marker).then(|| "STANDARD".to_owned()),
+                };
+                let side = if e.marker {
+                    &mut out.markers
+                } else {
+                    &mut out.versions
+                };
+                side.push((k.clone(), listed));
+            }
+            Ok(out)
+        })
+    }
+
+    fn list_keys<'a>(
+        &'a self,
+        prefix: &'a str,
+        continuation: Option<String>,
+    ) -> StoreFuture<'a, KeysPage> {
+        let limit = self.page_size;
+        self.call(move |bucket, _| {
+            let mut keys: Vec<String> = bucket
+                .keys
+                .range(prefix.to_owned()..)
+                .take_while(|(k, _)| k.starts_with(prefix))
+                .filter(|(k, _)| continuation.as_ref().is_none_or(|c| *k > c))
+                .filter(|(_, es)| es.last().is_some_and(|e| !e.marker))
+                .map(|(k, _)| k.clone())
+                .take(limit + 1)
+                .collect();
+            let truncated = keys.len() > limit;
+            keys.truncate(limit);
+            let next = keys.last().filter(|_| truncated).cloned();
+            Ok(KeysPage { keys, next })
+        })
+    }
+
+    fn head<'a>(
+        &'a self,
+        key: &'a str,
+        version_id: Option<&'a str>,
+    ) -> StoreFuture<'a, Option<ObjectHead>> {
+        self.call(move |bucket, _| match Self::find(bucket, key, version_id) {
+            Ok(found) => Ok(found.map(Self::head_of)),
+            Err(()) => Err(self.error("HeadObject", key, 405, "MethodNotAllowed")),
+        })
+    }
+
+    fn get<'a>(
+        &'a self,
+        key: &'a str,
+        version_id: Option<&'a str>,
+    ) -> StoreFuture<'a, Option<(ObjectHead, Vec<u8>)>> {
+        self.call(move |bucket, _| match Self::find(bucket, key, version_id) {
+            Ok(found) => Ok(found.map(|e| (Self::head_of(e), e.body.clone()))),
+            Err(()) => Err(self.error("GetObject", key, 405, "MethodNotAllowed")),
+        })
+    }
+
+    fn tags<'a>(
+        &'a self,
+        key: &'a str,
+        version_id: &'a str,
+    ) -> StoreFuture<'a, Vec<(String, String)>> {
+        self.call(
+            move |bucket, _| match Self::find(bucket, key, Some(version_id)) {
+                Ok(Some(e)) => Ok(e.tags.clone()),
+                Ok(None) => Err(self.error("GetObjectTagging", key, 404, "NoSuchVersion")),
+                Err(()) => Err(self.error("GetObjectTagging", key, 405, "MethodNotAllowed")),
+            },
+        )
+    }
+
+    fn put_tags<'a>(
+        &'a self,
+        key: &'a str,
+        version_id: &'a str,
+        tags: Vec<(String, String)>,
+    ) -> StoreFuture<'a, ()> {
+        self.call(move |bucket, _| {
+            if !check_tags(&tags) {
+                return Err(self.error("PutObjectTagging", key, 400, "InvalidTag"));
+            }
+            let entry = bucket
+                .keys
+                .get_mut(key)
+                .and_then(|es| es.iter_mut().find(|e| e.version_id == version_id));
+            match entry {
+                Some(e) if e.marker => {
+                    Err(self.error("PutObjectTagging", key, 405, "MethodNotAllowed"))
+                }
+                Some(e) => {
+                    e.tags = tags;
+                    Ok(())
+                }
+                None => Err(self.error("PutObjectTagging", key, 404, "NoSuchVersion")),
+            }
+        })
+    }
+
+    fn put(&self, object: NewObject) -> StoreFuture<'_, Written> {
+        self.call(move |bucket, now| {
+            let metadata: HashMap<String, String> = object
+                .metadata
+                .into_iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v))
+                .collect();
+            let size: usize = metadata.iter().map(|(k, v)| k.len() + v.len()).sum();
+            if size > METADATA_LIMIT {
+                return Err(self.error("PutObject", &object.key, 400, "MetadataTooLarge"));
+            }
+            let tags = if object.tagging.is_empty() {
+                Vec::new()
+            } else {
+                format::decode_tagging(&object.tagging)
+            };
+            if !check_tags(&tags) {
+                return Err(self.error("PutObject", &object.key, 400, "InvalidTag"));
+            }
+            bucket.written += 1;
+            let id = version_id(bucket.written);
+            let etag = format::plain_etag(&object.body);
+            bucket.keys.entry(object.key).or_default().push(Entry {
+                version_id: id.clone(),
+                written_ms: now,
+                marker: false,
+                body: object.body,
+                metadata,
+                tags,
+            });
+            Ok(Written {
+                version_id: Some(id),
+                etag: Some(etag),
+            })
+        })
+    }
+
+    fn delete<'a>(&'a self, key: &'a str, if_match: Option<&'a str>) -> StoreFuture<'a, Deleted> {
+        self.call(move |bucket, now| {
+            if let Some(etag) = if_match {
+                let current = bucket.keys.get(key).and_then(|es| es.last());
+                let matches =
+                    current.is_some_and(|e| !e.marker && format::plain_etag(&e.body) == etag);
+                if !matches {
+                    return Ok(Deleted::NotCurrent);
+                }
+            }
+            bucket.written += 1;
+            let id = version_id(bucket.written);
+            bucket.keys.entry(key.to_owned()).or_default().push(Entry {
+                version_id: id.clone(),
+                written_ms: now,
+                marker: true,
+                body: Vec::new(),
+                metadata: HashMap::new(),
+                tags: Vec::new(),
+            });
+            Ok(Deleted::Marker(Some(id)))
+        })
+    }
+
+    fn now(&self) -> SystemTime {
+        self.clock.system_time()
+    }
+
+    fn sleep_until(&self, until: SystemTime) -> BoxFuture<'_, ()> {
+        let ms = until
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        self.clock.advance_to(ms);
+        Box::pin(async {})
+    }
+}
+
+/// One parameter that exists.
+#[derive(Debug, Clone)]
+struct Parameter {
+    versions: Vec<HistoryVersion>,
+    tags: Tags,
+}
+
+/// In-memory Parameter Store.
+#[derive(Debug)]
+pub struct MemoryParameters {
+    params: Mutex<BTreeMap<String, Parameter>>,
+    clock: Clock,
+    /// Parameters per `DescribeParameters` page (AWS: up to MaxResults, 50).
+    page_size: usize,
+}
+
+/// SSM keeps at most this many versions of a parameter.
+pub const HISTORY_LIMIT: usize = 100;
+
+impl MemoryParameters {
+    pub fn new(clock: Clock) -> Self {
+        MemoryParameters {
+            params: Mutex::default(),
+            clock,
+            page_size: 50,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Parameter>> {
+        self.params.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// `PutParameter` (overwriting) at the clock's time: the new version's number.
+    pub fn put(&self, name: &str, value: &str, param_type: ParameterType) -> i64 {
+        self.put_at(name, value, param_type, self.clock.now_ms())
+    }
+
+    /// [`Self::put`], last modified at `now` (epoch ms).
+    pub fn put_at(&self, name: &str, value: &str, param_type: ParameterType, now: i64) -> i64 {
+        let mut params = self.lock();
+        let p = params.entry(name.to_owned()).or_insert(Parameter {
+            versions: Vec::new(),
+            tags: Tags::new(),
+        });
+        let version = p.versions.last().map_or(1, |v| v.version() + 1);
+        p.versions.push(HistoryVersion {
+            name: name.to_owned(),
+            labels: Vec::new(),
+            snapshot: ParameterSnapshot {
+                name: name.to_owned(),
+                value: value.to_owned(),
+                param_type,
+                attributes: Attributes {
+                    version: Some(version),
+                    last_modified_ms: Some(now),
+                    tier: Some("Standard".to_owned()),
+                    data_type: Some("text".to_owned()),
+                    ..Attributes::default()
+                },
+            },
+        });
+        if p.versions.len() > HISTORY_LIMIT {
+            p.versions.remove(0);
+        }
+        version
+    }
+
+    /// `DeleteParameter` (also what an Expiration policy does when it fires).
+    pub fn delete(&self, name: &str) -> bool {
+        self.lock().remove(name).is_some()
+    }
+
+    /// `LabelParameterVersion`: moves `label` to `version` (a label is on one version).
+    pub fn label(&self, name: &str, version: i64, label: &str) -> bool {
+        let mut params = self.lock();
+        let Some(p) = params.get_mut(name) else {
+            return false;
+        };
+        if !p.versions.iter().any(|v| v.version() == version) {
+            return false;
+        }
+        for v in &mut p.versions {
+            v.labels.retain(|l| l != label);
+            if v.version() == version {
+                v.labels.push(label.to_owned());
+                v.labels.sort();
+            }
+        }
+        true
+    }
+
+    /// `AddTagsToResource`/`RemoveTagsFromResource`: the tags now (no history).
+    pub fn set_tags(&self, name: &str, tags: Tags) -> bool {
+        match self.lock().get_mut(name) {
+            Some(p) => {
+                p.tags = tags;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The current version and its LastModifiedDate, if the parameter exists.
+    pub fn current(&self, name: &str) -> Option<(i64, i64)> {
+        let params = self.lock();
+        let v = params.get(name)?.versions.last()?;
+        Some((v.version(), v.last_modified_ms()?))
+    }
+
+    /// The versions SSM keeps now, `(version, LastModifiedDate ms)`, if the parameter exists.
+    pub fn history_now(&self, name: &str) -> Option<Vec<(i64, i64)>> {
+        let params = self.lock();
+        let p = params.get(name)?;
+        Some(
+            p.versions
+                .iter()
+                .map(|v| (v.version(), v.last_modified_ms().unwrap_or_default()))
+                .collect(),
+        )
+    }
+
+    /// The parameter's current snapshot, if it exists.
+    pub fn snapshot(&self, name: &str) -> Option<ParameterSnapshot> {
+        let params = self.lock();
+        Some(params.get(name)?.versions.last()?.snapshot.clone())
+    }
+}
+
+impl ParameterStore for MemoryParameters {
+    fn history<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Option<Vec<HistoryVersion>>> {
+        let found = self.lock().get(name).map(|p| p.versions.clone());
+        Box::pin(async move { Ok(found) })
+    }
+
+    fn tags<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Option<Tags>> {
+        let found = self.lock().get(name).map(|p| p.tags.clone());
+        Box::pin(async move { Ok(found) })
+    }
+
+    fn describe<'a>(
+        &'a self,
+        paths: &'a [String],
+        next_token: Option<String>,
+    ) -> StoreFuture<'a, ParametersPage> {
+        let within = |name: &str| {
+            paths.is_empty()
+                || paths.iter().any(|p| {
+                    let p = p.trim_end_matches('/');
+                    name.strip_prefix(p)
+                        .is_some_and(|rest| rest.starts_with('/'))
+                })
+        };
+        let start: usize = next_token.and_then(|t| t.parse().ok()).unwrap_or(0);
+        let listed: Vec<ListedParameter> = self
+            .lock()
+            .iter()
+            .filter(|(name, _)| within(name))
+            .filter_map(|(name, p)| {
+                let v = p.versions.last()?;
+                Some(ListedParameter {
+                    name: name.clone(),
+                    version: v.version(),
+                    last_modified_ms: v.last_modified_ms()?,
+                })
+            })
+            .collect();
+        let end = (start + self.page_size).min(listed.len());
+        let page = ParametersPage {
+            parameters: listed[start.min(end)..end].to_vec(),
+            next_token: (end < listed.len()).then(|| end.to_string()),
+        };
+        Box::pin(async move { Ok(page) })
+    }
+}
+
+#[cfg(test)]
+mod tests;
