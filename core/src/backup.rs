@@ -59,8 +59,8 @@ mod decide;
 mod races;
 
 pub use decide::{
-    delete_for_event, holds_version, version_at, version_for_event, Choice, DeleteChoice, Held,
-    EVENT_SKEW_SECS,
+    delete_for_event, holds_version, unrecorded_before, version_at, version_for_event, Choice,
+    DeleteChoice, Held, BACKFILL_MAX, EVENT_SKEW_SECS,
 };
 
 use std::collections::HashMap;
@@ -344,6 +344,29 @@ impl Backup {
         }
     }
 
+    /// The keys under `prefix` flagged as live behind a delete marker (see
+    /// [`format::LIVE_BEHIND_MARKER_PREFIX`]), or `None` when `stop_by` passes first.
+    pub async fn live_behind_marker(
+        &self,
+        prefix: &str,
+        stop_by: Option<std::time::Instant>,
+    ) -> Result<Option<Vec<String>>, BackupError> {
+        let flags = format!("{}{prefix}", format::LIVE_BEHIND_MARKER_PREFIX);
+        Ok(self.current_keys(&flags, stop_by).await?.map(|keys| {
+            keys.iter()
+                .filter_map(|k| k.strip_prefix(format::LIVE_BEHIND_MARKER_PREFIX))
+                .map(str::to_owned)
+                .collect()
+        }))
+    }
+
+    /// Takes down the flag of `key`: its delete, found by the reconcile, is recorded.
+    pub async fn unflag_live_behind_marker(&self, key: &str) -> Result<(), BackupError> {
+        let flag = format!("{}{key}", format::LIVE_BEHIND_MARKER_PREFIX);
+        self.objects.delete(&flag, None).await?;
+        Ok(())
+    }
+
     /// The last parameter name the previous reconcile run checked (`None`: none recorded, or
     /// unreadable: the run then starts from the beginning).
     pub async fn reconcile_cursor(&self) -> Option<String> {
@@ -506,15 +529,28 @@ impl Backup {
                 });
             }
         }
-        let mut snapshot = entry.snapshot.clone();
-        snapshot.name = key.clone();
-        snapshot.attributes.set_extras(extras);
-        let record = BackupRecord::Value {
-            event_time: change.event_time,
-            snapshot,
-        };
         self.wait_for_marker_second(&key).await;
-        self.put(&record, &current.recorded).await?;
+        let mut earlier = current.recorded.clone();
+        if !same_version_may_change {
+            // Versions whose events were lost, while SSM still has them.
+            for (lost, ms) in unrecorded_before(&dates, version, &current.recorded) {
+                let Some(h) = history.iter().find(|h| h.version() == lost) else {
+                    continue;
+                };
+                let extras = Extras {
+                    tags: extras.tags.clone(),
+                    labels: h.labels.clone(),
+                };
+                let record = value_record(&key, h, extras, ms.div_euclid(1000));
+                let written = self.put(&record, &earlier).await?;
+                tracing::warn!(name = %key, ssm_version = lost, outcome = "backfilled", "a version whose event was lost, recorded from the parameter's history");
+                if let Some(placed) = written.version_id.as_ref().and_then(|id| record.place(id)) {
+                    earlier.insert(0, placed);
+                }
+            }
+        }
+        let record = value_record(&key, entry, extras, change.event_time);
+        self.put(&record, &earlier).await?;
         Ok(Outcome::Stored { version })
     }
 
@@ -549,6 +585,22 @@ impl Backup {
             // Whatever S3 holds newest: a delete marker there may be an earlier delete's,
             // processed after a re-creation (see [`decide`]).
             DeleteChoice::Record => {
+                // A delete processed after a later change of the key was recorded (a
+                // re-creation): its marker will be the newest entry while the parameter
+                // exists, so the reconcile must be told to look at the key.
+                let later = current
+                    .recorded
+                    .iter()
+                    .filter(|e| e.time > change.event_time)
+                    .max_by_key(|e| e.time);
+                if later.is_some_and(|e| !e.deleted) {
+                    self.objects
+                        .put(NewObject {
+                            key: format!("{}{key}", format::LIVE_BEHIND_MARKER_PREFIX),
+                            ..NewObject::default()
+                        })
+                        .await?;
+                }
                 let written = self
                     .put_tombstone(change, &key, deleted_by, &current.recorded)
                     .await?;
@@ -879,6 +931,17 @@ impl Backup {
             })
             .await?;
         Ok(())
+    }
+}
+
+/// The record of history entry `h` of `key`, with `extras`, at `event_time`.
+fn value_record(key: &str, h: &HistoryVersion, extras: Extras, event_time: i64) -> BackupRecord {
+    let mut snapshot = h.snapshot.clone();
+    snapshot.name = key.to_owned();
+    snapshot.attributes.set_extras(extras);
+    BackupRecord::Value {
+        event_time,
+        snapshot,
     }
 }
 

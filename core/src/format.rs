@@ -110,9 +110,11 @@
 //! not say which came first (only `IsLatest`, on the newest entry, does). Two rules keep our
 //! own writes unambiguous:
 //!
-//! 1. **A marker always follows its tombstone.** The writer puts the tombstone and then, for
-//!    the same key and with no other write of that key in between (one key's changes are
-//!    applied one after another), the marker. The reader pairs each marker with the tombstone
+//! 1. **A marker always follows its tombstone.** The writer puts the tombstone and then the
+//!    marker, with `If-Match` on the tombstone's ETag: S3 writes it only while that tombstone
+//!    is the key's current version, so no marker of ours follows another marker or a value
+//!    (another delivery of the same delete, or a re-creation, written in between); the
+//!    tombstone alone then records the delete. The reader pairs each marker with the tombstone
 //!    it can follow ([`crate::pit::pair_markers`]); a paired marker means "deleted at the
 //!    tombstone's time" and nothing else, so its place among same-second versions never
 //!    matters to our reader.
@@ -154,6 +156,13 @@ pub const TAGS_PER_OBJECT_MAX: usize = 10;
 /// run goes on from there. Outside the `/` namespace of parameter keys ([`object_key`]), so no
 /// backup and no restore ever sees it.
 pub const RECONCILE_CURSOR_KEY: &str = ".ssmbak/reconcile-cursor";
+
+/// Where the writer flags a key whose newest entry is a delete marker while, by event time,
+/// the parameter exists: an earlier delete processed after the re-creation that followed it.
+/// `ListObjectsV2` lists only keys whose newest entry is not a marker, so without the flag the
+/// reconcile would never look for a later delete of such a key whose event was lost. The flag
+/// key is this, then the object key (which starts with `/`); an empty object.
+pub const LIVE_BEHIND_MARKER_PREFIX: &str = ".ssmbak/live-behind-marker";
 
 /// The longest description tag the original writes.
 pub const DESCRIPTION_TAG_MAX: usize = 256;

@@ -12,6 +12,10 @@
 //!   own time is unknown; the detection time is the honest bound: the parameter surely
 //!   existed when its last backup was made and was surely gone by then, so a restore to a time
 //!   in between may bring back a value that had already been deleted, never lose one.
+//!   The keys looked at are those whose newest S3 entry is not a delete marker
+//!   (`ListObjectsV2`), and those the writer flagged as live behind one (an earlier delete
+//!   processed after a re-creation, see [`crate::format::LIVE_BEHIND_MARKER_PREFIX`]); a
+//!   flag comes down once the delete it waited for is recorded.
 //!
 //! # Every parameter, eventually
 //!
@@ -68,7 +72,7 @@ pub async fn run(
     else {
         return Ok(incomplete());
     };
-    let Some(keys) = current_keys(backup, paths, stop_by).await? else {
+    let Some((keys, flagged)) = current_keys(backup, paths, stop_by).await? else {
         return Ok(incomplete());
     };
     let mut summary = ReconcileSummary::default();
@@ -85,7 +89,15 @@ pub async fn run(
             event_time: now,
             param_type: None,
         };
-        match backup.apply(&change).await {
+        let outcome = backup.apply(&change).await;
+        if matches!(&outcome, Ok(o) if *o != Outcome::StillExists) && flagged.contains(&key) {
+            if let Err(e) = backup.unflag_live_behind_marker(&key).await {
+                // Flagged still: the next run looks again, and finds the delete recorded.
+                error!(name = %key, error = %e, outcome = "failed", "could not take down a live-behind-marker flag");
+                summary.failed += 1;
+            }
+        }
+        match outcome {
             Ok(Outcome::Deleted | Outcome::DeleteCompleted) => {
                 warn!(name = %key, deleted_at = now, outcome = "removed", "a delete the events missed, recorded at the time it was found");
                 summary.removed += 1;
@@ -189,13 +201,14 @@ fn name_of_key(key: &str) -> String {
     }
 }
 
-/// The bucket's current objects (keys whose newest write is not a delete marker) under
-/// `paths`, or `None` when `stop_by` passed first.
+/// The keys under `paths` whose newest backup may be a value: the bucket's current objects
+/// (keys whose newest write is not a delete marker) and the keys flagged as live behind a
+/// marker (the second list); `None` when `stop_by` passed first.
 async fn current_keys(
     backup: &Backup,
     paths: &[String],
     stop_by: Option<Instant>,
-) -> Result<Option<Vec<String>>, String> {
+) -> Result<Option<(Vec<String>, BTreeSet<String>)>, String> {
     let prefixes: Vec<String> = if paths.is_empty() {
         vec!["/".to_owned()]
     } else {
@@ -205,19 +218,25 @@ async fn current_keys(
             .collect()
     };
     let mut keys = Vec::new();
+    let mut flagged = BTreeSet::new();
     for prefix in prefixes {
-        match backup
-            .current_keys(&prefix, stop_by)
-            .await
-            .map_err(|e| e.to_string())?
-        {
-            Some(found) => keys.extend(found),
-            None => return Ok(None),
+        let current = backup.current_keys(&prefix, stop_by);
+        let flags = backup.live_behind_marker(&prefix, stop_by);
+        match (
+            current.await.map_err(|e| e.to_string())?,
+            flags.await.map_err(|e| e.to_string())?,
+        ) {
+            (Some(found), Some(flags)) => {
+                keys.extend(found);
+                flagged.extend(flags);
+            }
+            _ => return Ok(None),
         }
     }
+    keys.extend(flagged.iter().cloned());
     keys.sort();
     keys.dedup();
-    Ok(Some(keys))
+    Ok(Some((keys, flagged)))
 }
 
 #[cfg(test)]

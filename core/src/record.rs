@@ -8,7 +8,10 @@
 //! authorises it with another action (`s3:GetObjectVersion`, `s3:GetObjectVersionTagging`,
 //! `s3:PutObjectVersionTagging`) than the same on the current object (`s3:GetObject`, ...) (Service Authorization Reference,
 //! Amazon S3: "To return a different version, you need the s3:GetObjectVersion permission").
+//! A `DeleteObject` with `If-Match` is recorded as `DeleteObject@if-match`: it needs
+//! `s3:GetObject` as well.
 
+use aws_sdk_s3::operation::delete_object::DeleteObjectInput;
 use aws_sdk_s3::operation::get_object::GetObjectInput;
 use aws_sdk_s3::operation::get_object_tagging::GetObjectTaggingInput;
 use aws_sdk_s3::operation::head_object::HeadObjectInput;
@@ -75,7 +78,16 @@ impl Intercept for Recorder {
                         .map(|i| i.version_id().is_some())
                 })
                 .unwrap_or(false);
-            let suffix = if versioned { "@version" } else { "" };
+            // A delete conditional on an ETag is authorised as s3:DeleteObject and
+            // s3:GetObject (S3 User Guide, "How to perform conditional deletes").
+            let conditional = input
+                .downcast_ref::<DeleteObjectInput>()
+                .is_some_and(|i| i.if_match().is_some());
+            let suffix = match (versioned, conditional) {
+                (true, _) => "@version",
+                (false, true) => "@if-match",
+                (false, false) => "",
+            };
             // One short line per write with O_APPEND: concurrent writers do not interleave.
             let line = format!("{}\t{}:{}{suffix}\n", self.component, m.service(), m.name());
             let mut file = std::fs::OpenOptions::new()

@@ -300,6 +300,8 @@ struct World<'a> {
     made: usize,
     /// Changes a delivery recorded while SSM still had what they need.
     recorded: Vec<bool>,
+    /// When the final reconcile ran, epoch seconds.
+    reconciled_at: i64,
     rng: Rng,
 }
 
@@ -349,6 +351,7 @@ impl<'a> World<'a> {
             faults_on,
             made: 0,
             recorded: vec![false; schedule.changes.len()],
+            reconciled_at: i64::MAX,
             rng: Rng::new(schedule.seed ^ 0x5EED),
         }
     }
@@ -455,6 +458,7 @@ impl<'a> World<'a> {
         self.make_changes();
         self.faults_on.store(false, Ordering::Relaxed);
         let summary = reconcile::run(&self.backup, &[], None).await;
+        self.reconciled_at = self.clock.now_ms().div_euclid(1000);
         if let Ok(s) = &summary {
             debug_assert_eq!(s.failed, 0);
         }
@@ -581,7 +585,10 @@ impl<'a> World<'a> {
                 .rev()
                 .find(|&&i| i < c && matches!(changes[i].kind, Kind::Put(_)))
                 .is_some_and(|&p| self.recorded[p]);
-        self.recorded[c] || Some(c) == reconciled || label_covered
+        // A lost last delete is found by the final reconcile, and recorded at its time.
+        let found_gone =
+            changes[c].kind == Kind::Delete && mine.last() == Some(&c) && t >= self.reconciled_at;
+        self.recorded[c] || Some(c) == reconciled || label_covered || found_gone
     }
 
     fn fail_io(&self, e: &dyn std::fmt::Display) -> Failure {

@@ -179,6 +179,18 @@ const WITHHELD: [(&str, &str, &str); 5] = [
     ),
 ];
 
+/// How [`granted`] marks a template action granted only under a condition (an option off by
+/// default).
+const CONDITIONAL: &str = "(conditional)";
+
+/// Granted to a component only under a template condition, and why that is enough: every
+/// other action it calls must be granted with every option at its default.
+const CONDITIONAL_ONLY: [(&str, &str, &str); 1] = [(
+    "lambda",
+    "s3:PutObjectVersionTagging",
+    "only the deleter path (RecordDeleters) tags a tombstone in place",
+)];
+
 /// The IAM actions an operation needs: all of the groups, any action of a group.
 fn actions_for(service: &str, operation: &str) -> Vec<Vec<String>> {
     let one = |a: &str| vec![vec![a.to_owned()]];
@@ -190,6 +202,12 @@ fn actions_for(service: &str, operation: &str) -> Vec<Vec<String>> {
         // Our one PutObjectTagging names a VersionId (the deleter on a tombstone), which S3
         // authorises as s3:PutObjectVersionTagging (S3 API reference, PutObjectTagging).
         ("s3", "PutObjectTagging@version") => one("s3:PutObjectVersionTagging"),
+        ("s3", "DeleteObject@if-match") => {
+            vec![
+                vec!["s3:DeleteObject".to_owned()],
+                vec!["s3:GetObject".to_owned()],
+            ]
+        }
         ("s3", "ListObjectVersions") => one("s3:ListBucketVersions"),
         ("s3", "HeadBucket" | "ListObjectsV2") => one("s3:ListBucket"),
         ("s3", "PutBucketEncryption") => one("s3:PutEncryptionConfiguration"),
@@ -224,13 +242,26 @@ fn granted(root: &Path, policy: &str) -> anyhow::Result<BTreeMap<String, String>
         }
     } else {
         // The role's statements in the template: every `service:Action` string under
-        // FunctionRole (conditional statements included).
+        // FunctionRole; those only in a conditional statement (`!If`, up to its
+        // `!Ref AWS::NoValue`) are marked [`CONDITIONAL`].
         let role = text
             .split("\n  FunctionRole:\n")
             .nth(1)
             .and_then(|rest| rest.split("\n  Function:\n").next())
             .context("the template has no FunctionRole")?;
-        for token in role.split(|c: char| c.is_whitespace() || "[],".contains(c)) {
+        let mut in_if = false;
+        let tokens = role.lines().flat_map(|line| {
+            if line.trim_start().starts_with("- !If") {
+                in_if = true;
+            }
+            let conditional = in_if;
+            if line.contains("!Ref AWS::NoValue") {
+                in_if = false;
+            }
+            line.split(|c: char| c.is_whitespace() || "[],".contains(c))
+                .map(move |t| (t, conditional))
+        });
+        for (token, conditional) in tokens {
             let is_action = token.split_once(':').is_some_and(|(svc, act)| {
                 !svc.is_empty()
                     && svc
@@ -240,7 +271,13 @@ fn granted(root: &Path, policy: &str) -> anyhow::Result<BTreeMap<String, String>
                     && act.chars().all(|c| c.is_ascii_alphanumeric())
             });
             if is_action && token != "sts:AssumeRole" {
-                out.insert(token.to_owned(), String::new());
+                let mark = if conditional { CONDITIONAL } else { "" };
+                let entry = out
+                    .entry(token.to_owned())
+                    .or_insert_with(|| mark.to_owned());
+                if !conditional {
+                    entry.clear();
+                }
             }
         }
     }
@@ -281,6 +318,17 @@ pub(crate) fn problems(root: &Path, recording: &str) -> anyhow::Result<Vec<Strin
                 let withheld =
                     |a: &String| WITHHELD.iter().any(|(c, w, _)| *c == component && w == a);
                 match group.iter().find(|a| granted.contains_key(*a)) {
+                    Some(a)
+                        if granted[a] == CONDITIONAL
+                            && !CONDITIONAL_ONLY
+                                .iter()
+                                .any(|(c, x, _)| *c == component && x == a) =>
+                    {
+                        used.insert(a.clone());
+                        out.push(format!(
+                            "{policy} grants {a} only under a condition, but {component} calls {service}:{operation} with every option off"
+                        ));
+                    }
                     Some(a) => {
                         used.insert(a.clone());
                     }
@@ -420,6 +468,38 @@ mod tests {
         assert!(!has("cfn/template.yml lacks"), "{found:?}");
     }
 
+    /// The gap that let a default deployment's Lambda lack s3:GetObjectVersionTagging: it
+    /// was granted only under RecordDeleters, and the check counted conditional grants.
+    #[test]
+    fn a_grant_only_under_a_condition_does_not_cover_a_default_deployment() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path();
+        for (_, policy) in POLICIES.iter().chain(&COVERS_ONLY) {
+            let to = root.join(policy);
+            std::fs::create_dir_all(to.parent().expect("a folder")).expect("folder");
+            std::fs::copy(project_root().join(policy), &to).expect("copied");
+        }
+        let template = std::fs::read_to_string(root.join("cfn/template.yml")).expect("template");
+        let moved = template.replace(
+            "Action: [s3:GetObjectVersionTagging]",
+            "Action: [s3:GetObjectVersion]",
+        );
+        let moved = moved.replace(
+            "Action: [s3:PutObjectVersionTagging]",
+            "Action: [s3:GetObjectVersionTagging, s3:PutObjectVersionTagging]",
+        );
+        std::fs::write(root.join("cfn/template.yml"), moved).expect("written");
+        let recording =
+            "lambda\tS3:GetObjectTagging@version\nlambda\tS3:PutObjectTagging@version\n";
+        let found = problems(root, recording).expect("runs");
+        let has = |needle: &str| found.iter().any(|p| p.contains(needle));
+        assert!(
+            has("grants s3:GetObjectVersionTagging only under a condition"),
+            "{found:?}"
+        );
+        assert!(!has("s3:PutObjectVersionTagging only"), "{found:?}");
+    }
+
     fn statements(policy: &str) -> Vec<serde_json::Value> {
         let text = std::fs::read_to_string(project_root().join(policy)).expect("policy");
         let doc: serde_json::Value = serde_json::from_str(&text).expect("JSON");
@@ -463,11 +543,13 @@ mod tests {
             "kms:Decrypt",
             "sqs:ReceiveMessage",
             "kms:GenerateDataKey",
-            // Conditional (RecordDeleters) statements count too.
+            // Conditional (RecordDeleters) statements count too, marked.
             "s3:PutObjectVersionTagging",
         ] {
             assert!(granted.contains_key(a), "{a} in {granted:?}");
         }
+        assert_eq!(granted["s3:PutObjectVersionTagging"], CONDITIONAL);
+        assert_eq!(granted["s3:GetObjectVersionTagging"], "");
         assert!(!granted.contains_key("sts:AssumeRole"));
     }
 }

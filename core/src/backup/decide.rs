@@ -200,9 +200,61 @@ pub fn version_at(
         .max()
 }
 
+/// At most this many lost versions are recorded with one change.
+pub const BACKFILL_MAX: usize = 10;
+
+/// The versions of `history` before `chosen` that the bucket cannot have recorded, oldest
+/// first (at most [`BACKFILL_MAX`], the newest of them): modified after every time it
+/// records for the key (so no record of them was written, nor named and then left out), in
+/// the seconds between that and `chosen`. A Create or Update whose event was lost leaves its
+/// version in SSM's history only; the next version recorded brings it back, at its own
+/// LastModifiedDate, while SSM keeps it (100 versions). Nothing recorded at all (a key seen
+/// for the first time, `seed-all`): nothing before `chosen` is claimed.
+pub fn unrecorded_before(
+    history: &[(i64, Option<i64>)],
+    chosen: i64,
+    recorded: &[EarlierVersion],
+) -> Vec<(i64, i64)> {
+    let Some(newest_recorded) = recorded.iter().map(|r| r.time).max() else {
+        return Vec::new();
+    };
+    let mut lost: Vec<(i64, i64)> = history
+        .iter()
+        .filter_map(|&(v, ms)| Some((v, ms?)))
+        .filter(|&(v, ms)| v < chosen && ms.div_euclid(1000) > newest_recorded)
+        .collect();
+    lost.sort_unstable();
+    let skip = lost.len().saturating_sub(BACKFILL_MAX);
+    lost.split_off(skip)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn versions_lost_between_the_recorded_ones_are_found_in_the_history() {
+        let ms = |s: i64| Some(s * 1000 + 250);
+        let history = [(1, ms(100)), (2, ms(110)), (3, ms(120)), (4, ms(130))];
+        // v1 recorded at 100; v2 and v3 lost; v4's event: v2 and v3 come back.
+        assert_eq!(
+            unrecorded_before(&history, 4, &[value(1, 100)]),
+            [(2, 110_250), (3, 120_250)]
+        );
+        // Recorded up to v3 (a record made at 120): nothing.
+        assert!(unrecorded_before(&history, 4, &[value(3, 120), value(1, 100)]).is_empty());
+        // A delete recorded at 125 (its event late): v2, v3 are older than it, claimed by
+        // nothing here (they may be a deleted incarnation's).
+        assert!(unrecorded_before(&history, 4, &[tombstone(125), value(1, 100)]).is_empty());
+        // Nothing recorded: seed-all's first backup claims no history.
+        assert!(unrecorded_before(&history, 4, &[]).is_empty());
+        // Many lost: the newest BACKFILL_MAX.
+        let long: Vec<(i64, Option<i64>)> = (1..=30).map(|v| (v, ms(100 + v))).collect();
+        let lost = unrecorded_before(&long, 30, &[value(1, 101)]);
+        assert_eq!(lost.len(), BACKFILL_MAX);
+        assert_eq!(lost.first().map(|l| l.0), Some(20));
+        assert_eq!(lost.last().map(|l| l.0), Some(29));
+    }
 
     fn value(ssm_version: i64, time: i64) -> EarlierVersion {
         EarlierVersion {

@@ -180,3 +180,55 @@ fn a_delete_stopped_before_its_marker_is_completed_by_its_next_delivery() {
     assert_eq!(w.restored(10), None);
     assert_eq!(w.restored(60), None);
 }
+
+/// Deleted at +10, re-created at +20 and recorded, then the delete of +10 processed: its
+/// marker is the key's newest entry while the parameter exists. Deleted again at +30, that
+/// event lost: the reconcile, which looks for lost deletes among keys whose newest entry is
+/// not a marker, never saw this key, and a restore to now brought it back. The writer flags
+/// such a key for the reconcile.
+#[test]
+fn a_lost_delete_of_a_key_live_behind_a_marker_is_found_by_the_reconcile() {
+    let w = World::backed_up_then_deleted();
+    w.at(20);
+    w.ssm.put(NAME, "new", ParameterType::String);
+    w.at(21);
+    block_on(w.backup().apply(&event(Operation::Create, 20))).expect("re-created");
+    w.at(22);
+    let late = block_on(w.backup().apply(&event(Operation::Delete, 10)));
+    assert_eq!(late, Ok(Outcome::Deleted));
+    assert_eq!(w.markers(), 1);
+    w.at(30);
+    w.ssm.delete(NAME);
+    w.at(100);
+    let summary = block_on(crate::reconcile::run(&w.backup(), &[], None)).expect("reconciled");
+    assert_eq!(summary.removed, 1);
+    assert_eq!(w.restored(15), None);
+    assert_eq!(w.restored(25).as_deref(), Some("new"));
+    assert_eq!(w.restored(100), None);
+    // Found and recorded: the flag is down, and the next lap finds nothing.
+    let again = block_on(crate::reconcile::run(&w.backup(), &[], None)).expect("reconciled");
+    assert_eq!(again.removed, 0);
+}
+
+/// An Update whose event is lost leaves its version in SSM's history only: the next version
+/// recorded brings it back, at its own LastModifiedDate, while SSM keeps it.
+#[test]
+fn a_version_whose_event_was_lost_is_recorded_with_the_next_one() {
+    let w = World::new();
+    w.at(1);
+    w.ssm.put(NAME, "one", ParameterType::String);
+    block_on(w.backup().apply(&event(Operation::Create, 1))).expect("created");
+    w.at(5);
+    w.ssm.put(NAME, "two", ParameterType::String);
+    w.at(9);
+    w.ssm.put(NAME, "three", ParameterType::String);
+    w.at(12);
+    let stored = block_on(w.backup().apply(&event(Operation::Update, 9)));
+    assert_eq!(stored, Ok(Outcome::Stored { version: 3 }));
+    assert_eq!(w.restored(4).as_deref(), Some("one"));
+    assert_eq!(w.restored(5).as_deref(), Some("two"));
+    assert_eq!(w.restored(9).as_deref(), Some("three"));
+    // The lost event, delivered after all: a duplicate.
+    let late = block_on(w.backup().apply(&event(Operation::Update, 5)));
+    assert_eq!(late, Ok(Outcome::Duplicate { version: Some(2) }));
+}
