@@ -18,7 +18,8 @@
 //!   after SQS's visibility timeout (a crash between any two writes), up to the queue's
 //!   receive count, then it is lost to the dead-letter queue;
 //! * listing pages of a random size (1 to 1,000 entries), split anywhere;
-//! * time moving on at every call (latency), so writes of one delivery span seconds or not.
+//! * time moving on at every call (latency), so writes of one delivery span seconds or not;
+//!   the writer's clock off S3's by up to 250 ms either way (see `docs/guarantees.md` for more).
 //!
 //! The invariant ([`check`]), after a final reconcile lap: for every key and every second
 //! where something changed (and the seconds either side), what a restore reads for T,
@@ -154,6 +155,8 @@ pub struct Schedule {
     pub page_size: usize,
     /// Percent of store calls that fail.
     pub fault_percent: u64,
+    /// How far the writer's clock is ahead of S3's, ms.
+    pub skew_ms: i64,
 }
 
 const START: i64 = 1_700_000_000;
@@ -241,6 +244,7 @@ impl Schedule {
             _ => 1000,
         };
         let fault_percent = [0, 0, 2, 5, 10][rng.below(5) as usize];
+        let skew_ms = [0, 0, 250, -250, 100, -100][rng.below(6) as usize];
         Schedule {
             seed,
             changes,
@@ -248,6 +252,7 @@ impl Schedule {
             reconciles,
             page_size,
             fault_percent,
+            skew_ms,
         }
     }
 }
@@ -321,6 +326,7 @@ impl<'a> World<'a> {
         let bucket = Arc::new(
             MemoryStore::new("sim", clock.clone())
                 .with_page_size(schedule.page_size)
+                .with_skew(schedule.skew_ms)
                 .with_yields(latency),
         );
         let faults_on = Arc::new(AtomicBool::new(schedule.fault_percent > 0));
@@ -458,7 +464,8 @@ impl<'a> World<'a> {
         self.make_changes();
         self.faults_on.store(false, Ordering::Relaxed);
         let summary = reconcile::run(&self.backup, &[], None).await;
-        self.reconciled_at = self.clock.now_ms().div_euclid(1000);
+        // By the writer's clock, which dates the deletes it finds.
+        self.reconciled_at = self.backup.now_secs();
         if let Ok(s) = &summary {
             debug_assert_eq!(s.failed, 0);
         }
@@ -607,8 +614,8 @@ impl<'a> World<'a> {
     fn report(&self) -> String {
         let s = self.schedule;
         let mut out = format!(
-            "page size {}, {}% of calls failing\nchanges (seconds.ms after the start):\n",
-            s.page_size, s.fault_percent
+            "page size {}, {}% of calls failing, the writer's clock {} ms ahead of S3's\nchanges (seconds.ms after the start):\n",
+            s.page_size, s.fault_percent, s.skew_ms
         );
         for (i, c) in s.changes.iter().enumerate() {
             out += &format!(

@@ -67,10 +67,6 @@ impl Clock {
         let mut now = self.0.lock().unwrap_or_else(|e| e.into_inner());
         *now += ms;
     }
-
-    fn system_time(&self) -> SystemTime {
-        UNIX_EPOCH + Duration::from_millis(self.now_ms().max(0) as u64)
-    }
 }
 
 /// Decides, before each call, whether the call first lets other tasks run: with
@@ -119,6 +115,8 @@ pub struct MemoryStore {
     /// Entries per listing page at most (S3: 1,000).
     page_size: usize,
     yields: Option<YieldPolicy>,
+    /// How far the writer's clock ([`ObjectStore::now`]) is ahead of S3's, ms.
+    skew_ms: i64,
 }
 
 impl std::fmt::Debug for MemoryStore {
@@ -145,7 +143,15 @@ impl MemoryStore {
             clock,
             page_size: MAX_KEYS,
             yields: None,
+            skew_ms: 0,
         }
+    }
+
+    /// The writer's clock `ms` ahead of S3's (behind when negative): what it takes for now,
+    /// and waits for, is off by that much from the LastModified S3 gives its writes.
+    pub fn with_skew(mut self, ms: i64) -> Self {
+        self.skew_ms = ms;
+        self
     }
 
     /// Listing pages of at most `n` entries (S3 splits pages anywhere; small pages show it).
@@ -479,14 +485,15 @@ impl ObjectStore for MemoryStore {
     }
 
     fn now(&self) -> SystemTime {
-        self.clock.system_time()
+        let ms = self.clock.now_ms() + self.skew_ms;
+        UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64)
     }
 
     fn sleep_until(&self, until: SystemTime) -> BoxFuture<'_, ()> {
         let ms = until
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);
-        self.clock.advance_to(ms);
+        self.clock.advance_to(ms - self.skew_ms);
         Box::pin(async {})
     }
 }
