@@ -588,11 +588,13 @@ impl Backup {
                 // A delete processed after a later change of the key was recorded (a
                 // re-creation): its marker will be the newest entry while the parameter
                 // exists, so the reconcile must be told to look at the key.
+                // The state after it by event time, as readers decide: the latest time wins,
+                // and in one second a value beats a delete.
                 let later = current
                     .recorded
                     .iter()
-                    .filter(|e| e.time > change.event_time)
-                    .max_by_key(|e| e.time);
+                    .filter(|e| e.time >= change.event_time)
+                    .max_by_key(|e| (e.time, !e.deleted));
                 if later.is_some_and(|e| !e.deleted) {
                     self.objects
                         .put(NewObject {

@@ -232,3 +232,24 @@ fn a_version_whose_event_was_lost_is_recorded_with_the_next_one() {
     let late = block_on(w.backup().apply(&event(Operation::Update, 5)));
     assert_eq!(late, Ok(Outcome::Duplicate { version: Some(2) }));
 }
+
+/// As above, the re-creation in the very second of the delete: readers let the value win that
+/// second, so the key is live behind the marker too (seed 3718).
+#[test]
+fn a_lost_delete_of_a_key_re_created_in_the_second_of_its_delete_is_found() {
+    let w = World::backed_up_then_deleted();
+    w.clock.advance(400);
+    w.ssm.put(NAME, "new", ParameterType::String);
+    w.at(11);
+    block_on(w.backup().apply(&event(Operation::Create, 10))).expect("re-created");
+    w.at(12);
+    let late = block_on(w.backup().apply(&event(Operation::Delete, 10)));
+    assert_eq!(late, Ok(Outcome::Deleted));
+    assert_eq!(w.restored(10).as_deref(), Some("new"));
+    w.at(30);
+    w.ssm.delete(NAME);
+    w.at(100);
+    let summary = block_on(crate::reconcile::run(&w.backup(), &[], None)).expect("reconciled");
+    assert_eq!(summary.removed, 1);
+    assert_eq!(w.restored(100), None);
+}
