@@ -572,43 +572,52 @@ impl Backup {
         deleted_by: Option<&str>,
     ) -> Result<Outcome, BackupError> {
         let current = self.current(&key).await?;
-        let (outcome, tombstone_etag) = match delete_for_event(change.event_time, &current.recorded)
-        {
-            // Recorded, its marker too unless its tombstone is still the newest entry (an
-            // earlier attempt stopped between the two writes).
-            DeleteChoice::Duplicate => match &current.newest {
-                Some(f) if f.deleted_at == Some(change.event_time) => {
-                    (Outcome::DeleteCompleted, current.newest_etag)
+        let (outcome, tombstone, known) =
+            match delete_for_event(change.event_time, &current.recorded) {
+                // Recorded, its marker too unless its tombstone is still the newest entry (an
+                // earlier attempt stopped between the two writes).
+                DeleteChoice::Duplicate => {
+                    match (&current.newest, current.recorded.split_first()) {
+                        (Some(f), Some((own, known)))
+                            if f.deleted_at == Some(change.event_time) =>
+                        {
+                            (
+                                Outcome::DeleteCompleted,
+                                Written {
+                                    version_id: Some(own.version_id.clone()),
+                                    etag: current.newest_etag.clone(),
+                                },
+                                known.to_vec(),
+                            )
+                        }
+                        _ => return Ok(Outcome::Duplicate { version: None }),
+                    }
                 }
-                _ => return Ok(Outcome::Duplicate { version: None }),
-            },
-            // Whatever S3 holds newest: a delete marker there may be an earlier delete's,
-            // processed after a re-creation (see [`decide`]).
-            DeleteChoice::Record => {
-                // A delete processed after a later change of the key was recorded (a
-                // re-creation): its marker will be the newest entry while the parameter
-                // exists, so the reconcile must be told to look at the key.
-                // The state after it by event time, as readers decide: the latest time wins,
-                // and in one second a value beats a delete.
-                let later = current
-                    .recorded
-                    .iter()
-                    .filter(|e| e.time >= change.event_time)
-                    .max_by_key(|e| (e.time, !e.deleted));
-                if later.is_some_and(|e| !e.deleted) {
-                    self.objects
-                        .put(NewObject {
-                            key: format!("{}{key}", format::LIVE_BEHIND_MARKER_PREFIX),
-                            ..NewObject::default()
-                        })
+                // Whatever S3 holds newest: a delete marker there may be an earlier delete's,
+                // processed after a re-creation (see [`decide`]).
+                DeleteChoice::Record => {
+                    let written = self
+                        .put_tombstone(change, &key, deleted_by, &current.recorded)
                         .await?;
+                    (Outcome::Deleted, written, current.recorded)
                 }
-                let written = self
-                    .put_tombstone(change, &key, deleted_by, &current.recorded)
-                    .await?;
-                (Outcome::Deleted, written.etag)
-            }
-        };
+            };
+        // A delete processed after a later change of the key was recorded (a re-creation):
+        // its marker will be the newest entry while the parameter exists, so the reconcile
+        // must be told to look at the key. Before the marker, so that a crash between the two
+        // leaves the flag (a flag with no marker only costs the reconcile a look).
+        if self
+            .live_behind_tombstone(&key, change, &tombstone, known)
+            .await?
+        {
+            self.objects
+                .put(NewObject {
+                    key: format!("{}{key}", format::LIVE_BEHIND_MARKER_PREFIX),
+                    ..NewObject::default()
+                })
+                .await?;
+        }
+        let tombstone_etag = tombstone.etag;
         // The marker goes right after its tombstone, or not at all: only while the tombstone
         // is the key's current version. Another writer of the same delete (a duplicate
         // delivery running at once, a completion) may have put its marker first, or a value
@@ -623,6 +632,51 @@ impl Backup {
             Deleted::NotCurrent if outcome == Outcome::Deleted => Ok(outcome),
             Deleted::NotCurrent => Ok(Outcome::Duplicate { version: None }),
         }
+    }
+
+    /// Whether the key stays live, by event time, after the delete whose tombstone is
+    /// `tombstone`: a value at or after the delete's time (readers let a value win its
+    /// second) among the versions it follows. Those are the ones this delivery read before
+    /// writing it (`known`, newest first) and any another invocation wrote in between (a
+    /// re-creation's delivery running at once; seed 13612), found on the listing between
+    /// the tombstone and the newest version `known` names.
+    async fn live_behind_tombstone(
+        &self,
+        key: &str,
+        change: &ChangeEvent,
+        tombstone: &Written,
+        mut known: Vec<EarlierVersion>,
+    ) -> Result<bool, BackupError> {
+        let page = self
+            .objects
+            .list_versions(key, None, Some(BEHIND_MARKER_LISTED))
+            .await?;
+        let below_tombstone = page
+            .versions
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| &v.version_id)
+            .skip_while(|id| Some(*id) != tombstone.version_id.as_ref())
+            .skip(1);
+        let newest_known = known.first().map(|e| e.version_id.clone());
+        let mut since_read = Vec::new();
+        for id in below_tombstone {
+            if Some(id) == newest_known.as_ref() {
+                break;
+            }
+            since_read.push(id.clone());
+        }
+        for id in since_read {
+            let (_, fields) = self.tagged_fields(key, &id).await?;
+            known.extend(EarlierVersion::of(&id, &fields));
+        }
+        // The state after the delete by event time, as readers decide: the latest time
+        // wins, and in one second a value beats a delete.
+        let later = known
+            .iter()
+            .filter(|e| e.time >= change.event_time)
+            .max_by_key(|e| (e.time, !e.deleted));
+        Ok(later.is_some_and(|e| !e.deleted))
     }
 
     fn marker_written(&self, key: &str) {

@@ -745,12 +745,16 @@ mod tests {
     /// 3718 (one of 201 in the first million): a delete processed after a re-creation of the
     /// same second was not flagged live behind its marker, so a later lost delete was never
     /// found (`backup::races::a_lost_delete_of_a_key_re_created_in_the_second_of_its_delete_is_found`).
+    /// 13612 (one of 61 in the second million): a delete whose delivery read the key before a
+    /// re-creation's delivery recorded its value, then wrote its tombstone and marker, did not
+    /// flag the key live behind the marker
+    /// (`backup::races::a_delete_racing_the_re_creation_it_precedes_flags_the_key`).
     /// (The model of the writer this simulation replaced kept seeds 54, 166, 628, 2700 and
     /// 4005; its schedules are not this generator's, and each bug they found has a named test
     /// in `backup::decide` or `backup::races`.)
     #[test]
     fn seeds_that_failed_once() {
-        for seed in [901, 3718] {
+        for seed in [901, 3718, 13612] {
             if let Err(f) = run(seed) {
                 panic!("{f}");
             }

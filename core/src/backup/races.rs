@@ -253,3 +253,33 @@ fn a_lost_delete_of_a_key_re_created_in_the_second_of_its_delete_is_found() {
     assert_eq!(summary.removed, 1);
     assert_eq!(w.restored(100), None);
 }
+
+/// Deleted at +10, re-created at +20; the delete's delivery reads the key, then, slowed, lets
+/// the re-creation's delivery record the new value before it writes its tombstone and marker.
+/// What it read showed nothing after the delete, so the key was not flagged live behind the
+/// marker, and a later lost delete was never found (seed 13612): the flag is decided from the
+/// versions the tombstone follows in S3, those written since the read included.
+#[test]
+fn a_delete_racing_the_re_creation_it_precedes_flags_the_key() {
+    let w = World::backed_up_then_deleted();
+    w.at(20);
+    w.ssm.put(NAME, "new", ParameterType::String);
+    w.at(30);
+    let delete = w.with_fault("PutObject", 1, Fault::Slow);
+    let (deleted, created) = block_on(futures::future::join(
+        delete.apply(&event(Operation::Delete, 10)),
+        w.backup().apply(&event(Operation::Create, 20)),
+    ));
+    assert_eq!(created, Ok(Outcome::Stored { version: 1 }));
+    assert_eq!(deleted, Ok(Outcome::Deleted));
+    assert_eq!(w.markers(), 1);
+    assert_eq!(w.restored(15), None);
+    assert_eq!(w.restored(25).as_deref(), Some("new"));
+    w.at(40);
+    w.ssm.delete(NAME);
+    w.at(100);
+    let summary = block_on(crate::reconcile::run(&w.backup(), &[], None)).expect("reconciled");
+    assert_eq!(summary.removed, 1);
+    assert_eq!(w.restored(25).as_deref(), Some("new"));
+    assert_eq!(w.restored(100), None);
+}
