@@ -6,6 +6,7 @@
 //! `AWS_ENDPOINT`. Whenever S3's endpoint is overridden, S3 uses path-style addressing, which
 //! emulators need.
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
@@ -248,4 +249,134 @@ impl aws_smithy_runtime_api::client::interceptors::Intercept for RequesterPays {
 pub fn paying_requester(s3: &aws_sdk_s3::Client) -> aws_sdk_s3::Client {
     let config = s3.config().to_builder().interceptor(RequesterPays).build();
     aws_sdk_s3::Client::from_conf(config)
+}
+
+/// The account a bucket must belong to, sent with every S3 request as
+/// `x-amz-expected-bucket-owner` (and, for a copy, `x-amz-source-expected-bucket-owner`): S3
+/// refuses the request with 403 when the bucket is another account's (S3 User Guide,
+/// "Verifying bucket ownership with bucket owner condition"). A bucket name alone is no proof
+/// of whose it is: a rewritten discovery parameter or `SSMBAK_BUCKET` naming another account's
+/// bucket would otherwise receive every backup, or feed a restore.
+///
+/// Known from the start (the CLIs: STS or `--bucket-owner`) or learned once (the Lambda: from
+/// its own ARN, on its first invocation). Until it is known every S3 request fails: closed,
+/// never unconditioned.
+#[derive(Debug, Clone, Default)]
+pub struct ExpectedOwner(Arc<OnceLock<String>>);
+
+/// An account id that is not one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OwnerError {
+    #[error("not an AWS account id: {0:?} (12 digits)")]
+    NotAnAccount(String),
+    #[error("no account in ARN {0:?}")]
+    NoAccountIn(String),
+}
+
+impl ExpectedOwner {
+    /// `account`, checked to be an account id.
+    pub fn account(account: &str) -> Result<Self, OwnerError> {
+        let owner = ExpectedOwner::to_be_learned();
+        owner.learn(account)?;
+        Ok(owner)
+    }
+
+    /// An owner learned later ([`ExpectedOwner::learn_from_arn`]); requests fail until then.
+    pub fn to_be_learned() -> Self {
+        ExpectedOwner::default()
+    }
+
+    /// Learns `account`; the first one learned stays.
+    pub fn learn(&self, account: &str) -> Result<&str, OwnerError> {
+        if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(OwnerError::NotAnAccount(account.to_owned()));
+        }
+        Ok(self.0.get_or_init(|| account.to_owned()))
+    }
+
+    /// Learns the account of `arn` (`arn:PARTITION:SERVICE:REGION:ACCOUNT:...`).
+    pub fn learn_from_arn(&self, arn: &str) -> Result<&str, OwnerError> {
+        let account = arn
+            .split(':')
+            .nth(4)
+            .filter(|_| arn.starts_with("arn:"))
+            .ok_or_else(|| OwnerError::NoAccountIn(arn.to_owned()))?;
+        self.learn(account)
+    }
+
+    /// The account, once known.
+    pub fn get(&self) -> Option<&str> {
+        self.0.get().map(String::as_str)
+    }
+}
+
+/// The headers [`ExpectedOwner`] sends.
+pub const EXPECTED_OWNER_HEADER: &str = "x-amz-expected-bucket-owner";
+const SOURCE_OWNER_HEADER: &str = "x-amz-source-expected-bucket-owner";
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for ExpectedOwner {
+    fn name(&self) -> &'static str {
+        "ExpectedOwner"
+    }
+
+    fn modify_before_signing(
+        &self,
+        context: &mut aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextMut<'_>,
+        _components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        _cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        let owner = self
+            .get()
+            .ok_or("the backup bucket's account is not known yet: no S3 request is sent")?
+            .to_owned();
+        let headers = context.request_mut().headers_mut();
+        // A value the request set itself (xtask's artifact bucket) stays.
+        if !headers.contains_key(EXPECTED_OWNER_HEADER) {
+            headers.insert(EXPECTED_OWNER_HEADER, owner.clone());
+        }
+        if headers.contains_key("x-amz-copy-source") && !headers.contains_key(SOURCE_OWNER_HEADER) {
+            headers.insert(SOURCE_OWNER_HEADER, owner);
+        }
+        Ok(())
+    }
+}
+
+/// `s3`, sending `owner` as the expected owner of every bucket it calls.
+pub fn owned_by(s3: &aws_sdk_s3::Client, owner: &ExpectedOwner) -> aws_sdk_s3::Client {
+    let config = s3.config().to_builder().interceptor(owner.clone()).build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lambda_learns_its_account_from_its_arn_once() {
+        let owner = ExpectedOwner::to_be_learned();
+        assert_eq!(owner.get(), None);
+        let arn = "arn:aws:lambda:eu-west-1:123456789012:function:ssmbak-Function-X";
+        assert_eq!(owner.learn_from_arn(arn), Ok("123456789012"));
+        let other = "arn:aws:lambda:eu-west-1:210987654321:function:other";
+        assert_eq!(owner.learn_from_arn(other), Ok("123456789012"));
+        assert_eq!(owner.clone().get(), Some("123456789012"));
+    }
+
+    #[test]
+    fn only_an_account_id_is_an_owner() {
+        for bad in ["", "12345678901", "1234567890123", "12345678901a", "*"] {
+            assert_eq!(
+                ExpectedOwner::account(bad).map(|o| o.get().map(str::to_owned)),
+                Err(OwnerError::NotAnAccount(bad.to_owned()))
+            );
+        }
+        for bad in [
+            "function:x",
+            "arn:aws:lambda",
+            "xrn:aws:lambda:r:123456789012:f",
+        ] {
+            assert!(ExpectedOwner::to_be_learned().learn_from_arn(bad).is_err());
+        }
+        assert!(ExpectedOwner::account("000000000000").is_ok());
+    }
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use ssmbak_core::backup::Backup;
-use ssmbak_core::client::{self, ClientOptions};
+use ssmbak_core::client::{self, ClientOptions, ExpectedOwner};
 use ssmbak_lambda::config::Config;
 use ssmbak_lambda::handler::handle_batch;
 use ssmbak_lambda::reconcile::reconcile;
@@ -35,16 +35,22 @@ async fn main() -> Result<(), Error> {
     let sdk = client::load(&ClientOptions::default())
         .await
         .inspect_err(|e| tracing::error!(error = %e, "cannot start"))?;
+    // The bucket must be this account's: no environment variable names the account, the
+    // function's own ARN does (every invocation carries it).
+    let owner = ExpectedOwner::to_be_learned();
     let backup = Backup::new(
         client::ssm(&sdk, "lambda"),
-        client::s3(&sdk, "lambda"),
+        client::owned_by(&client::s3(&sdk, "lambda"), &owner),
         config.bucket.clone(),
     )
     .with_ssm_rate(config.ssm_reads_per_invocation());
-    let (backup, config) = (&backup, &config);
+    let (backup, config, owner) = (&backup, &config, &owner);
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {
             let (payload, context) = (event.payload, event.context);
+            owner
+                .learn_from_arn(&context.invoked_function_arn)
+                .inspect_err(|e| tracing::error!(error = %e, "cannot tell the bucket's owner"))?;
             let left = context
                 .deadline()
                 .duration_since(SystemTime::now())

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use aws_sdk_ssm::types::ParameterType;
+use ssmbak_tests::bucket_owner::{OwnerCheck, EMULATOR_ACCOUNT, OTHER_ACCOUNT};
 use ssmbak_tests::cli::run_at as run;
 use ssmbak_tests::emulator::{self, checktime as iso, unique, Clients};
 use ssmbak_tests::fault_proxy::{Fault, FaultProxy};
@@ -901,4 +902,89 @@ async fn a_restore_stopped_part_way_reports_what_it_wrote() {
         "{}",
         again.stdout
     );
+}
+
+/// Every request to the backup bucket names the caller's account as its owner (S3's bucket
+/// owner condition; moto checks none, `OwnerCheck` plays S3): a bucket name that now points at
+/// another account's bucket (a rewritten `SSMBAK_BUCKET` or discovery parameter) ends the
+/// restore on one line before anything is read from it or written to SSM.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the moto emulator: `cargo xtask test` runs it"]
+async fn a_bucket_of_another_account_is_refused_wherever_its_name_came_from() {
+    let p = Pipeline::start().await;
+    let (names, good) = good_then_bad(&p, &["a"]).await;
+    let foreign = unique("foreign").to_ascii_lowercase();
+    emulator::versioned_bucket(&p.aws.s3, &foreign).await;
+    let proxy = FaultProxy::start(&p.aws.endpoint);
+    let check = OwnerCheck::install(
+        &proxy,
+        &[(&p.bucket, EMULATOR_ACCOUNT), (&foreign, OTHER_ACCOUNT)],
+    );
+    let path = format!("{}/", p.prefix);
+    let (ssmbak, s3bak) = (env!("CARGO_BIN_EXE_ssmbak"), env!("CARGO_BIN_EXE_s3bak"));
+    let refused = |out: &ssmbak_tests::cli::Run, bucket: &str, account: &str| {
+        assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+        let line = format!("access denied to bucket {bucket}: it is not in account {account}");
+        assert!(
+            out.stderr.contains(&line) && out.stderr.trim().lines().count() == 1,
+            "{}",
+            out.stderr
+        );
+    };
+
+    let redirected = ssmbak_tests::cli::run(
+        ssmbak,
+        &["restore", &path, &good],
+        &[
+            ("AWS_ENDPOINT_URL", &proxy.endpoint),
+            ("SSMBAK_BUCKET", &foreign),
+        ],
+    );
+    refused(&redirected, &foreign, EMULATOR_ACCOUNT);
+    let theirs = run(
+        s3bak,
+        &["preview", &path, &good, "-b", &foreign, "--ssmbak-time"],
+        &proxy.endpoint,
+    );
+    refused(&theirs, &foreign, EMULATOR_ACCOUNT);
+    // The owner asked for is the one S3 checks.
+    let elsewhere = run(
+        ssmbak,
+        &[
+            "preview",
+            &path,
+            &good,
+            "-b",
+            &p.bucket,
+            "--bucket-owner",
+            OTHER_ACCOUNT,
+        ],
+        &proxy.endpoint,
+    );
+    refused(&elsewhere, &p.bucket, OTHER_ACCOUNT);
+    assert_eq!(
+        p.aws.parameter_value(&names[0]).await.as_deref(),
+        Some("bad")
+    );
+
+    let ours = run(
+        ssmbak,
+        &["restore", &path, &good, "-b", &p.bucket],
+        &proxy.endpoint,
+    );
+    assert_eq!(ours.code, 0, "{}\n{}", ours.stdout, ours.stderr);
+    assert_eq!(
+        p.aws.parameter_value(&names[0]).await.as_deref(),
+        Some("good")
+    );
+    assert_eq!(check.unconditioned(), Vec::<String>::new());
+
+    // Any other versioned bucket is the one named with -b: s3bak asks no owner of it.
+    let plain = run(
+        s3bak,
+        &["preview", &path, &good, "-b", &foreign],
+        &proxy.endpoint,
+    );
+    assert_eq!(plain.code, 0, "{}\n{}", plain.stdout, plain.stderr);
+    assert!(!check.unconditioned().is_empty());
 }

@@ -4,6 +4,7 @@
 //! `cargo xtask test` starts moto and sets `SSMBAK_TEST_ENDPOINT`; every client here is built
 //! against that endpoint, and [`emulator::endpoint`] refuses anything that is not loopback.
 
+pub mod bucket_owner;
 pub mod cli;
 pub mod emulator;
 pub mod events;

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use aws_sdk_ssm::types::ParameterType;
+use ssmbak_tests::bucket_owner::{OwnerCheck, EMULATOR_ACCOUNT};
 use ssmbak_tests::fault_proxy::Fault;
 use ssmbak_tests::pipeline::{now_secs, Pipeline, VISIBILITY_TIMEOUT};
 
@@ -201,4 +202,26 @@ async fn a_slow_record_is_given_up_before_the_deadline_and_the_rest_are_done() {
     assert_eq!(p.history(&names[0]).await.values().len(), 1);
     assert_eq!(p.history(&names[1]).await.values().len(), 0);
     assert!(p.logs().contains("out of time"), "{}", p.logs());
+}
+
+/// The Lambda names its own account (from its ARN, the Runtime API's
+/// `Lambda-Runtime-Invoked-Function-Arn`) as the expected owner of every S3 request, so a
+/// bucket of another account behind `SSMBAK_BUCKET` is refused by S3 and receives nothing.
+/// moto checks no owner: `OwnerCheck` plays S3's bucket owner condition.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the moto emulator: `cargo xtask test` runs it"]
+async fn every_s3_request_of_the_lambda_names_its_own_account_as_the_bucket_owner() {
+    let p = Pipeline::start_with_proxy().await;
+    let proxy = p.proxy.as_ref().expect("a proxy");
+    let check = OwnerCheck::install(proxy, &[(&p.bucket, EMULATOR_ACCOUNT)]);
+    let names = changes(&p, &["a", "b"]).await;
+    let batch = p.pump_once().await.expect("a batch");
+    assert!(batch.failed.is_empty(), "{batch:?}\n{}", p.logs());
+    assert_exactly_once(&p, &names).await;
+    assert!(
+        proxy.counts().keys().any(|op| op.starts_with("S3 ")),
+        "the Lambda's S3 calls went through the proxy: {:?}",
+        proxy.counts()
+    );
+    assert_eq!(check.unconditioned(), Vec::<String>::new());
 }

@@ -379,8 +379,8 @@ mod tests {
     #[test]
     #[ignore = "needs the moto emulator: `cargo xtask test` runs it"]
     fn the_artifact_bucket_must_be_ours() {
-        use ssmbak_tests::fault_proxy::{Fault, FaultProxy};
-        use std::sync::{Arc, Mutex};
+        use ssmbak_tests::bucket_owner::{OwnerCheck, OTHER_ACCOUNT};
+        use ssmbak_tests::fault_proxy::FaultProxy;
 
         let endpoint = ssmbak_tests::emulator::required_endpoint();
         let proxy = FaultProxy::start(&endpoint);
@@ -392,29 +392,7 @@ mod tests {
             .expect("account");
         let ours = ssmbak_tests::emulator::unique("artifacts").to_ascii_lowercase();
         let foreign = ssmbak_tests::emulator::unique("foreign").to_ascii_lowercase();
-        let unconditioned = Arc::new(Mutex::new(Vec::new()));
-        let (seen, bucket) = (Arc::clone(&unconditioned), format!("/{ours}"));
-        proxy.inject(usize::MAX, Fault::Denied, move |s| {
-            // CreateBucket takes no owner condition: the bucket is not there yet.
-            let query = s.path.split_once('?').map_or("", |(_, q)| q);
-            let create_bucket = s.method == "PUT"
-                && s.path_only().trim_end_matches('/') == bucket
-                && !["versioning", "encryption", "publicAccessBlock", "policy"]
-                    .iter()
-                    .any(|sub| query.contains(sub));
-            if s.path_only().starts_with(&bucket)
-                && !create_bucket
-                && !s.headers.contains_key("x-amz-expected-bucket-owner")
-            {
-                seen.lock().expect("lock").push(s.operation());
-            }
-            false
-        });
-        let foreign_path = format!("/{foreign}");
-        proxy.inject(usize::MAX, Fault::Denied, move |s| {
-            s.path_only().starts_with(&foreign_path)
-                && s.headers.contains_key("x-amz-expected-bucket-owner")
-        });
+        let check = OwnerCheck::install(&proxy, &[(&ours, &owner), (&foreign, OTHER_ACCOUNT)]);
 
         let artifacts = Artifacts {
             aws: &aws,
@@ -429,7 +407,7 @@ mod tests {
             .expect("runtime")
             .expect("deploys into our own bucket");
         }
-        assert_eq!(*unconditioned.lock().expect("lock"), Vec::<String>::new());
+        assert_eq!(check.unconditioned(), Vec::<String>::new());
         assert!(
             proxy.counts().values().sum::<usize>() >= 8,
             "the calls went through the proxy: {:?}",

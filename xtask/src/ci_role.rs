@@ -1,9 +1,10 @@
-//! `cargo xtask ci-role --repo OWNER/NAME [--branch main] [--do-it]`: everything a GitHub
-//! Actions pipeline needs to deploy the stack and nothing more. The policies and the
-//! CloudFormation service role (as `cargo xtask iam`), the artifact bucket (created and
-//! hardened here: the CI deployer may only check it), GitHub's OIDC provider, and the CI role:
-//! assumable only by workflows of that repository on that branch, with the deployer policy.
-//! Prints the role's ARN for the workflow. A dry run unless `--do-it`.
+//! `cargo xtask ci-role --repo OWNER/NAME [--environment production | --branch main] [--do-it]`:
+//! everything a GitHub Actions pipeline needs to deploy the stack and nothing more. The
+//! policies and the CloudFormation service role (as `cargo xtask iam`), the artifact bucket
+//! (created and hardened here: the CI deployer may only check it), GitHub's OIDC provider, and
+//! the CI role: assumable only by jobs of that repository in that GitHub environment (or, with
+//! `--branch`, on that branch), with the deployer policy. Prints the role's ARN for the
+//! workflow. A dry run unless `--do-it`.
 
 use std::path::Path;
 
@@ -26,9 +27,13 @@ pub(crate) struct CiRoleArgs {
     /// The GitHub repository whose workflows may deploy, OWNER/NAME.
     #[arg(long)]
     pub(crate) repo: String,
-    /// The only branch whose workflows may deploy.
-    #[arg(long, default_value = "main")]
-    pub(crate) branch: String,
+    /// The GitHub environment whose jobs may deploy (default: production). Its protection
+    /// rules (required reviewers, deployment branches) then gate every deploy.
+    #[arg(long, conflicts_with = "branch")]
+    pub(crate) environment: Option<String>,
+    /// Instead of an environment: the only branch whose jobs (without one) may deploy.
+    #[arg(long)]
+    pub(crate) branch: Option<String>,
     #[command(flatten)]
     pub(crate) iam: iam::IamArgs,
 }
@@ -38,10 +43,54 @@ pub(crate) fn role_name(stack: &str) -> String {
     format!("{stack}-ci-deploy")
 }
 
-/// Who may assume the CI role: workflows of `repo` running on `branch`, through GitHub's OIDC
+/// Whose jobs may deploy. GitHub's OIDC token names a job's environment in `sub` when it has
+/// one, its ref otherwise (GitHub docs, "About security hardening with OpenID Connect",
+/// example subject claims): `repo:O/N:environment:E` or `repo:O/N:ref:refs/heads/B`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Trusted {
+    Environment(String),
+    Branch(String),
+}
+
+/// The environment the workflow's deploy job runs in.
+const DEFAULT_ENVIRONMENT: &str = "production";
+
+impl Trusted {
+    fn of(args: &CiRoleArgs) -> anyhow::Result<Self> {
+        let trusted = match (&args.environment, &args.branch) {
+            (_, Some(branch)) => Trusted::Branch(branch.clone()),
+            (Some(env), None) => Trusted::Environment(env.clone()),
+            (None, None) => Trusted::Environment(DEFAULT_ENVIRONMENT.to_owned()),
+        };
+        let (Trusted::Environment(name) | Trusted::Branch(name)) = &trusted;
+        if name.is_empty() || name.contains([':', '*', '?']) {
+            bail!("{name:?} cannot name a GitHub environment or branch in a trust policy");
+        }
+        Ok(trusted)
+    }
+
+    /// The token's `sub` for `repo`.
+    fn subject(&self, repo: &str) -> String {
+        match self {
+            Trusted::Environment(env) => format!("repo:{repo}:environment:{env}"),
+            Trusted::Branch(branch) => format!("repo:{repo}:ref:refs/heads/{branch}"),
+        }
+    }
+}
+
+impl std::fmt::Display for Trusted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Trusted::Environment(env) => write!(f, "environment {env}"),
+            Trusted::Branch(branch) => write!(f, "branch {branch}"),
+        }
+    }
+}
+
+/// Who may assume the CI role: jobs of `repo` that `trusted` names, through GitHub's OIDC
 /// provider, with the audience configure-aws-credentials uses. `sub` is matched exactly, so
-/// pull requests, other branches, tags and forks are refused.
-fn ci_trust(provider_arn: &str, repo: &str, branch: &str) -> serde_json::Value {
+/// pull requests, other environments and branches, tags and forks are refused.
+fn ci_trust(provider_arn: &str, repo: &str, trusted: &Trusted) -> serde_json::Value {
     serde_json::json!({
         "Version": "2012-10-17",
         "Statement": [{
@@ -50,7 +99,7 @@ fn ci_trust(provider_arn: &str, repo: &str, branch: &str) -> serde_json::Value {
             "Action": "sts:AssumeRoleWithWebIdentity",
             "Condition": {"StringEquals": {
                 format!("{GITHUB_ISSUER}:aud"): AUDIENCE,
-                format!("{GITHUB_ISSUER}:sub"): format!("repo:{repo}:ref:refs/heads/{branch}")
+                format!("{GITHUB_ISSUER}:sub"): trusted.subject(repo)
             }}
         }]
     })
@@ -128,9 +177,10 @@ async fn ensure_provider(iam: &Iam<'_>) -> anyhow::Result<String> {
     Ok(arn)
 }
 
-/// Everything, for `stack` and `repo`@`branch`; returns the CI role's ARN.
+/// Everything, for `stack` and the jobs of `repo` that `args` trusts; returns the CI role's ARN.
 pub(crate) async fn apply(aws: &Aws, root: &Path, args: &CiRoleArgs) -> anyhow::Result<String> {
     check_repo(&args.repo)?;
+    let trusted = Trusted::of(args)?;
     let stack = &args.iam.stack;
     let placeholders = Placeholders::of(aws, stack, args.iam.discovery_prefix.as_deref()).await?;
     let iam = Iam {
@@ -159,11 +209,11 @@ pub(crate) async fn apply(aws: &Aws, root: &Path, args: &CiRoleArgs) -> anyhow::
         .context("policies/iam/deployer.json is missing")?;
     iam.ensure_role(
         &role_name(stack),
-        &ci_trust(&provider, &args.repo, &args.branch),
+        &ci_trust(&provider, &args.repo, &trusted),
         &[deployer],
         &format!(
-            "GitHub Actions of {} on {} deploy ssmbak stack {stack}",
-            args.repo, args.branch
+            "GitHub Actions of {} in {trusted} deploy ssmbak stack {stack}",
+            args.repo
         ),
     )
     .await
@@ -188,13 +238,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_the_branch_of_the_repository_is_trusted() {
-        let trust = ci_trust("arn:aws:iam::1:oidc-provider/x", "acme/infra", "main");
+    fn only_the_environment_or_branch_of_the_repository_is_trusted() {
+        let sub = |trusted: &Trusted| {
+            let trust = ci_trust("arn:aws:iam::1:oidc-provider/x", "acme/infra", trusted);
+            trust["Statement"][0]["Condition"]["StringEquals"]
+                ["token.actions.githubusercontent.com:sub"]
+                .clone()
+        };
+        let args = |environment: Option<&str>, branch: Option<&str>| CiRoleArgs {
+            repo: "acme/infra".to_owned(),
+            environment: environment.map(str::to_owned),
+            branch: branch.map(str::to_owned),
+            iam: iam::IamArgs {
+                stack: "s".to_owned(),
+                region: None,
+                discovery_prefix: None,
+                do_it: false,
+            },
+        };
+        let default = Trusted::of(&args(None, None)).expect("default");
+        assert_eq!(sub(&default), "repo:acme/infra:environment:production");
+        let staging = Trusted::of(&args(Some("staging"), None)).expect("environment");
+        assert_eq!(sub(&staging), "repo:acme/infra:environment:staging");
+        let main = Trusted::of(&args(None, Some("main"))).expect("branch");
+        assert_eq!(sub(&main), "repo:acme/infra:ref:refs/heads/main");
+        for bad in ["", "prod:*", "release/*"] {
+            assert!(Trusted::of(&args(Some(bad), None)).is_err(), "{bad}");
+        }
+        let trust = ci_trust("arn:aws:iam::1:oidc-provider/x", "acme/infra", &main);
         let condition = &trust["Statement"][0]["Condition"]["StringEquals"];
-        assert_eq!(
-            condition["token.actions.githubusercontent.com:sub"],
-            "repo:acme/infra:ref:refs/heads/main"
-        );
         assert_eq!(
             condition["token.actions.githubusercontent.com:aud"],
             "sts.amazonaws.com"
@@ -215,7 +287,8 @@ mod tests {
         let stack = ssmbak_tests::emulator::unique("ci");
         let args = |branch: &str, do_it: bool| CiRoleArgs {
             repo: "acme/infra".to_owned(),
-            branch: branch.to_owned(),
+            environment: None,
+            branch: Some(branch.to_owned()),
             iam: iam::IamArgs {
                 stack: stack.clone(),
                 region: None,

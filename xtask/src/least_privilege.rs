@@ -453,6 +453,94 @@ mod tests {
         }
     }
 
+    /// Every S3 grant names the account whose buckets it covers (`s3:ResourceAccount`): a
+    /// bucket name or pattern alone also matches another account's bucket of that name, which
+    /// would then receive the backups or feed a restore. CreateBucket alone is left out: the
+    /// bucket it creates is always the caller's, and has no owner to compare yet.
+    #[test]
+    fn every_s3_grant_is_pinned_to_the_account() {
+        let pinned = |statement: &serde_json::Value, account: &serde_json::Value| {
+            statement["Condition"]["StringEquals"]["s3:ResourceAccount"] == *account
+        };
+        let is_s3_grant = |statement: &serde_json::Value| {
+            let actions: Vec<&str> = match &statement["Action"] {
+                serde_json::Value::Array(a) => a.iter().filter_map(|x| x.as_str()).collect(),
+                serde_json::Value::String(a) => vec![a.as_str()],
+                _ => Vec::new(),
+            };
+            statement["Effect"] == "Allow"
+                && actions.iter().any(|a| a.starts_with("s3:"))
+                && actions != ["s3:CreateBucket"]
+        };
+        let dir = project_root().join("policies/iam");
+        let mut checked = 0;
+        for entry in std::fs::read_dir(&dir).expect("policies") {
+            let path = entry.expect("entry").path();
+            let text = std::fs::read_to_string(&path).expect("policy");
+            let doc: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+            for s in doc["Statement"].as_array().expect("statements") {
+                if is_s3_grant(s) {
+                    assert!(
+                        pinned(s, &serde_json::json!("ACCOUNT_ID")),
+                        "{}: {}",
+                        path.display(),
+                        s["Sid"]
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        // The template's role: its statements, those under `!If` included.
+        let text =
+            std::fs::read_to_string(project_root().join("cfn/template.yml")).expect("template");
+        let template: serde_yaml::Value = serde_yaml::from_str(&text).expect("YAML");
+        let policies = template["Resources"]["FunctionRole"]["Properties"]["Policies"]
+            .as_sequence()
+            .expect("the role's policies");
+        let account = serde_json::json!({"Ref": "AWS::AccountId"});
+        for policy in policies {
+            let statements = policy["PolicyDocument"]["Statement"]
+                .as_sequence()
+                .expect("statements");
+            for s in statements {
+                let s = match s {
+                    serde_yaml::Value::Tagged(t) => t.value[1].clone(),
+                    plain => plain.clone(),
+                };
+                let s = yaml_to_json(&s);
+                if is_s3_grant(&s) {
+                    assert!(pinned(&s, &account), "cfn/template.yml: {}", s["Sid"]);
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked >= 20, "{checked} S3 grants");
+    }
+
+    /// A template value as JSON, short-form intrinsics (`!Ref X`) as their long form.
+    fn yaml_to_json(v: &serde_yaml::Value) -> serde_json::Value {
+        use serde_yaml::Value as Y;
+        match v {
+            Y::Tagged(t) => {
+                let name = t.tag.to_string();
+                let name = name.trim_start_matches('!');
+                let key = if name == "Ref" {
+                    "Ref".to_owned()
+                } else {
+                    format!("Fn::{name}")
+                };
+                serde_json::json!({ key: yaml_to_json(&t.value) })
+            }
+            Y::Mapping(m) => m
+                .iter()
+                .map(|(k, v)| (k.as_str().unwrap_or_default().to_owned(), yaml_to_json(v)))
+                .collect::<serde_json::Map<_, _>>()
+                .into(),
+            Y::Sequence(s) => s.iter().map(yaml_to_json).collect(),
+            other => serde_json::to_value(other).expect("a scalar"),
+        }
+    }
+
     #[test]
     fn the_check_finds_missing_and_unused_grants() {
         let root = project_root();

@@ -16,6 +16,7 @@ mod least_privilege;
 mod lint;
 mod man;
 mod moto;
+mod parliament;
 mod registry;
 mod seed_all;
 mod sim;
@@ -24,6 +25,7 @@ mod test;
 mod tidy;
 mod util;
 mod validate;
+mod workflow;
 mod zig;
 
 use clap::{Parser, Subcommand};

@@ -8,8 +8,10 @@
 
 use anyhow::bail;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use ssmbak_cli::common::bucket;
 use ssmbak_core::backup::{Backup, Outcome};
 use ssmbak_core::bounded::map_in_order;
+use ssmbak_core::client;
 use ssmbak_core::seed;
 
 use crate::aws::Aws;
@@ -29,10 +31,17 @@ pub(crate) struct SeedArgs {
     /// AWS region (default: the standard chain).
     #[arg(short, long)]
     pub(crate) region: Option<String>,
+    /// The account the bucket must belong to (default: your own); S3 refuses every request
+    /// to a bucket of another, wherever its name came from.
+    #[arg(long, value_name = "ACCOUNT_ID")]
+    pub(crate) bucket_owner: Option<String>,
     /// Write the backups (without it, only list what would be backed up).
     #[arg(long)]
     pub(crate) do_it: bool,
 }
+
+/// As the least-privilege check knows it.
+const COMPONENT: &str = "seed-all";
 
 /// Parameters backed up at once: SSM's read rate is the limit.
 const CONCURRENCY: usize = 8;
@@ -58,11 +67,13 @@ pub(crate) fn run(args: &SeedArgs) -> anyhow::Result<()> {
 }
 
 pub(crate) async fn seed_all(args: &SeedArgs) -> anyhow::Result<SeedSummary> {
-    let aws = Aws::connect(args.region.clone(), "seed-all").await?;
+    let aws = Aws::connect(args.region.clone(), COMPONENT).await?;
     let stack = args.stack.as_deref().map(|s| (&aws.cfn, s));
-    let bucket =
-        ssmbak_cli::common::bucket::resolve(args.bucket.clone(), stack, &aws.ssm, true).await?;
-    let backup = Backup::new(aws.ssm.clone(), aws.s3.clone(), bucket.clone());
+    let bucket = bucket::resolve(args.bucket.clone(), stack, &aws.ssm, true).await?;
+    let owner = bucket::owner(&aws.config, args.bucket_owner.as_deref(), COMPONENT).await?;
+    let s3 = client::owned_by(&aws.s3, &owner);
+    bucket::check_versioned(&s3, &bucket, Some(&owner)).await?;
+    let backup = Backup::new(aws.ssm.clone(), s3, bucket.clone());
     let params = seed::list(backup.parameters(), &args.prefixes).await?;
     let bar =
         ProgressBar::with_draw_target(Some(params.len() as u64), ProgressDrawTarget::stderr());
@@ -151,6 +162,7 @@ mod tests {
                 bucket: Some(bucket.clone()),
                 stack: None,
                 region: None,
+                bucket_owner: None,
                 do_it,
             };
             let dry = seed_all(&args(false)).await.expect("dry run");

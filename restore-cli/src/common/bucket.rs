@@ -3,6 +3,7 @@
 
 use anyhow::{bail, Context};
 use aws_sdk_s3::error::ProvideErrorMetadata;
+use ssmbak_core::client::ExpectedOwner;
 
 /// The environment variable naming the bucket.
 pub const BUCKET_VAR: &str = "SSMBAK_BUCKET";
@@ -52,16 +53,52 @@ pub async fn resolve(
     }
 }
 
+/// The account the bucket must belong to: `flag` (`--bucket-owner`), else the caller's own,
+/// from STS (which needs no permission: AWS STS API reference, GetCallerIdentity).
+pub async fn owner(
+    sdk: &aws_config::SdkConfig,
+    flag: Option<&str>,
+    component: &'static str,
+) -> anyhow::Result<ExpectedOwner> {
+    if let Some(account) = flag {
+        return ExpectedOwner::account(account).context("--bucket-owner");
+    }
+    let mut sts = aws_sdk_sts::config::Builder::from(sdk);
+    if let Some(r) = ssmbak_core::record::recorder(component) {
+        sts = sts.interceptor(r);
+    }
+    let me = aws_sdk_sts::Client::from_conf(sts.build())
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| crate::common::output::aws_error("who am I (sts:GetCallerIdentity)", &e))?;
+    let account = me
+        .account()
+        .context("sts:GetCallerIdentity returned no account")?;
+    Ok(ExpectedOwner::account(account)?)
+}
+
 /// Fails unless `bucket` exists and has versioning on (or suspended, with history kept).
-pub async fn check_versioned(s3: &aws_sdk_s3::Client, bucket: &str) -> anyhow::Result<()> {
-    let versioned = match ssmbak_core::client::versioning_status(s3, bucket, None).await {
+///
+/// With an expected owner, S3 answers 403 for a bucket of another account exactly as for one
+/// the caller may not read: the error says both.
+pub async fn check_versioned(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    owner: Option<&ExpectedOwner>,
+) -> anyhow::Result<()> {
+    let owner = owner.and_then(ExpectedOwner::get);
+    let versioned = match ssmbak_core::client::versioning_status(s3, bucket, owner).await {
         Ok(status) => status.is_some(),
         Err(e) if e.code() == Some("NoSuchBucket") => bail!("bucket {bucket} does not exist"),
         Err(e) => {
+            if let (Some("AccessDenied"), Some(owner)) = (e.code(), owner) {
+                bail!("access denied to bucket {bucket}: it is not in account {owner}, or you may not read it (--bucket-owner names another account)");
+            }
             return Err(crate::common::output::aws_error(
                 &format!("checking bucket {bucket}"),
                 &e,
-            ))
+            ));
         }
     };
     if !versioned {
@@ -93,10 +130,8 @@ async fn from_stack(cfn: &aws_sdk_cloudformation::Client, stack: &str) -> anyhow
 /// reference, HeadBucket: "x-amz-bucket-region: The Region that the bucket is located"); the
 /// SDK does not follow it, so the bucket's region is read from a HeadBucket first.
 pub async fn client_in_region_of(
-    sdk: &aws_config::SdkConfig,
     s3: aws_sdk_s3::Client,
     bucket: &str,
-    component: &'static str,
 ) -> anyhow::Result<aws_sdk_s3::Client> {
     let region = match s3.head_bucket().bucket(bucket).send().await {
         Ok(head) => head.bucket_region().map(str::to_owned),
@@ -106,9 +141,10 @@ pub async fn client_in_region_of(
             .map(str::to_owned),
     };
     match region {
-        Some(r) if Some(r.as_str()) != sdk.region().map(|c| c.as_ref()) => {
-            let config = sdk.to_builder().region(aws_config::Region::new(r)).build();
-            Ok(ssmbak_core::client::s3(&config, component))
+        Some(r) if Some(r.as_str()) != s3.config().region().map(|c| c.as_ref()) => {
+            // The same client (its interceptors: owner, recorder) in the bucket's region.
+            let config = s3.config().to_builder().region(aws_config::Region::new(r));
+            Ok(aws_sdk_s3::Client::from_conf(config.build()))
         }
         // The same region, or no answer to go by: the checks that follow say what is wrong.
         _ => Ok(s3),

@@ -114,6 +114,11 @@ pub(crate) struct Target {
     /// Pay for the requests: the bucket is requester-pays (`x-amz-request-payer: requester`).
     #[arg(long)]
     pub(crate) request_payer: bool,
+    /// The account the bucket (and --to-bucket) must belong to; S3 refuses every request to
+    /// a bucket of another. Default with --ssmbak-time (an ssmbak bucket): your own account;
+    /// otherwise none.
+    #[arg(long, value_name = "ACCOUNT_ID")]
+    pub(crate) bucket_owner: Option<String>,
 }
 
 impl Target {
@@ -173,7 +178,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 prefix: to_prefix,
             };
             if to_bucket.is_some() {
-                bucket::check_versioned(&session.s3, &dest.bucket).await?;
+                bucket::check_versioned(&session.s3, &dest.bucket, session.owner.as_ref()).await?;
             }
             let selected = select(&session, &target).await?;
             let options = CopyOptions {

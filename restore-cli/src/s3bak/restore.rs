@@ -516,6 +516,7 @@ mod tests {
             concurrency: 8,
             output: Format::Table,
             request_payer: false,
+            bucket_owner: None,
         }
     }
 

@@ -6,7 +6,7 @@ use crate::common::output::aws_error;
 use crate::s3bak::objects::{self};
 use ssmbak_core::aws_error::AwsError;
 use ssmbak_core::bounded::map_in_order;
-use ssmbak_core::client::{self, ClientOptions, WithoutRetryQuota};
+use ssmbak_core::client::{self, ClientOptions, ExpectedOwner, WithoutRetryQuota};
 use ssmbak_core::index::Index;
 use ssmbak_core::reader::{self, BucketReader, ListedVersion, Listing};
 
@@ -28,6 +28,8 @@ impl Selected {
 pub(crate) struct Session {
     pub(crate) s3: aws_sdk_s3::Client,
     pub(crate) reader: BucketReader,
+    /// The account every bucket called must belong to, when one is expected.
+    pub(crate) owner: Option<ExpectedOwner>,
 }
 
 pub(crate) async fn connect(target: &Target) -> anyhow::Result<Session> {
@@ -38,8 +40,18 @@ pub(crate) async fn connect(target: &Target) -> anyhow::Result<Session> {
         ..ClientOptions::default()
     })
     .await?;
+    // An ssmbak bucket is checked to be the caller's own, like ssmbak checks it; any other
+    // is the one named with -b, of whoever owns it (--bucket-owner to check).
+    let owner = match (&target.bucket_owner, target.ssmbak_time) {
+        (None, false) => None,
+        (given, _) => Some(bucket::owner(&sdk, given.as_deref(), COMPONENT).await?),
+    };
     let s3 = client::s3(&sdk, COMPONENT);
-    let s3 = bucket::client_in_region_of(&sdk, s3, &target.bucket, COMPONENT)
+    let s3 = match &owner {
+        Some(owner) => client::owned_by(&s3, owner),
+        None => s3,
+    };
+    let s3 = bucket::client_in_region_of(s3, &target.bucket)
         .await?
         .without_retry_quota();
     let s3 = if target.request_payer {
@@ -47,7 +59,7 @@ pub(crate) async fn connect(target: &Target) -> anyhow::Result<Session> {
     } else {
         s3
     };
-    bucket::check_versioned(&s3, &target.bucket)
+    bucket::check_versioned(&s3, &target.bucket, owner.as_ref())
         .await
         .map_err(|e| {
             let code = e.downcast_ref::<AwsError>().and_then(AwsError::code);
@@ -59,6 +71,7 @@ pub(crate) async fn connect(target: &Target) -> anyhow::Result<Session> {
     Ok(Session {
         reader: BucketReader::new(s3.clone(), target.bucket.clone()),
         s3,
+        owner,
     })
 }
 

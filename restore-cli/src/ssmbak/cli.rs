@@ -229,6 +229,10 @@ pub(super) struct Common {
     /// Read the bucket from this ssmbak stack's outputs.
     #[arg(long, conflicts_with = "bucket")]
     pub(super) stack: Option<String>,
+    /// The account the bucket must belong to (default: your own). S3 refuses every request
+    /// to a bucket of another account, wherever its name came from.
+    #[arg(long, value_name = "ACCOUNT_ID")]
+    pub(super) bucket_owner: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub(super) output: Format,

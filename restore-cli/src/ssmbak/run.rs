@@ -64,7 +64,8 @@ async fn connect(
         );
     }
     let ssm = client::ssm(&sdk, component).without_retry_quota();
-    let s3 = client::s3(&sdk, component).without_retry_quota();
+    let owner = bucket::owner(&sdk, common.bucket_owner.as_deref(), component).await?;
+    let s3 = client::owned_by(&client::s3(&sdk, component), &owner).without_retry_quota();
     let mut cfn = aws_sdk_cloudformation::config::Builder::from(&sdk);
     if let Some(r) = ssmbak_core::record::recorder(component) {
         cfn = cfn.interceptor(r);
@@ -72,7 +73,7 @@ async fn connect(
     let cfn = aws_sdk_cloudformation::Client::from_conf(cfn.build());
     let stack = common.stack.as_deref().map(|s| (&cfn, s));
     let bucket = bucket::resolve(common.bucket.clone(), stack, &ssm, common.verbose).await?;
-    bucket::check_versioned(&s3, &bucket).await?;
+    bucket::check_versioned(&s3, &bucket, Some(&owner)).await?;
     // The bucket was found with the caller's own SSM; plans and writes go to the destination's.
     let ssm = match elsewhere.is_set() {
         true => ssm_elsewhere(&options, elsewhere, ssm_component).await?,

@@ -1,0 +1,128 @@
+//! The deploy workflow's security properties, checked as a repository test: whoever can push a
+//! change to `.github/workflows/deploy.yml` sees it fail here before it lands.
+//!
+//! - every action pinned to a 40-character commit, its tag in a comment (a tag can be moved);
+//! - no permissions by default; the OIDC token (`id-token: write`) in the deploy job alone,
+//!   which runs in the `production` environment after the test job;
+//! - AWS credentials configured only after everything is built, and only in that job;
+//! - locked builds (`--locked`: the lockfile as reviewed) and a timeout on every job.
+
+#[cfg(test)]
+mod tests {
+    use serde_yaml::Value;
+
+    const WORKFLOW: &str = ".github/workflows/deploy.yml";
+    const CREDENTIALS: &str = "aws-actions/configure-aws-credentials@";
+
+    fn workflow() -> (String, Value) {
+        let text = std::fs::read_to_string(crate::util::project_root().join(WORKFLOW))
+            .expect("the workflow");
+        let doc = serde_yaml::from_str(&text).expect("YAML");
+        (text, doc)
+    }
+
+    fn steps(job: &Value) -> Vec<&Value> {
+        job["steps"].as_sequence().expect("steps").iter().collect()
+    }
+
+    fn uses(step: &Value) -> &str {
+        step["uses"].as_str().unwrap_or_default()
+    }
+
+    #[test]
+    fn every_action_is_pinned_to_a_commit_with_its_tag_beside_it() {
+        let (text, _) = workflow();
+        let lines: Vec<&str> = text.lines().filter(|l| l.contains("uses:")).collect();
+        assert!(!lines.is_empty());
+        for line in lines {
+            let (action, comment) = line
+                .split_once("uses:")
+                .map(|(_, rest)| rest.split_once('#').unwrap_or((rest, "")))
+                .expect("uses");
+            let sha = action.trim().rsplit_once('@').map_or("", |(_, r)| r);
+            assert!(
+                sha.len() == 40 && sha.bytes().all(|b| b.is_ascii_hexdigit()),
+                "not pinned to a commit: {line}"
+            );
+            assert!(
+                !comment.trim().is_empty(),
+                "no tag beside the commit: {line}"
+            );
+        }
+    }
+
+    #[test]
+    fn only_the_deploy_job_gets_the_oidc_token_after_the_tests() {
+        let (_, doc) = workflow();
+        let top = doc["permissions"]
+            .as_mapping()
+            .expect("top-level permissions");
+        assert!(top.is_empty(), "top-level permissions must be {{}}");
+        let jobs = doc["jobs"].as_mapping().expect("jobs");
+        let test = &doc["jobs"]["test"];
+        let deploy = &doc["jobs"]["deploy"];
+        assert!(
+            test.is_mapping() && deploy.is_mapping(),
+            "a test and a deploy job"
+        );
+        assert_eq!(deploy["needs"], Value::from("test"));
+        assert_eq!(deploy["environment"], Value::from("production"));
+        assert_eq!(deploy["permissions"]["id-token"], Value::from("write"));
+        for (name, job) in jobs {
+            let name = name.as_str().unwrap_or_default();
+            assert!(
+                job["timeout-minutes"].as_u64().is_some_and(|m| m > 0),
+                "{name}: no timeout-minutes"
+            );
+            let permissions = job["permissions"].as_mapping().expect("job permissions");
+            for (scope, level) in permissions {
+                let (scope, level) = (scope.as_str(), level.as_str());
+                let allowed = matches!((scope, level), (Some("contents"), Some("read")))
+                    || (name == "deploy" && scope == Some("id-token") && level == Some("write"));
+                assert!(allowed, "{name}: {scope:?}: {level:?}");
+            }
+            if name != "deploy" {
+                assert!(
+                    steps(job).iter().all(|s| !uses(s).starts_with(CREDENTIALS)),
+                    "{name}: AWS credentials outside the deploy job"
+                );
+            }
+        }
+        // In the deploy job, credentials come after the build and before what needs them.
+        let steps = steps(deploy);
+        let credentials = steps
+            .iter()
+            .position(|s| uses(s).starts_with(CREDENTIALS))
+            .expect("the deploy job configures credentials");
+        let built = steps
+            .iter()
+            .position(|s| s["run"].as_str().is_some_and(|r| r.contains("cargo build")))
+            .expect("the deploy job builds first");
+        assert!(built < credentials, "credentials before the build");
+        for step in &steps[..credentials] {
+            let run = step["run"].as_str().unwrap_or_default();
+            assert!(
+                !run.contains("deploy") && !run.contains("aws "),
+                "an AWS call before credentials: {run}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_build_is_locked() {
+        let (_, doc) = workflow();
+        let jobs = doc["jobs"].as_mapping().expect("jobs");
+        let runs = jobs
+            .values()
+            .flat_map(steps)
+            .filter_map(|s| s["run"].as_str());
+        let cargo: Vec<&str> = runs
+            .flat_map(str::lines)
+            .filter(|l| l.trim_start().starts_with("cargo ") || l.contains(" cargo "))
+            .collect();
+        assert!(!cargo.is_empty());
+        for line in cargo {
+            assert!(line.contains("--locked"), "not locked: {line}");
+        }
+    }
+}
