@@ -10,6 +10,10 @@
 //! Amazon S3: "To return a different version, you need the s3:GetObjectVersion permission").
 //! A `DeleteObject` with `If-Match` is recorded as `DeleteObject@if-match`: it needs
 //! `s3:GetObject` as well.
+//!
+//! An S3 request sent without an expected bucket owner (`x-amz-expected-bucket-owner`, see
+//! [`crate::client::ExpectedOwner`]) is also recorded, as `component<TAB>S3:Operation<TAB>`
+//! [`WITHOUT_OWNER`]: the check fails on it for every component with a policy.
 
 use aws_sdk_s3::operation::delete_object::DeleteObjectInput;
 use aws_sdk_s3::operation::get_object::GetObjectInput;
@@ -20,7 +24,9 @@ use aws_sdk_s3::operation::put_object_tagging::PutObjectTaggingInput;
 use std::io::Write;
 
 use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+};
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
@@ -28,6 +34,13 @@ use aws_smithy_types::config_bag::ConfigBag;
 
 /// The variable naming the recording file.
 pub const RECORD_VAR: &str = "SSMBAK_RECORD_OPERATIONS";
+
+/// The mark of an S3 request sent without an expected bucket owner.
+pub const WITHOUT_OWNER: &str = "without-owner";
+
+/// S3 operations on no bucket of anyone's yet: CreateBucket (the new bucket has no owner to
+/// compare) and ListBuckets (no bucket). S3 ignores the owner header on both.
+const OWNERLESS: [&str; 2] = ["CreateBucket", "ListBuckets"];
 
 /// Appends each operation to the recording file.
 #[derive(Debug, Clone)]
@@ -88,14 +101,42 @@ impl Intercept for Recorder {
                 (false, true) => "@if-match",
                 (false, false) => "",
             };
-            // One short line per write with O_APPEND: concurrent writers do not interleave.
-            let line = format!("{}\t{}:{}{suffix}\n", self.component, m.service(), m.name());
-            let mut file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&self.path)?;
-            file.write_all(line.as_bytes())?;
+            self.append(&format!("{}:{}{suffix}", m.service(), m.name()))?;
         }
+        Ok(())
+    }
+
+    // Once per attempt, with every header set (the owner's is added before signing).
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let Some(m) = cfg.load::<Metadata>() else {
+            return Ok(());
+        };
+        let headers = context.request().headers();
+        if m.service() == "S3"
+            && !OWNERLESS.contains(&m.name())
+            && !headers.contains_key(crate::client::EXPECTED_OWNER_HEADER)
+        {
+            self.append(&format!("{}:{}\t{WITHOUT_OWNER}", m.service(), m.name()))?;
+        }
+        Ok(())
+    }
+}
+
+impl Recorder {
+    /// Appends `component<TAB>what`: one short line per write with O_APPEND, so concurrent
+    /// writers do not interleave.
+    fn append(&self, what: &str) -> Result<(), BoxError> {
+        let line = format!("{}\t{what}\n", self.component);
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)?;
+        file.write_all(line.as_bytes())?;
         Ok(())
     }
 }

@@ -414,7 +414,7 @@ mod tests {
         // DeletionPolicy: Retain: the backups outlive the stack.
         let bucket = outputs.get("Bucketname").cloned().unwrap_or_default();
         let kept =
-            crate::aws::block_on(aws.s3.head_bucket().bucket(&bucket).send()).expect("runtime");
+            crate::aws::block_on(admin.s3.head_bucket().bucket(&bucket).send()).expect("runtime");
         assert!(
             kept.is_ok(),
             "the backup bucket {bucket} must survive the stack"

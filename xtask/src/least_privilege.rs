@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use anyhow::{bail, Context};
+use ssmbak_core::record::WITHOUT_OWNER;
 
 /// Component (as recorded) → the policy that governs it.
 const POLICIES: [(&str, &str); 5] = [
@@ -287,10 +288,16 @@ fn granted(root: &Path, policy: &str) -> anyhow::Result<BTreeMap<String, String>
 /// The problems with the policies, given a recording (`component<TAB>Service:Operation` lines).
 pub(crate) fn problems(root: &Path, recording: &str) -> anyhow::Result<Vec<String>> {
     let mut called: BTreeMap<&str, BTreeSet<(&str, &str)>> = BTreeMap::new();
+    let mut without_owner: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     for line in recording.lines() {
-        let Some((component, op)) = line.split_once('\t') else {
+        let mut fields = line.split('\t');
+        let (Some(component), Some(op)) = (fields.next(), fields.next()) else {
             continue;
         };
+        if fields.next() == Some(WITHOUT_OWNER) {
+            without_owner.entry(component).or_default().insert(op);
+            continue;
+        }
         let Some((service, operation)) = op.split_once(':') else {
             continue;
         };
@@ -305,6 +312,12 @@ pub(crate) fn problems(root: &Path, recording: &str) -> anyhow::Result<Vec<Strin
         .map(|p| (p, false))
         .chain(COVERS_ONLY.iter().map(|p| (p, true)));
     for (&(component, policy), covers_only) in checks {
+        // S3 authorises a bucket by name, whoever owns it: only the owner header says whose.
+        for op in without_owner.get(component).into_iter().flatten() {
+            out.push(format!(
+                "{component} calls {op} without an expected bucket owner: the bucket may be another account's"
+            ));
+        }
         let Some(ops) = called.get(component) else {
             out.push(format!(
                 "{component}: no recorded operations (did its tests run?)"
@@ -490,26 +503,14 @@ mod tests {
                 }
             }
         }
-        // The template's role: its statements, those under `!If` included.
+        // The template's roles: their statements, those under `!If` included.
         let text =
             std::fs::read_to_string(project_root().join("cfn/template.yml")).expect("template");
-        let template: serde_yaml::Value = serde_yaml::from_str(&text).expect("YAML");
-        let policies = template["Resources"]["FunctionRole"]["Properties"]["Policies"]
-            .as_sequence()
-            .expect("the role's policies");
-        let account = serde_json::json!({"Ref": "AWS::AccountId"});
-        for policy in policies {
-            let statements = policy["PolicyDocument"]["Statement"]
-                .as_sequence()
-                .expect("statements");
-            for s in statements {
-                let s = match s {
-                    serde_yaml::Value::Tagged(t) => t.value[1].clone(),
-                    plain => plain.clone(),
-                };
-                let s = yaml_to_json(&s);
-                if is_s3_grant(&s) {
-                    assert!(pinned(&s, &account), "cfn/template.yml: {}", s["Sid"]);
+        let account = serde_json::json!("123456789012");
+        for (name, doc) in crate::template::inline_policies(&text).expect("policies") {
+            for s in doc["Statement"].as_array().expect("statements") {
+                if is_s3_grant(s) {
+                    assert!(pinned(s, &account), "cfn/template.yml {name}: {}", s["Sid"]);
                     checked += 1;
                 }
             }
@@ -517,28 +518,18 @@ mod tests {
         assert!(checked >= 20, "{checked} S3 grants");
     }
 
-    /// A template value as JSON, short-form intrinsics (`!Ref X`) as their long form.
-    fn yaml_to_json(v: &serde_yaml::Value) -> serde_json::Value {
-        use serde_yaml::Value as Y;
-        match v {
-            Y::Tagged(t) => {
-                let name = t.tag.to_string();
-                let name = name.trim_start_matches('!');
-                let key = if name == "Ref" {
-                    "Ref".to_owned()
-                } else {
-                    format!("Fn::{name}")
-                };
-                serde_json::json!({ key: yaml_to_json(&t.value) })
-            }
-            Y::Mapping(m) => m
-                .iter()
-                .map(|(k, v)| (k.as_str().unwrap_or_default().to_owned(), yaml_to_json(v)))
-                .collect::<serde_json::Map<_, _>>()
-                .into(),
-            Y::Sequence(s) => s.iter().map(yaml_to_json).collect(),
-            other => serde_json::to_value(other).expect("a scalar"),
-        }
+    #[test]
+    fn an_s3_call_without_an_expected_owner_fails_the_check() {
+        let recording = "lambda\tS3:GetObject\nlambda\tS3:GetObject\twithout-owner\niam-admin\tS3:GetBucketVersioning\twithout-owner\n";
+        let found = problems(&project_root(), recording).expect("runs");
+        let unowned: Vec<&String> = found
+            .iter()
+            .filter(|p| p.contains("without an expected bucket owner"))
+            .collect();
+        assert_eq!(
+            unowned,
+            ["lambda calls S3:GetObject without an expected bucket owner: the bucket may be another account's"]
+        );
     }
 
     #[test]

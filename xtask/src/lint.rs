@@ -28,12 +28,12 @@ pub(crate) fn check(root: &Path) -> anyhow::Result<()> {
     eprintln!("cfn-lint: cfn/template.yml is clean");
     crate::registry::check(root, &crate::registry::schemas_in(&venv)?)?;
 
-    let problems = parliament::check(&venv.join("bin/parliament"), &root.join("policies/iam"))?;
+    let problems = parliament::check(&venv.join("bin/parliament"), root)?;
     if !problems.is_empty() {
         bail!("parliament:\n{}", problems.join("\n"));
     }
     eprintln!(
-        "parliament (community auditors on): every action known, nothing at MEDIUM or above beyond the {} justified",
+        "parliament (community auditors on): every action known, nothing at MEDIUM or above beyond the {} justified (policies/iam and the template's inline policies)",
         parliament::JUSTIFIED.len()
     );
     Ok(())

@@ -21,6 +21,7 @@ mod registry;
 mod seed_all;
 mod sim;
 mod stack;
+mod template;
 mod test;
 mod tidy;
 mod util;

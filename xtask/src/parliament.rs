@@ -203,8 +203,10 @@ fn problems_of(file: &str, findings: &[Finding], used: &mut [bool]) -> Vec<Strin
     out
 }
 
-/// Every problem of the policies in `dir` (filled with example values).
-pub(crate) fn check(parliament: &Path, dir: &Path) -> anyhow::Result<Vec<String>> {
+/// Every problem of the policies in `root`'s `policies/iam/` (filled with example values) and
+/// of the template's inline policies.
+pub(crate) fn check(parliament: &Path, root: &Path) -> anyhow::Result<Vec<String>> {
+    let dir = &root.join("policies/iam");
     let mut problems = Vec::new();
     // The allowlist stays honest: each action is still unknown to the pinned parliament.
     let only_newer = serde_json::json!({
@@ -236,6 +238,13 @@ pub(crate) fn check(parliament: &Path, dir: &Path) -> anyhow::Result<Vec<String>
             .unwrap_or_default();
         let text = crate::iam::Placeholders::example().fill(&std::fs::read_to_string(&file)?);
         let findings = analyse(parliament, &without_newer_actions(&text)?)?;
+        problems.extend(problems_of(&name, &findings, &mut used));
+    }
+    // The template's inline policies, as the example deployment with every option on.
+    let template = std::fs::read_to_string(root.join("cfn/template.yml"))?;
+    for (name, document) in crate::template::inline_policies(&template)? {
+        let name = format!("cfn/template.yml {name}");
+        let findings = analyse(parliament, &without_newer_actions(&document.to_string())?)?;
         problems.extend(problems_of(&name, &findings, &mut used));
     }
     for (i, (policy, issue, part, _)) in JUSTIFIED.iter().enumerate() {

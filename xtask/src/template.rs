@@ -1,0 +1,135 @@
+//! The template's documents as plain JSON, for the checkers that read IAM policies
+//! (parliament, the repository tests): short-form intrinsics resolved to example values, and
+//! each `!If` taken as its option on, so every statement any deployment can have is read.
+
+use serde_yaml::Value as Yaml;
+
+/// The value of `!Ref NAME`, `!GetAtt NAME.ATTR` or `${NAME}` in a `!Sub`, in the example
+/// deployment (the values `iam::Placeholders::example` fills policies with).
+fn example(name: &str) -> String {
+    match name {
+        "AWS::AccountId" => "123456789012",
+        "AWS::Partition" => "aws",
+        "AWS::Region" => "us-east-1",
+        "AWS::StackName" => "ssmbak",
+        "Bucket" => "ssmbak-bucket-1a2b3c4d5e6f",
+        "Bucket.Arn" => "arn:aws:s3:::ssmbak-bucket-1a2b3c4d5e6f",
+        "Queue.Arn" => "arn:aws:sqs:us-east-1:123456789012:ssmbak-Queue-1A2B3C",
+        "BucketKmsKeyArn" => {
+            "arn:aws:kms:us-east-1:123456789012:key/1a2b3c4d-0000-0000-0000-000000000000"
+        }
+        other => other,
+    }
+    .to_owned()
+}
+
+/// `${NAME}` in `text` replaced by its example value.
+fn substitute(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some((before, after)) = rest.split_once("${") {
+        out.push_str(before);
+        let Some((name, tail)) = after.split_once('}') else {
+            out.push_str("${");
+            rest = after;
+            continue;
+        };
+        out.push_str(&example(name));
+        rest = tail;
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `v` as JSON, or `None` where it is `!Ref AWS::NoValue` (dropped from its list or mapping).
+pub(crate) fn resolved(v: &Yaml) -> Option<serde_json::Value> {
+    match v {
+        Yaml::Tagged(t) => {
+            let tag = t.tag.to_string();
+            match (tag.trim_start_matches('!'), &t.value) {
+                ("Ref", Yaml::String(n)) if n == "AWS::NoValue" => None,
+                ("Ref", Yaml::String(n)) => Some(example(n).into()),
+                ("GetAtt", Yaml::String(n)) => Some(example(n).into()),
+                ("GetAtt", Yaml::Sequence(parts)) => {
+                    let parts: Vec<&str> = parts.iter().filter_map(Yaml::as_str).collect();
+                    Some(example(&parts.join(".")).into())
+                }
+                ("Sub", Yaml::String(s)) => Some(substitute(s).into()),
+                // The option on: the statement a deployment with it has.
+                ("If", Yaml::Sequence(branches)) => branches.get(1).and_then(resolved),
+                (name, value) => {
+                    Some(serde_json::json!({ format!("Fn::{name}"): resolved(value) }))
+                }
+            }
+        }
+        Yaml::Mapping(m) => Some(
+            m.iter()
+                .filter_map(|(k, v)| Some((k.as_str()?.to_owned(), resolved(v)?)))
+                .collect::<serde_json::Map<_, _>>()
+                .into(),
+        ),
+        Yaml::Sequence(s) => Some(s.iter().filter_map(resolved).collect()),
+        other => serde_json::to_value(other).ok(),
+    }
+}
+
+/// The inline policies of the template's roles: (role/policy name, document).
+pub(crate) fn inline_policies(template: &str) -> anyhow::Result<Vec<(String, serde_json::Value)>> {
+    let doc: Yaml = serde_yaml::from_str(template)?;
+    let mut out = Vec::new();
+    for (name, resource) in doc["Resources"].as_mapping().into_iter().flatten() {
+        if resource["Type"].as_str() != Some("AWS::IAM::Role") {
+            continue;
+        }
+        for policy in resource["Properties"]["Policies"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+        {
+            let label = format!(
+                "{}/{}",
+                name.as_str().unwrap_or_default(),
+                policy["PolicyName"].as_str().unwrap_or_default()
+            );
+            if let Some(document) = resolved(&policy["PolicyDocument"]) {
+                out.push((label, document));
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intrinsics_resolve_to_the_example_deployment() {
+        let yaml = r#"
+A: !Sub "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:/aws/lambda/${AWS::StackName}-backup:*"
+B: !GetAtt Bucket.Arn
+C: [!If [On, {Sid: X}, !Ref AWS::NoValue], !Ref AWS::NoValue, !Ref AWS::AccountId]
+"#;
+        let v = resolved(&serde_yaml::from_str(yaml).expect("YAML")).expect("a value");
+        assert_eq!(
+            v["A"],
+            "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/ssmbak-backup:*"
+        );
+        assert_eq!(v["B"], "arn:aws:s3:::ssmbak-bucket-1a2b3c4d5e6f");
+        assert_eq!(v["C"], serde_json::json!([{"Sid": "X"}, "123456789012"]));
+    }
+
+    #[test]
+    fn the_function_role_policy_is_found() {
+        let text = std::fs::read_to_string(crate::util::project_root().join("cfn/template.yml"))
+            .expect("template");
+        let policies = inline_policies(&text).expect("policies");
+        let (name, doc) = policies
+            .iter()
+            .find(|(n, _)| n.starts_with("FunctionRole/"))
+            .expect("the function's role policy");
+        assert!(name.ends_with("/ssmbak-backup"), "{name}");
+        assert!(doc["Statement"].as_array().is_some_and(|s| s.len() > 5));
+        assert!(!doc.to_string().contains("Fn::"), "unresolved: {doc}");
+    }
+}
