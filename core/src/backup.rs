@@ -322,6 +322,31 @@ impl Backup {
             .map_or(0, |d| d.as_secs() as i64)
     }
 
+    /// Now, in epoch seconds, by S3's own clock: the LastModified of an empty probe object
+    /// written now (listings give it in whole seconds). The reconcile dates the deletes it
+    /// finds by it: written after SSM listed the parameters gone and before it confirms each
+    /// one, it falls between the two on AWS's clock, whatever this machine's clock says (a
+    /// clock 100 ms behind dated a delete found within a second of being made in the second
+    /// before it, while the parameter still existed: simulation seed 16172).
+    pub async fn s3_now_secs(&self) -> Result<i64, BackupError> {
+        let key = format::CLOCK_PROBE_KEY;
+        self.objects
+            .put(NewObject {
+                key: key.to_owned(),
+                ..NewObject::default()
+            })
+            .await?;
+        let page = self.objects.list_versions(key, None, Some(1)).await?;
+        let written = page
+            .versions
+            .iter()
+            .find(|(k, v)| k == key && v.is_latest)
+            .map(|(_, v)| v.last_modified_ms.div_euclid(1000));
+        // S3 lists what it has acknowledged (strong read-after-write consistency): a probe
+        // not listed is not expected; this machine's clock is the fallback.
+        Ok(written.unwrap_or_else(|| self.now_secs()))
+    }
+
     /// The bucket's current objects under `prefix` (keys whose newest write is not a delete
     /// marker), or `None` when `stop_by` passes before the last page.
     pub async fn current_keys(

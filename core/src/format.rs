@@ -157,6 +157,10 @@ pub const TAGS_PER_OBJECT_MAX: usize = 10;
 /// backup and no restore ever sees it.
 pub const RECONCILE_CURSOR_KEY: &str = ".ssmbak/reconcile-cursor";
 
+/// An empty object the reconcile writes to read the time by S3's clock (its LastModified):
+/// the time it dates the deletes it finds by. Outside the `/` namespace like the cursor.
+pub const CLOCK_PROBE_KEY: &str = ".ssmbak/clock-probe";
+
 /// Where the writer flags a key whose newest entry is a delete marker while, by event time,
 /// the parameter exists: an earlier delete processed after the re-creation that followed it.
 /// `ListObjectsV2` lists only keys whose newest entry is not a marker, so without the flag the

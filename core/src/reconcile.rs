@@ -8,7 +8,8 @@
 //!   backed up as of its LastModifiedDate, with the same code as `cargo xtask seed-all`.
 //! * A key whose newest backup is a value while the parameter no longer exists (a lost Delete,
 //!   or an expiry whose Policy Action event was lost): recorded as deleted once SSM confirms it
-//!   is gone ([`Operation::Removed`]), at the time the reconcile found it gone. The delete's
+//!   is gone ([`Operation::Removed`]), at the time the reconcile found it gone, by S3's clock
+//!   ([`Backup::s3_now_secs`]: after SSM listed it gone, before SSM confirms it). The delete's
 //!   own time is unknown; the detection time is the honest bound: the parameter surely
 //!   existed when its last backup was made and was surely gone by then, so a restore to a time
 //!   in between may bring back a value that had already been deleted, never lose one.
@@ -77,8 +78,13 @@ pub async fn run(
     };
     let mut summary = ReconcileSummary::default();
 
-    let now = backup.now_secs();
-    for key in vanished(&keys, &params) {
+    let vanished = vanished(&keys, &params);
+    // S3's clock, read after SSM listed them gone and before each is confirmed gone.
+    let now = match vanished.is_empty() {
+        true => 0,
+        false => backup.s3_now_secs().await.map_err(|e| e.to_string())?,
+    };
+    for key in vanished {
         if past() {
             summary.deferred += 1;
             continue;

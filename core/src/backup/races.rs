@@ -283,3 +283,26 @@ fn a_delete_racing_the_re_creation_it_precedes_flags_the_key() {
     assert_eq!(w.restored(25).as_deref(), Some("new"));
     assert_eq!(w.restored(100), None);
 }
+
+/// Deleted at +10.010, its event lost; the reconcile finds it gone at +10.050, on a machine
+/// whose clock is 100 ms behind S3's and SSM's. Dated by that clock (+9.950), the found delete
+/// fell in the second before the delete, while the parameter still existed (simulation seed
+/// 16172): it is dated by S3's clock, read from a probe written between SSM's listing and its
+/// confirmation.
+#[test]
+fn a_delete_found_within_a_second_is_dated_by_s3s_clock_not_this_machines() {
+    let clock = Clock::at_ms(T0 * 1000);
+    let bucket = Arc::new(MemoryStore::new("b", clock.clone()).with_skew(-100));
+    let ssm = Arc::new(MemoryParameters::new(clock.clone()));
+    let w = World { clock, bucket, ssm };
+    w.at(1);
+    w.ssm.put(NAME, "old", ParameterType::String);
+    block_on(w.backup().apply(&event(Operation::Create, 1))).expect("created");
+    w.clock.advance_to((T0 + 10) * 1000 + 10);
+    w.ssm.delete(NAME);
+    w.clock.advance_to((T0 + 10) * 1000 + 50);
+    let summary = block_on(crate::reconcile::run(&w.backup(), &[], None)).expect("reconciled");
+    assert_eq!(summary.removed, 1);
+    assert_eq!(w.restored(9).as_deref(), Some("old"));
+    assert_eq!(w.restored(10), None);
+}
