@@ -94,6 +94,7 @@ fn main() {
                 event_time: Some(l.last_modified_ms.div_euclid(1000)),
                 deleted_at: None,
                 ssm_version: None,
+                ssm_modified_ms: None,
                 unread: false,
             })
             .collect();

@@ -643,6 +643,7 @@ fn placeholder(l: &ListedVersion) -> VersionEntry {
         event_time: None,
         deleted_at: None,
         ssm_version: None,
+        ssm_modified_ms: None,
         unread: false,
     }
 }
@@ -660,6 +661,7 @@ fn entries(listed: &[ListedVersion], known: &HashMap<usize, &StoredFields>) -> V
                     e.event_time = f.event_time;
                     e.deleted_at = f.deleted_at;
                     e.ssm_version = f.attributes.version;
+                    e.ssm_modified_ms = f.attributes.last_modified_ms;
                 }
                 None => e.unread = !l.is_delete_marker,
             }

@@ -752,12 +752,15 @@ mod tests {
     /// 16172 (one of 33 in the third million): the reconcile dated a delete it found within a
     /// second of it by the writer's clock, 100 ms behind, in the second before the delete
     /// (`backup::races::a_delete_found_within_a_second_is_dated_by_s3s_clock_not_this_machines`).
+    /// 60980 (one of 21 in the fourth million): a label record of version 2 and a re-creation
+    /// (version 1 again) of the same second tied, and the higher version, the deleted
+    /// incarnation's, won (`pit::tests::a_re_creation_beats_a_label_record_of_its_second_by_ssm_date_not_version`).
     /// (The model of the writer this simulation replaced kept seeds 54, 166, 628, 2700 and
     /// 4005; its schedules are not this generator's, and each bug they found has a named test
     /// in `backup::decide` or `backup::races`.)
     #[test]
     fn seeds_that_failed_once() {
-        for seed in [901, 3718, 13612, 16172] {
+        for seed in [901, 3718, 13612, 16172, 60980] {
             if let Err(f) = run(seed) {
                 panic!("{f}");
             }

@@ -122,6 +122,7 @@ impl History {
                     event_time: f.event_time,
                     deleted_at: f.deleted_at,
                     ssm_version: f.attributes.version,
+                    ssm_modified_ms: f.attributes.last_modified_ms,
                     unread: false,
                 }
             })

@@ -11,6 +11,7 @@ fn value(id: &str, lm_ms: i64, event_time: Option<i64>, ssm_version: Option<i64>
         event_time,
         deleted_at: None,
         ssm_version,
+        ssm_modified_ms: None,
         unread: false,
     }
 }
@@ -24,6 +25,7 @@ fn marker(id: &str, lm_ms: i64) -> VersionEntry {
         event_time: None,
         deleted_at: None,
         ssm_version: None,
+        ssm_modified_ms: None,
         unread: false,
     }
 }
@@ -320,6 +322,53 @@ fn delete_and_recreate_processed_in_one_second() {
     assert_eq!(word(&later, s + 10), "deleted");
     assert_eq!(word(&later, s + 31), "new");
     assert_eq!(word(&later, s + 90), "v2");
+}
+
+/// Simulation seed 60980: a label event records version 2 at second 17; the parameter is then
+/// deleted and re-created (version 1 again) in second 17, and the re-creation's record, written
+/// later, also has second 17. The higher version number is the deleted incarnation's: SSM's
+/// LastModifiedDate orders the two.
+#[test]
+fn a_re_creation_beats_a_label_record_of_its_second_by_ssm_date_not_version() {
+    let s = 7_000_000_i64;
+    let ms = |sec: i64| sec * 1000;
+    let dated = |e: VersionEntry, modified: i64| VersionEntry {
+        ssm_modified_ms: Some(modified),
+        ..e
+    };
+    let listed = listing(vec![
+        dated(
+            value("v2", ms(s + 9), Some(s + 9), Some(2)),
+            ms(s + 9) + 210,
+        ),
+        dated(
+            value("v2-label", ms(s + 17), Some(s + 17), Some(2)),
+            ms(s + 9) + 210,
+        ),
+        dated(
+            value("v1-again", ms(s + 65), Some(s + 17), Some(1)),
+            ms(s + 17) + 999,
+        ),
+        value("x", ms(s + 90), Some(s + 90), Some(2)),
+    ]);
+    assert_eq!(word(&listed, s + 16), "v2");
+    assert_eq!(word(&listed, s + 17), "v1-again");
+    assert_eq!(word(&listed, s + 19), "v1-again");
+    // Without the dates (an older record), the version decides, as before.
+    let undated = listing(vec![
+        value("v2-label", ms(s + 17), Some(s + 17), Some(2)),
+        value("v1-again", ms(s + 65), Some(s + 17), Some(1)),
+    ]);
+    assert_eq!(word(&undated, s + 17), "v2-label");
+    // Nor when only one of them has its date: the version decides.
+    let half_dated = listing(vec![
+        value("v29", ms(s + 17), Some(s + 17), Some(29)),
+        dated(
+            value("v28", ms(s + 20), Some(s + 17), Some(28)),
+            ms(s + 17) + 999,
+        ),
+    ]);
+    assert_eq!(word(&half_dated, s + 17), "v29");
 }
 
 /// The reverse: an update and then a delete, processed in one second, stay deleted.
