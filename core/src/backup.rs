@@ -672,24 +672,34 @@ impl Backup {
         tombstone: &Written,
         mut known: Vec<EarlierVersion>,
     ) -> Result<bool, BackupError> {
-        let page = self
-            .objects
-            .list_versions(key, None, Some(BEHIND_MARKER_LISTED))
-            .await?;
-        let below_tombstone = page
-            .versions
-            .iter()
-            .filter(|(k, _)| k == key)
-            .map(|(_, v)| &v.version_id)
-            .skip_while(|id| Some(*id) != tombstone.version_id.as_ref())
-            .skip(1);
+        // Page by page: a page may end anywhere, even right after the tombstone (seed 75995).
+        // The key's versions come first (it sorts before every longer key it prefixes).
         let newest_known = known.first().map(|e| e.version_id.clone());
         let mut since_read = Vec::new();
-        for id in below_tombstone {
-            if Some(id) == newest_known.as_ref() {
-                break;
+        let mut past_tombstone = false;
+        let mut from = None;
+        'pages: loop {
+            let page = self
+                .objects
+                .list_versions(key, from, Some(BEHIND_MARKER_LISTED))
+                .await?;
+            for (k, v) in &page.versions {
+                let id = Some(&v.version_id);
+                if k != key
+                    || id == newest_known.as_ref()
+                    || since_read.len() >= BEHIND_MARKER_LISTED as usize
+                {
+                    break 'pages;
+                }
+                if past_tombstone {
+                    since_read.push(v.version_id.clone());
+                }
+                past_tombstone |= id == tombstone.version_id.as_ref();
             }
-            since_read.push(id.clone());
+            match page.next {
+                Some(next) => from = Some(next),
+                None => break,
+            }
         }
         for id in since_read {
             let (_, fields) = self.tagged_fields(key, &id).await?;
