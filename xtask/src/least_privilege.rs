@@ -506,7 +506,7 @@ mod tests {
         // The template's roles: their statements, those under `!If` included.
         let text =
             std::fs::read_to_string(project_root().join("cfn/template.yml")).expect("template");
-        let account = serde_json::json!("123456789012");
+        let account = serde_json::json!(crate::iam::Placeholders::example().account);
         for (name, doc) in crate::template::inline_policies(&text).expect("policies") {
             for s in doc["Statement"].as_array().expect("statements") {
                 if is_s3_grant(s) {

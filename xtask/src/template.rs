@@ -4,23 +4,27 @@
 
 use serde_yaml::Value as Yaml;
 
+/// The example deployment's region (the placeholders name no region).
+const EXAMPLE_REGION: &str = "us-east-1";
+
 /// The value of `!Ref NAME`, `!GetAtt NAME.ATTR` or `${NAME}` in a `!Sub`, in the example
-/// deployment (the values `iam::Placeholders::example` fills policies with).
+/// deployment: the values `iam::Placeholders::example` fills policies with.
 fn example(name: &str) -> String {
+    let p = crate::iam::Placeholders::example();
+    let (account, region) = (&p.account, EXAMPLE_REGION);
     match name {
-        "AWS::AccountId" => "123456789012",
-        "AWS::Partition" => "aws",
-        "AWS::Region" => "us-east-1",
-        "AWS::StackName" => "ssmbak",
-        "Bucket" => "ssmbak-bucket-1a2b3c4d5e6f",
-        "Bucket.Arn" => "arn:aws:s3:::ssmbak-bucket-1a2b3c4d5e6f",
-        "Queue.Arn" => "arn:aws:sqs:us-east-1:123456789012:ssmbak-Queue-1A2B3C",
+        "AWS::AccountId" => account.clone(),
+        "AWS::Partition" => "aws".to_owned(),
+        "AWS::Region" => region.to_owned(),
+        "AWS::StackName" => p.stack.clone(),
+        "Bucket" => p.backup_bucket.clone(),
+        "Bucket.Arn" => format!("arn:aws:s3:::{}", p.backup_bucket),
+        "Queue.Arn" => format!("arn:aws:sqs:{region}:{account}:{}-Queue-1A2B3C", p.stack),
         "BucketKmsKeyArn" => {
-            "arn:aws:kms:us-east-1:123456789012:key/1a2b3c4d-0000-0000-0000-000000000000"
+            format!("arn:aws:kms:{region}:{account}:key/1a2b3c4d-0000-0000-0000-000000000000")
         }
-        other => other,
+        other => other.to_owned(),
     }
-    .to_owned()
 }
 
 /// `${NAME}` in `text` replaced by its example value.
