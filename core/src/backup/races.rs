@@ -27,8 +27,16 @@ impl World {
     /// Every store call first lets the other task run: two deliveries joined alternate at
     /// every await point.
     fn new() -> Self {
+        Self::with_pages_of(1000)
+    }
+
+    /// As `new`, with S3 listing pages of at most `entries` (S3 may end a page anywhere).
+    fn with_pages_of(entries: usize) -> Self {
         let clock = Clock::at_ms(T0 * 1000);
-        let bucket = Arc::new(MemoryStore::new("b", clock.clone()).with_yields(Arc::new(|| true)));
+        let bucket = MemoryStore::new("b", clock.clone())
+            .with_yields(Arc::new(|| true))
+            .with_page_size(entries);
+        let bucket = Arc::new(bucket);
         let ssm = Arc::new(MemoryParameters::new(clock.clone()));
         World { clock, bucket, ssm }
     }
@@ -58,7 +66,10 @@ impl World {
 
     /// `old` created at +1 and backed up; deleted in SSM at +10 (its event not processed yet).
     fn backed_up_then_deleted() -> Self {
-        let w = World::new();
+        Self::backed_up_then_deleted_in(World::new())
+    }
+
+    fn backed_up_then_deleted_in(w: World) -> Self {
         w.at(1);
         w.ssm.put(NAME, "old", ParameterType::String);
         block_on(w.backup().apply(&event(Operation::Create, 1))).expect("created");
@@ -261,7 +272,21 @@ fn a_lost_delete_of_a_key_re_created_in_the_second_of_its_delete_is_found() {
 /// versions the tombstone follows in S3, those written since the read included.
 #[test]
 fn a_delete_racing_the_re_creation_it_precedes_flags_the_key() {
-    let w = World::backed_up_then_deleted();
+    delete_racing_the_re_creation_it_precedes(World::backed_up_then_deleted());
+}
+
+/// The same race with S3 listing one entry per page: the page read after the tombstone ended
+/// right after it, hiding the re-creation written below it, and the key went unflagged
+/// (seed 75995). The writer reads on, page by page, down to the newest version it knew.
+#[test]
+fn a_delete_racing_the_re_creation_flags_the_key_whatever_the_listing_pages() {
+    for entries in [1, 2, 3] {
+        let w = World::backed_up_then_deleted_in(World::with_pages_of(entries));
+        delete_racing_the_re_creation_it_precedes(w);
+    }
+}
+
+fn delete_racing_the_re_creation_it_precedes(w: World) {
     w.at(20);
     w.ssm.put(NAME, "new", ParameterType::String);
     w.at(30);
