@@ -50,6 +50,26 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
     std::env::remove_var("AWS_PROFILE");
     std::env::remove_var("AWS_SESSION_TOKEN");
 
+    println!(
+        "\n== cargo xtask data {STACK} --do-it: the administrator's data stack (bucket, key, role)"
+    );
+    let data_template =
+        std::fs::read_to_string(root.join("cfn/data.yml")).context("cfn/data.yml")?;
+    let data_args = crate::data::DataArgs {
+        stack: STACK.to_owned(),
+        region: None,
+        administrators: Vec::new(),
+        readers: Vec::new(),
+        writers: Vec::new(),
+        params: Vec::new(),
+        do_it: true,
+        timeout: 300,
+    };
+    crate::aws::block_on(async {
+        let aws = crate::aws::Aws::connect(None, "data-admin").await?;
+        crate::data::apply(&aws, &data_template, &data_args).await
+    })??;
+
     println!("\n== cargo xtask deploy {STACK}: validate, upload the Lambda zip, create the stack");
     let template =
         std::fs::read_to_string(root.join("cfn/template.yml")).context("cfn/template.yml")?;

@@ -91,11 +91,12 @@ impl Placeholders {
             .map(str::to_owned)
             .or_else(|| params.get("DiscoveryPrefix").cloned())
             .unwrap_or_else(|| DEFAULT_DISCOVERY_PREFIX.to_owned());
-        // CloudFormation names the bucket STACK-LOGICALID-RANDOM, lower-cased.
+        // CloudFormation names the bucket STACK-LOGICALID-RANDOM, lower-cased: the data
+        // stack's STACK-data-bucket-*, or an adopted STACK-bucket-* of an earlier release.
         let backup_bucket = outputs
             .get("Bucketname")
             .cloned()
-            .unwrap_or_else(|| format!("{}-bucket-*", stack.to_ascii_lowercase()));
+            .unwrap_or_else(|| format!("{}-*bucket-*", stack.to_ascii_lowercase()));
         Ok(Placeholders {
             account,
             stack: stack.to_owned(),

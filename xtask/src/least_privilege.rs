@@ -13,7 +13,7 @@ use ssmbak_core::record::WITHOUT_OWNER;
 
 /// Component (as recorded) → the policy that governs it.
 const POLICIES: [(&str, &str); 5] = [
-    ("lambda", "cfn/template.yml"),
+    ("lambda", "cfn/data.yml"),
     ("operator-preview", "policies/iam/operator-preview.json"),
     ("operator-restore", "policies/iam/operator-restore.json"),
     ("seed-all", "policies/iam/seed-all.json"),
@@ -36,7 +36,7 @@ const COVERS_ONLY: [(&str, &str); 2] = [
 ];
 
 /// Granted without being an API call of ours, and why.
-const JUSTIFIED: [(&str, &str, &str); 23] = [
+const JUSTIFIED: [(&str, &str, &str); 22] = [
     (
         "lambda",
         "logs:CreateLogStream",
@@ -71,11 +71,6 @@ const JUSTIFIED: [(&str, &str, &str); 23] = [
         "lambda",
         "kms:Decrypt",
         "SSM decrypts SecureStrings with the caller's rights",
-    ),
-    (
-        "lambda",
-        "kms:GenerateDataKey",
-        "S3 encrypts with the bucket's KMS key, when one is set",
     ),
     (
         "lambda",
@@ -180,18 +175,6 @@ const WITHHELD: [(&str, &str, &str); 5] = [
     ),
 ];
 
-/// How [`granted`] marks a template action granted only under a condition (an option off by
-/// default).
-const CONDITIONAL: &str = "(conditional)";
-
-/// Granted to a component only under a template condition, and why that is enough: every
-/// other action it calls must be granted with every option at its default.
-const CONDITIONAL_ONLY: [(&str, &str, &str); 1] = [(
-    "lambda",
-    "s3:PutObjectVersionTagging",
-    "only the deleter path (RecordDeleters) tags a tombstone in place",
-)];
-
 /// The IAM actions an operation needs: all of the groups, any action of a group.
 fn actions_for(service: &str, operation: &str) -> Vec<Vec<String>> {
     let one = |a: &str| vec![vec![a.to_owned()]];
@@ -219,13 +202,20 @@ fn actions_for(service: &str, operation: &str) -> Vec<Vec<String>> {
     }
 }
 
-/// Every `service:Action` string in a policy (JSON) or in the template's FunctionRole.
+/// Every `service:Action` a policy file grants, with its statement's Sid: a JSON policy, or
+/// the role policies of a template (every option on).
 fn granted(root: &Path, policy: &str) -> anyhow::Result<BTreeMap<String, String>> {
     let text = std::fs::read_to_string(root.join(policy)).with_context(|| policy.to_owned())?;
+    let documents = if policy.ends_with(".json") {
+        vec![serde_json::from_str(&text).with_context(|| policy.to_owned())?]
+    } else {
+        crate::template::inline_policies(&text)?
+            .into_iter()
+            .map(|(_, document)| document)
+            .collect()
+    };
     let mut out = BTreeMap::new();
-    if policy.ends_with(".json") {
-        let doc: serde_json::Value =
-            serde_json::from_str(&text).with_context(|| policy.to_owned())?;
+    for doc in &documents {
         for s in doc["Statement"].as_array().into_iter().flatten() {
             let sid = s["Sid"].as_str().unwrap_or_default().to_owned();
             let actions = match &s["Action"] {
@@ -239,46 +229,6 @@ fn granted(root: &Path, policy: &str) -> anyhow::Result<BTreeMap<String, String>
             };
             for a in actions {
                 out.insert(a, sid.clone());
-            }
-        }
-    } else {
-        // The role's statements in the template: every `service:Action` string under
-        // FunctionRole; those only in a conditional statement (`!If`, up to its
-        // `!Ref AWS::NoValue`) are marked [`CONDITIONAL`].
-        let role = text
-            .split("\n  FunctionRole:\n")
-            .nth(1)
-            .and_then(|rest| rest.split("\n  Function:\n").next())
-            .context("the template has no FunctionRole")?;
-        let mut in_if = false;
-        let tokens = role.lines().flat_map(|line| {
-            if line.trim_start().starts_with("- !If") {
-                in_if = true;
-            }
-            let conditional = in_if;
-            if line.contains("!Ref AWS::NoValue") {
-                in_if = false;
-            }
-            line.split(|c: char| c.is_whitespace() || "[],".contains(c))
-                .map(move |t| (t, conditional))
-        });
-        for (token, conditional) in tokens {
-            let is_action = token.split_once(':').is_some_and(|(svc, act)| {
-                !svc.is_empty()
-                    && svc
-                        .chars()
-                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-                    && act.chars().next().is_some_and(|c| c.is_ascii_uppercase())
-                    && act.chars().all(|c| c.is_ascii_alphanumeric())
-            });
-            if is_action && token != "sts:AssumeRole" {
-                let mark = if conditional { CONDITIONAL } else { "" };
-                let entry = out
-                    .entry(token.to_owned())
-                    .or_insert_with(|| mark.to_owned());
-                if !conditional {
-                    entry.clear();
-                }
             }
         }
     }
@@ -331,17 +281,6 @@ pub(crate) fn problems(root: &Path, recording: &str) -> anyhow::Result<Vec<Strin
                 let withheld =
                     |a: &String| WITHHELD.iter().any(|(c, w, _)| *c == component && w == a);
                 match group.iter().find(|a| granted.contains_key(*a)) {
-                    Some(a)
-                        if granted[a] == CONDITIONAL
-                            && !CONDITIONAL_ONLY
-                                .iter()
-                                .any(|(c, x, _)| *c == component && x == a) =>
-                    {
-                        used.insert(a.clone());
-                        out.push(format!(
-                            "{policy} grants {a} only under a condition, but {component} calls {service}:{operation} with every option off"
-                        ));
-                    }
                     Some(a) => {
                         used.insert(a.clone());
                     }
@@ -397,10 +336,12 @@ mod tests {
     use super::*;
     use crate::util::project_root;
 
-    /// A stack with `BucketKmsKeyArn` encrypts the backups with that key: whoever reads them
-    /// needs kms:Decrypt on it through S3, whoever writes them kms:GenerateDataKey (S3 user
-    /// guide, "Using server-side encryption with AWS KMS keys": "you must have kms:Decrypt
-    /// permission" to download, kms:GenerateDataKey to upload).
+    /// Backups under a KMS key need kms:Decrypt through S3 to read, kms:GenerateDataKey to
+    /// write (S3 user guide, "Using server-side encryption with AWS KMS keys": "you must have
+    /// kms:Decrypt permission" to download, kms:GenerateDataKey to upload). The data stack's
+    /// own key grants them in its key policy, which ignores IAM policies; these grants serve
+    /// the versions written under an earlier key of an adopted bucket, whose key policy may
+    /// delegate to IAM.
     #[test]
     fn the_bucket_key_is_usable_by_who_reads_and_writes_backups() {
         for (policy, action) in [
@@ -503,19 +444,20 @@ mod tests {
                 }
             }
         }
-        // The template's roles: their statements, those under `!If` included.
-        let text =
-            std::fs::read_to_string(project_root().join("cfn/template.yml")).expect("template");
+        // The templates' roles: their statements, those under `!If` included.
         let account = serde_json::json!(crate::iam::Placeholders::example().account);
-        for (name, doc) in crate::template::inline_policies(&text).expect("policies") {
-            for s in doc["Statement"].as_array().expect("statements") {
-                if is_s3_grant(s) {
-                    assert!(pinned(s, &account), "cfn/template.yml {name}: {}", s["Sid"]);
-                    checked += 1;
+        for template in crate::validate::TEMPLATES {
+            let text = std::fs::read_to_string(project_root().join(template)).expect("template");
+            for (name, doc) in crate::template::inline_policies(&text).expect("policies") {
+                for s in doc["Statement"].as_array().expect("statements") {
+                    if is_s3_grant(s) {
+                        assert!(pinned(s, &account), "{template} {name}: {}", s["Sid"]);
+                        checked += 1;
+                    }
                 }
             }
         }
-        assert!(checked >= 20, "{checked} S3 grants");
+        assert!(checked >= 18, "{checked} S3 grants");
     }
 
     #[test]
@@ -547,36 +489,23 @@ mod tests {
         assert!(!has("cfn/template.yml lacks"), "{found:?}");
     }
 
-    /// The gap that let a default deployment's Lambda lack s3:GetObjectVersionTagging: it
-    /// was granted only under RecordDeleters, and the check counted conditional grants.
+    /// The check reads the template with every option on, so a statement granted only under
+    /// a condition would cover a deployment without it (a default deployment's Lambda once
+    /// lacked s3:GetObjectVersionTagging that way): the function's policy has none.
     #[test]
-    fn a_grant_only_under_a_condition_does_not_cover_a_default_deployment() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let root = dir.path();
-        for (_, policy) in POLICIES.iter().chain(&COVERS_ONLY) {
-            let to = root.join(policy);
-            std::fs::create_dir_all(to.parent().expect("a folder")).expect("folder");
-            std::fs::copy(project_root().join(policy), &to).expect("copied");
+    fn the_function_policy_grants_nothing_under_a_condition() {
+        let text = std::fs::read_to_string(project_root().join("cfn/data.yml")).expect("data");
+        let doc: serde_yaml::Value = serde_yaml::from_str(&text).expect("YAML");
+        let statements =
+            &doc["Resources"]["FunctionPolicy"]["Properties"]["PolicyDocument"]["Statement"];
+        let statements = statements.as_sequence().expect("statements");
+        assert!(statements.len() > 5);
+        for s in statements {
+            assert!(
+                !matches!(s, serde_yaml::Value::Tagged(_)),
+                "a conditional statement: {s:?}"
+            );
         }
-        let template = std::fs::read_to_string(root.join("cfn/template.yml")).expect("template");
-        let moved = template.replace(
-            "Action: [s3:GetObjectVersionTagging]",
-            "Action: [s3:GetObjectVersion]",
-        );
-        let moved = moved.replace(
-            "Action: [s3:PutObjectVersionTagging]",
-            "Action: [s3:GetObjectVersionTagging, s3:PutObjectVersionTagging]",
-        );
-        std::fs::write(root.join("cfn/template.yml"), moved).expect("written");
-        let recording =
-            "lambda\tS3:GetObjectTagging@version\nlambda\tS3:PutObjectTagging@version\n";
-        let found = problems(root, recording).expect("runs");
-        let has = |needle: &str| found.iter().any(|p| p.contains(needle));
-        assert!(
-            has("grants s3:GetObjectVersionTagging only under a condition"),
-            "{found:?}"
-        );
-        assert!(!has("s3:PutObjectVersionTagging only"), "{found:?}");
     }
 
     fn statements(policy: &str) -> Vec<serde_json::Value> {
@@ -614,21 +543,23 @@ mod tests {
     }
 
     #[test]
-    fn reads_the_lambda_role_from_the_template() {
-        let granted = granted(&project_root(), "cfn/template.yml").expect("reads");
+    fn reads_the_lambda_role_from_the_data_stack() {
+        let granted = granted(&project_root(), "cfn/data.yml").expect("reads");
         for a in [
             "ssm:GetParameterHistory",
             "s3:PutObject",
             "kms:Decrypt",
             "sqs:ReceiveMessage",
-            "kms:GenerateDataKey",
-            // Conditional (RecordDeleters) statements count too, marked.
             "s3:PutObjectVersionTagging",
         ] {
             assert!(granted.contains_key(a), "{a} in {granted:?}");
         }
-        assert_eq!(granted["s3:PutObjectVersionTagging"], CONDITIONAL);
-        assert_eq!(granted["s3:GetObjectVersionTagging"], "");
+        assert_eq!(
+            granted["s3:GetObjectVersionTagging"],
+            "ReadTheTagsOfEarlierVersions"
+        );
+        // The trust policy is not a grant; the backups' key is granted by its key policy.
         assert!(!granted.contains_key("sts:AssumeRole"));
+        assert!(!granted.contains_key("kms:GenerateDataKey"));
     }
 }

@@ -1,5 +1,5 @@
 //! External checkers, pinned and installed under `target/` like the emulator: cfn-lint on the
-//! template (its registry schemas know each resource's properties and AWS's constraints) and
+//! templates (its registry schemas know each resource's properties and AWS's constraints) and
 //! parliament on the IAM policies (privilege escalation, mismatched resources, bad conditions).
 //! `cargo xtask test` runs them after the tests.
 
@@ -22,10 +22,11 @@ pub(crate) fn check(root: &Path) -> anyhow::Result<()> {
         present,
         "cfn-lint and parliament",
     )?;
-    let template = root.join("cfn/template.yml");
-    util::run(Command::new(venv.join("bin/cfn-lint")).arg(&template))
-        .context("cfn-lint finds errors or warnings in cfn/template.yml")?;
-    eprintln!("cfn-lint: cfn/template.yml is clean");
+    for template in crate::validate::TEMPLATES {
+        util::run(Command::new(venv.join("bin/cfn-lint")).arg(root.join(template)))
+            .with_context(|| format!("cfn-lint finds errors or warnings in {template}"))?;
+        eprintln!("cfn-lint: {template} is clean");
+    }
     crate::registry::check(root, &crate::registry::schemas_in(&venv)?)?;
 
     let problems = parliament::check(&venv.join("bin/parliament"), root)?;

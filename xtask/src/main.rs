@@ -3,11 +3,13 @@
 //! One file per command. Everything the project needs (the emulator included) is installed
 //! by these commands under `target/`, so a fresh machine needs only cargo and python3.
 
+mod apply;
 mod artifacts;
 mod aws;
 mod bench;
 mod build_lambda;
 mod ci_role;
+mod data;
 mod demo;
 mod deploy;
 mod elf;
@@ -17,6 +19,8 @@ mod lint;
 mod man;
 mod moto;
 mod parliament;
+#[cfg(test)]
+mod policy_sim;
 mod registry;
 mod seed_all;
 mod sim;
@@ -49,7 +53,7 @@ enum Command {
     Moto,
     /// Show the whole pipeline working against the local emulator.
     Demo,
-    /// Check cfn/template.yml against every cfn-guard rule in policies/.
+    /// Check cfn/template.yml and cfn/data.yml against every cfn-guard rule in policies/.
     Validate,
     /// Run cfn-lint on the template and parliament on the IAM policies (pinned, under target/).
     Lint,
@@ -67,6 +71,9 @@ enum Command {
     Status(stack::StackArgs),
     /// Delete the stack (the backup bucket is retained).
     Delete(stack::StackArgs),
+    /// Create or update the data stack (bucket, its policy, key, function role) as an
+    /// administrator (dry run unless --do-it).
+    Data(data::DataArgs),
     /// Apply policies/iam/*.json as the account's managed policies and create the
     /// CloudFormation service role (dry run unless --do-it).
     Iam(iam::IamArgs),
@@ -106,6 +113,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Lambdaname(args) => stack::run(stack::Query::Lambdaname, &args),
         Command::Status(args) => stack::run(stack::Query::Status, &args),
         Command::Delete(args) => stack::run(stack::Query::Delete, &args),
+        Command::Data(args) => data::run(&root, &args),
         Command::Iam(args) => iam::run(&root, &args),
         Command::CiRole(args) => ci_role::run(&root, &args),
         Command::SeedAll(args) => seed_all::run(&args),

@@ -55,13 +55,17 @@ pub(crate) fn start(root: &Path) -> anyhow::Result<Moto> {
     let port = free_loopback_port()?;
     let log = root.join("target/moto.log");
     let out = File::create(&log).with_context(|| format!("cannot create {}", log.display()))?;
-    let child = Command::new(&server)
+    // moto's server through a launcher that makes it behave as AWS documents where the tests
+    // need it to (see the file).
+    let python = server.with_file_name("python3");
+    let child = Command::new(&python)
+        .arg(root.join("xtask/emulator/moto_as_aws.py"))
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
         .stdin(Stdio::null())
         .stdout(out.try_clone()?)
         .stderr(out)
         .spawn()
-        .with_context(|| format!("cannot start {}", server.display()))?;
+        .with_context(|| format!("cannot start moto with {}", python.display()))?;
     let moto = Moto {
         child,
         endpoint: format!("http://127.0.0.1:{port}"),

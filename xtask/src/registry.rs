@@ -27,8 +27,6 @@ enum Why {
     OnlyFor(&'static [&'static str], &'static str),
     /// The schema names an API operation, not an IAM action; what authorizes it is granted.
     NotAnIamAction(&'static str),
-    /// Deliberately not granted; the template never needs it (a guard rule holds it there).
-    Withheld(&'static str),
 }
 
 impl std::fmt::Display for Why {
@@ -36,7 +34,6 @@ impl std::fmt::Display for Why {
         match self {
             Why::OnlyFor(properties, why) => write!(f, "only for {properties:?}: {why}"),
             Why::NotAnIamAction(granted_by) => write!(f, "not an IAM action; {granted_by}"),
-            Why::Withheld(why) => write!(f, "withheld: {why}"),
         }
     }
 }
@@ -188,13 +185,21 @@ const LEFT_OUT: &[(&str, &str, Why)] = &[
             "neither rule nor target assumes a role: SQS and Lambda are reached by their resource policies",
         ),
     ),
-    // AWS::S3::Bucket
+    // AWS::SNS::Topic, AWS::SNS::Subscription
     (
-        "AWS::S3::Bucket",
-        "iam:PassRole",
+        "AWS::SNS::Topic",
+        "iam:GetRole",
         Why::OnlyFor(
-            &["ReplicationConfiguration"],
-            "passes the replication role; the bucket is not replicated",
+            &["DeliveryStatusLogging"],
+            "reads the delivery-status logging role; the alarm topic logs no delivery status",
+        ),
+    ),
+    (
+        "AWS::SNS::Subscription",
+        "iam:GetRole",
+        Why::OnlyFor(
+            &["SubscriptionRoleArn"],
+            "reads a Firehose subscription's role; the alarm subscription is email",
         ),
     ),
     (
@@ -344,15 +349,6 @@ const LEFT_OUT: &[(&str, &str, Why)] = &[
             "the group has no resource policy",
         ),
     ),
-    // AWS::IAM::Role
-    (
-        "AWS::IAM::Role",
-        "iam:DeleteRolePermissionsBoundary",
-        Why::Withheld(
-            "would lift the boundary; called only when a role drops PermissionsBoundary, which \
-             policies/iam.guard requires of every role",
-        ),
-    ),
 ];
 
 /// Every permission each handler of `types` lists, from the schemas in `schemas`:
@@ -452,7 +448,7 @@ pub(crate) fn gaps(schemas: &Path, template: &str, policy: &str) -> anyhow::Resu
                         ));
                     }
                 }
-                Some((_, _, Why::NotAnIamAction(_) | Why::Withheld(_))) => {}
+                Some((_, _, Why::NotAnIamAction(_))) => {}
                 None if granted.contains(action) => {}
                 None => out.push(format!(
                     "{EXECUTION_POLICY} lacks {action} ({ty}'s {op} handler lists it)"

@@ -84,14 +84,24 @@ pub(crate) fn rule_files(root: &Path) -> anyhow::Result<Vec<(String, String)>> {
     Ok(files)
 }
 
-/// Every violation of the rules by the template.
+/// The templates the rules hold: the application stack the CI deploys and the data stack an
+/// administrator deploys.
+pub(crate) const TEMPLATES: [&str; 2] = ["cfn/template.yml", "cfn/data.yml"];
+
+/// Every violation of the rules by the templates.
 pub(crate) fn violations(root: &Path) -> anyhow::Result<Vec<Violation>> {
-    let template = fs::read_to_string(root.join("cfn/template.yml")).context("cfn/template.yml")?;
+    let rules = rule_files(root)?;
     let mut out = Vec::new();
-    for (name, rules) in rule_files(root)? {
-        for (rule, status, message) in evaluate(&template, "cfn/template.yml", &rules, &name)? {
-            if status == "FAIL" {
-                out.push(Violation { rule, message });
+    for template_name in TEMPLATES {
+        let template = fs::read_to_string(root.join(template_name)).context(template_name)?;
+        for (name, rules) in &rules {
+            for (rule, status, message) in evaluate(&template, template_name, rules, name)? {
+                if status == "FAIL" {
+                    out.push(Violation {
+                        rule: format!("{template_name}: {rule}"),
+                        message,
+                    });
+                }
             }
         }
     }
@@ -104,9 +114,9 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
         eprintln!("FAIL {}: {}", v.rule, v.message);
     }
     if !found.is_empty() {
-        bail!("cfn/template.yml breaks {} policy rule(s)", found.len());
+        bail!("the templates break {} policy rule(s)", found.len());
     }
-    eprintln!("cfn/template.yml passes every rule in policies/");
+    eprintln!("{} pass every rule in policies/", TEMPLATES.join(" and "));
     Ok(())
 }
 
@@ -130,9 +140,9 @@ mod tests {
     }
 
     #[test]
-    fn the_template_passes_every_rule() {
+    fn the_templates_pass_every_rule() {
         let found = violations(&project_root()).expect("validate runs");
-        assert!(found.is_empty(), "cfn/template.yml breaks: {found:?}");
+        assert!(found.is_empty(), "the templates break: {found:?}");
     }
 
     /// Each rule file has `tests/<name>_tests.yml` in cfn-guard's test format, and every rule
