@@ -312,6 +312,29 @@ pub fn effective_times(entries: &[VersionEntry], pairs: &[Option<usize>]) -> Vec
     out
 }
 
+/// The values that tie for the answer at `at` (two or more read values whose effective time is
+/// the answer's second) and have no SSM date: [`state_at`] orders such a tie by SSM's dates only
+/// when every value of the second has one, so a reader that placed them from tags or another
+/// version's list (which may leave the date out) reads these for it (simulation seed 108664).
+pub fn undated_rivals(entries: &[VersionEntry], at: i64) -> Vec<usize> {
+    let times = effective_times(entries, &pair_markers(entries));
+    let read = |i: &usize| !entries[*i].unread && times[*i].0 <= at;
+    let Some(latest) = (0..entries.len()).filter(read).map(|i| times[i].0).max() else {
+        return Vec::new();
+    };
+    let rivals: Vec<usize> = (0..entries.len())
+        .filter(read)
+        .filter(|&i| times[i].0 == latest && !entries[i].is_deleted_state())
+        .collect();
+    if rivals.len() < 2 {
+        return Vec::new();
+    }
+    rivals
+        .into_iter()
+        .filter(|&i| entries[i].ssm_modified_ms.is_none())
+        .collect()
+}
+
 /// The state at `at` (epoch seconds, inclusive) of the key whose versions are `entries`,
 /// listed as [`pair_markers`] describes.
 pub fn state_at(entries: &[VersionEntry], at: i64) -> StateAt {

@@ -326,11 +326,15 @@ impl BucketReader {
         let pairing = plan.pairing_round(&fields_of(fetched));
         self.fetch_into(key, listed, &pairing, fetched, Depth::Placed)
             .await?;
-        if let Some(state) = plan.decide(&fields_of(fetched)) {
-            return Ok(state);
+        if plan.decide(&fields_of(fetched)).is_none() {
+            let all: Vec<usize> = (0..listed.len()).collect();
+            self.fetch_into(key, listed, &all, fetched, Depth::Placed)
+                .await?;
         }
-        let all: Vec<usize> = (0..listed.len()).collect();
-        self.fetch_into(key, listed, &all, fetched, Depth::Placed)
+        // Values tied in the answer's second are ordered by SSM's dates, which tags and other
+        // versions' lists may leave out: those are read from the versions themselves.
+        let undated = pit::undated_rivals(&entries(listed, &fields_of(fetched)), plan.at);
+        self.fetch_into(key, listed, &undated, fetched, Depth::Fields)
             .await?;
         Ok(pit::state_at(
             &entries(listed, &fields_of(fetched)),

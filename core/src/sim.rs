@@ -758,12 +758,16 @@ mod tests {
     /// 75995 (one of 15 in the fifth million): a delete looked for versions written below its
     /// tombstone in one listing page, which ended right after the tombstone, so a re-creation
     /// recorded meanwhile went unseen and the key was not flagged live behind its marker.
+    /// 108664 (one of 11 in the sixth million): a re-creation in the millisecond of its delete,
+    /// placed from its tags (no SSM date), tied with the version before the delete, and the
+    /// version number ordered them
+    /// (`backup::races::a_re_creation_in_the_millisecond_of_its_delete_is_ordered_by_its_ssm_date`).
     /// (The model of the writer this simulation replaced kept seeds 54, 166, 628, 2700 and
     /// 4005; its schedules are not this generator's, and each bug they found has a named test
     /// in `backup::decide` or `backup::races`.)
     #[test]
     fn seeds_that_failed_once() {
-        for seed in [901, 3718, 13612, 16172, 60980, 75995] {
+        for seed in [901, 3718, 13612, 16172, 60980, 75995, 108664] {
             if let Err(f) = run(seed) {
                 panic!("{f}");
             }

@@ -331,3 +331,34 @@ fn a_delete_found_within_a_second_is_dated_by_s3s_clock_not_this_machines() {
     assert_eq!(w.restored(9).as_deref(), Some("old"));
     assert_eq!(w.restored(10), None);
 }
+
+/// Version 2 written at +4.243; the parameter deleted and re-created (version 1 again) in the
+/// same millisecond, +4.999; the re-creation recorded at +7, the delete at +15; later a delete
+/// only the reconcile finds. In the second +4 the re-creation's value is the last: SSM's dates
+/// order it after version 2. A restore to +6 placed the re-creation from its tags, which carry
+/// no date, so the version numbers ordered the two and version 2 was written back (simulation
+/// seed 108664): a tied value without its date is read for it.
+#[test]
+fn a_re_creation_in_the_millisecond_of_its_delete_is_ordered_by_its_ssm_date() {
+    let w = World::new();
+    w.clock.advance_to(T0 * 1000 + 442);
+    w.ssm.put(NAME, "first", ParameterType::StringList);
+    w.clock.advance_to((T0 + 4) * 1000 + 243);
+    w.ssm.put(NAME, "second", ParameterType::StringList);
+    w.clock.advance_to((T0 + 4) * 1000 + 390);
+    block_on(w.backup().apply(&event(Operation::Update, 4))).expect("version 2");
+    w.clock.advance_to((T0 + 4) * 1000 + 999);
+    w.ssm.delete(NAME);
+    w.ssm.put(NAME, "again", ParameterType::String);
+    w.clock.advance_to((T0 + 7) * 1000 + 154);
+    block_on(w.backup().apply(&event(Operation::Create, 4))).expect("re-created");
+    w.clock.advance_to((T0 + 15) * 1000 + 33);
+    let late = block_on(w.backup().apply(&event(Operation::Delete, 4)));
+    assert_eq!(late, Ok(Outcome::Deleted));
+    w.at(30);
+    w.ssm.delete(NAME);
+    w.at(100);
+    let summary = block_on(crate::reconcile::run(&w.backup(), &[], None)).expect("reconciled");
+    assert_eq!(summary.removed, 1);
+    assert_eq!(w.restored(6).as_deref(), Some("again"));
+}
