@@ -43,6 +43,17 @@ def _stack_init_seeing_later_exports(self, *args, cross_stack_resources=None, **
 
 Stack.__init__ = _stack_init_seeing_later_exports
 
+_stack_update = Stack.update
+
+
+def _update_keeping_the_role(self, template, role_arn=None, parameters=None, tags=None):
+    # "If you don't specify a value, CloudFormation uses the role that was previously
+    # associated with the stack" (UpdateStack API reference, RoleARN). moto 5.2.5 drops it.
+    _stack_update(self, template, role_arn=role_arn or self.role_arn, parameters=parameters, tags=tags)
+
+
+Stack.update = _update_keeping_the_role
+
 if __name__ == "__main__":
     sys.argv[0] = "moto_server"
     sys.exit(main())

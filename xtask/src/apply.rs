@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
+use aws_sdk_cloudformation::error::ProvideErrorMetadata;
 use aws_sdk_cloudformation::types::{Capability, Parameter, Tag};
 
 use crate::aws::{describe, Aws};
@@ -55,6 +56,10 @@ impl Apply<'_> {
             Some(s) => (s.parameters.clone(), s.tags.clone()),
             None => Default::default(),
         };
+        let update_role = role_to_pass(
+            existing.as_ref().and_then(|s| s.role_arn.as_deref()),
+            self.role_arn.as_deref(),
+        );
         // Its events are told from others' by this token, not by the local clock.
         let operation = stack::Operation::start("deploy");
         // UpdateStack replaces the whole tag set when Tags is given, and the change reaches
@@ -81,7 +86,16 @@ impl Apply<'_> {
                     .set_tags(Some(tags))
                     .send()
                     .await
-                    .map_err(|e| describe(&format!("creating stack {stack}"), &e))?;
+                    .map_err(|e| {
+                        let denied = e.code() == Some("AccessDenied");
+                        let error = describe(&format!("creating stack {stack}"), &e);
+                        if denied {
+                            // The CI deployer may only update (policies/iam/deployer.json).
+                            error.context(format!("an administrator creates stack {stack} once (`cargo xtask deploy {stack} --role-arn ...` with administrator credentials); the CI updates it"))
+                        } else {
+                            error
+                        }
+                    })?;
             }
             Some(status) if stack::advice(stack, &status).is_some() => {
                 bail!("{}", stack::advice(stack, &status).unwrap_or_default())
@@ -101,7 +115,7 @@ impl Apply<'_> {
                     .stack_name(stack)
                     .client_request_token(&operation.token)
                     .template_body(self.template)
-                    .set_role_arn(self.role_arn.clone())
+                    .set_role_arn(update_role)
                     .set_parameters(Some(params))
                     .set_capabilities(Some(capabilities.to_vec()))
                     .set_tags(Some(tags))
@@ -126,6 +140,17 @@ impl Apply<'_> {
     }
 }
 
+/// The service role an update names: none when the stack is already driven by the one wanted.
+/// CloudFormation then keeps using it, "even if the users don't have permission to pass it"
+/// (UpdateStack API reference, RoleARN): the CI deployer needs no iam:PassRole once an
+/// administrator created the stack with its role.
+fn role_to_pass(current: Option<&str>, wanted: Option<&str>) -> Option<String> {
+    match (current, wanted) {
+        (Some(current), Some(wanted)) if current == wanted => None,
+        (_, wanted) => wanted.map(str::to_owned),
+    }
+}
+
 /// The stack's tags after a deploy: what it has, then what was given, then ours.
 pub(crate) fn merged_tags(
     mut current: BTreeMap<String, String>,
@@ -146,4 +171,21 @@ fn parameters<'a>(pairs: impl Iterator<Item = (&'a String, &'a String)>) -> Vec<
                 .build()
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_update_names_the_service_role_only_to_change_it() {
+        let role = "arn:aws:iam::1:role/s-cfn-execution";
+        assert_eq!(role_to_pass(Some(role), Some(role)), None);
+        assert_eq!(role_to_pass(None, Some(role)), Some(role.to_owned()));
+        assert_eq!(
+            role_to_pass(Some("arn:aws:iam::1:role/old"), Some(role)),
+            Some(role.to_owned())
+        );
+        assert_eq!(role_to_pass(Some(role), None), None);
+    }
 }

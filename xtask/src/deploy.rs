@@ -491,6 +491,15 @@ mod tests {
             Some(role.as_str()),
             "the stack is driven by the service role"
         );
+        // New code: the update does not name the role (the CI may not pass it), and the stack
+        // keeps it.
+        crate::aws::block_on(deploy(&args, &template, b"code v2"))
+            .expect("runtime")
+            .expect("updates");
+        let described = crate::aws::block_on(aws.cfn.describe_stacks().stack_name(&stack).send())
+            .expect("runtime")
+            .expect("described");
+        assert_eq!(described.stacks()[0].role_arn(), Some(role.as_str()));
         let data = crate::aws::block_on(stack::outputs(&aws, &crate::data::stack_name(&stack)))
             .expect("runtime")
             .expect("the data stack's outputs");

@@ -64,6 +64,8 @@ pub(crate) struct StackInfo {
     pub(crate) parameters: BTreeMap<String, String>,
     pub(crate) outputs: BTreeMap<String, String>,
     pub(crate) tags: BTreeMap<String, String>,
+    /// The CloudFormation service role the stack is driven through, if any.
+    pub(crate) role_arn: Option<String>,
 }
 
 impl StackInfo {
@@ -91,6 +93,7 @@ impl StackInfo {
                     .collect(),
             ),
             tags: pairs(s.tags().iter().map(|t| t.key().zip(t.value())).collect()),
+            role_arn: s.role_arn().map(str::to_owned),
         }
     }
 
