@@ -1,6 +1,7 @@
 //! External checkers, pinned and installed under `target/` like the emulator: cfn-lint on the
 //! templates (its registry schemas know each resource's properties and AWS's constraints) and
-//! parliament on the IAM policies (privilege escalation, mismatched resources, bad conditions).
+//! parliament on the IAM policies (privilege escalation, mismatched resources, bad conditions),
+//! checkov on the templates (its own venv: its pins are not cfn-lint's).
 //! `cargo xtask test` runs them after the tests.
 
 use std::path::Path;
@@ -28,6 +29,7 @@ pub(crate) fn check(root: &Path) -> anyhow::Result<()> {
         eprintln!("cfn-lint: {template} is clean");
     }
     crate::registry::check(root, &crate::registry::schemas_in(&venv)?)?;
+    crate::checkov::check(root)?;
 
     let problems = parliament::check(&venv.join("bin/parliament"), root)?;
     if !problems.is_empty() {

@@ -8,6 +8,7 @@ mod artifacts;
 mod aws;
 mod bench;
 mod build_lambda;
+mod checkov;
 mod ci_role;
 mod data;
 mod demo;
