@@ -445,4 +445,102 @@ Outputs:
         .expect("runtime")
         .expect("the upgrade");
     }
+
+    /// A VPC with two private subnets and their route table, as a platform team has one.
+    const NETWORK: &str = r#"
+AWSTemplateFormatVersion: "2010-09-09"
+Resources:
+  Vpc: { Type: AWS::EC2::VPC, Properties: { CidrBlock: 10.42.0.0/16 } }
+  A: { Type: AWS::EC2::Subnet, Properties: { VpcId: !Ref Vpc, CidrBlock: 10.42.1.0/24, AvailabilityZone: us-east-1a } }
+  B: { Type: AWS::EC2::Subnet, Properties: { VpcId: !Ref Vpc, CidrBlock: 10.42.2.0/24, AvailabilityZone: us-east-1b } }
+  Routes: { Type: AWS::EC2::RouteTable, Properties: { VpcId: !Ref Vpc } }
+Outputs:
+  Vpc: { Value: !Ref Vpc }
+  Subnets: { Value: !Join [",", [!Ref A, !Ref B]] }
+  Routes: { Value: !Ref Routes }
+"#;
+
+    /// VPC mode: the data stack creates the endpoints (five interface, one S3 gateway), the
+    /// function's security group and the role's VPC policy; the application stack then runs
+    /// the function in those subnets without being told (deploy reads the data stack).
+    #[test]
+    #[ignore = "needs the moto emulator: `cargo xtask test` runs it"]
+    fn vpc_mode_puts_the_function_behind_the_data_stacks_endpoints() {
+        let _endpoint = ssmbak_tests::emulator::required_endpoint();
+        let root = crate::util::project_root();
+        let app_template =
+            std::fs::read_to_string(root.join("cfn/template.yml")).expect("template");
+        let data_template = std::fs::read_to_string(root.join("cfn/data.yml")).expect("data");
+        let stack = ssmbak_tests::emulator::unique("vpc");
+        crate::aws::block_on(async {
+            let aws = Aws::connect(None, "stack-admin").await?;
+            let network = format!("{stack}-network");
+            Apply {
+                stack: &network,
+                template: NETWORK,
+                given: BTreeMap::new(),
+                role_arn: None,
+                tags: &[],
+                timeout: Duration::from_secs(120),
+            }
+            .run(&aws, None)
+            .await?;
+            let net = stack::outputs(&aws, &network).await?;
+            let args = DataArgs {
+                stack: stack.clone(),
+                region: None,
+                administrators: Vec::new(),
+                readers: Vec::new(),
+                writers: Vec::new(),
+                params: vec![
+                    ("VpcId".to_owned(), net["Vpc"].clone()),
+                    ("SubnetIds".to_owned(), net["Subnets"].clone()),
+                    ("RouteTableIds".to_owned(), net["Routes"].clone()),
+                ],
+                do_it: true,
+                timeout: 120,
+            };
+            apply(&aws, &data_template, &args).await?;
+            let data = stack::outputs(&aws, &stack_name(&stack)).await?;
+            assert_eq!(data.get("FunctionSubnetIds"), Some(&net["Subnets"]));
+            assert!(
+                data["FunctionSecurityGroupId"].starts_with("sg-"),
+                "{data:?}"
+            );
+            let resources = aws
+                .cfn
+                .describe_stack_resources()
+                .stack_name(stack_name(&stack))
+                .send()
+                .await?;
+            let endpoints = resources
+                .stack_resources()
+                .iter()
+                .filter(|r| r.resource_type() == Some("AWS::EC2::VPCEndpoint"))
+                .count();
+            assert_eq!(endpoints, 6, "SSM, KMS, SQS, Logs, CloudFormation and S3");
+
+            let deploy_args = crate::deploy::DeployArgs {
+                stack: stack.clone(),
+                region: None,
+                artifact_bucket: None,
+                role_arn: None,
+                params: vec![
+                    ("DiscoveryPrefix".to_owned(), format!("/{stack}/")),
+                    ("ReconcileSchedule".to_owned(), String::new()),
+                ],
+                tags: Vec::new(),
+                timeout: 120,
+            };
+            crate::deploy::deploy(&deploy_args, &app_template, b"code").await?;
+            let app = stack::existing(&aws, &stack).await?;
+            assert_eq!(
+                app.parameters.get("VpcMode").map(String::as_str),
+                Some("true")
+            );
+            anyhow::Ok(())
+        })
+        .expect("runtime")
+        .expect("VPC mode");
+    }
 }

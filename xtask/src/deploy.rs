@@ -113,7 +113,12 @@ pub(crate) async fn deploy(args: &DeployArgs, template: &str, zip: &[u8]) -> any
         .clone();
     // Read once: the status, the update's kept values and tags.
     let existing = stack::info(&aws, &args.stack).await?;
-    check_data_stack(&aws, &args.stack, &data_stack, existing.as_ref()).await?;
+    let data = check_data_stack(&aws, &args.stack, &data_stack, existing.as_ref()).await?;
+    // The function runs in the data stack's VPC when it has one (its endpoints are there).
+    let in_vpc = data.parameters.get("VpcId").is_some_and(|v| !v.is_empty());
+    given
+        .entry("VpcMode".to_owned())
+        .or_insert_with(|| in_vpc.to_string());
     given.insert("ArtifactBucket".to_owned(), bucket);
     given.insert("ArtifactKey".to_owned(), key);
     Apply {
@@ -132,14 +137,14 @@ pub(crate) async fn deploy(args: &DeployArgs, template: &str, zip: &[u8]) -> any
 /// The template parameter naming the data stack.
 const DATA_STACK_PARAM: &str = "DataStack";
 
-/// The data stack must exist, and hold the bucket of a stack from before it (which kept its
-/// bucket itself): otherwise one line saying what the administrator runs.
+/// The data stack, which must exist and hold the bucket of a stack from before it (which kept
+/// its bucket itself): otherwise one line saying what the administrator runs.
 async fn check_data_stack(
     aws: &Aws,
     stack: &str,
     data_stack: &str,
     existing: Option<&stack::StackInfo>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<stack::StackInfo> {
     let fix = format!("an administrator runs `cargo xtask data {stack} --do-it` first");
     let data = match stack::info(aws, data_stack).await? {
         Some(d) if d.exists() => d,
@@ -147,19 +152,15 @@ async fn check_data_stack(
             bail!("the data stack {data_stack} (bucket, key, function role) does not exist: {fix}")
         }
     };
-    let Some(app) = existing.filter(|s| s.exists()) else {
-        return Ok(());
-    };
-    if app.parameters.contains_key(DATA_STACK_PARAM) {
-        return Ok(());
-    }
-    let own_bucket = app.outputs.get("Bucketname");
-    if own_bucket.is_some() && data.parameters.get("AdoptBucket") != own_bucket {
+    let earlier_release = existing
+        .filter(|s| s.exists() && !s.parameters.contains_key(DATA_STACK_PARAM))
+        .and_then(|app| app.outputs.get("Bucketname"));
+    if earlier_release.is_some() && data.parameters.get("AdoptBucket") != earlier_release {
         bail!(
             "stack {stack} keeps its bucket itself (an earlier release) and {data_stack} has not adopted it: {fix}"
         );
     }
-    Ok(())
+    Ok(data)
 }
 
 #[cfg(test)]

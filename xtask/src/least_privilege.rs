@@ -36,7 +36,7 @@ const COVERS_ONLY: [(&str, &str); 2] = [
 ];
 
 /// Granted without being an API call of ours, and why.
-const JUSTIFIED: [(&str, &str, &str); 21] = [
+const JUSTIFIED: [(&str, &str, &str); 26] = [
     (
         "lambda",
         "logs:CreateLogStream",
@@ -71,6 +71,31 @@ const JUSTIFIED: [(&str, &str, &str); 21] = [
         "lambda",
         "kms:Decrypt",
         "SSM decrypts SecureStrings with the caller's rights",
+    ),
+    (
+        "lambda",
+        "ec2:AssignPrivateIpAddresses",
+        "VPC mode: the Lambda service attaches the function to the subnets with the role",
+    ),
+    (
+        "lambda",
+        "ec2:CreateNetworkInterface",
+        "VPC mode: the Lambda service attaches the function to the subnets with the role",
+    ),
+    (
+        "lambda",
+        "ec2:DeleteNetworkInterface",
+        "VPC mode: the Lambda service attaches the function to the subnets with the role",
+    ),
+    (
+        "lambda",
+        "ec2:DescribeNetworkInterfaces",
+        "VPC mode: the Lambda service attaches the function to the subnets with the role",
+    ),
+    (
+        "lambda",
+        "ec2:UnassignPrivateIpAddresses",
+        "VPC mode: the Lambda service attaches the function to the subnets with the role",
     ),
     (
         "lambda",
@@ -216,7 +241,13 @@ fn granted(root: &Path, policy: &str) -> anyhow::Result<BTreeMap<String, String>
     };
     let mut out = BTreeMap::new();
     for doc in &documents {
-        for s in doc["Statement"].as_array().into_iter().flatten() {
+        // A Deny takes away; only what is allowed counts as granted.
+        for s in doc["Statement"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|s| s["Effect"] == "Allow")
+        {
             let sid = s["Sid"].as_str().unwrap_or_default().to_owned();
             let actions = match &s["Action"] {
                 serde_json::Value::String(a) => vec![a.clone()],

@@ -85,6 +85,8 @@ fn wildcard(pattern: &str, text: &str) -> bool {
 
 fn principal_matches(principal: &Value, arn: &str) -> bool {
     match principal {
+        // An identity policy's statement names no principal: it is its role's.
+        Value::Null => true,
         Value::String(s) => s == "*",
         Value::Object(m) => m.get("AWS").is_some_and(|v| strings(v).contains(&arn)),
         _ => false,
@@ -336,6 +338,30 @@ mod tests {
                 "{outsider}"
             );
         }
+    }
+
+    /// VPC mode: code run outside the VPC (a template without VpcConfig) reads neither a
+    /// parameter nor a backup with the role.
+    #[test]
+    fn in_vpc_mode_the_role_reads_ssm_and_s3_only_through_the_endpoints() {
+        let vpc = policy("FunctionVpcAccess", "PolicyDocument");
+        let f = function_role();
+        for action in ["ssm:GetParameterHistory", "s3:GetObject", "s3:PutObject"] {
+            assert_eq!(
+                decide(&vpc, &request(&f, action, &[])),
+                Decision::Denied,
+                "{action}"
+            );
+        }
+        let through = |endpoint: &str, action: &str| {
+            decide(&vpc, &request(&f, action, &[("aws:SourceVpce", endpoint)]))
+        };
+        assert_eq!(
+            through("SsmEndpoint", "ssm:GetParameterHistory"),
+            Decision::NotAllowed
+        );
+        assert_eq!(through("S3Endpoint", "s3:PutObject"), Decision::NotAllowed);
+        assert_eq!(through("vpce-elsewhere", "s3:PutObject"), Decision::Denied);
     }
 
     #[test]

@@ -52,29 +52,6 @@ const LEFT_OUT: &[(&str, &str, Why)] = &[
     // AWS::Lambda::Function
     (
         "AWS::Lambda::Function",
-        "ec2:DescribeSecurityGroups",
-        Why::OnlyFor(&["VpcConfig"], "the function runs outside any VPC"),
-    ),
-    (
-        "AWS::Lambda::Function",
-        "ec2:DescribeSubnets",
-        Why::OnlyFor(&["VpcConfig"], "the function runs outside any VPC"),
-    ),
-    (
-        "AWS::Lambda::Function",
-        "ec2:DescribeVpcs",
-        Why::OnlyFor(&["VpcConfig"], "the function runs outside any VPC"),
-    ),
-    (
-        "AWS::Lambda::Function",
-        "ec2:DescribeNetworkInterfaces",
-        Why::OnlyFor(
-            &["VpcConfig"],
-            "a VPC function's network interfaces are awaited on delete",
-        ),
-    ),
-    (
-        "AWS::Lambda::Function",
         "elasticfilesystem:DescribeMountTargets",
         Why::OnlyFor(&["FileSystemConfigs"], "no EFS file system is mounted"),
     ),
