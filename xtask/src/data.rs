@@ -21,8 +21,8 @@ use aws_sdk_s3::types::{
 
 use crate::apply::Apply;
 use crate::aws::{describe, Aws};
-use crate::deploy::{humantime_secs, parse_param};
 use crate::stack::{self, StackInfo};
+use crate::values::{humantime_secs, parse_param};
 
 #[derive(clap::Args)]
 pub(crate) struct DataArgs {

@@ -9,6 +9,7 @@ use anyhow::{bail, Context};
 use sha2::{Digest, Sha256};
 
 use crate::apply::Apply;
+use crate::values::{humantime_secs, parse_param};
 
 use crate::artifacts::{self, Artifacts};
 use crate::aws::Aws;
@@ -38,25 +39,6 @@ pub(crate) struct DeployArgs {
     /// Give up following the stack after this long.
     #[arg(long, default_value = "30m", value_parser = humantime_secs)]
     pub(crate) timeout: u64,
-}
-
-pub(crate) fn parse_param(s: &str) -> Result<(String, String), String> {
-    s.split_once('=')
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .ok_or_else(|| format!("{s:?} is not Key=Value"))
-}
-
-pub(crate) fn humantime_secs(s: &str) -> Result<u64, String> {
-    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = n
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration like 30m"))?;
-    match unit {
-        "" | "s" => Ok(n),
-        "m" => Ok(n * 60),
-        "h" => Ok(n * 3600),
-        _ => Err(format!("{s:?} is not a duration like 30m")),
-    }
 }
 
 pub(crate) fn run(root: &Path, args: &DeployArgs) -> anyhow::Result<()> {
@@ -546,14 +528,5 @@ mod tests {
                 ("team".to_owned(), "platform".to_owned()),
             ]
         );
-    }
-
-    #[test]
-    fn params_and_durations() {
-        assert_eq!(parse_param("A=b=c"), Ok(("A".to_owned(), "b=c".to_owned())));
-        assert!(parse_param("nope").is_err());
-        assert_eq!(humantime_secs("30m"), Ok(1800));
-        assert_eq!(humantime_secs("90"), Ok(90));
-        assert!(humantime_secs("soon").is_err());
     }
 }

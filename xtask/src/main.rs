@@ -31,6 +31,7 @@ mod test;
 mod tidy;
 mod util;
 mod validate;
+mod values;
 mod workflow;
 mod zig;
 

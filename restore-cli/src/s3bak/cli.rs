@@ -1,13 +1,9 @@
-//! `s3bak`'s arguments and what each command does with them.
+//! `s3bak`'s arguments (clap); what each command does with them is `run.rs`.
 
-use super::copy::MULTIPART_COPY_THRESHOLD;
-use super::download::{download_one, download_tree};
-use super::preview::preview;
-use super::restore::{restore, CopyOptions, Destination, RestoreContext};
-use super::session::{connect, select};
-use crate::common::exit::{self, ExitCode, UsageError};
+use super::restore::MULTIPART_COPY_THRESHOLD;
+use super::selection::Selection;
+use crate::common::exit;
 use crate::common::output::Format;
-use crate::common::{bucket, checktime};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -122,81 +118,19 @@ pub(crate) struct Target {
 }
 
 impl Target {
-    pub(crate) fn is_tree(&self) -> bool {
-        self.recursive || self.key.ends_with('/') || self.key.is_empty()
-    }
-}
-
-pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    match cli.command {
-        Command::Preview(target) => {
-            let session = connect(&target).await?;
-            let selected = select(&session, &target).await?;
-            preview(&target, &selected)?;
-            let nothing = !target.is_tree() && selected.iter().all(|s| s.entry().is_none());
-            if nothing {
-                anyhow::bail!(
-                    "no version of {} at or before {}",
-                    target.key,
-                    checktime::format(target.checktime)
-                );
-            }
-            Ok(ExitCode::Success)
-        }
-        Command::Body {
-            target,
-            outfile,
-            flat,
-        } => {
-            let Some(out) = outfile else {
-                return Err(UsageError(
-                    "body needs -o/--outfile (a file, - for stdout, or a directory for a prefix)"
-                        .to_owned(),
-                )
-                .into());
-            };
-            let session = connect(&target).await?;
-            let selected = select(&session, &target).await?;
-            if target.is_tree() {
-                download_tree(&session, &target, &selected, &out, flat).await
-            } else {
-                download_one(&session, &target, &selected, &out).await
-            }
-        }
-        Command::Restore {
-            target,
-            to_bucket,
-            to_prefix,
-            dry_run,
-            keep_going,
-            no_tags,
-            multipart_threshold,
-        } => {
-            let session = connect(&target).await?;
-            let dest = Destination {
-                bucket: to_bucket.clone().unwrap_or_else(|| target.bucket.clone()),
-                prefix: to_prefix,
-            };
-            if to_bucket.is_some() {
-                bucket::check_versioned(&session.s3, &dest.bucket, session.owner.as_ref()).await?;
-            }
-            let selected = select(&session, &target).await?;
-            let options = CopyOptions {
-                no_tags,
-                multipart_threshold,
-            };
-            let ctx = RestoreContext {
-                session: &session,
-                target: &target,
-                dest: &dest,
-                options: &options,
-            };
-            restore(&ctx, &selected, dry_run, keep_going).await
-        }
-        Command::Completions { shell } => {
-            use clap::CommandFactory;
-            clap_complete::generate(shell, &mut Cli::command(), "s3bak", &mut std::io::stdout());
-            Ok(ExitCode::Success)
+    /// The plain values the commands work with.
+    pub(crate) fn selection(&self) -> Selection {
+        Selection {
+            key: self.key.clone(),
+            checktime: self.checktime,
+            bucket: self.bucket.clone(),
+            region: self.region.clone(),
+            recursive: self.recursive,
+            ssmbak_time: self.ssmbak_time,
+            concurrency: self.concurrency,
+            output: self.output,
+            request_payer: self.request_payer,
+            bucket_owner: self.bucket_owner.clone(),
         }
     }
 }

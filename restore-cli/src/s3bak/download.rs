@@ -1,6 +1,6 @@
 //! `s3bak body`: a version's exact bytes, to a file, stdout or a directory tree.
 
-use super::cli::Target;
+use super::selection::Selection;
 use super::session::{s3_error, Selected, Session};
 use crate::common::checktime;
 use crate::common::execute::{Attempt, Executor};
@@ -110,25 +110,25 @@ pub(crate) async fn download_to_file(
 
 pub(crate) async fn download_one(
     session: &Session,
-    target: &Target,
+    selection: &Selection,
     selected: &[Selected],
     out: &Path,
 ) -> anyhow::Result<ExitCode> {
-    let when = checktime::format(target.checktime);
+    let when = checktime::format(selection.checktime);
     let Some(entry) = selected.first().and_then(Selected::entry) else {
-        anyhow::bail!("no version of {} at or before {when}", target.key);
+        return Err(selection.no_version());
     };
     if entry.is_delete_marker {
         anyhow::bail!(
             "{} was deleted at {when} (delete marker {})",
-            target.key,
+            selection.key,
             entry.version_id
         );
     }
-    if !readable(session, &target.key, entry).await? {
+    if !readable(session, &selection.key, entry).await? {
         anyhow::bail!(
             "{} version {} is archived ({}): request a restore first (or wait for the one under way)",
-            target.key,
+            selection.key,
             entry.version_id,
             entry.storage_class.clone().unwrap_or_default()
         );
@@ -142,16 +142,16 @@ pub(crate) async fn download_one(
     if out == Path::new("-") {
         // Stdout (not its lock, which cannot cross threads), with no newline added.
         let mut stdout = std::io::stdout();
-        stream_version(session, &target.key, &entry.version_id, &mut stdout).await?;
+        stream_version(session, &selection.key, &entry.version_id, &mut stdout).await?;
     } else {
-        download_to_file(session, &target.key, &entry.version_id, out).await?;
+        download_to_file(session, &selection.key, &entry.version_id, out).await?;
     }
     Ok(ExitCode::Success)
 }
 
 pub(crate) async fn download_tree(
     session: &Session,
-    target: &Target,
+    selection: &Selection,
     selected: &[Selected],
     dir: &Path,
     flat: bool,
@@ -180,7 +180,7 @@ pub(crate) async fn download_tree(
         .filter_map(|(key, _)| {
             Some((
                 (*key).to_owned(),
-                download::target(dir, &target.key, key, flat).ok()?,
+                download::target(dir, &selection.key, key, flat).ok()?,
             ))
         })
         .collect();
@@ -200,8 +200,8 @@ pub(crate) async fn download_tree(
         .stopping_everything_on(objects::is_bucket_wide)
         .with_progress();
     let attempts = executor
-        .run(&files, target.concurrency, |&(key, entry)| async move {
-            let path = download::target(dir, &target.key, key, flat)?;
+        .run(&files, selection.concurrency, |&(key, entry)| async move {
+            let path = download::target(dir, &selection.key, key, flat)?;
             if !readable(session, key, entry).await? {
                 anyhow::bail!(
                     "archived ({}): request a restore first (or wait for the one under way)",

@@ -2,12 +2,14 @@
 //! session; the bin is only the entry point.
 
 mod cli;
-mod copy;
 mod download;
 pub mod objects;
 pub mod paths;
 mod preview;
 mod restore;
+mod run;
+mod selection;
 mod session;
 
-pub use cli::{run, Cli};
+pub use cli::Cli;
+pub use run::run;

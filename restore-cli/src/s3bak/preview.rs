@@ -1,18 +1,18 @@
 //! `s3bak preview`: the version of each key at the time, as a table or JSON.
 
-use super::cli::Target;
+use super::selection::Selection;
 use super::session::Selected;
 use crate::common::checktime;
 use crate::common::output::Format;
 use anyhow::Context;
 use ssmbak_core::reader::ListedVersion;
 
-pub(crate) fn preview(target: &Target, selected: &[Selected]) -> anyhow::Result<()> {
+pub(crate) fn preview(selection: &Selection, selected: &[Selected]) -> anyhow::Result<()> {
     let rows: Vec<(String, Option<&ListedVersion>)> = selected
         .iter()
         .map(|s| (s.key.clone(), s.entry()))
         .collect();
-    match target.output {
+    match selection.output {
         Format::Json => {
             let keys: Vec<serde_json::Value> = rows
                 .iter()
@@ -28,7 +28,7 @@ pub(crate) fn preview(target: &Target, selected: &[Selected]) -> anyhow::Result<
                     })
                 })
                 .collect();
-            let doc = serde_json::json!({"bucket": target.bucket, "time": checktime::format(target.checktime), "keys": keys});
+            let doc = serde_json::json!({"bucket": selection.bucket, "time": checktime::format(selection.checktime), "keys": keys});
             println!(
                 "{}",
                 serde_json::to_string_pretty(&doc).context("JSON output")?

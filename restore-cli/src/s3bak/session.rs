@@ -1,6 +1,6 @@
 //! Connecting to the bucket (in its own region, versioned) and selecting each key's version in force at the time.
 
-use super::cli::Target;
+use super::selection::Selection;
 use crate::common::bucket;
 use crate::common::output::aws_error;
 use crate::s3bak::objects::{self};
@@ -32,9 +32,9 @@ pub(crate) struct Session {
     pub(crate) owner: Option<ExpectedOwner>,
 }
 
-pub(crate) async fn connect(target: &Target) -> anyhow::Result<Session> {
+pub(crate) async fn connect(selection: &Selection) -> anyhow::Result<Session> {
     let sdk = client::load(&ClientOptions {
-        region: target.region.clone(),
+        region: selection.region.clone(),
         max_attempts: 8,
         adaptive_retry: true,
         ..ClientOptions::default()
@@ -42,7 +42,7 @@ pub(crate) async fn connect(target: &Target) -> anyhow::Result<Session> {
     .await?;
     // An ssmbak bucket is checked to be the caller's own, like ssmbak checks it; any other
     // is the one named with -b, of whoever owns it (--bucket-owner to check).
-    let owner = match (&target.bucket_owner, target.ssmbak_time) {
+    let owner = match (&selection.bucket_owner, selection.ssmbak_time) {
         (None, false) => None,
         (given, _) => Some(bucket::owner(&sdk, given.as_deref(), COMPONENT).await?),
     };
@@ -51,57 +51,60 @@ pub(crate) async fn connect(target: &Target) -> anyhow::Result<Session> {
         Some(owner) => client::owned_by(&s3, owner),
         None => s3,
     };
-    let s3 = bucket::client_in_region_of(s3, &target.bucket)
+    let s3 = bucket::client_in_region_of(s3, &selection.bucket)
         .await?
         .without_retry_quota();
-    let s3 = if target.request_payer {
+    let s3 = if selection.request_payer {
         client::paying_requester(&s3)
     } else {
         s3
     };
-    bucket::check_versioned(&s3, &target.bucket, owner.as_ref())
+    bucket::check_versioned(&s3, &selection.bucket, owner.as_ref())
         .await
         .map_err(|e| {
             let code = e.downcast_ref::<AwsError>().and_then(AwsError::code);
-            match code == Some("AccessDenied") && !target.request_payer {
+            match code == Some("AccessDenied") && !selection.request_payer {
                 true => anyhow::anyhow!("{e:#} (a requester-pays bucket needs --request-payer)"),
                 false => e,
             }
         })?;
     Ok(Session {
-        reader: BucketReader::new(s3.clone(), target.bucket.clone()),
+        reader: BucketReader::new(s3.clone(), selection.bucket.clone()),
         s3,
         owner,
     })
 }
 
 /// Every key in scope with its selected entry, sorted by key.
-pub(crate) async fn select(session: &Session, target: &Target) -> anyhow::Result<Vec<Selected>> {
+pub(crate) async fn select(
+    session: &Session,
+    selection: &Selection,
+) -> anyhow::Result<Vec<Selected>> {
     // With --ssmbak-time, the bucket's index spares reading the versions it places (see
     // ssmbak_core::index); nothing is asked otherwise.
     let placed = async {
-        match target.ssmbak_time {
-            true => session.reader.index(&target.key).await,
+        match selection.ssmbak_time {
+            true => session.reader.index(&selection.key).await,
             false => Ok(Index::none()),
         }
     };
     let (listing, placed): (Listing, Index) =
-        tokio::try_join!(session.reader.list(&target.key), placed)?;
+        tokio::try_join!(session.reader.list(&selection.key), placed)?;
     let placed = &placed;
-    let tree = target.is_tree();
+    let tree = selection.is_tree();
     let keys: Vec<(String, Vec<ListedVersion>)> = listing
         .into_iter()
-        .filter(|(k, _)| tree || *k == target.key)
+        .filter(|(k, _)| tree || *k == selection.key)
         .collect();
     let selected: Vec<anyhow::Result<Selected>> =
-        map_in_order(keys, target.concurrency, |(key, listed)| async move {
-            let index = if target.ssmbak_time {
+        map_in_order(keys, selection.concurrency, |(key, listed)| async move {
+            let index = if selection.ssmbak_time {
                 session
                     .reader
-                    .select_by_event_time(&key, &listed, target.checktime, placed)
+                    .select_by_event_time(&key, &listed, selection.checktime, placed)
                     .await?
             } else {
-                reader::by_last_modified(&listed, target.checktime)
+                reader::by_last_modified(&listed, selection.checktime)
             };
             Ok(Selected { key, listed, index })
         })

@@ -1,8 +1,9 @@
 //! Server-side copies of one version: whole, or in parts for large objects.
 
-use super::restore::{described_by, head, kept_on_copy, RestoreContext};
-use super::session::s3_error;
+use super::context::RestoreContext;
+use super::describe::{described_by, head, kept_on_copy};
 use crate::common::output::aws_error;
+use crate::s3bak::session::s3_error;
 use anyhow::Context;
 
 /// Versions above this size are copied in parts. CopyObject takes up to 5 GiB, but one request
@@ -58,18 +59,18 @@ pub(crate) async fn multipart_copy(
 ) -> anyhow::Result<()> {
     let RestoreContext {
         session,
-        target,
+        selection,
         dest,
         options,
     } = *ctx;
     let s3 = &session.s3;
     // One HeadObject of the source version serves both what it serves with and what the
     // copy must keep.
-    let head = head(session, &target.bucket, key, Some(version_id)).await?;
+    let head = head(session, &selection.bucket, key, Some(version_id)).await?;
     let source = described_by(
         session,
         &head,
-        &target.bucket,
+        &selection.bucket,
         key,
         Some(version_id),
         options,
@@ -111,7 +112,7 @@ pub(crate) async fn multipart_copy(
                 .key(dest_key)
                 .upload_id(&upload_id)
                 .part_number(number)
-                .copy_source(copy_source(&target.bucket, key, version_id))
+                .copy_source(copy_source(&selection.bucket, key, version_id))
                 .copy_source_range(format!("bytes={start}-{end}"))
                 .customize()
                 .config_override(long_copy())
