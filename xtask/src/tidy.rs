@@ -34,6 +34,40 @@ mod tests {
         );
     }
 
+    /// Every relative link of the README and the docs names a file that exists.
+    #[test]
+    fn every_documentation_link_resolves() {
+        let root = project_root();
+        let mut pages = vec![root.join("README.md"), root.join("BENCHMARKS.md")];
+        for entry in fs::read_dir(root.join("docs")).expect("docs/").flatten() {
+            if entry.path().extension().is_some_and(|e| e == "md") {
+                pages.push(entry.path());
+            }
+        }
+        let mut checked = 0;
+        for page in &pages {
+            let text = fs::read_to_string(page).expect("page");
+            for link in text
+                .split("](")
+                .skip(1)
+                .filter_map(|rest| rest.split(')').next())
+            {
+                let target = link.split('#').next().unwrap_or_default();
+                if target.is_empty() || target.contains("://") || target.starts_with("mailto:") {
+                    continue;
+                }
+                let resolved = page.parent().expect("a folder").join(target);
+                assert!(
+                    resolved.exists(),
+                    "{}: the link {link} names nothing",
+                    page.display()
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked >= 10, "{checked} links");
+    }
+
     #[test]
     fn only_core_encodes_the_bucket_format() {
         // The tag names are the contract: any other crate must use `ssmbak_core::format`.

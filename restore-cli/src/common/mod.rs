@@ -30,7 +30,7 @@ macro_rules! command_help {
 }
 
 /// What a PATH (ssmbak) or KEY (s3bak) argument covers: one rule for both tools, in both
-/// `--help`s and the README.
+/// `--help`s and docs/cli.md.
 #[macro_export]
 macro_rules! path_rule {
     () => {
