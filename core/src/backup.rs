@@ -49,7 +49,7 @@
 //!
 //! With the template's `RecordDeleters` on, CloudTrail's record of each `DeleteParameter`/
 //! `DeleteParameters` call reaches the Lambda too ([`Backup::record_deleter`]), and the delete's
-//! tombstone gets the caller's ARN (see "Who deleted it" in [`crate::format`]). Either record may
+//! tombstone gets the caller's ARN (see "Who deleted it" in docs/format.md). Either record may
 //! come first, or alone: EventBridge documents no delivery latency for CloudTrail events, and
 //! they need a trail at all ("AWS service events delivered via AWS CloudTrail", EventBridge User
 //! Guide).
@@ -271,7 +271,7 @@ pub struct Backup {
     parameters: Arc<dyn ParameterStore>,
     /// When this process last wrote a delete marker, by key: a value written after it waits
     /// for the next S3 second (see "A value never shares a second with the marker before it"
-    /// in [`crate::format`]).
+    /// in docs/format.md).
     markers: Arc<Mutex<HashMap<String, SystemTime>>>,
     /// This process's share of SSM's read rate, if it must keep to one.
     ssm_rate: Option<Arc<RateLimit>>,

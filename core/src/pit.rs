@@ -15,7 +15,7 @@
 //! # Our deletes: the tombstone and its marker
 //!
 //! Our writer records a delete as a tombstone version (with the delete's event time) and,
-//! immediately after it, a delete marker (see [`crate::format`]), only while that tombstone is
+//! immediately after it, a delete marker (see docs/format.md), only while that tombstone is
 //! the key's current version (a conditional `DeleteObject`, see [`crate::backup`]): so none of
 //! its markers follows a marker or a value. A marker *explained* by a
 //! tombstone carries no information of its own: it takes the tombstone's time and stands

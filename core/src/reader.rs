@@ -372,7 +372,7 @@ impl BucketReader {
     }
 
     /// Completes `snapshot` with the tags and labels `fields` keep in a sidecar (see "Tags and
-    /// labels" in [`crate::format`]); nothing to do for those kept in metadata.
+    /// labels" in docs/format.md); nothing to do for those kept in metadata.
     async fn read_extras(
         &self,
         key: &str,
@@ -509,7 +509,7 @@ impl BucketReader {
 
 type Metadata = HashMap<String, String>;
 
-/// The bytes of the sidecar named `digest` (see "Tags and labels" in [`crate::format`]).
+/// The bytes of the sidecar named `digest` (see "Tags and labels" in docs/format.md).
 pub(crate) async fn read_sidecar(
     objects: &dyn ObjectStore,
     digest: &str,
@@ -884,7 +884,7 @@ pub struct HistoryEntry {
     /// For a version not written by ssmbak: recorded, but not a parameter state.
     pub foreign: bool,
     /// For a delete: who made it, when the tombstone records it (see "Who deleted it" in
-    /// [`crate::format`]). Read only by [`BucketReader::history`].
+    /// docs/format.md). Read only by [`BucketReader::history`].
     pub deleted_by: Option<String>,
 }
 

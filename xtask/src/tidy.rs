@@ -68,6 +68,24 @@ mod tests {
         assert!(checked >= 10, "{checked} links");
     }
 
+    /// The glossary names each object and tag of the format as the code spells it.
+    #[test]
+    fn the_format_glossary_spells_names_as_the_code_does() {
+        use ssmbak_core::format;
+        let glossary = read("docs/format.md");
+        for name in [
+            format::CLOCK_PROBE_KEY,
+            format::LIVE_BEHIND_MARKER_PREFIX,
+            ssmbak_core::index::INDEX_PREFIX,
+            format::TAG_TIME,
+        ] {
+            assert!(
+                glossary.contains(&format!("`{name}")),
+                "docs/format.md does not name `{name}`"
+            );
+        }
+    }
+
     #[test]
     fn only_core_encodes_the_bucket_format() {
         // The tag names are the contract: any other crate must use `ssmbak_core::format`.
