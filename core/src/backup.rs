@@ -20,7 +20,7 @@
 //! records of it: each version of ours names where the key's earlier ones stand in time
 //! ([`earlier`]). Only a record of *this* change (the same SSM version and LastModifiedDate
 //! at the same time, or a tombstone at the same delete time) makes a delivery a duplicate;
-//! what S3 holds newest says nothing of the state at an event's time ([`decide`]).
+//! what S3 holds newest says nothing of the state at an event's time (`decide`).
 //!
 //! A delete writes its tombstone, then its delete marker only while that tombstone is the
 //! key's current version (`DeleteObject` with `If-Match` on the tombstone's ETag): two
@@ -1077,7 +1077,7 @@ const MARKER_MEMORY: Duration = Duration::from_secs(5);
 
 /// The earliest time at which a value version can be written after a delete marker written
 /// (by our clock) at `marker`, so that its LastModified second is later than the marker's even
-/// with either clock off by [`CLOCK_MARGIN`].
+/// with either clock off by `CLOCK_MARGIN`.
 pub fn value_not_before(marker: SystemTime) -> SystemTime {
     let latest_marker_second = (marker + CLOCK_MARGIN)
         .duration_since(UNIX_EPOCH)

@@ -310,8 +310,7 @@ impl ExpectedOwner {
     }
 }
 
-/// The headers [`ExpectedOwner`] sends.
-pub const EXPECTED_OWNER_HEADER: &str = "x-amz-expected-bucket-owner";
+pub use crate::record::EXPECTED_OWNER_HEADER;
 const SOURCE_OWNER_HEADER: &str = "x-amz-source-expected-bucket-owner";
 
 impl aws_smithy_runtime_api::client::interceptors::Intercept for ExpectedOwner {

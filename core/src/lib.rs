@@ -1,7 +1,7 @@
 //! ssmbak-core: what the Lambda, `seed-all` and the restore CLIs share.
 //!
 //! * [`aws_error`]: one shape for a failed AWS call, printed one way.
-//! * [`format`]: the bucket-format contract (key, body, tags, metadata, tombstones).
+//! * [`format`](mod@format): the bucket-format contract (key, body, tags, metadata, tombstones).
 //! * [`pit`]: which stored version describes a parameter at a point in time.
 //! * [`backup`]: back up one SSM change, exactly as it was at the event.
 //! * [`client`]: AWS client construction (region, credentials, endpoint overrides).

@@ -62,10 +62,10 @@ const MARGIN: f64 = 0.97;
 ///
 /// AWS limits a rate with a token bucket: a burst is admitted, then requests only as fast as
 /// the bucket refills. A refusal means the bucket is empty, so from one refusal to a later one
-/// (each within [`MEASURE_MAX`] of the one before, with no lull in the requests: [`LULL`])
+/// (each within `MEASURE_MAX` of the one before, with no lull in the requests: `LULL`)
 /// what the service admitted, refusals left out, is what it refilled: its limit for this
-/// client. The pace is set just under that measure ([`MARGIN`]), once it spans
-/// [`MEASURE_MIN`]. The first refusal halves the rate before anything is measured (unless a
+/// client. The pace is set just under that measure (`MARGIN`), once it spans
+/// `MEASURE_MIN`. The first refusal halves the rate before anything is measured (unless a
 /// burst after a lull emptied the bucket); a refusal after a long calm goes back to the last
 /// measure.
 ///

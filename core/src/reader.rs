@@ -37,20 +37,8 @@ use crate::format::{self, ParameterSnapshot, StoredFields};
 use crate::index::{self, Index};
 use crate::pit::{self, StateAt, VersionEntry};
 use crate::store::sdk::SdkStore;
+pub use crate::store::ListedVersion;
 use crate::store::ObjectStore;
-
-/// One listed version or delete marker, before anything else is known about it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ListedVersion {
-    pub version_id: String,
-    pub last_modified_ms: i64,
-    pub is_delete_marker: bool,
-    /// The key's current version (or delete marker).
-    pub is_latest: bool,
-    pub size: i64,
-    pub etag: Option<String>,
-    pub storage_class: Option<String>,
-}
 
 /// A key's listing: versions newest first, then delete markers newest first (S3's order).
 pub type Listing = BTreeMap<String, Vec<ListedVersion>>;
@@ -548,25 +536,6 @@ impl FormatGuess {
         let counter = if ours { &self.ours } else { &self.original };
         counter.fetch_add(1, Ordering::Relaxed);
     }
-}
-
-/// The listing of `ListObjectVersions` pages, by key: each key's versions newest first, then its
-/// delete markers newest first, whatever page they came on. (One key's entries can be split
-/// across pages, and a page's versions and markers end at different keys.)
-/// A key as a listing returned it. Listings ask for `EncodingType=url`, so that a key with
-/// characters XML 1.0 cannot carry (control characters) does not make the whole page
-/// unparseable; S3 then URL-encodes keys, prefixes and markers, spaces as `+` (S3 API
-/// reference, ListObjectVersions: "EncodingType ... Amazon S3 encodes the key names in the
-/// response"; decoded as the AWS SDKs for Python do, with `unquote_plus`). Decoded only when
-/// the answer says it is encoded: an emulator may ignore the request.
-pub fn listed_key(raw: &str, url_encoded: bool) -> String {
-    if !url_encoded {
-        return raw.to_owned();
-    }
-    let spaced = raw.replace('+', " ");
-    percent_encoding::percent_decode_str(&spaced)
-        .decode_utf8_lossy()
-        .into_owned()
 }
 
 pub fn merge_pages(pages: impl IntoIterator<Item = Vec<(String, ListedVersion)>>) -> Listing {

@@ -32,6 +32,10 @@ use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 
+/// The header of S3's bucket-owner condition: `client::ExpectedOwner` sends it, and the
+/// recorder marks an S3 call without it.
+pub const EXPECTED_OWNER_HEADER: &str = "x-amz-expected-bucket-owner";
+
 /// The variable naming the recording file.
 pub const RECORD_VAR: &str = "SSMBAK_RECORD_OPERATIONS";
 
@@ -119,7 +123,7 @@ impl Intercept for Recorder {
         let headers = context.request().headers();
         if m.service() == "S3"
             && !OWNERLESS.contains(&m.name())
-            && !headers.contains_key(crate::client::EXPECTED_OWNER_HEADER)
+            && !headers.contains_key(EXPECTED_OWNER_HEADER)
         {
             self.append(&format!("{}:{}\t{WITHOUT_OWNER}", m.service(), m.name()))?;
         }

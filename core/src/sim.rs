@@ -21,7 +21,7 @@
 //! * time moving on at every call (latency), so writes of one delivery span seconds or not;
 //!   the writer's clock off S3's by up to 250 ms either way (see `docs/guarantees.md` for more).
 //!
-//! The invariant ([`check`]), after a final reconcile lap: for every key and every second
+//! The invariant (`World::check`), after a final reconcile lap: for every key and every second
 //! where something changed (and the seconds either side), what a restore reads for T,
 //! through each read path (with the index, without it, knowing SSM's value), is SSM's truth
 //! at T: absent, or the version with its value, type and LastModifiedDate. The only

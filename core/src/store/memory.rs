@@ -36,13 +36,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::future::BoxFuture;
 
+use super::ListedVersion;
 use super::{
     Deleted, HistoryVersion, KeysPage, ListedParameter, NewObject, ObjectHead, ObjectStore,
     ParameterStore, ParametersPage, StoreFuture, StoreResult, VersionsFrom, VersionsPage, Written,
 };
 use crate::aws_error::AwsError;
 use crate::format::{self, Attributes, ParameterSnapshot, ParameterType, Tags};
-use crate::reader::ListedVersion;
 
 /// A shared, settable clock in epoch milliseconds.
 #[derive(Debug, Clone, Default)]

@@ -19,12 +19,24 @@ use futures::future::BoxFuture;
 
 use crate::aws_error::AwsError;
 use crate::format::{ParameterSnapshot, Tags};
-use crate::reader::ListedVersion;
 
 /// What a store call gives back.
 pub type StoreResult<T> = Result<T, AwsError>;
 
 /// A store call in flight.
+/// One listed version or delete marker, before anything else is known about it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListedVersion {
+    pub version_id: String,
+    pub last_modified_ms: i64,
+    pub is_delete_marker: bool,
+    /// The key's current version (or delete marker).
+    pub is_latest: bool,
+    pub size: i64,
+    pub etag: Option<String>,
+    pub storage_class: Option<String>,
+}
+
 pub type StoreFuture<'a, T> = BoxFuture<'a, StoreResult<T>>;
 
 /// Where a `ListObjectVersions` page starts: after this key (and, within it, after this

@@ -7,13 +7,12 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 
 use super::{
-    Deleted, HistoryVersion, KeysPage, ListedParameter, NewObject, ObjectHead, ObjectStore,
-    ParameterStore, ParametersPage, StoreFuture, VersionsFrom, VersionsPage, Written,
+    Deleted, HistoryVersion, KeysPage, ListedParameter, ListedVersion, NewObject, ObjectHead,
+    ObjectStore, ParameterStore, ParametersPage, StoreFuture, VersionsFrom, VersionsPage, Written,
 };
 use crate::aws_error::AwsError;
 use crate::current;
 use crate::format::{Attributes, ParameterSnapshot, Tags};
-use crate::reader::{listed_key, ListedVersion};
 
 /// A bucket on S3.
 #[derive(Debug, Clone)]
@@ -462,4 +461,23 @@ fn history_version(h: &ParameterHistory) -> HistoryVersion {
         name,
         labels,
     }
+}
+
+/// The listing of `ListObjectVersions` pages, by key: each key's versions newest first, then its
+/// delete markers newest first, whatever page they came on. (One key's entries can be split
+/// across pages, and a page's versions and markers end at different keys.)
+/// A key as a listing returned it. Listings ask for `EncodingType=url`, so that a key with
+/// characters XML 1.0 cannot carry (control characters) does not make the whole page
+/// unparseable; S3 then URL-encodes keys, prefixes and markers, spaces as `+` (S3 API
+/// reference, ListObjectVersions: "EncodingType ... Amazon S3 encodes the key names in the
+/// response"; decoded as the AWS SDKs for Python do, with `unquote_plus`). Decoded only when
+/// the answer says it is encoded: an emulator may ignore the request.
+pub fn listed_key(raw: &str, url_encoded: bool) -> String {
+    if !url_encoded {
+        return raw.to_owned();
+    }
+    let spaced = raw.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8_lossy()
+        .into_owned()
 }
