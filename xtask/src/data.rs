@@ -54,6 +54,23 @@ pub(crate) struct DataArgs {
     pub(crate) timeout: u64,
 }
 
+impl DataArgs {
+    /// Applying the data stack of `stack` with every list and parameter at its default (the
+    /// demo's and the tests' administrator).
+    pub(crate) fn applying(stack: &str, timeout: u64) -> Self {
+        DataArgs {
+            stack: stack.to_owned(),
+            region: None,
+            administrators: Vec::new(),
+            readers: Vec::new(),
+            writers: Vec::new(),
+            params: Vec::new(),
+            do_it: true,
+            timeout,
+        }
+    }
+}
+
 /// The data stack of the application stack `stack`.
 pub(crate) fn stack_name(stack: &str) -> String {
     format!("{stack}-data")
@@ -150,7 +167,8 @@ pub(crate) async fn apply(aws: &Aws, template: &str, args: &DataArgs) -> anyhow:
             args.stack
         );
     }
-    stack::print_outputs(aws, &name).await
+    stack::print(&outputs);
+    Ok(())
 }
 
 /// The bucket an application stack of an earlier release keeps itself (it has no
@@ -256,18 +274,8 @@ pub(crate) fn create_for_test(stack: &str) {
 async fn create_for_test_async(stack: &str) -> anyhow::Result<()> {
     let template = std::fs::read_to_string(crate::util::project_root().join("cfn/data.yml"))
         .expect("cfn/data.yml");
-    let args = DataArgs {
-        stack: stack.to_owned(),
-        region: None,
-        administrators: Vec::new(),
-        readers: Vec::new(),
-        writers: Vec::new(),
-        params: Vec::new(),
-        do_it: true,
-        timeout: 120,
-    };
     let aws = Aws::connect(None, "data-admin").await?;
-    apply(&aws, &template, &args).await
+    apply(&aws, &template, &DataArgs::applying(stack, 120)).await
 }
 
 #[cfg(test)]
@@ -487,18 +495,12 @@ Outputs:
             .await?;
             let net = stack::outputs(&aws, &network).await?;
             let args = DataArgs {
-                stack: stack.clone(),
-                region: None,
-                administrators: Vec::new(),
-                readers: Vec::new(),
-                writers: Vec::new(),
                 params: vec![
                     ("VpcId".to_owned(), net["Vpc"].clone()),
                     ("SubnetIds".to_owned(), net["Subnets"].clone()),
                     ("RouteTableIds".to_owned(), net["Routes"].clone()),
                 ],
-                do_it: true,
-                timeout: 120,
+                ..DataArgs::applying(&stack, 120)
             };
             apply(&aws, &data_template, &args).await?;
             let data = stack::outputs(&aws, &stack_name(&stack)).await?;

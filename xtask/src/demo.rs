@@ -55,16 +55,7 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
     );
     let data_template =
         std::fs::read_to_string(root.join("cfn/data.yml")).context("cfn/data.yml")?;
-    let data_args = crate::data::DataArgs {
-        stack: STACK.to_owned(),
-        region: None,
-        administrators: Vec::new(),
-        readers: Vec::new(),
-        writers: Vec::new(),
-        params: Vec::new(),
-        do_it: true,
-        timeout: 300,
-    };
+    let data_args = crate::data::DataArgs::applying(STACK, 300);
     crate::aws::block_on(async {
         let aws = crate::aws::Aws::connect(None, "data-admin").await?;
         crate::data::apply(&aws, &data_template, &data_args).await

@@ -133,10 +133,15 @@ pub(crate) async fn outputs(aws: &Aws, stack: &str) -> anyhow::Result<BTreeMap<S
 }
 
 pub(crate) async fn print_outputs(aws: &Aws, stack: &str) -> anyhow::Result<()> {
-    for (k, v) in outputs(aws, stack).await? {
+    print(&outputs(aws, stack).await?);
+    Ok(())
+}
+
+/// Outputs already read, one `Key<TAB>Value` line each.
+pub(crate) fn print(outputs: &BTreeMap<String, String>) {
+    for (k, v) in outputs {
         println!("{k}\t{v}");
     }
-    Ok(())
 }
 
 async fn print_output(aws: &Aws, stack: &str, key: &str) -> anyhow::Result<()> {
