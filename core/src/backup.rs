@@ -661,10 +661,15 @@ impl Backup {
 
     /// Whether the key stays live, by event time, after the delete whose tombstone is
     /// `tombstone`: a value at or after the delete's time (readers let a value win its
-    /// second) among the versions it follows. Those are the ones this delivery read before
-    /// writing it (`known`, newest first) and any another invocation wrote in between (a
-    /// re-creation's delivery running at once; seed 13612), found on the listing between
-    /// the tombstone and the newest version `known` names.
+    /// second) among the key's versions.
+    ///
+    /// Which versions: every one S3 stored since the delete was made (no version is placed
+    /// before its own write, but for the clocks' skew), each placed from `known` (what this
+    /// delivery read, newest first) or else from its tags. Not only those below the newest
+    /// version `known` names: that version's list of earlier ones misses any version another
+    /// invocation wrote between its writer's read and its write (a re-creation's delivery
+    /// running at once; seeds 13612, 75995), and when that writer failed before flagging the
+    /// key, nothing else would (seed 768845). Page by page: a page may end anywhere.
     async fn live_behind_tombstone(
         &self,
         key: &str,
@@ -672,36 +677,33 @@ impl Backup {
         tombstone: &Written,
         mut known: Vec<EarlierVersion>,
     ) -> Result<bool, BackupError> {
-        // Page by page: a page may end anywhere, even right after the tombstone (seed 75995).
-        // The key's versions come first (it sorts before every longer key it prefixes).
-        let newest_known = known.first().map(|e| e.version_id.clone());
-        let mut since_read = Vec::new();
-        let mut past_tombstone = false;
+        let written_since_ms = (change.event_time - EVENT_SKEW_SECS) * 1000;
+        let mut unplaced = Vec::new();
         let mut from = None;
         'pages: loop {
             let page = self
                 .objects
                 .list_versions(key, from, Some(BEHIND_MARKER_LISTED))
                 .await?;
+            // The key's versions come first (it sorts before every longer key it prefixes),
+            // newest first.
             for (k, v) in &page.versions {
-                let id = Some(&v.version_id);
-                if k != key
-                    || id == newest_known.as_ref()
-                    || since_read.len() >= BEHIND_MARKER_LISTED as usize
-                {
+                if k != key || v.last_modified_ms < written_since_ms {
                     break 'pages;
                 }
-                if past_tombstone {
-                    since_read.push(v.version_id.clone());
+                let id = &v.version_id;
+                let placed = Some(id) == tombstone.version_id.as_ref()
+                    || known.iter().any(|e| &e.version_id == id);
+                if !placed {
+                    unplaced.push(id.clone());
                 }
-                past_tombstone |= id == tombstone.version_id.as_ref();
             }
             match page.next {
                 Some(next) => from = Some(next),
                 None => break,
             }
         }
-        for id in since_read {
+        for id in unplaced {
             let (_, fields) = self.tagged_fields(key, &id).await?;
             known.extend(EarlierVersion::of(&id, &fields));
         }
