@@ -2,7 +2,10 @@ use std::collections::HashMap;
 
 use proptest::prelude::*;
 
+use super::lazy::{entries, Round};
 use super::*;
+use crate::format::StoredFields;
+use crate::pit;
 
 /// One write in a generated history.
 #[derive(Debug, Clone)]
@@ -160,39 +163,37 @@ fn full_answer(listed: &[ListedVersion], fields: &[Option<StoredFields>], at: i6
     pit::state_at(&entries(listed, &known), at)
 }
 
-/// What a lazy read knows: the fields of each version it read or had placed, and how many it
-/// read.
+/// What a lazy read knows: each version it read or had placed, and how many it read.
 #[derive(Default)]
 struct Known {
-    fields: HashMap<usize, StoredFields>,
+    fetched: HashMap<usize, Fetched>,
     reads: usize,
 }
 
 impl Known {
     fn view(&self) -> HashMap<usize, &StoredFields> {
-        self.fields.iter().map(|(i, f)| (*i, f)).collect()
+        fields_of(&self.fetched)
     }
 
     fn fetch(&mut self, fields: &[Option<StoredFields>], which: Vec<usize>) {
         for i in which {
             if let Some(f) = fields.get(i).and_then(Option::as_ref) {
-                if !self.fields.contains_key(&i) {
+                if !self.fetched.contains_key(&i) {
                     self.reads += 1;
-                    self.fields.insert(i, f.clone());
+                    let read = Fetched {
+                        fields: f.clone(),
+                        body: None,
+                        depth: Depth::Full,
+                    };
+                    self.fetched.insert(i, read);
                 }
             }
         }
     }
-
-    /// What the versions read place of the others ([`placed_by_earlier`]).
-    fn learn(&mut self, listed: &[ListedVersion]) {
-        let placed = placed_by_earlier(listed, &self.view());
-        self.fields.extend(placed);
-    }
 }
 
-/// [`BucketReader::state_at`]'s reading, on generated fields: the answer, and the number of
-/// versions read.
+/// [`BucketReader::state_at`]'s reading, on generated fields: the answer (`None` when the lazy
+/// rounds left it unsettled and everything had to be read), and the number of versions read.
 fn lazy_answer(
     listed: &[ListedVersion],
     fields: &[Option<StoredFields>],
@@ -210,7 +211,6 @@ fn lazy_answer_indexed(
     indexed: &[bool],
 ) -> (Option<StateAt>, usize) {
     let lazy = LazyRead::new(listed, at);
-    let mut known = Known::default();
     let entries: Vec<format::EarlierVersion> = (0..listed.len())
         .filter(|&i| indexed.get(i).copied().unwrap_or(false))
         .filter_map(|i| {
@@ -227,24 +227,22 @@ fn lazy_answer_indexed(
             modified_ms: None,
         }])
         .collect();
-    for (i, f) in placed_by_index(listed, &entries) {
-        known.fields.insert(i, f.fields);
-    }
+    let mut known = Known {
+        fetched: placed_by_index(listed, &entries),
+        reads: 0,
+    };
     if lazy.decide(&known.view()).is_none() {
         known.fetch(fields, lazy.first_round());
     }
-    known.learn(listed);
-    let second = lazy.second_round(&known.view());
-    if let Some(newest) = lazy.newest_unread(&second, &known.view()) {
-        known.fetch(fields, vec![newest]);
-        known.learn(listed);
+    // The rounds the reader runs, on the same decisions (both formats' order tried).
+    let mut settling = lazy.settling(true);
+    while let Some(reads) = settling.next_reads(&mut known.fetched) {
+        if reads.round == Round::Everything {
+            return (None, known.reads);
+        }
+        known.fetch(fields, reads.versions);
     }
-    let second = lazy.second_round(&known.view());
-    known.fetch(fields, second);
-    known.learn(listed);
-    let pairing = lazy.pairing_round(&known.view());
-    known.fetch(fields, pairing);
-    (lazy.decide(&known.view()), known.reads)
+    (Some(settling.answer(&known.fetched)), known.reads)
 }
 
 proptest! {

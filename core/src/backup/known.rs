@@ -1,0 +1,113 @@
+//! What the writer knows of a key before it writes: its current object and the places in
+//! time of the versions it records (see [`super::decide`]).
+
+use super::{Backup, BackupError};
+use crate::format::earlier;
+use crate::format::{EarlierVersion, Extras, StoredFields};
+
+/// What the writer knows of a key before it writes: its current object, as `HeadObject` sees
+/// it, and the facts it has about the key's recorded versions (see [`super::decide`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Current {
+    /// The newest entry, when it is a version (`None`: no object, or a delete marker: S3
+    /// answers 404 to both).
+    pub(super) newest: Option<StoredFields>,
+    /// The newest version's ETag, what a conditional delete names it by.
+    pub(super) newest_etag: Option<String>,
+    /// The newest version's place in time and those it names, newest first ([`earlier::after`]);
+    /// behind a delete marker, the newest version that is not one. What a version written
+    /// next names.
+    pub(super) recorded: Vec<EarlierVersion>,
+}
+
+impl Current {
+    /// The newest entry, when it is a value version.
+    pub(super) fn latest_value(&self) -> Option<&StoredFields> {
+        self.newest.as_ref().filter(|f| !f.is_tombstone())
+    }
+}
+
+impl Backup {
+    /// The key's current object (the newest version, unless a delete marker is newer) and the
+    /// facts known about its recorded versions.
+    pub(super) async fn current(&self, key: &str) -> Result<Current, BackupError> {
+        let Some(head) = self.objects.head(key, None).await? else {
+            return Ok(Current {
+                newest: None,
+                newest_etag: None,
+                recorded: self.recorded_behind_marker(key).await?,
+            });
+        };
+        let fields = StoredFields::read(
+            [],
+            head.metadata.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        )
+        .map_err(|source| self.unreadable(key, source))?;
+        let recorded = earlier::after(head.version_id.as_deref().unwrap_or_default(), &fields);
+        Ok(Current {
+            newest: Some(fields),
+            newest_etag: head.etag,
+            recorded,
+        })
+    }
+
+    /// The place in time of the newest version of `key` that is not a delete marker (none, or
+    /// not found on the listing's first page: nothing known). Read from its tags: whether the
+    /// newest marker hides a recorded delete or a re-creation processed before it, only the
+    /// event times can say.
+    pub(super) async fn recorded_behind_marker(
+        &self,
+        key: &str,
+    ) -> Result<Vec<EarlierVersion>, BackupError> {
+        // Keys sort before their extensions (`/a` < `/a/b` < `/ab`), so the first entries of a
+        // prefix listing are this key's own, newest first; versions and markers come in two
+        // lists, so the first version of the key is its newest that is not a marker.
+        let page = self
+            .objects
+            .list_versions(key, None, Some(BEHIND_MARKER_LISTED))
+            .await?;
+        let newest = page.versions.iter().find(|(k, _)| k == key);
+        let Some((_, newest)) = newest else {
+            return Ok(Vec::new());
+        };
+        let version_id = &newest.version_id;
+        let (_, fields) = self.tagged_fields(key, version_id).await?;
+        Ok(EarlierVersion::of(version_id, &fields)
+            .into_iter()
+            .collect())
+    }
+
+    /// The tags of one version of `key`, and the fields they give.
+    pub(super) async fn tagged_fields(
+        &self,
+        key: &str,
+        version_id: &str,
+    ) -> Result<(Vec<(String, String)>, StoredFields), BackupError> {
+        let tags = self.objects.tags(key, version_id).await?;
+        let fields = StoredFields::read(crate::reader::pairs(&tags), [])
+            .map_err(|source| self.unreadable(key, source))?;
+        Ok((tags, fields))
+    }
+
+    /// The tags and labels a stored version recorded, from its metadata or its sidecar.
+    pub(super) async fn stored_extras(
+        &self,
+        key: &str,
+        fields: &StoredFields,
+    ) -> Result<Option<Extras>, BackupError> {
+        if let Some(extras) = fields.attributes.extras() {
+            return Ok(Some(extras));
+        }
+        let Some(digest) = &fields.extras else {
+            return Ok(None);
+        };
+        let bytes = crate::reader::read_sidecar(self.objects.as_ref(), digest).await?;
+        Extras::from_json(&bytes)
+            .map(Some)
+            .map_err(|source| self.unreadable(key, source))
+    }
+}
+
+/// How many entries the listing behind a delete marker looks at: a key's entries alternate
+/// tombstone and marker, so its newest version is among the first few.
+pub(super) const BEHIND_MARKER_LISTED: i32 = 20;
