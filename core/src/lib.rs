@@ -2,6 +2,7 @@
 //!
 //! * [`aws_error`]: one shape for a failed AWS call, printed one way.
 //! * [`format`](mod@format): the bucket-format contract (key, body, tags, metadata, tombstones).
+//! * [`parameter`]: the domain model: a parameter at one version, its type and attributes.
 //! * [`pit`]: which stored version describes a parameter at a point in time.
 //! * [`backup`]: back up one SSM change, exactly as it was at the event.
 //! * [`client`]: AWS client construction (region, credentials, endpoint overrides).
@@ -22,6 +23,7 @@ pub mod current;
 pub mod format;
 pub mod index;
 pub mod paced;
+pub mod parameter;
 pub mod pit;
 pub mod plan;
 pub mod rate;

@@ -33,7 +33,8 @@
 //! fit in the metadata left after everything else ([`super::EncodedObject::name_earlier`]).
 //! A reader that cannot parse every entry ignores the whole list, never a part of it.
 
-use super::{decode_component, encode_component, StoredFields};
+use super::encode::{decode_component, encode_component};
+use super::StoredFields;
 
 /// Where one earlier version of the same key stands in time: what a reader would learn from
 /// its tags.

@@ -1,3 +1,5 @@
+use super::extras::{metadata_size, METADATA_LIMIT};
+
 use proptest::prelude::*;
 
 use super::*;
