@@ -337,18 +337,7 @@ Outputs:
         let app_template =
             std::fs::read_to_string(root.join("cfn/template.yml")).expect("template");
         let stack = ssmbak_tests::emulator::unique("upgrade");
-        let deploy_args = crate::deploy::DeployArgs {
-            stack: stack.clone(),
-            region: None,
-            artifact_bucket: None,
-            role_arn: None,
-            params: vec![
-                ("DiscoveryPrefix".to_owned(), format!("/{stack}/")),
-                ("ReconcileSchedule".to_owned(), String::new()),
-            ],
-            tags: Vec::new(),
-            timeout: 120,
-        };
+        let deploy_args = crate::deploy::DeployArgs::for_test(&stack, &[]);
         crate::aws::block_on(async {
             let aws = Aws::connect(None, "stack-admin").await?;
             Apply {
@@ -412,17 +401,8 @@ Outputs:
             assert_eq!(data.get("Bucket"), Some(&bucket), "adopted, not created");
             assert_eq!(app.get("Bucketname"), Some(&bucket));
             assert_eq!(versions(&aws).await?, (3, 1), "every version kept");
-            let resources = aws
-                .cfn
-                .describe_stack_resources()
-                .stack_name(&stack)
-                .send()
-                .await?;
-            let types: Vec<&str> = resources
-                .stack_resources()
-                .iter()
-                .filter_map(|r| r.resource_type())
-                .collect();
+            let resources = stack::resources(&aws, &stack).await?;
+            let types: Vec<&str> = resources.iter().map(|(_, t)| t.as_str()).collect();
             assert!(
                 !types
                     .iter()
@@ -509,31 +489,14 @@ Outputs:
                 data["FunctionSecurityGroupId"].starts_with("sg-"),
                 "{data:?}"
             );
-            let resources = aws
-                .cfn
-                .describe_stack_resources()
-                .stack_name(stack_name(&stack))
-                .send()
-                .await?;
-            let endpoints = resources
-                .stack_resources()
+            let endpoints = stack::resources(&aws, &stack_name(&stack))
+                .await?
                 .iter()
-                .filter(|r| r.resource_type() == Some("AWS::EC2::VPCEndpoint"))
+                .filter(|(_, t)| t == "AWS::EC2::VPCEndpoint")
                 .count();
             assert_eq!(endpoints, 6, "SSM, KMS, SQS, Logs, CloudFormation and S3");
 
-            let deploy_args = crate::deploy::DeployArgs {
-                stack: stack.clone(),
-                region: None,
-                artifact_bucket: None,
-                role_arn: None,
-                params: vec![
-                    ("DiscoveryPrefix".to_owned(), format!("/{stack}/")),
-                    ("ReconcileSchedule".to_owned(), String::new()),
-                ],
-                tags: Vec::new(),
-                timeout: 120,
-            };
+            let deploy_args = crate::deploy::DeployArgs::for_test(&stack, &[]);
             crate::deploy::deploy(&deploy_args, &app_template, b"code").await?;
             let app = stack::existing(&aws, &stack).await?;
             assert_eq!(

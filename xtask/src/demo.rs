@@ -65,16 +65,11 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
     let template =
         std::fs::read_to_string(root.join("cfn/template.yml")).context("cfn/template.yml")?;
     let bytes = std::fs::read(&zip).with_context(|| format!("reading {}", zip.display()))?;
+    // moto matches every put_events against a schedule rule too, and cannot invoke its Lambda
+    // target: the demo stack goes without the scheduled reconcile (the tests show it).
     let args = DeployArgs {
-        stack: STACK.to_owned(),
-        region: None,
-        artifact_bucket: None,
-        role_arn: None,
-        // moto matches every put_events against a schedule rule too, and cannot invoke its
-        // Lambda target: the demo stack goes without the scheduled reconcile (the tests show it).
-        params: vec![("ReconcileSchedule".to_owned(), String::new())],
-        tags: Vec::new(),
         timeout: 300,
+        ..DeployArgs::with_params(STACK, &[("ReconcileSchedule", "")])
     };
     crate::validate::run(root)?;
     let outputs = crate::aws::block_on(async {

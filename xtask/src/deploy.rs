@@ -41,6 +41,39 @@ pub(crate) struct DeployArgs {
     pub(crate) timeout: u64,
 }
 
+impl DeployArgs {
+    /// A deploy of `stack` with these template parameters and nothing else set (the stack's
+    /// region, the default artifact bucket, no service role), as the demo and the tests drive
+    /// one.
+    pub(crate) fn with_params(stack: &str, params: &[(&str, &str)]) -> Self {
+        DeployArgs {
+            stack: stack.to_owned(),
+            region: None,
+            artifact_bucket: None,
+            params: params
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            tags: Vec::new(),
+            role_arn: None,
+            timeout: 120,
+        }
+    }
+
+    /// A test stack on the emulator: its own discovery prefix, no scheduled reconcile (moto
+    /// cannot invoke its target), and `more` parameters.
+    #[cfg(test)]
+    pub(crate) fn for_test(stack: &str, more: &[(&str, &str)]) -> Self {
+        let prefix = format!("/{stack}/");
+        let mut params = vec![
+            ("DiscoveryPrefix", prefix.as_str()),
+            ("ReconcileSchedule", ""),
+        ];
+        params.extend_from_slice(more);
+        DeployArgs::with_params(stack, &params)
+    }
+}
+
 pub(crate) fn run(root: &Path, args: &DeployArgs) -> anyhow::Result<()> {
     let arch = crate::aws::block_on(architecture(args))??;
     let zip = build_lambda::run(root, arch)?;
@@ -191,18 +224,7 @@ mod tests {
         let stack = ssmbak_tests::emulator::unique("deploy");
         crate::data::create_for_test(&stack);
         let prefix = format!("/{stack}/");
-        let args = |params: Vec<(&str, &str)>| DeployArgs {
-            stack: stack.clone(),
-            region: None,
-            artifact_bucket: None,
-            role_arn: None,
-            params: params
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                .collect(),
-            tags: Vec::new(),
-            timeout: 120,
-        };
+        let args = |params: Vec<(&str, &str)>| DeployArgs::with_params(&stack, &params);
         let run = |a: DeployArgs, zip: &'static [u8]| {
             crate::aws::block_on(deploy(&a, &template, zip)).expect("runtime")
         };
@@ -311,18 +333,7 @@ mod tests {
         let template = std::fs::read_to_string(root.join("cfn/template.yml")).expect("template");
         let stack = ssmbak_tests::emulator::unique("arm");
         crate::data::create_for_test(&stack);
-        let args = |params: &[(&str, &str)]| DeployArgs {
-            stack: stack.clone(),
-            region: None,
-            artifact_bucket: None,
-            role_arn: None,
-            params: params
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect(),
-            tags: Vec::new(),
-            timeout: 120,
-        };
+        let args = |params: &[(&str, &str)]| DeployArgs::with_params(&stack, params);
         let prefix = format!("/{stack}/");
         let create = args(&[
             ("Architecture", "arm64"),
@@ -388,40 +399,16 @@ mod tests {
         for record in [Some("true"), None] {
             let stack = ssmbak_tests::emulator::unique("deleters");
             crate::data::create_for_test(&stack);
-            let prefix = format!("/{stack}/");
-            let mut params = vec![
-                ("DiscoveryPrefix".to_owned(), prefix),
-                ("ReconcileSchedule".to_owned(), String::new()),
-            ];
-            params.extend(record.map(|r| ("RecordDeleters".to_owned(), r.to_owned())));
-            let args = DeployArgs {
-                stack: stack.clone(),
-                region: None,
-                artifact_bucket: None,
-                role_arn: None,
-                params,
-                tags: Vec::new(),
-                timeout: 120,
-            };
+            let more: Vec<(&str, &str)> =
+                record.map(|r| ("RecordDeleters", r)).into_iter().collect();
+            let args = DeployArgs::for_test(&stack, &more);
             crate::aws::block_on(deploy(&args, &template, b"code"))
                 .expect("runtime")
                 .expect("deploys");
-            let deleter_rule = crate::aws::block_on(async {
-                let resources = aws
-                    .cfn
-                    .describe_stack_resources()
-                    .stack_name(&stack)
-                    .send()
-                    .await?;
-                anyhow::Ok(
-                    resources
-                        .stack_resources()
-                        .iter()
-                        .any(|r| r.logical_resource_id() == Some("DeleterRule")),
-                )
-            })
-            .expect("runtime")
-            .expect("stack resources");
+            let resources = crate::aws::block_on(stack::resources(&aws, &stack))
+                .expect("runtime")
+                .expect("stack resources");
+            let deleter_rule = resources.iter().any(|(id, _)| id == "DeleterRule");
             assert_eq!(deleter_rule, record.is_some(), "RecordDeleters {record:?}");
             crate::aws::block_on(stack::delete_stack(&admin, &stack))
                 .expect("runtime")
@@ -448,16 +435,8 @@ mod tests {
             .expect("account");
         let role = format!("arn:aws:iam::{account}:role/{stack}-cfn-execution");
         let args = DeployArgs {
-            stack: stack.clone(),
-            region: None,
-            artifact_bucket: None,
             role_arn: Some(role.clone()),
-            params: vec![
-                ("DiscoveryPrefix".to_owned(), format!("/{stack}/")),
-                ("ReconcileSchedule".to_owned(), String::new()),
-            ],
-            tags: Vec::new(),
-            timeout: 120,
+            ..DeployArgs::for_test(&stack, &[])
         };
         crate::aws::block_on(deploy(&args, &template, b"code"))
             .expect("runtime")
@@ -494,17 +473,12 @@ mod tests {
             data.get("Bucket"),
             "the data stack's bucket"
         );
-        let resources =
-            crate::aws::block_on(aws.cfn.describe_stack_resources().stack_name(&stack).send())
-                .expect("runtime")
-                .expect("resources");
+        let resources = crate::aws::block_on(stack::resources(&aws, &stack))
+            .expect("runtime")
+            .expect("resources");
         let iam: Vec<_> = resources
-            .stack_resources()
             .iter()
-            .filter(|r| {
-                r.resource_type()
-                    .is_some_and(|t| t.starts_with("AWS::IAM::"))
-            })
+            .filter(|(_, t)| t.starts_with("AWS::IAM::"))
             .collect();
         assert!(
             iam.is_empty(),

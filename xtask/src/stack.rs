@@ -132,6 +132,27 @@ pub(crate) async fn outputs(aws: &Aws, stack: &str) -> anyhow::Result<BTreeMap<S
     Ok(existing(aws, stack).await?.outputs)
 }
 
+/// The stack's resources, as (logical id, resource type) pairs.
+#[cfg(test)]
+pub(crate) async fn resources(aws: &Aws, stack: &str) -> anyhow::Result<Vec<(String, String)>> {
+    use anyhow::Context;
+    let described = aws
+        .cfn
+        .describe_stack_resources()
+        .stack_name(stack)
+        .send()
+        .await
+        .with_context(|| format!("describing the resources of stack {stack}"))?;
+    Ok(described
+        .stack_resources()
+        .iter()
+        .map(|r| {
+            let id = r.logical_resource_id().unwrap_or_default().to_owned();
+            (id, r.resource_type().unwrap_or_default().to_owned())
+        })
+        .collect())
+}
+
 pub(crate) async fn print_outputs(aws: &Aws, stack: &str) -> anyhow::Result<()> {
     print(&outputs(aws, stack).await?);
     Ok(())

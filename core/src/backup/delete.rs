@@ -2,7 +2,6 @@
 //! key is recorded already, then its delete marker, only over its own tombstone.
 
 use super::decide::{delete_for_event, DeleteChoice, EVENT_SKEW_SECS};
-use super::known::BEHIND_MARKER_LISTED;
 use super::{Backup, BackupError, ChangeEvent, Outcome};
 use crate::format::{self, BackupRecord, EarlierVersion};
 use crate::store::{Deleted, NewObject, Written};
@@ -107,31 +106,17 @@ impl Backup {
         mut known: Vec<EarlierVersion>,
     ) -> Result<bool, BackupError> {
         let written_since_ms = (change.event_time - EVENT_SKEW_SECS) * 1000;
-        let mut unplaced = Vec::new();
-        let mut from = None;
-        'pages: loop {
-            let page = self
-                .objects
-                .list_versions(key, from, Some(BEHIND_MARKER_LISTED))
-                .await?;
-            // The key's versions come first (it sorts before every longer key it prefixes),
-            // newest first.
-            for (k, v) in &page.versions {
-                if k != key || v.last_modified_ms < written_since_ms {
-                    break 'pages;
-                }
-                let id = &v.version_id;
-                let placed = Some(id) == tombstone.version_id.as_ref()
-                    || known.iter().any(|e| &e.version_id == id);
-                if !placed {
-                    unplaced.push(id.clone());
-                }
-            }
-            match page.next {
-                Some(next) => from = Some(next),
-                None => break,
-            }
-        }
+        let written_since = self
+            .versions_while(key, |v| v.last_modified_ms >= written_since_ms)
+            .await?;
+        let unplaced: Vec<String> = written_since
+            .into_iter()
+            .map(|v| v.version_id)
+            .filter(|id| {
+                Some(id) != tombstone.version_id.as_ref()
+                    && !known.iter().any(|e| &e.version_id == id)
+            })
+            .collect();
         for id in unplaced {
             let (_, fields) = self.tagged_fields(key, &id).await?;
             known.extend(EarlierVersion::of(&id, &fields));

@@ -156,28 +156,13 @@ impl Backup {
         event_time: i64,
     ) -> Result<Vec<FoundTombstone>, BackupError> {
         let since = event_time - DELETER_WINDOW_SECS;
-        let mut candidates = Vec::new();
-        let mut from = None;
-        // Keys sort before their extensions (`/a` < `/a/b`), so this key's versions come
-        // first, newest first; the listing stops at the first older one or another key.
-        'pages: loop {
-            let page = self.objects.list_versions(key, from, None).await?;
-            for (listed_key, v) in &page.versions {
-                if listed_key != key {
-                    break 'pages;
-                }
-                if v.last_modified_ms.div_euclid(1000) < since {
-                    break 'pages;
-                }
-                if v.size == 0 {
-                    candidates.push(v.version_id.clone());
-                }
-            }
-            from = page.next;
-            if from.is_none() {
-                break;
-            }
-        }
+        let written_since = self
+            .versions_while(key, |v| v.last_modified_ms.div_euclid(1000) >= since)
+            .await?;
+        let candidates = written_since
+            .into_iter()
+            .filter(|v| v.size == 0)
+            .map(|v| v.version_id);
         let mut found = Vec::new();
         for version_id in candidates {
             let (tags, fields) = self.tagged_fields(key, &version_id).await?;

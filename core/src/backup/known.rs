@@ -4,6 +4,7 @@
 use super::{Backup, BackupError};
 use crate::format::earlier;
 use crate::format::{EarlierVersion, Extras, StoredFields};
+use crate::store::ListedVersion;
 
 /// What the writer knows of a key before it writes: its current object, as `HeadObject` sees
 /// it, and the facts it has about the key's recorded versions (see [`super::decide`]).
@@ -64,7 +65,7 @@ impl Backup {
         // lists, so the first version of the key is its newest that is not a marker.
         let page = self
             .objects
-            .list_versions(key, None, Some(BEHIND_MARKER_LISTED))
+            .list_versions(key, None, Some(KEY_VERSIONS_PAGE))
             .await?;
         let newest = page.versions.iter().find(|(k, _)| k == key);
         let Some((_, newest)) = newest else {
@@ -108,6 +109,38 @@ impl Backup {
     }
 }
 
-/// How many entries the listing behind a delete marker looks at: a key's entries alternate
-/// tombstone and marker, so its newest version is among the first few.
-pub(super) const BEHIND_MARKER_LISTED: i32 = 20;
+impl Backup {
+    /// The versions of `key` (not its delete markers), newest first, for as long as `wanted`
+    /// holds of them: page by page (S3 may end a page anywhere), stopping at the first version
+    /// it does not hold of. The key's entries come first in a listing of it as a prefix (a
+    /// key sorts before every longer key it prefixes), so nothing else is looked at.
+    pub(super) async fn versions_while(
+        &self,
+        key: &str,
+        wanted: impl Fn(&ListedVersion) -> bool,
+    ) -> Result<Vec<ListedVersion>, BackupError> {
+        let mut out = Vec::new();
+        let mut from = None;
+        loop {
+            let page = self
+                .objects
+                .list_versions(key, from, Some(KEY_VERSIONS_PAGE))
+                .await?;
+            for (k, v) in page.versions {
+                if k != key || !wanted(&v) {
+                    return Ok(out);
+                }
+                out.push(v);
+            }
+            match page.next {
+                Some(next) => from = Some(next),
+                None => return Ok(out),
+            }
+        }
+    }
+}
+
+/// How many entries one listing of a key's versions asks for: a listing of the key as a
+/// prefix goes on into the keys it prefixes, which a larger page would fetch for nothing; a
+/// key's entries alternate tombstone and marker, so its newest version is among the first few.
+pub(super) const KEY_VERSIONS_PAGE: i32 = 20;
