@@ -86,6 +86,88 @@ mod tests {
         }
     }
 
+    /// A number the docs state about what the code does is the code's own: each phrase below
+    /// is built from the constant it speaks of, so changing one without the other fails here
+    /// (issue 30: one home per rule). Whitespace is normalised: prose wraps anywhere.
+    #[test]
+    fn the_docs_numbers_are_the_codes() {
+        use ssmbak_core::{backup, client, format, paced};
+        let lambda = read("lambda/src/main.rs");
+        let batch_margin = secs_const(&lambda, "BATCH_MARGIN");
+        let template: serde_yaml::Value =
+            serde_yaml::from_str(&read("cfn/template.yml")).expect("cfn/template.yml");
+        let schedule = template["Parameters"]["ReconcileSchedule"]["Default"]
+            .as_str()
+            .expect("a default schedule");
+        let every = schedule
+            .strip_prefix("rate(")
+            .and_then(|r| r.strip_suffix(')'))
+            .expect("a rate(...) schedule");
+        let attempt_timeout = client::ClientOptions::default().attempt_timeout.as_secs();
+        let pause = ssmbak_cli::ssmbak::apply::RECREATE_PAUSE.as_secs();
+        let checks = [
+            (
+                "docs/guarantees.md",
+                format!("more than {} s after it", backup::EVENT_SKEW_SECS),
+            ),
+            (
+                "docs/guarantees.md",
+                format!("(we allow {} s)", backup::DELETER_WINDOW_SECS),
+            ),
+            (
+                "docs/guarantees.md",
+                format!("{batch_margin} s before the deadline"),
+            ),
+            ("docs/deploy.md", format!("{batch_margin} s before the")),
+            ("docs/deploy.md", format!("every {every} by default")),
+            (
+                "docs/guarantees.md",
+                format!("SSM's default {}/s", paced::SSM_DEFAULT_TPS),
+            ),
+            (
+                "docs/guarantees.md",
+                format!("the {attempt_timeout} s attempt timeout"),
+            ),
+            ("docs/guarantees.md", format!("delete, {pause} s pause")),
+            (
+                "docs/guarantees.md",
+                format!(
+                    "at most {} characters, {} tags an object",
+                    format::TAG_VALUE_MAX,
+                    format::TAGS_PER_OBJECT_MAX
+                ),
+            ),
+            (
+                "docs/format.md",
+                format!(
+                    "the {} tags S3 allows an object",
+                    format::TAGS_PER_OBJECT_MAX
+                ),
+            ),
+        ];
+        for (file, phrase) in checks {
+            let text = read(file).split_whitespace().collect::<Vec<_>>().join(" ");
+            assert!(
+                text.contains(&phrase),
+                "{file} no longer says {phrase:?}: say what the code does, or change the constant"
+            );
+        }
+    }
+
+    /// The whole seconds of `const NAME: Duration = Duration::from_secs(N);` in `source`.
+    fn secs_const(source: &str, name: &str) -> u64 {
+        let line = source
+            .lines()
+            .find(|l| l.contains(&format!("const {name}: Duration")))
+            .unwrap_or_else(|| panic!("no Duration constant {name}"));
+        let n = line
+            .split("from_secs(")
+            .nth(1)
+            .and_then(|rest| rest.split(')').next())
+            .unwrap_or_else(|| panic!("{name} is not in whole seconds: {line}"));
+        n.parse().unwrap_or_else(|_| panic!("{name}: {n}"))
+    }
+
     #[test]
     fn only_core_encodes_the_bucket_format() {
         // The tag names are the contract: any other crate must use `ssmbak_core::format`.
