@@ -24,6 +24,9 @@ pub struct ClientOptions {
     /// A named profile of the shared config and credentials files instead of the default
     /// chain's (the CLIs' `--to-profile`).
     pub profile: Option<String>,
+    /// Send every request to this endpoint instead of the service's (the AWS CLI's
+    /// `--endpoint-url`): it wins over `AWS_ENDPOINT_URL`; S3 is then addressed path-style.
+    pub endpoint_url: Option<String>,
     /// Total attempts per request, first one included (standard retry mode, with backoff).
     pub max_attempts: u32,
     /// Limit on one attempt, so a hung connection turns into a retry, not a stall.
@@ -37,6 +40,7 @@ impl Default for ClientOptions {
         ClientOptions {
             region: None,
             profile: None,
+            endpoint_url: None,
             max_attempts: 5,
             attempt_timeout: Duration::from_secs(10),
             adaptive_retry: false,
@@ -100,7 +104,9 @@ pub async fn load(options: &ClientOptions) -> Result<SdkConfig, ConfigError> {
     if let Some(region) = &options.region {
         loader = loader.region(Region::new(region.clone()));
     }
-    if std::env::var_os("AWS_ENDPOINT_URL").is_none() {
+    if let Some(url) = &options.endpoint_url {
+        loader = loader.endpoint_url(url);
+    } else if std::env::var_os("AWS_ENDPOINT_URL").is_none() {
         if let Ok(legacy) = std::env::var(LEGACY_ENDPOINT_VAR) {
             if !legacy.is_empty() {
                 loader = loader.endpoint_url(legacy);
@@ -118,7 +124,7 @@ pub async fn load(options: &ClientOptions) -> Result<SdkConfig, ConfigError> {
 /// overridden.
 pub fn s3(config: &SdkConfig, component: &'static str) -> aws_sdk_s3::Client {
     let mut builder = aws_sdk_s3::config::Builder::from(config)
-        .force_path_style(endpoint_override("s3").is_some());
+        .force_path_style(config.endpoint_url().is_some() || endpoint_override("s3").is_some());
     if let Some(r) = crate::record::recorder(component) {
         builder = builder.interceptor(r);
     }

@@ -1,5 +1,6 @@
 //! ssmbak-core: what the Lambda, `seed-all` and the restore CLIs share.
 //!
+//! * [`build_info`]: what this build is (version, commit, target, date).
 //! * [`aws_error`]: one shape for a failed AWS call, printed one way.
 //! * [`format`](mod@format): the bucket-format contract (key, body, tags, metadata, tombstones).
 //! * [`parameter`]: the domain model: a parameter at one version, its type and attributes.
@@ -18,6 +19,7 @@
 pub mod aws_error;
 pub mod backup;
 pub mod bounded;
+pub mod build_info;
 pub mod client;
 pub mod current;
 pub mod format;

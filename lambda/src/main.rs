@@ -8,6 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use ssmbak_core::backup::Backup;
+use ssmbak_core::build_info;
 use ssmbak_core::client::{self, ClientOptions, ExpectedOwner};
 use ssmbak_lambda::config::Config;
 use ssmbak_lambda::handler::handle_batch;
@@ -30,6 +31,14 @@ async fn main() -> Result<(), Error> {
         .with_target(false)
         .with_env_filter(EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info")))
         .init();
+    // Which build runs, traceable to a release and a commit.
+    tracing::info!(
+        version = build_info::VERSION,
+        commit = build_info::COMMIT,
+        target = build_info::TARGET,
+        built = build_info::BUILD_DATE,
+        "cold start"
+    );
 
     let config = config.inspect_err(|e| tracing::error!(error = %e, "cannot start"))?;
     let sdk = client::load(&ClientOptions::default())

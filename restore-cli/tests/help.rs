@@ -65,3 +65,22 @@ fn a_bad_pattern_is_a_usage_error_in_one_line() {
     assert_eq!(bad.stderr.trim().lines().count(), 1, "{}", bad.stderr);
     assert!(bad.stderr.contains("PATTERN"), "{}", bad.stderr);
 }
+
+/// `--version` says what the binary is: its release, the commit, the target it was built for
+/// and the day, so a restore's output can be traced to a build (issue 31).
+#[test]
+fn version_names_the_release_commit_target_and_date() {
+    for (binary, tool) in [(SSMBAK, "ssmbak"), (S3BAK, "s3bak")] {
+        for flag in ["--version", "-V"] {
+            let out = run(binary, &[flag], &[]);
+            assert_eq!(out.code, 0, "{tool} {flag}: {}", out.stderr);
+            let line = out.stdout.trim();
+            let expected = format!("{tool} {}", env!("CARGO_PKG_VERSION"));
+            assert!(line.starts_with(&expected), "{tool} {flag}: {line}");
+            assert!(line.contains(" (commit "), "{line}");
+            assert!(line.contains(", built "), "{line}");
+            let target = line.split(", ").nth(1).unwrap_or_default();
+            assert!(target.split('-').count() >= 3, "a target triple: {line}");
+        }
+    }
+}

@@ -4,6 +4,16 @@
 use anyhow::Context;
 use ssmbak_core::client::{self, ClientOptions, WithoutRetryQuota};
 
+/// The named profile every command's clients use (`cargo xtask --profile NAME ...`), set once
+/// at start.
+static PROFILE: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+
+/// Uses `profile` (credentials and region of ~/.aws/config) for every AWS call from now on.
+pub(crate) fn use_profile(profile: Option<String>) {
+    // Set once, by `main`, before any client exists.
+    let _ = PROFILE.set(profile);
+}
+
 pub(crate) struct Aws {
     pub(crate) config: aws_config::SdkConfig,
     pub(crate) cfn: aws_sdk_cloudformation::Client,
@@ -21,6 +31,7 @@ impl Aws {
     ) -> anyhow::Result<Self> {
         let config = client::load(&ClientOptions {
             region,
+            profile: PROFILE.get().cloned().flatten(),
             adaptive_retry: true,
             ..ClientOptions::default()
         })

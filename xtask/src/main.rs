@@ -42,6 +42,10 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// A named AWS profile (credentials and region) for the commands that call AWS
+    /// (default: AWS_PROFILE, else the standard chain).
+    #[arg(long, global = true, value_name = "PROFILE")]
+    profile: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -102,6 +106,7 @@ fn main() {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     let root = util::project_root();
+    aws::use_profile(cli.profile);
     match cli.command {
         Command::BuildLambda(args) => build_lambda::run(&root, args.arch).map(|_| ()),
         Command::Test(args) => test::run(&root, &args),

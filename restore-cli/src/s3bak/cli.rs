@@ -10,7 +10,7 @@ use std::path::PathBuf;
 #[derive(Parser)]
 #[command(
     name = "s3bak",
-    version,
+    version = ssmbak_core::build_info::LONG_VERSION,
     about = "Preview, download and restore any versioned S3 bucket as it was at a point in time",
     after_help = concat!(
         crate::checktime_rule!(),
@@ -95,6 +95,14 @@ pub(crate) struct Target {
     /// AWS region (default: the standard chain).
     #[arg(short, long)]
     pub(crate) region: Option<String>,
+    /// A named profile of ~/.aws/config and ~/.aws/credentials, its credentials and region
+    /// (default: AWS_PROFILE, else the standard chain).
+    #[arg(long, value_name = "PROFILE")]
+    pub(crate) profile: Option<String>,
+    /// Send every AWS request to this URL (the AWS CLI's --endpoint-url; default:
+    /// AWS_ENDPOINT_URL, else AWS's); S3 is then addressed path-style.
+    #[arg(long, value_name = "URL")]
+    pub(crate) endpoint_url: Option<String>,
     /// Treat KEY as a prefix even without a trailing `/` (see PATH/KEY below).
     #[arg(short = 'R', long)]
     pub(crate) recursive: bool,
@@ -125,6 +133,8 @@ impl Target {
             checktime: self.checktime,
             bucket: self.bucket.clone(),
             region: self.region.clone(),
+            profile: self.profile.clone(),
+            endpoint_url: self.endpoint_url.clone(),
             recursive: self.recursive,
             ssmbak_time: self.ssmbak_time,
             concurrency: self.concurrency,

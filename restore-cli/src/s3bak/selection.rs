@@ -11,6 +11,8 @@ pub(crate) struct Selection {
     pub(crate) checktime: i64,
     pub(crate) bucket: String,
     pub(crate) region: Option<String>,
+    pub(crate) profile: Option<String>,
+    pub(crate) endpoint_url: Option<String>,
     /// KEY is a prefix even without a trailing `/`.
     pub(crate) recursive: bool,
     /// Versions are placed by their ssmbakTime tag (event time), not LastModified.
@@ -48,6 +50,8 @@ impl Selection {
             checktime: 0,
             bucket: "source".to_owned(),
             region: None,
+            profile: None,
+            endpoint_url: None,
             recursive: false,
             ssmbak_time: false,
             concurrency: 8,

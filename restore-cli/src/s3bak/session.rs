@@ -35,6 +35,8 @@ pub(crate) struct Session {
 pub(crate) async fn connect(selection: &Selection) -> anyhow::Result<Session> {
     let sdk = client::load(&ClientOptions {
         region: selection.region.clone(),
+        profile: selection.profile.clone(),
+        endpoint_url: selection.endpoint_url.clone(),
         max_attempts: 8,
         adaptive_retry: true,
         ..ClientOptions::default()

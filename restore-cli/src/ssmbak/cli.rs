@@ -11,7 +11,7 @@ use crate::common::output::Format;
 #[derive(Parser)]
 #[command(
     name = "ssmbak",
-    version,
+    version = ssmbak_core::build_info::LONG_VERSION,
     about = "Preview and restore SSM parameters as they were at a point in time",
     after_help = concat!(
         crate::checktime_rule!(),
@@ -223,6 +223,14 @@ pub(super) struct Common {
     /// AWS region (default: AWS_REGION, AWS_DEFAULT_REGION or the profile's).
     #[arg(short, long)]
     pub(super) region: Option<String>,
+    /// A named profile of ~/.aws/config and ~/.aws/credentials, its credentials and region
+    /// (default: AWS_PROFILE, else the standard chain).
+    #[arg(long, value_name = "PROFILE")]
+    pub(super) profile: Option<String>,
+    /// Send every AWS request to this URL (the AWS CLI's --endpoint-url; default:
+    /// AWS_ENDPOINT_URL, else AWS's).
+    #[arg(long, value_name = "URL")]
+    pub(super) endpoint_url: Option<String>,
     /// The backup bucket (default: SSMBAK_BUCKET, else the SSM parameter /newvoll/ssmbak/bucketname).
     #[arg(short, long)]
     pub(super) bucket: Option<String>,

@@ -41,6 +41,8 @@ fn sides(component: &'static str, elsewhere: &Elsewhere) -> (&'static str, &'sta
 fn client_options(common: &Common) -> ClientOptions {
     ClientOptions {
         region: common.region.clone(),
+        profile: common.profile.clone(),
+        endpoint_url: common.endpoint_url.clone(),
         max_attempts: 8,
         adaptive_retry: true,
         ..ClientOptions::default()
@@ -95,7 +97,11 @@ async fn ssm_elsewhere(
 ) -> anyhow::Result<aws_sdk_ssm::Client> {
     let there = client::load(&ClientOptions {
         region: elsewhere.to_region.clone(),
-        profile: elsewhere.to_profile.clone(),
+        // Another region with the same credentials keeps --profile.
+        profile: elsewhere
+            .to_profile
+            .clone()
+            .or_else(|| options.profile.clone()),
         ..options.clone()
     })
     .await?;
