@@ -1,4 +1,8 @@
+use super::objects::Bucket;
 use super::*;
+use crate::format::{self, ParameterType};
+use crate::store::{Deleted, HistoryVersion, NewObject};
+use crate::store::{ObjectStore, ParameterStore};
 
 fn bucket(page_size: usize) -> MemoryStore {
     MemoryStore::new("b", Clock::at_ms(1_700_000_000_250)).with_page_size(page_size)
