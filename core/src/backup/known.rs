@@ -78,6 +78,38 @@ impl Backup {
             .collect())
     }
 
+    /// Dates the records among `recorded` that name one of SSM's `versions` but no
+    /// LastModifiedDate, from their own metadata. Such a record (read from tags alone, by a
+    /// delivery that listed the key while another wrote it; or written before the date was
+    /// kept) is placed by its time alone, and can be taken for the version of the same number
+    /// of a parameter re-created since (simulation seed 881542). What the writer cannot date,
+    /// it reads: one `HeadObject` each, and only for these.
+    pub(super) async fn date_records(
+        &self,
+        key: &str,
+        recorded: &mut [EarlierVersion],
+        versions: &[i64],
+    ) -> Result<(), BackupError> {
+        let undated = recorded.iter_mut().filter(|r| {
+            !r.deleted
+                && r.modified_ms.is_none()
+                && r.ssm_version.is_some_and(|v| versions.contains(&v))
+        });
+        for record in undated {
+            // Gone since (expired): nothing to learn, and nothing to be taken for.
+            let Some(head) = self.objects.head(key, Some(&record.version_id)).await? else {
+                continue;
+            };
+            let fields = StoredFields::read(
+                [],
+                head.metadata.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            )
+            .map_err(|source| self.unreadable(key, source))?;
+            record.modified_ms = fields.attributes.last_modified_ms;
+        }
+        Ok(())
+    }
+
     /// The tags of one version of `key`, and the fields they give.
     pub(super) async fn tagged_fields(
         &self,

@@ -357,6 +357,42 @@ fn a_delete_after_a_failed_racing_delete_still_flags_the_key() {
     }
 }
 
+/// Version 1 created at +1 and labelled at +8; the Create's delivery finds no object, and,
+/// slowed, lists the key after the label's delivery wrote its record: it knew that record from
+/// its tags alone, which carry no SSM date, and named it so. Deleted at +9.5 and re-created at
+/// +9.999 (version 1 again), both events lost; the new version labelled at +12. The undated
+/// record of +8, within the clocks' skew of the re-creation, was taken for the new version's,
+/// so the label's event was a duplicate and the re-created value was never recorded: a
+/// restore to +12 wrote the deleted value back (simulation seed 881542). What the writer
+/// cannot date, it reads: the record's own metadata gives its date.
+#[test]
+fn an_undated_record_of_the_deleted_incarnation_is_read_not_guessed() {
+    let w = World::new();
+    w.at(1);
+    w.ssm.put(NAME, "old", ParameterType::String);
+    w.at(8);
+    w.ssm.label(NAME, 1, "live");
+    w.at(9);
+    let create = w.with_fault("ListObjectVersions", 1, Fault::Slow);
+    let (created, labelled) = block_on(futures::future::join(
+        create.apply(&event(Operation::Create, 1)),
+        w.backup().apply(&event(Operation::Relabel, 8)),
+    ));
+    assert_eq!(labelled, Ok(Outcome::Stored { version: 1 }));
+    assert_eq!(created, Ok(Outcome::Stored { version: 1 }));
+    w.clock.advance_to((T0 + 9) * 1000 + 500);
+    w.ssm.delete(NAME);
+    w.clock.advance_to((T0 + 9) * 1000 + 999);
+    w.ssm.put(NAME, "new", ParameterType::String);
+    w.at(12);
+    w.ssm.label(NAME, 1, "live");
+    w.at(13);
+    let label = block_on(w.backup().apply(&event(Operation::Relabel, 12)));
+    assert_eq!(label, Ok(Outcome::Stored { version: 1 }));
+    assert_eq!(w.restored(8).as_deref(), Some("old"));
+    assert_eq!(w.restored(12).as_deref(), Some("new"));
+}
+
 /// Deleted at +10.010, its event lost; the reconcile finds it gone at +10.050, on a machine
 /// whose clock is 100 ms behind S3's and SSM's. Dated by that clock (+9.950), the found delete
 /// fell in the second before the delete, while the parameter still existed (simulation seed

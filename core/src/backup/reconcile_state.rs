@@ -111,7 +111,10 @@ impl Backup {
         version: i64,
         last_modified_ms: i64,
     ) -> Result<(Held, Option<StoredFields>), BackupError> {
-        let current = self.current(&format::object_key(name)).await?;
+        let key = format::object_key(name);
+        let mut current = self.current(&key).await?;
+        self.date_records(&key, &mut current.recorded, &[version])
+            .await?;
         let marker_newest = current.newest.is_none();
         let held = holds_version(marker_newest, &current.recorded, version, last_modified_ms);
         let latest = current.latest_value().filter(|f| {

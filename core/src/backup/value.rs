@@ -15,12 +15,15 @@ impl Backup {
         let Some(history) = self.history(&change.name, &key).await? else {
             return Ok(Outcome::DeletedBeforeBackup);
         };
-        let current = self.current(&key).await?;
-        let latest = current.latest_value();
+        let mut current = self.current(&key).await?;
         let dates: Vec<(i64, Option<i64>)> = history
             .iter()
             .map(|h| (h.version(), h.last_modified_ms()))
             .collect();
+        let versions: Vec<i64> = dates.iter().map(|(v, _)| *v).collect();
+        self.date_records(&key, &mut current.recorded, &versions)
+            .await?;
+        let latest = current.latest_value();
         let same_version_may_change =
             matches!(change.operation, Operation::Relabel | Operation::Retag);
         let choice = version_for_event(
