@@ -32,7 +32,7 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
         "--release",
         "--locked",
         "-p",
-        "ssmbak-cli",
+        "ssmbak",
         "--bin",
         "ssmbak",
         "--bin",

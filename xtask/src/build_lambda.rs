@@ -105,20 +105,9 @@ pub(crate) fn run(root: &Path, arch: Arch) -> anyhow::Result<PathBuf> {
 
 /// Refuses a binary that cannot start on Lambda's `provided.al2023` for `arch`.
 pub(crate) fn check(binary: &[u8], arch: Arch) -> anyhow::Result<()> {
-    let machine = elf::machine(binary)?;
-    if machine != arch.machine() {
-        bail!("the bootstrap binary is for {machine:?}, not for the function's {arch:?}");
-    }
-    if let Some(glibc) = elf::newest_glibc(binary).filter(|g| *g > GLIBC_CEILING) {
-        bail!(
-            "the bootstrap binary needs glibc {}.{}, newer than provided.al2023's {}.{}",
-            glibc.0,
-            glibc.1,
-            GLIBC_CEILING.0,
-            GLIBC_CEILING.1
-        );
-    }
-    Ok(())
+    elf::fits(binary, arch.machine(), GLIBC_CEILING).with_context(|| {
+        format!("the bootstrap binary cannot start on provided.al2023 for {arch:?}")
+    })
 }
 
 /// The binary inside an artifact zip.

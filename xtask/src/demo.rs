@@ -20,7 +20,7 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
         "--quiet",
         "--locked",
         "-p",
-        "ssmbak-cli",
+        "ssmbak",
         "--bin",
         "ssmbak",
         "-p",

@@ -48,6 +48,24 @@ pub(crate) fn newest_glibc(bytes: &[u8]) -> Option<(u32, u32)> {
     newest
 }
 
+/// Refuses a binary that cannot start on a `cpu` machine whose glibc is `glibc` (or older).
+pub(crate) fn fits(bytes: &[u8], cpu: Machine, glibc: (u32, u32)) -> anyhow::Result<()> {
+    let found = machine(bytes)?;
+    if found != cpu {
+        bail!("it is for {found:?}, not {cpu:?}");
+    }
+    if let Some(needs) = newest_glibc(bytes).filter(|g| *g > glibc) {
+        bail!(
+            "it needs glibc {}.{}, newer than {}.{}",
+            needs.0,
+            needs.1,
+            glibc.0,
+            glibc.1
+        );
+    }
+    Ok(())
+}
+
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }

@@ -13,8 +13,10 @@ mod ci_role;
 mod data;
 mod demo;
 mod deploy;
+mod dist;
 mod elf;
 mod iam;
+mod installer;
 mod least_privilege;
 mod lint;
 mod man;
@@ -53,6 +55,9 @@ enum Command {
     /// Cross-build the Lambda for provided.al2023 (glibc 2.34) into target/lambda/bootstrap.zip
     /// (x86_64) or bootstrap-arm64.zip, byte-for-byte reproducible, whatever the host.
     BuildLambda(build_lambda::BuildArgs),
+    /// Build and check the Linux release archives of ssmbak and s3bak (x86_64, aarch64; glibc
+    /// 2.17) into target/dist, with their SHA-256 sums.
+    Dist(dist::DistArgs),
     /// Run every test: build the Lambda, start the moto emulator on loopback, cargo test, stop it.
     Test(test::TestArgs),
     /// Run a moto server on loopback in the foreground, for manual work against the emulator.
@@ -125,6 +130,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::CiRole(args) => ci_role::run(&root, &args),
         Command::SeedAll(args) => seed_all::run(&args),
         Command::Sim(args) => sim::run(&args),
+        Command::Dist(args) => dist::run(&root, &args),
         Command::Bench => bench::run(&root),
         Command::Man(args) => man::run(&root, &args),
     }

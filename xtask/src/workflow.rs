@@ -1,22 +1,30 @@
-//! The deploy workflow's security properties, checked as a repository test: whoever can push a
-//! change to `.github/workflows/deploy.yml` sees it fail here before it lands.
+//! The workflows' security properties, checked as repository tests: whoever can push a change
+//! to `.github/workflows/deploy.yml` or `release.yml` sees it fail here before it lands.
 //!
 //! - every action pinned to a 40-character commit, its tag in a comment (a tag can be moved);
 //! - no permissions by default; the OIDC token (`id-token: write`) in the deploy job alone,
 //!   which runs in the `production` environment after the test job;
 //! - AWS credentials configured only after everything is built, and only in that job;
-//! - locked builds (`--locked`: the lockfile as reviewed) and a timeout on every job.
+//! - locked builds (`--locked`: the lockfile as reviewed) and a timeout on every job;
+//! - the release: attestations made in the jobs that build, for everything they build, and
+//!   `contents: write` only in the job that publishes, which runs nothing of the repository's.
 
 #[cfg(test)]
 mod tests {
     use serde_yaml::Value;
 
     const WORKFLOW: &str = ".github/workflows/deploy.yml";
+    const RELEASE: &str = ".github/workflows/release.yml";
+    const ATTEST: &str = "actions/attest-build-provenance@";
     const CREDENTIALS: &str = "aws-actions/configure-aws-credentials@";
 
     fn workflow() -> (String, Value) {
-        let text = std::fs::read_to_string(crate::util::project_root().join(WORKFLOW))
-            .expect("the workflow");
+        read(WORKFLOW)
+    }
+
+    fn read(path: &str) -> (String, Value) {
+        let text = std::fs::read_to_string(crate::util::project_root().join(path))
+            .unwrap_or_else(|e| panic!("{path}: {e}"));
         let doc = serde_yaml::from_str(&text).expect("YAML");
         (text, doc)
     }
@@ -31,8 +39,12 @@ mod tests {
 
     #[test]
     fn every_action_is_pinned_to_a_commit_with_its_tag_beside_it() {
-        let (text, _) = workflow();
-        let lines: Vec<&str> = text.lines().filter(|l| l.contains("uses:")).collect();
+        let texts = [read(WORKFLOW).0, read(RELEASE).0];
+        let lines: Vec<&str> = texts
+            .iter()
+            .flat_map(|t| t.lines())
+            .filter(|l| l.contains("uses:"))
+            .collect();
         assert!(!lines.is_empty());
         for line in lines {
             let (action, comment) = line
@@ -110,10 +122,10 @@ mod tests {
 
     #[test]
     fn every_build_is_locked() {
-        let (_, doc) = workflow();
-        let jobs = doc["jobs"].as_mapping().expect("jobs");
-        let runs = jobs
-            .values()
+        let docs = [read(WORKFLOW).1, read(RELEASE).1];
+        let runs = docs
+            .iter()
+            .flat_map(|d| d["jobs"].as_mapping().expect("jobs").values())
             .flat_map(steps)
             .filter_map(|s| s["run"].as_str());
         let cargo: Vec<&str> = runs
@@ -124,5 +136,90 @@ mod tests {
         for line in cargo {
             assert!(line.contains("--locked"), "not locked: {line}");
         }
+    }
+
+    /// The release: no permissions by default; the jobs that build may read the repository
+    /// and sign attestations, and attest everything they upload; the job that publishes may
+    /// write the release, and runs no code of the repository's (it only downloads what the
+    /// others built and attested).
+    #[test]
+    fn the_release_attests_what_it_builds_and_publishes_with_least_permissions() {
+        let (_, doc) = read(RELEASE);
+        let top = doc["permissions"]
+            .as_mapping()
+            .expect("top-level permissions");
+        assert!(top.is_empty(), "top-level permissions must be {{}}");
+        let jobs = doc["jobs"].as_mapping().expect("jobs");
+        let mut builders = 0;
+        for (name, job) in jobs {
+            let name = name.as_str().unwrap_or_default();
+            assert!(
+                job["timeout-minutes"].as_u64().is_some_and(|m| m > 0),
+                "{name}: no timeout-minutes"
+            );
+            let permissions = job["permissions"].as_mapping().expect("job permissions");
+            let grant = |scope: &str| permissions.get(scope).and_then(Value::as_str);
+            let steps = steps(job);
+            let runs: Vec<&str> = steps.iter().filter_map(|s| s["run"].as_str()).collect();
+            if grant("contents") == Some("write") {
+                assert_eq!(permissions.len(), 1, "{name}: contents: write and more");
+                assert!(
+                    runs.iter()
+                        .all(|r| !r.contains("cargo") && !r.contains("./")),
+                    "{name}: the publishing job runs the repository's code"
+                );
+                assert!(
+                    steps.iter().all(|s| s["uses"].is_null()
+                        || uses(s).starts_with("actions/download-artifact@")),
+                    "{name}: the publishing job checks out or builds"
+                );
+                continue;
+            }
+            builders += 1;
+            for (scope, level) in permissions {
+                let allowed = matches!(
+                    (scope.as_str(), level.as_str()),
+                    (Some("contents"), Some("read"))
+                        | (Some("id-token"), Some("write"))
+                        | (Some("attestations"), Some("write"))
+                );
+                assert!(allowed, "{name}: {scope:?}: {level:?}");
+            }
+            let built = steps
+                .iter()
+                .position(|s| {
+                    s["run"]
+                        .as_str()
+                        .is_some_and(|r| r.contains("xtask -- dist"))
+                })
+                .unwrap_or_else(|| panic!("{name}: no `cargo xtask dist`"));
+            let attested = steps
+                .iter()
+                .position(|s| uses(s).starts_with(ATTEST))
+                .unwrap_or_else(|| panic!("{name}: no attestation"));
+            let uploaded = steps
+                .iter()
+                .position(|s| uses(s).starts_with("actions/upload-artifact@"))
+                .unwrap_or_else(|| panic!("{name}: nothing uploaded"));
+            assert!(
+                built < attested && attested < uploaded,
+                "{name}: attest after building, before uploading"
+            );
+            let subjects = steps[attested]["with"]["subject-path"]
+                .as_str()
+                .unwrap_or_default();
+            let uploads = steps[uploaded]["with"]["path"].as_str().unwrap_or_default();
+            for artifact in uploads
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.ends_with(".sha256"))
+            {
+                assert!(
+                    subjects.contains(artifact),
+                    "{name}: {artifact} uploaded without an attestation"
+                );
+            }
+        }
+        assert_eq!(builders, 2, "a Linux and a macOS build");
     }
 }
