@@ -37,6 +37,27 @@ mod tests {
         step["uses"].as_str().unwrap_or_default()
     }
 
+    /// The workflow's jobs, by name, with their own permissions, after checking what every
+    /// job of every workflow must have: no permissions by default, a timeout on each job.
+    fn jobs_with_permissions(doc: &Value) -> Vec<(&str, &Value, &serde_yaml::Mapping)> {
+        let top = doc["permissions"]
+            .as_mapping()
+            .expect("top-level permissions");
+        assert!(top.is_empty(), "top-level permissions must be {{}}");
+        let jobs = doc["jobs"].as_mapping().expect("jobs");
+        jobs.iter()
+            .map(|(name, job)| {
+                let name = name.as_str().unwrap_or_default();
+                assert!(
+                    job["timeout-minutes"].as_u64().is_some_and(|m| m > 0),
+                    "{name}: no timeout-minutes"
+                );
+                let permissions = job["permissions"].as_mapping().expect("job permissions");
+                (name, job, permissions)
+            })
+            .collect()
+    }
+
     #[test]
     fn every_action_is_pinned_to_a_commit_with_its_tag_beside_it() {
         let texts = [read(WORKFLOW).0, read(RELEASE).0];
@@ -66,11 +87,6 @@ mod tests {
     #[test]
     fn only_the_deploy_job_gets_the_oidc_token_after_the_tests() {
         let (_, doc) = workflow();
-        let top = doc["permissions"]
-            .as_mapping()
-            .expect("top-level permissions");
-        assert!(top.is_empty(), "top-level permissions must be {{}}");
-        let jobs = doc["jobs"].as_mapping().expect("jobs");
         let test = &doc["jobs"]["test"];
         let deploy = &doc["jobs"]["deploy"];
         assert!(
@@ -80,13 +96,7 @@ mod tests {
         assert_eq!(deploy["needs"], Value::from("test"));
         assert_eq!(deploy["environment"], Value::from("production"));
         assert_eq!(deploy["permissions"]["id-token"], Value::from("write"));
-        for (name, job) in jobs {
-            let name = name.as_str().unwrap_or_default();
-            assert!(
-                job["timeout-minutes"].as_u64().is_some_and(|m| m > 0),
-                "{name}: no timeout-minutes"
-            );
-            let permissions = job["permissions"].as_mapping().expect("job permissions");
+        for (name, job, permissions) in jobs_with_permissions(&doc) {
             for (scope, level) in permissions {
                 let (scope, level) = (scope.as_str(), level.as_str());
                 let allowed = matches!((scope, level), (Some("contents"), Some("read")))
@@ -145,19 +155,8 @@ mod tests {
     #[test]
     fn the_release_attests_what_it_builds_and_publishes_with_least_permissions() {
         let (_, doc) = read(RELEASE);
-        let top = doc["permissions"]
-            .as_mapping()
-            .expect("top-level permissions");
-        assert!(top.is_empty(), "top-level permissions must be {{}}");
-        let jobs = doc["jobs"].as_mapping().expect("jobs");
         let mut builders = 0;
-        for (name, job) in jobs {
-            let name = name.as_str().unwrap_or_default();
-            assert!(
-                job["timeout-minutes"].as_u64().is_some_and(|m| m > 0),
-                "{name}: no timeout-minutes"
-            );
-            let permissions = job["permissions"].as_mapping().expect("job permissions");
+        for (name, job, permissions) in jobs_with_permissions(&doc) {
             let grant = |scope: &str| permissions.get(scope).and_then(Value::as_str);
             let steps = steps(job);
             let runs: Vec<&str> = steps.iter().filter_map(|s| s["run"].as_str()).collect();
