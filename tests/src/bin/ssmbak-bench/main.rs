@@ -164,31 +164,35 @@ async fn main() {
                 }
             }
             if config.points.iter().any(|p| p == "middle") {
-                // #15 part 2: three versions back in our layout. Within the late-writes
-                // window of the point, the newest version places the earlier ones; beyond it,
-                // LastModified is trusted and only the version at the point is read.
+                // Issue 28 part 5: three versions back in our layout, the later changes
+                // seconds or minutes after the point: the index places every version from
+                // the listing either way, and only the version at the point is read.
                 eprintln!("generating {} parameters in our layout, close...", tree.n);
                 let close = Tree::generate(&aws, tree.n, Layout::Ours, Spacing::Close).await;
                 let at = close.after_round[1];
                 let label = "middle, our layout, within the window";
                 let c = preview::compare(&config, &close, label, at, 0);
-                targets.past_within_the_window(
-                    close.n,
-                    c.object_reads_per_param,
-                    c.requests_per_param,
-                );
+                // Three versions back, every parameter differs from SSM's state now.
+                let point = "three versions back, changes seconds apart";
+                let (reads, requests) = (c.object_reads_per_param, c.requests_per_param);
+                targets.index(close.n, point, reads, 1.0, requests);
                 eprintln!("generating {} parameters in our layout, apart...", tree.n);
                 let ours =
                     Tree::generate(&aws, tree.n, Layout::Ours, Spacing::BeyondTheWindow).await;
                 let at = ours.after_round[1];
                 let label = "middle, our layout, beyond the window";
                 let c = preview::compare(&config, &ours, label, at, 0);
-                let (reads, ssm) = (c.object_reads_per_param, c.ssm_requests_per_param);
-                targets.past(ours.n, reads, ssm, c.requests_per_param);
+                let point = "three versions back, changes minutes apart";
+                let (reads, requests) = (c.object_reads_per_param, c.requests_per_param);
+                targets.index(ours.n, point, reads, 1.0, requests);
                 // #15 part 1: SSM read only where something may differ.
                 let at = ours.after_round[tree::VERSIONS - 1];
                 let compared = preview::compare(&config, &ours, "end, our layout", at, 0);
                 targets.ssm_reads(ours.n, compared.ssm_requests_per_param);
+                // At the end, SSM differs from the point for the tenth changed since.
+                let (reads, requests) =
+                    (compared.object_reads_per_param, compared.requests_per_param);
+                targets.index(ours.n, "end", reads, 0.1, requests);
             }
             let ceiling = preview::ceiling(&config, tree).await;
             for (delay, c) in at_end.drain(..) {
