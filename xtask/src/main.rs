@@ -10,6 +10,7 @@ mod bench;
 mod build_lambda;
 mod checkov;
 mod ci_role;
+mod container;
 mod data;
 mod demo;
 mod deploy;
