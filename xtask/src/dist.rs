@@ -116,7 +116,6 @@ pub(crate) fn run(root: &Path, args: &DistArgs) -> anyhow::Result<()> {
         true => None,
         false => Some(zig::install(root)?),
     };
-    let mut sums = String::new();
     for cpu in cpus {
         let bins = build(root, tools.as_ref(), cpu, epoch)?;
         let top = format!("ssmbak-{version}-{}", cpu.triple());
@@ -140,15 +139,31 @@ pub(crate) fn run(root: &Path, args: &DistArgs) -> anyhow::Result<()> {
         let line = checksum_line(&name, &bytes);
         fs::write(out.join(&name), &bytes).with_context(|| format!("writing {name}"))?;
         fs::write(out.join(format!("{name}.sha256")), &line)?;
-        sums.push_str(&line);
         eprintln!(
             "dist: {} ({} bytes)",
             out.join(&name).display(),
             bytes.len()
         );
     }
-    fs::write(out.join("SHA256SUMS"), sums)?;
+    // Every archive in the folder, whichever runs made them (one target at a time, too).
+    fs::write(out.join("SHA256SUMS"), sums_of(&out)?)?;
     Ok(())
+}
+
+/// The `.sha256` lines of every archive in `dir`, in name order.
+fn sums_of(dir: &Path) -> anyhow::Result<String> {
+    let mut files: Vec<PathBuf> = fs::read_dir(dir)
+        .with_context(|| format!("listing {}", dir.display()))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().ends_with(".tar.gz.sha256"))
+        .collect();
+    files.sort();
+    let mut sums = String::new();
+    for file in files {
+        sums.push_str(&fs::read_to_string(&file)?);
+    }
+    Ok(sums)
 }
 
 /// The commit's time: what the binaries say they were built on and the archives' dates.
@@ -363,5 +378,24 @@ mod tests {
         assert!(fits(&arm, Cpu::MacAarch64).is_ok());
         assert!(fits(&arm, Cpu::MacX86_64).is_err());
         assert!(fits(&arm, Cpu::Aarch64).is_err(), "no ELF file");
+    }
+
+    #[test]
+    fn the_sums_list_every_archive_whichever_run_made_it() {
+        let dir = std::env::temp_dir().join(format!("ssmbak-sums-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).expect("dir");
+        for name in ["b.tar.gz", "a.tar.gz"] {
+            fs::write(
+                dir.join(format!("{name}.sha256")),
+                checksum_line(name, name.as_bytes()),
+            )
+            .expect("sum");
+        }
+        fs::write(dir.join("SHA256SUMS"), "stale").expect("old sums");
+        let sums = sums_of(&dir).expect("sums");
+        let names: Vec<&str> = sums.lines().filter_map(|l| l.split("  ").nth(1)).collect();
+        assert_eq!(names, ["a.tar.gz", "b.tar.gz"]);
+        let _ = fs::remove_dir_all(&dir);
     }
 }
