@@ -4,7 +4,7 @@
 use super::{Backup, BackupError};
 use crate::format::earlier;
 use crate::format::{EarlierVersion, Extras, StoredFields};
-use crate::store::ListedVersion;
+use crate::store::{ListedVersion, ObjectHead};
 
 /// What the writer knows of a key before it writes: its current object, as `HeadObject` sees
 /// it, and the facts it has about the key's recorded versions (see [`super::decide`]).
@@ -39,11 +39,7 @@ impl Backup {
                 recorded: self.recorded_behind_marker(key).await?,
             });
         };
-        let fields = StoredFields::read(
-            [],
-            head.metadata.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        )
-        .map_err(|source| self.unreadable(key, source))?;
+        let fields = self.metadata_fields(key, &head)?;
         let recorded = earlier::after(head.version_id.as_deref().unwrap_or_default(), &fields);
         Ok(Current {
             newest: Some(fields),
@@ -100,14 +96,19 @@ impl Backup {
             let Some(head) = self.objects.head(key, Some(&record.version_id)).await? else {
                 continue;
             };
-            let fields = StoredFields::read(
-                [],
-                head.metadata.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-            )
-            .map_err(|source| self.unreadable(key, source))?;
+            let fields = self.metadata_fields(key, &head)?;
             record.modified_ms = fields.attributes.last_modified_ms;
         }
         Ok(())
+    }
+
+    /// The fields a version's metadata (from `HeadObject`) gives.
+    fn metadata_fields(&self, key: &str, head: &ObjectHead) -> Result<StoredFields, BackupError> {
+        StoredFields::read(
+            [],
+            head.metadata.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        )
+        .map_err(|source| self.unreadable(key, source))
     }
 
     /// The tags of one version of `key`, and the fields they give.
