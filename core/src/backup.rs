@@ -60,7 +60,7 @@ mod deleter;
 mod known;
 mod marker_second;
 #[cfg(test)]
-mod races;
+pub(crate) mod races;
 mod reconcile_state;
 mod value;
 
@@ -323,11 +323,12 @@ impl Backup {
             .await?;
         // A bucket without versioning gives no id (`null` when suspended): nothing to index,
         // and readers read such a version.
+        // Nor for a key too long for S3 to hold its entry.
         let entry = written.version_id.as_ref().and_then(|id| record.place(id));
-        if let Some(entry) = entry {
+        if let Some(entry_key) = entry.and_then(|entry| index::entry_key(&key, &entry)) {
             self.objects
                 .put(NewObject {
-                    key: index::entry_key(&key, &entry),
+                    key: entry_key,
                     ..NewObject::default()
                 })
                 .await?;

@@ -20,7 +20,7 @@ pub use encode::{
     decode_tagging, encode_tagging, object_key, plain_etag, sanitize_description, BackupRecord,
     EncodedObject,
 };
-pub use extras::{extras_key, Sidecar};
+pub use extras::{extras_key, tags_digest, Sidecar, TAGS_DIGEST_HEX};
 pub use stored::{tagged_by_us, BadField, StoredFields};
 
 /// Event time, integer epoch seconds (the original's format).

@@ -23,12 +23,14 @@
 //! one `GetObjectTagging` per version written after T. Where the bucket's index ([`crate::index`])
 //! places the versions, none is read but the answer: one listing of `.ssmbak/index<prefix>`
 //! per scope, beside the scope's own listing, places every indexed version of every key, and
-//! what it does not place is read as above.
+//! what it does not place is read as above. And where the caller holds SSM's parameter now,
+//! a version the index proves to be it is not read at all ([`BucketReader::state_or_now`]).
 
 mod fetch;
 mod history;
 mod lazy;
 mod listing;
+mod now;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -47,6 +49,7 @@ pub(crate) use fetch::{pairs, read_sidecar};
 pub use history::HistoryEntry;
 pub use lazy::{placed_by_earlier, LazyRead};
 pub use listing::{by_last_modified, merge_pages, PageMerger};
+pub use now::Proven;
 
 /// A key's listing: versions newest first, then delete markers newest first (S3's order).
 pub type Listing = BTreeMap<String, Vec<ListedVersion>>;

@@ -237,8 +237,9 @@ async fn the_originals_format_skips_unchanged_bodies_too() {
 
 /// SSM's metadata is read only for parameters that may differ: a parameter whose current
 /// version is the one backed up at T changed in no field `PutParameter` sets (every
-/// `PutParameter` makes a new version), so only the others are described, by name. Each field
-/// changed alone is still found.
+/// `PutParameter` makes a new version), so only the others are described, by name, and the
+/// bucket is not read for them at all: their index entries name SSM's version and the digest
+/// of the tags SSM has. Each field changed alone is still found, tags too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the moto emulator: `cargo xtask test` runs it"]
 async fn ssm_metadata_is_read_only_where_something_may_differ() {
@@ -281,6 +282,22 @@ async fn ssm_metadata_is_read_only_where_something_may_differ() {
         .send()
         .await
         .expect("type");
+    // A tag added: no new version, no event.
+    p.aws
+        .ssm
+        .add_tags_to_resource()
+        .resource_type(aws_sdk_ssm::types::ResourceTypeForTagging::Parameter)
+        .resource_id(name(4))
+        .tags(
+            aws_sdk_ssm::types::Tag::builder()
+                .key("team")
+                .value("x")
+                .build()
+                .expect("tag"),
+        )
+        .send()
+        .await
+        .expect("tag");
 
     let proxy = FaultProxy::start(&p.aws.endpoint);
     let when = checktime(at);
@@ -305,6 +322,7 @@ async fn ssm_metadata_is_read_only_where_something_may_differ() {
         (1, "description"),
         (2, "allowed pattern"),
         (3, "type"),
+        (4, "tags"),
     ]
     .into_iter()
     .map(|(i, field)| (name(i), serde_json::json!([field])))
@@ -319,6 +337,13 @@ async fn ssm_metadata_is_read_only_where_something_may_differ() {
     assert_eq!(ssm("DescribeParameters"), 1, "{counts:?}");
     // The backups recorded tags (none): SSM's are read for each parameter still there.
     assert_eq!(ssm("ListTagsForResource"), KEYS, "{counts:?}");
+    // The bucket: one object read for each of the five that differ, none for the seven
+    // whose version and tags the index entries prove the same as SSM's (issue 28 part 5).
+    let reads: usize = ["S3 GetObject", "S3 HeadObject", "S3 GetObjectTagging"]
+        .iter()
+        .map(|op| count(&counts, op))
+        .sum();
+    assert_eq!(reads, 5, "{counts:?}");
 }
 
 /// A restore point in the past costs one S3 read per key whose state differs when the real

@@ -531,9 +531,10 @@ async fn archived_versions_are_reported_and_event_time_can_decide() {
         time,
         ssm_version: Some(1),
         modified_ms: None,
+        tags_digest: None,
     };
     for entry in [place(&version_id, event), place("not-listed", now_secs())] {
-        let key = ssmbak_core::index::entry_key("/app/param", &entry);
+        let key = ssmbak_core::index::entry_key("/app/param", &entry).expect("short");
         put(&aws, &bucket, &key, b"").await;
         let indexed = preview_by_event().json();
         assert_eq!(indexed["keys"][0]["exists"], true, "{indexed}");

@@ -263,6 +263,7 @@ mod tests {
             time,
             ssm_version: Some(ssm_version),
             modified_ms: None,
+            tags_digest: None,
         }
     }
 
@@ -273,6 +274,7 @@ mod tests {
             time,
             ssm_version: None,
             modified_ms: None,
+            tags_digest: None,
         }
     }
 

@@ -14,19 +14,21 @@ use crate::store::faulty::{Fault, FaultyStore};
 use crate::store::memory::{Clock, MemoryParameters, MemoryStore};
 use crate::store::ObjectStore;
 
-const T0: i64 = 1_700_000_000;
-const NAME: &str = "/app/p";
+pub(crate) const T0: i64 = 1_700_000_000;
+pub(crate) const NAME: &str = "/app/p";
 
-struct World {
-    clock: Clock,
-    bucket: Arc<MemoryStore>,
-    ssm: Arc<MemoryParameters>,
+/// The in-memory S3 and SSM at `T0`, one parameter `NAME` (also the world of
+/// `reader::now`'s tests).
+pub(crate) struct World {
+    pub(crate) clock: Clock,
+    pub(crate) bucket: Arc<MemoryStore>,
+    pub(crate) ssm: Arc<MemoryParameters>,
 }
 
 impl World {
     /// Every store call first lets the other task run: two deliveries joined alternate at
     /// every await point.
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::with_pages_of(1000)
     }
 
@@ -41,7 +43,7 @@ impl World {
         World { clock, bucket, ssm }
     }
 
-    fn backup(&self) -> Backup {
+    pub(crate) fn backup(&self) -> Backup {
         Backup::on(self.bucket.clone(), self.ssm.clone())
     }
 
@@ -94,7 +96,7 @@ impl World {
         assert!(crashed.is_err(), "{crashed:?}");
     }
 
-    fn at(&self, secs: i64) {
+    pub(crate) fn at(&self, secs: i64) {
         self.clock.advance_to((T0 + secs) * 1000);
     }
 

@@ -29,7 +29,9 @@
 //! `modified_ms` the value's SSM LastModifiedDate (epoch ms) when known. SSM numbers a
 //! re-created parameter's versions from 1 again, so the version number alone does not tell the
 //! writer whether a version is recorded (see [`crate::backup`]'s decisions); the date does.
-//! Releases before it ignore lists with the fifth field, and read those versions instead. As many entries as
+//! Releases before it ignore lists with the fifth field, and read those versions instead. An
+//! index entry may add a sixth, `t<hex>`, the digest of the version's recorded tags
+//! (`tags_digest`); lists never carry it, and releases before it ignore such entries. As many entries as
 //! fit in the metadata left after everything else ([`super::EncodedObject::name_earlier`]).
 //! A reader that cannot parse every entry ignores the whole list, never a part of it.
 
@@ -50,6 +52,11 @@ pub struct EarlierVersion {
     /// That SSM version's LastModifiedDate, epoch ms, when recorded: with the version number,
     /// it names one version of one incarnation of the parameter.
     pub modified_ms: Option<i64>,
+    /// The digest of the resource tags the version recorded ([`super::tags_digest`]), in
+    /// index entries only (see [`crate::index`]): a reader whose SSM parameter is this very
+    /// version and has tags of this digest knows the version without reading it. Never in an
+    /// `ssmbak-earlier` list, which releases before it must keep reading.
+    pub tags_digest: Option<String>,
 }
 
 /// The most entries a version names: the metadata limit stops it sooner (an entry takes about
@@ -74,6 +81,7 @@ impl EarlierVersion {
             time,
             ssm_version: fields.attributes.version.filter(|_| !deleted),
             modified_ms: fields.attributes.last_modified_ms.filter(|_| !deleted),
+            tags_digest: None,
         })
     }
 
@@ -98,8 +106,16 @@ impl EarlierVersion {
             self.time,
             self.ssm_version.map(|v| v.to_string()).unwrap_or_default()
         );
-        if let Some(ms) = self.modified_ms {
-            out += &format!(",{ms}");
+        if self.modified_ms.is_some() || self.tags_digest.is_some() {
+            out += &format!(
+                ",{}",
+                self.modified_ms
+                    .map(|ms| ms.to_string())
+                    .unwrap_or_default()
+            );
+        }
+        if let Some(digest) = &self.tags_digest {
+            out += &format!(",{TAGS_DIGEST_MARK}{digest}");
         }
         out
     }
@@ -109,8 +125,12 @@ impl EarlierVersion {
         let (id, kind, time, version) =
             (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
         let modified_ms = match parts.next() {
-            None => None,
+            None | Some("") => None,
             Some(ms) => Some(ms.parse().ok()?),
+        };
+        let tags_digest = match parts.next() {
+            None => None,
+            Some(field) => Some(tags_digest_field(field)?),
         };
         if parts.next().is_some() {
             return None;
@@ -125,7 +145,7 @@ impl EarlierVersion {
             "" => None,
             v => Some(v.parse().ok()?),
         };
-        let value_only = ssm_version.is_some() || modified_ms.is_some();
+        let value_only = ssm_version.is_some() || modified_ms.is_some() || tags_digest.is_some();
         (!version_id.is_empty() && version_id != "null" && !(deleted && value_only))
             .then_some(())?;
         Some(EarlierVersion {
@@ -134,8 +154,20 @@ impl EarlierVersion {
             time: time.parse().ok()?,
             ssm_version,
             modified_ms,
+            tags_digest,
         })
     }
+}
+
+/// What starts the tags-digest field: `t` for the SHA-256 form of [`super::tags_digest`], so
+/// that another form could follow without being mistaken for this one.
+const TAGS_DIGEST_MARK: char = 't';
+
+/// The digest a tags field names; `None` for a field in no form this release knows.
+fn tags_digest_field(field: &str) -> Option<String> {
+    let digest = field.strip_prefix(TAGS_DIGEST_MARK)?;
+    (digest.len() == super::TAGS_DIGEST_HEX && digest.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| digest.to_owned())
 }
 
 /// The entries a version written after `latest` (the key's current version, id and fields)

@@ -138,8 +138,9 @@ impl BackupRecord {
         }
     }
 
-    /// Where the version this record is stored as, with id `version_id`, stands in time (its
-    /// index entry, see [`crate::index`]); `None` for an id not to name.
+    /// Where the version this record is stored as, with id `version_id`, stands in time, and
+    /// the digest of the tags it records (its index entry, see [`crate::index`]); `None` for
+    /// an id not to name.
     pub fn place(&self, version_id: &str) -> Option<EarlierVersion> {
         let mut f = StoredFields::default();
         match self {
@@ -153,7 +154,14 @@ impl BackupRecord {
             }
             BackupRecord::Tombstone { event_time, .. } => f.deleted_at = Some(*event_time),
         }
-        EarlierVersion::of(version_id, &f)
+        let tags = match self {
+            BackupRecord::Value { snapshot, .. } => snapshot.attributes.tags.as_ref(),
+            BackupRecord::Tombstone { .. } => None,
+        };
+        EarlierVersion::of(version_id, &f).map(|entry| EarlierVersion {
+            tags_digest: tags.map(super::tags_digest),
+            ..entry
+        })
     }
 
     pub fn key(&self) -> String {

@@ -36,6 +36,21 @@ impl Extras {
     }
 }
 
+/// Hex digits in a [`tags_digest`]: 128 bits, so that two different tag sets share one only
+/// by a collision no reader will meet (one in 2^64 even among 2^32 versions).
+pub const TAGS_DIGEST_HEX: usize = 32;
+
+/// A digest of a parameter's resource tags: the SHA-256 of their `x-amz-tagging` form (sorted
+/// by key, each part percent-encoded), hex, cut to [`TAGS_DIGEST_HEX`] digits. The writer puts
+/// it in a version's index entry; a reader computes it from SSM's tags now, and equal digests
+/// say the version recorded the tags SSM holds (see [`crate::index`]).
+pub fn tags_digest(tags: &crate::parameter::Tags) -> String {
+    let form = encode_tagging(tags.iter().map(|(k, v)| (k.as_str(), v.clone())));
+    let mut hex = Extras::digest(form.as_bytes());
+    hex.truncate(TAGS_DIGEST_HEX);
+    hex
+}
+
 /// The object key of the sidecar named `digest` (outside the `/` namespace of parameters).
 pub fn extras_key(digest: &str) -> String {
     format!(".ssmbak/extras/{digest}")

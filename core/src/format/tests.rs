@@ -440,6 +440,7 @@ fn arb_earlier() -> impl Strategy<Value = EarlierVersion> {
             time,
             ssm_version: v.filter(|_| !deleted),
             modified_ms: ms.filter(|_| !deleted),
+            tags_digest: None,
         })
 }
 
@@ -492,6 +493,7 @@ fn a_list_of_earlier_versions_is_read_whole_or_not_at_all() {
         time,
         ssm_version,
         modified_ms: None,
+        tags_digest: None,
     };
     assert_eq!(
         read("a%2Cb,v,100,3;c,d,90,"),
@@ -533,6 +535,7 @@ fn a_version_names_the_current_one_then_those_it_named() {
         time,
         ssm_version: None,
         modified_ms: None,
+        tags_digest: None,
     };
     let tombstone = EarlierVersion {
         deleted: true,

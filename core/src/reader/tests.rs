@@ -225,6 +225,7 @@ fn lazy_answer_indexed(
             time: at,
             ssm_version: Some(1),
             modified_ms: None,
+            tags_digest: None,
         }])
         .collect();
     let mut known = Known {

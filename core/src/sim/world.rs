@@ -11,13 +11,13 @@ use super::schedule::{
 };
 use super::ssm::{DueChanges, ScheduledParameters};
 use crate::backup::{Backup, ChangeEvent, Operation};
-use crate::format::{object_key, ParameterType};
+use crate::format::{object_key, ParameterSnapshot, ParameterType};
 use crate::index::Index;
 use crate::reader::{BackupState, BucketReader, Listing};
 use crate::reconcile;
 use crate::store::faulty::{Fault, FaultyStore};
 use crate::store::memory::{Clock, MemoryParameters, MemoryStore};
-use crate::store::ObjectStore;
+use crate::store::{ObjectStore, ParameterStore};
 
 /// What went wrong at one second.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -279,7 +279,12 @@ impl<'a> World<'a> {
             seconds.extend([START - 2, self.clock.now_ms().div_euclid(1000)]);
             seconds.sort_unstable();
             seconds.dedup();
-            let current = self.ssm.snapshot(name).map(|s| s.value);
+            // SSM's parameter now, as a restore reads it before the bucket (GetParameters),
+            // and its tags (ListTagsForResource).
+            let now = self.ssm.snapshot(name);
+            let tags_now = ParameterStore::tags(self.ssm.as_ref(), name)
+                .await
+                .map_err(|e| self.fail_io(&e))?;
             for t in seconds {
                 if !self.decidable(&mine, reconciled, t) {
                     continue;
@@ -291,16 +296,25 @@ impl<'a> World<'a> {
                     (v, ms, Change::value(i), t)
                 });
                 let none = Index::none();
-                let paths: [(&str, &Index, Option<&str>); 3] = [
+                let paths: [(&str, &Index, Option<&ParameterSnapshot>); 3] = [
                     ("with the index", &index, None),
                     ("without the index", &none, None),
-                    ("knowing SSM's value", &index, current.as_deref()),
+                    ("knowing SSM's parameter now", &index, now.as_ref()),
                 ];
-                for (path, index, known) in paths {
-                    let state = reader
-                        .state_at(&key, &listed, t, known, index)
-                        .await
-                        .map_err(|e| self.fail_io(&e))?;
+                for (path, index, now) in paths {
+                    let state = match now {
+                        None => reader.state_at(&key, &listed, t, None, index).await,
+                        Some(now) => {
+                            let proven = reader
+                                .state_or_now(&key, &listed, t, now, index)
+                                .await
+                                .map_err(|e| self.fail_io(&e))?;
+                            reader
+                                .settle_proven(&key, &listed, index, proven, now, tags_now.as_ref())
+                                .await
+                        }
+                    }
+                    .map_err(|e| self.fail_io(&e))?;
                     let read = match state {
                         BackupState::Present { snapshot, .. } => Some((
                             snapshot.attributes.version.unwrap_or_default(),

@@ -12,7 +12,9 @@ use ssmbak_core::format::{Attribute, ParameterSnapshot, ParameterType};
 use ssmbak_core::index::Index;
 use ssmbak_core::paced::PacedSsm;
 use ssmbak_core::plan::{self, Plan};
-use ssmbak_core::reader::{BackupState, BucketReader, HistoryEntry, ListedVersion, Listing};
+use ssmbak_core::reader::{
+    BackupState, BucketReader, HistoryEntry, ListedVersion, Listing, Proven,
+};
 
 use crate::ssmbak::scope::Scope;
 
@@ -112,27 +114,100 @@ impl Session {
         index: &Index,
         known_value: impl Fn(&str) -> Option<&'k str> + Sync,
     ) -> anyhow::Result<BTreeMap<String, BackupState>> {
-        let keys: Vec<_> = listing
-            .into_iter()
-            .filter(|(k, _)| scope.contains(k))
-            .collect();
         let known_value = &known_value;
-        let read = |(key, listed): (String, Vec<ListedVersion>)| async move {
+        self.read_keys(scope, listing, |key, listed| async move {
             let state = self
                 .reader
                 .state_at(&key, &listed, at, known_value(&key), index)
                 .await?;
             anyhow::Ok((key, state))
-        };
+        })
+        .await
+    }
+
+    /// [`Self::states_at`], knowing `now`, SSM's parameters of the very names the backups were
+    /// made of: a key whose version in force at `at` the index proves to be SSM's version now
+    /// (with the tags SSM has now, when `compare_tags`) is not read at all
+    /// (`BucketReader::state_or_now`). SSM's tags of those keys are read into `now`.
+    async fn states_knowing_now(
+        &self,
+        scope: &Scope,
+        listing: Listing,
+        at: i64,
+        index: &Index,
+        now: &mut BTreeMap<String, ParameterSnapshot>,
+        compare_tags: bool,
+    ) -> anyhow::Result<BTreeMap<String, BackupState>> {
+        let known = &*now;
+        let proven = self
+            .read_keys(scope, listing, |key, listed| async move {
+                let proven = match known.get(&key) {
+                    Some(now) => {
+                        self.reader
+                            .state_or_now(&key, &listed, at, now, index)
+                            .await?
+                    }
+                    None => {
+                        Proven::State(self.reader.state_at(&key, &listed, at, None, index).await?)
+                    }
+                };
+                anyhow::Ok((key, (proven, listed)))
+            })
+            .await?;
+        if compare_tags {
+            let proven_now = proven
+                .iter()
+                .filter(|(_, (p, _))| matches!(p, Proven::IsNow { .. }))
+                .map(|(name, _)| name.clone());
+            read_tags_of(&self.ssm, now, proven_now.collect()).await?;
+        }
+        let now = &*now;
+        stream::iter(proven)
+            .map(|(key, (proven, listed))| async move {
+                let state = match (proven, now.get(&key)) {
+                    (Proven::State(state), _) => state,
+                    (proven, Some(now)) => {
+                        let tags_now = now.attributes.tags.as_ref().filter(|_| compare_tags);
+                        self.reader
+                            .settle_proven(&key, &listed, index, proven, now, tags_now)
+                            .await?
+                    }
+                    // Proven only against a parameter `now` holds; read, should it not.
+                    (Proven::IsNow { .. }, None) => {
+                        self.reader.state_at(&key, &listed, at, None, index).await?
+                    }
+                };
+                anyhow::Ok((key, state))
+            })
+            .buffer_unordered(READ_CONCURRENCY)
+            .try_collect()
+            .await
+    }
+
+    /// Reads every key of `listing` in scope with `read`, [`READ_CONCURRENCY`] at once.
+    async fn read_keys<T, F, Fut>(
+        &self,
+        scope: &Scope,
+        listing: Listing,
+        read: F,
+    ) -> anyhow::Result<BTreeMap<String, T>>
+    where
+        F: Fn(String, Vec<ListedVersion>) -> Fut,
+        Fut: std::future::Future<Output = anyhow::Result<(String, T)>>,
+    {
+        let keys: Vec<_> = listing
+            .into_iter()
+            .filter(|(k, _)| scope.contains(k))
+            .collect();
         // The first key alone: it shows the reader which format the bucket holds, so the
         // others start with the right request instead of a guess each.
         let mut keys = keys.into_iter();
         let first = match keys.next() {
-            Some(k) => vec![read(k).await?],
+            Some((key, listed)) => vec![read(key, listed).await?],
             None => return Ok(BTreeMap::new()),
         };
-        let rest: Vec<(String, BackupState)> = stream::iter(keys)
-            .map(read)
+        let rest: Vec<(String, T)> = stream::iter(keys)
+            .map(|(key, listed)| read(key, listed))
             .buffer_unordered(READ_CONCURRENCY)
             .try_collect()
             .await?;
@@ -270,15 +345,20 @@ impl Session {
         let mut now = current::values_of(reads, &names)
             .await
             .context("reading SSM")?;
-        let backups = self
-            .states_at(scope, part.into_iter().collect(), at, index, |name| {
-                now.get(&remap.name(scope, name)).map(|p| p.value.as_str())
-            })
-            .await?;
-        let backups = remap.apply(scope, backups);
         // SSM's versions say what changed only in the SSM the backups came from, under their
         // own names and keys.
         let same = self.same_ssm && remap.to.is_none() && remap.key_id.is_none();
+        let listing = part.into_iter().collect();
+        let backups = if same {
+            self.states_knowing_now(scope, listing, at, index, &mut now, !remap.no_tags)
+                .await?
+        } else {
+            self.states_at(scope, listing, at, index, |name| {
+                now.get(&remap.name(scope, name)).map(|p| p.value.as_str())
+            })
+            .await?
+        };
+        let backups = remap.apply(scope, backups);
         complete_metadata(&self.ssm, &mut now, &backups, same).await?;
         read_tags(&self.ssm, &mut now, &backups).await?;
         Ok(plan::plan(&backups, &now))
@@ -295,11 +375,15 @@ impl Session {
         let (before, after) = match t2 {
             None => {
                 let (listing, index, mut current) = self.listing_and_current(scope, scope).await?;
-                let before = self
-                    .states_at(scope, listing, t1, &index, |name| {
+                let before = if self.same_ssm {
+                    self.states_knowing_now(scope, listing, t1, &index, &mut current, true)
+                        .await?
+                } else {
+                    self.states_at(scope, listing, t1, &index, |name| {
                         current.get(name).map(|p| p.value.as_str())
                     })
-                    .await?;
+                    .await?
+                };
                 complete_metadata(&self.ssm, &mut current, &before, self.same_ssm).await?;
                 read_tags(&self.ssm, &mut current, &before).await?;
                 (before, current)
@@ -455,7 +539,8 @@ async fn complete_metadata(
 const TAG_READ_CONCURRENCY: usize = 8;
 
 /// Reads the tags of the parameters in `current` whose state in `wanted` recorded tags: only
-/// there is a difference possible to show or restore. SSM reads tags one parameter at a time.
+/// there is a difference possible to show or restore. Tags already read (for a key proven
+/// as backed up, see [`Session::states_knowing_now`]) are not read again.
 async fn read_tags(
     ssm: &aws_sdk_ssm::Client,
     current: &mut BTreeMap<String, ParameterSnapshot>,
@@ -464,11 +549,22 @@ async fn read_tags(
     let names: Vec<String> = wanted
         .iter()
         .filter(|(name, state)| {
-            current.contains_key(*name)
+            current
+                .get(*name)
+                .is_some_and(|now| now.attributes.tags.is_none())
                 && matches!(state, BackupState::Present { snapshot, .. } if snapshot.attributes.tags.is_some())
         })
         .map(|(name, _)| name.clone())
         .collect();
+    read_tags_of(ssm, current, names).await
+}
+
+/// Reads SSM's tags of `names` into `current`. SSM reads tags one parameter at a time.
+async fn read_tags_of(
+    ssm: &aws_sdk_ssm::Client,
+    current: &mut BTreeMap<String, ParameterSnapshot>,
+    names: Vec<String>,
+) -> anyhow::Result<()> {
     let tags: Vec<(String, Option<ssmbak_core::format::Tags>)> = stream::iter(names)
         .map(|name| async move {
             let tags = current::tags(ssm, &name).await?;

@@ -170,17 +170,16 @@ async fn main() {
                 eprintln!("generating {} parameters in our layout, close...", tree.n);
                 let close = Tree::generate(&aws, tree.n, Layout::Ours, Spacing::Close).await;
                 let at = close.after_round[1];
-                let label = "middle, our layout, within the window";
+                let label = "middle, our layout, changes seconds apart";
                 let c = preview::compare(&config, &close, label, at, 0);
                 // Three versions back, every parameter differs from SSM's state now.
                 let point = "three versions back, changes seconds apart";
                 let (reads, requests) = (c.object_reads_per_param, c.requests_per_param);
                 targets.index(close.n, point, reads, 1.0, requests);
                 eprintln!("generating {} parameters in our layout, apart...", tree.n);
-                let ours =
-                    Tree::generate(&aws, tree.n, Layout::Ours, Spacing::BeyondTheWindow).await;
+                let ours = Tree::generate(&aws, tree.n, Layout::Ours, Spacing::Apart).await;
                 let at = ours.after_round[1];
-                let label = "middle, our layout, beyond the window";
+                let label = "middle, our layout, changes minutes apart";
                 let c = preview::compare(&config, &ours, label, at, 0);
                 let point = "three versions back, changes minutes apart";
                 let (reads, requests) = (c.object_reads_per_param, c.requests_per_param);

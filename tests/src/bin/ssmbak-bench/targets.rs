@@ -118,7 +118,7 @@ impl Targets {
             return;
         }
         self.check(
-            format!("{n} parameters, end, our layout, 1 in 10 changed: <= 0.12 SSM requests per parameter"),
+            format!("{n} parameters, end, our layout, 1 in 10 changed: <= 0.12 SSM value and metadata requests per parameter"),
             format!("{ssm_requests:.3}"),
             ssm_requests <= 0.12,
         );
