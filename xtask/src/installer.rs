@@ -161,12 +161,8 @@ mod tests {
     #[test]
     fn every_installer_names_the_workspaces_repository() {
         let read = |p: &str| std::fs::read_to_string(project_root().join(p)).expect(p);
-        let manifest = read("Cargo.toml");
-        let repository = manifest
-            .lines()
-            .find_map(|l| l.strip_prefix("repository = \""))
-            .and_then(|r| r.strip_suffix('"'))
-            .expect("[workspace.package] repository");
+        let repository =
+            crate::formula::workspace_repository(&project_root()).expect("a repository");
         let script = read("install.sh");
         assert!(
             script.contains(&format!("SSMBAK_REPO_URL:-{repository}}}")),
@@ -176,6 +172,17 @@ mod tests {
         assert!(
             read("README.md").contains(&format!("{raw}/main/install.sh")),
             "the README does not install from {raw}/main/install.sh"
+        );
+        // Homebrew's `OWNER/tap/ssmbak` is the repository OWNER/homebrew-tap that the
+        // release workflow's HOMEBREW_TAP names.
+        let owner = repository
+            .trim_start_matches("https://github.com/")
+            .split('/')
+            .next()
+            .unwrap_or_default();
+        assert!(
+            read("README.md").contains(&format!("brew install {owner}/tap/ssmbak")),
+            "the README does not install from {owner}'s tap"
         );
         let cli = read("restore-cli/Cargo.toml");
         assert!(cli.contains("repository.workspace = true"));

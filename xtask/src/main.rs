@@ -16,6 +16,7 @@ mod demo;
 mod deploy;
 mod dist;
 mod elf;
+mod formula;
 mod iam;
 mod installer;
 mod least_privilege;
@@ -59,6 +60,9 @@ enum Command {
     /// Build and check the Linux release archives of ssmbak and s3bak (x86_64, aarch64; glibc
     /// 2.17) into target/dist, with their SHA-256 sums.
     Dist(dist::DistArgs),
+    /// Write the Homebrew formula of a release from its SHA256SUMS (default:
+    /// target/dist/SHA256SUMS into target/dist/ssmbak.rb); every platform's archive is needed.
+    Formula(formula::FormulaArgs),
     /// Run every test: build the Lambda, start the moto emulator on loopback, cargo test, stop it.
     Test(test::TestArgs),
     /// Run a moto server on loopback in the foreground, for manual work against the emulator.
@@ -132,6 +136,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::SeedAll(args) => seed_all::run(&args),
         Command::Sim(args) => sim::run(&args),
         Command::Dist(args) => dist::run(&root, &args),
+        Command::Formula(args) => formula::run(&root, &args),
         Command::Bench => bench::run(&root),
         Command::Man(args) => man::run(&root, &args),
     }

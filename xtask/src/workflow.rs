@@ -151,26 +151,41 @@ mod tests {
     /// The release: no permissions by default; the jobs that build may read the repository
     /// and sign attestations, and attest everything they upload; the job that publishes may
     /// write the release, and runs no code of the repository's (it only downloads what the
-    /// others built and attested).
+    /// others built and attested); the job that updates the Homebrew tap holds no permission
+    /// of this repository's, runs none of its code, and alone sees a secret (the tap's token).
     #[test]
     fn the_release_attests_what_it_builds_and_publishes_with_least_permissions() {
-        let (_, doc) = read(RELEASE);
+        let (text, doc) = read(RELEASE);
         let mut builders = 0;
+        let mut secret_holders = Vec::new();
         for (name, job, permissions) in jobs_with_permissions(&doc) {
             let grant = |scope: &str| permissions.get(scope).and_then(Value::as_str);
             let steps = steps(job);
             let runs: Vec<&str> = steps.iter().filter_map(|s| s["run"].as_str()).collect();
+            let only_downloads = || {
+                steps.iter().all(|s| {
+                    s["uses"].is_null() || uses(s).starts_with("actions/download-artifact@")
+                }) && runs
+                    .iter()
+                    .all(|r| !r.contains("cargo") && !r.contains("./"))
+            };
+            if steps.iter().any(|s| {
+                s["env"].as_mapping().is_some_and(|env| {
+                    env.values()
+                        .any(|v| v.as_str().is_some_and(|v| v.contains("secrets.")))
+                })
+            }) {
+                secret_holders.push(name);
+            }
+            if permissions.is_empty() {
+                assert!(only_downloads(), "{name}: runs the repository's code");
+                continue;
+            }
             if grant("contents") == Some("write") {
                 assert_eq!(permissions.len(), 1, "{name}: contents: write and more");
                 assert!(
-                    runs.iter()
-                        .all(|r| !r.contains("cargo") && !r.contains("./")),
-                    "{name}: the publishing job runs the repository's code"
-                );
-                assert!(
-                    steps.iter().all(|s| s["uses"].is_null()
-                        || uses(s).starts_with("actions/download-artifact@")),
-                    "{name}: the publishing job checks out or builds"
+                    only_downloads(),
+                    "{name}: the publishing job checks out, builds or runs the repository's code"
                 );
                 continue;
             }
@@ -187,11 +202,11 @@ mod tests {
             let built = steps
                 .iter()
                 .position(|s| {
-                    s["run"]
-                        .as_str()
-                        .is_some_and(|r| r.contains("xtask -- dist"))
+                    s["run"].as_str().is_some_and(|r| {
+                        r.contains("xtask -- dist") || r.contains("xtask -- formula")
+                    })
                 })
-                .unwrap_or_else(|| panic!("{name}: no `cargo xtask dist`"));
+                .unwrap_or_else(|| panic!("{name}: no `cargo xtask dist` or `formula`"));
             let attested = steps
                 .iter()
                 .position(|s| uses(s).starts_with(ATTEST))
@@ -219,6 +234,20 @@ mod tests {
                 );
             }
         }
-        assert_eq!(builders, 2, "a Linux and a macOS build");
+        assert_eq!(builders, 3, "a Linux and a macOS build, and the formula");
+        assert_eq!(
+            secret_holders,
+            ["tap"],
+            "secrets only where the tap is written"
+        );
+        assert_eq!(
+            text.matches("secrets.").count(),
+            1,
+            "one secret, the tap's token"
+        );
+        assert!(
+            text.contains("if: vars.HOMEBREW_TAP != ''"),
+            "the tap job runs only where a tap is set"
+        );
     }
 }
