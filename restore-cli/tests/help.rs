@@ -84,3 +84,34 @@ fn version_names_the_release_commit_target_and_date() {
         }
     }
 }
+
+/// `--color WHEN` on every command, and `NO_COLOR`: help is styled only when asked for (the
+/// tests' output is no terminal, so `auto` is plain here), and an explicit `--color` wins
+/// over `NO_COLOR`.
+#[test]
+fn color_follows_the_flag_then_no_color() {
+    const ESC: char = '\u{1b}';
+    for binary in [SSMBAK, S3BAK] {
+        for (args, env, styled) in [
+            (&["preview", "--help"][..], &[][..], false),
+            (&["preview", "--help", "--color", "always"], &[], true),
+            (
+                &["--color=always", "preview", "--help"],
+                &[("NO_COLOR", "1")],
+                true,
+            ),
+            (&["preview", "--help", "--color=never"], &[], false),
+            (&["preview", "--help"], &[("NO_COLOR", "1")], false),
+        ] {
+            let out = run(binary, args, env);
+            assert_eq!(out.code, 0, "{args:?}: {}", out.stderr);
+            assert_eq!(
+                out.stdout.contains(ESC),
+                styled,
+                "{binary} {args:?} {env:?}"
+            );
+        }
+        let bad = run(binary, &["preview", "--color", "sometimes"], &[]);
+        assert_eq!(bad.code, 2, "{}", bad.stderr);
+    }
+}

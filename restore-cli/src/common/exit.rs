@@ -45,7 +45,13 @@ pub fn for_error(e: &anyhow::Error) -> ExitCode {
 /// Parses the command line. Help and version go to stdout (exit 0); a usage error is one line
 /// on stderr and exit code 2, without clap's usage block.
 pub fn parse_args<P: clap::Parser>() -> P {
-    match P::try_parse() {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let color = super::color::choice(&args, std::env::var_os("NO_COLOR").as_ref());
+    let parsed = P::command()
+        .color(color)
+        .try_get_matches_from(&args)
+        .and_then(|mut matches| P::from_arg_matches_mut(&mut matches));
+    match parsed {
         Ok(p) => p,
         Err(e) if e.use_stderr() => {
             // clap's first line, with the list it introduces ("...not provided:") folded in.

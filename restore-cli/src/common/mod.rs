@@ -3,6 +3,7 @@
 
 pub mod bucket;
 pub mod checktime;
+pub mod color;
 pub mod execute;
 pub mod exit;
 pub mod output;

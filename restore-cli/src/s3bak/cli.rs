@@ -21,6 +21,8 @@ use std::path::PathBuf;
 pub struct Cli {
     #[command(subcommand)]
     pub(crate) command: Command,
+    #[command(flatten)]
+    pub(crate) color: crate::common::color::ColorArg,
 }
 
 #[derive(Subcommand)]

@@ -23,6 +23,8 @@ use crate::common::output::Format;
 pub struct Cli {
     #[command(subcommand)]
     pub(super) command: Command,
+    #[command(flatten)]
+    pub(crate) color: crate::common::color::ColorArg,
 }
 
 #[derive(Subcommand)]
