@@ -123,6 +123,17 @@ impl Attributes {
         self.labels = Some(extras.labels);
     }
 
+    /// Whether `self` and `other` name the same SSM version of the same parameter: both record
+    /// the version number and its LastModifiedDate, and both are equal. SSM numbers a deleted
+    /// and re-created parameter's versions from 1 again, so the number alone is not enough;
+    /// with the date, to the millisecond, it is one version of one incarnation.
+    pub fn same_version_as(&self, other: &Attributes) -> bool {
+        self.version.is_some()
+            && self.version == other.version
+            && self.last_modified_ms.is_some()
+            && self.last_modified_ms == other.last_modified_ms
+    }
+
     /// Whether `attribute` is known (recorded, possibly as absent).
     pub fn knows(&self, attribute: Attribute) -> bool {
         !self.unknown.contains(&attribute)

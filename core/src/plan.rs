@@ -325,11 +325,7 @@ pub fn unchanged_since(
     }
     let (b, n) = (&snapshot.attributes, &now.attributes);
     match (b.version, n.version) {
-        (Some(backed_up), Some(current)) => {
-            backed_up == current
-                && b.last_modified_ms.is_some()
-                && b.last_modified_ms == n.last_modified_ms
-        }
+        (Some(_), Some(_)) => b.same_version_as(n),
         (None, _) => now
             .attributes
             .last_modified_ms

@@ -5,6 +5,7 @@
 mod tests {
     use std::process::Command;
 
+    use crate::dist::{archive_name, Cpu};
     use crate::util::project_root;
 
     fn dockerfile() -> String {
@@ -51,11 +52,11 @@ mod tests {
         }
         let version = ssmbak_core::build_info::VERSION;
         let cpu = if std::env::consts::ARCH == "aarch64" {
-            "aarch64"
+            Cpu::Aarch64
         } else {
-            "x86_64"
+            Cpu::X86_64
         };
-        let archive = format!("target/dist/ssmbak-{version}-{cpu}-unknown-linux-gnu.tar.gz");
+        let archive = format!("target/dist/{}", archive_name(version, cpu).0);
         if !project_root().join(&archive).exists() {
             eprintln!("skipped: {archive} is missing (run `cargo xtask dist` first)");
             return;

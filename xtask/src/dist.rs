@@ -90,6 +90,13 @@ impl Cpu {
     }
 }
 
+/// The release archive of `version` for `cpu`, `ssmbak-VERSION-TARGET.tar.gz`, and its top
+/// folder (the name without `.tar.gz`): what install.sh, cargo-binstall and the formula fetch.
+pub(crate) fn archive_name(version: &str, cpu: Cpu) -> (String, String) {
+    let top = format!("ssmbak-{version}-{}", cpu.triple());
+    (format!("{top}.tar.gz"), top)
+}
+
 #[derive(clap::Args)]
 pub(crate) struct DistArgs {
     /// Only this target (repeatable; default: both Linux CPUs, or on macOS both macOS CPUs).
@@ -118,7 +125,7 @@ pub(crate) fn run(root: &Path, args: &DistArgs) -> anyhow::Result<()> {
     };
     for cpu in cpus {
         let bins = build(root, tools.as_ref(), cpu, epoch)?;
-        let top = format!("ssmbak-{version}-{}", cpu.triple());
+        let (file, top) = archive_name(version, cpu);
         let mut files = Vec::new();
         for (name, path) in BINARIES.iter().zip(&bins) {
             let bytes = fs::read(path).with_context(|| format!("reading {}", path.display()))?;
@@ -134,14 +141,13 @@ pub(crate) fn run(root: &Path, args: &DistArgs) -> anyhow::Result<()> {
             let bytes = fs::read(root.join(doc)).with_context(|| format!("reading {doc}"))?;
             files.push((doc.to_owned(), bytes, 0o644));
         }
-        let name = format!("{top}.tar.gz");
         let bytes = archive(&top, &files, epoch)?;
-        let line = checksum_line(&name, &bytes);
-        fs::write(out.join(&name), &bytes).with_context(|| format!("writing {name}"))?;
-        fs::write(out.join(format!("{name}.sha256")), &line)?;
+        let line = checksum_line(&file, &bytes);
+        fs::write(out.join(&file), &bytes).with_context(|| format!("writing {file}"))?;
+        fs::write(out.join(format!("{file}.sha256")), &line)?;
         eprintln!(
             "dist: {} ({} bytes)",
-            out.join(&name).display(),
+            out.join(&file).display(),
             bytes.len()
         );
     }

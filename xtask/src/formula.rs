@@ -94,7 +94,7 @@ fn formula(version: &str, repository: &str, sums: &str) -> anyhow::Result<String
     for os in ["on_macos", "on_linux"] {
         text += &format!("\n  {os} do\n");
         for (_, cpu_block, cpu) in PLATFORMS.iter().filter(|(o, _, _)| *o == os) {
-            let archive = format!("ssmbak-{version}-{}.tar.gz", cpu.triple());
+            let (archive, _) = crate::dist::archive_name(version, *cpu);
             let Some((_, digest)) = sums.iter().find(|(name, _)| *name == archive) else {
                 bail!("no {archive}: every platform's archive is needed");
             };

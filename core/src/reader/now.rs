@@ -126,12 +126,11 @@ fn proven_now(
     let entry = entries
         .iter()
         .find(|e| e.version_id == listed[i].version_id)?;
-    let a = &now.attributes;
-    let same_version = entry.ssm_version.is_some()
-        && entry.ssm_version == a.version
-        && entry.modified_ms.is_some()
-        && entry.modified_ms == a.last_modified_ms;
-    same_version.then_some(())?;
+    entry
+        .fields()
+        .attributes
+        .same_version_as(&now.attributes)
+        .then_some(())?;
     Some((at, entry.tags_digest.clone()?))
 }
 

@@ -9,27 +9,20 @@
 
 use std::ffi::OsString;
 
-/// When to style output.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
-pub enum ColorWhen {
-    /// On a terminal, unless NO_COLOR is set.
-    #[default]
-    Auto,
-    Always,
-    Never,
-}
+use clap::{ColorChoice, ValueEnum};
 
-/// The `--color` option, on every command of both tools.
+/// The `--color` option, on every command of both tools: clap's own choice (auto, always,
+/// never), which its help and errors follow.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ColorArg {
     /// When to use colour: auto (on a terminal, unless NO_COLOR is set), always, never.
     #[arg(long, global = true, value_enum, default_value_t, value_name = "WHEN")]
-    pub color: ColorWhen,
+    pub color: ColorChoice,
 }
 
 /// clap's colour choice for the command line `args` (the program name first) and the value
 /// of `NO_COLOR`. A `--color` that is not one of the three is left to clap to refuse.
-pub fn choice(args: &[OsString], no_color: Option<&OsString>) -> clap::ColorChoice {
+pub fn choice(args: &[OsString], no_color: Option<&OsString>) -> ColorChoice {
     let mut flag = None;
     let mut args = args.iter().skip(1).map(|a| a.to_string_lossy());
     while let Some(arg) = args.next() {
@@ -43,12 +36,10 @@ pub fn choice(args: &[OsString], no_color: Option<&OsString>) -> clap::ColorChoi
         };
         flag = value.or(flag);
     }
-    match flag.as_deref() {
-        Some("always") => clap::ColorChoice::Always,
-        Some("never") => clap::ColorChoice::Never,
-        Some("auto") => clap::ColorChoice::Auto,
-        _ if no_color.is_some_and(|v| !v.is_empty()) => clap::ColorChoice::Never,
-        _ => clap::ColorChoice::Auto,
+    match flag.and_then(|v| ColorChoice::from_str(&v, false).ok()) {
+        Some(asked) => asked,
+        None if no_color.is_some_and(|v| !v.is_empty()) => ColorChoice::Never,
+        None => ColorChoice::Auto,
     }
 }
 
@@ -57,7 +48,7 @@ mod tests {
     use super::*;
     use clap::ColorChoice::{Always, Auto, Never};
 
-    fn pick(args: &[&str], no_color: Option<&str>) -> clap::ColorChoice {
+    fn pick(args: &[&str], no_color: Option<&str>) -> ColorChoice {
         let args: Vec<OsString> = std::iter::once("ssmbak")
             .chain(args.iter().copied())
             .map(OsString::from)
